@@ -1,0 +1,20 @@
+# Quick start: `make demo` (set up, then run the main job) and `make test` (set up, then all tests).
+VENV := .venv
+BIN := $(VENV)/bin
+DEMO_MODEL ?= zoo:mbv2-w0.35-r144
+DEMO_PLATFORM ?= stm32f746
+
+.PHONY: setup demo test pytest robot clean
+setup:
+	@bash scripts/setup.sh
+
+demo: setup
+	$(BIN)/msfsim search $(DEMO_MODEL) --platform $(DEMO_PLATFORM) --cost analytic
+
+test: setup pytest
+
+pytest:
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf build out .pytest_cache .hypothesis

@@ -1,0 +1,386 @@
+"""The one intermediate representation every stage of msfsim works on.
+
+A `Model` is a graph of int8 layers in topological order. Tensors are NHWC with an implicit
+batch of 1, so a tensor's shape is (H, W, C). Activations are asymmetric int8 (scale,
+zero point); weights are symmetric per-output-channel int8; biases are int32 in the
+accumulator's scale. Requantisation follows the TFLite / CMSIS-NN fixed-point convention:
+
+    acc  = bias[c] + sum((x - zp_in) * w)                  (int32)
+    out  = clamp(zp_out + requantize(acc, multiplier[c], shift[c]), act_min, act_max)
+
+with `multiplier` a Q31 value in [2^30, 2^31) (or 0) and `shift` the power-of-two exponent
+(positive = left shift), exactly as `arm_nn_requantize` computes it. Activations (ReLU,
+ReLU6/Clip), BatchNorm and QDQ pairs are folded into the layer that produces the tensor, so
+layer indices count only the layers that do work.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Iterable
+
+import numpy as np
+
+Shape = tuple[int, int, int]  # (H, W, C)
+
+
+class Op(str, Enum):
+    CONV = "conv"          # standard conv (pointwise when kernel is 1x1)
+    DWCONV = "dwconv"      # depthwise conv, channel multiplier 1
+    ADD = "add"            # residual add of two tensors of the same shape
+    MAXPOOL = "maxpool"
+    AVGPOOL = "avgpool"
+    GAP = "gap"            # global average pooling -> (1, 1, C)
+    DENSE = "dense"        # fully connected over the NHWC-flattened input -> (1, 1, Cout)
+
+
+@dataclass(frozen=True)
+class QParams:
+    scale: float
+    zero_point: int
+
+
+@dataclass(frozen=True)
+class Tensor:
+    id: int
+    name: str
+    shape: Shape
+    q: QParams
+
+    @property
+    def size(self) -> int:
+        """Bytes (int8 elements)."""
+        h, w, c = self.shape
+        return h * w * c
+
+
+@dataclass(frozen=True, eq=False)
+class Layer:
+    """One int8 layer. Array fields are read-only numpy arrays.
+
+    weight layouts: CONV (Cout, kh, kw, Cin); DWCONV (kh, kw, C); DENSE (Cout, H*W*Cin) with the
+    input flattened in NHWC order. `multiplier`/`shift` have one entry per output channel for
+    CONV/DWCONV/DENSE; for ADD they are [input1, input2, output] of the TFLite add (inputs
+    pre-shifted left by ADD_LEFT_SHIFT); for AVGPOOL/GAP a single entry that maps the window sum
+    to the output scale (the window size is folded in); MAXPOOL has none (same qparams in/out).
+    """
+    index: int
+    name: str
+    op: Op
+    inputs: tuple[int, ...]
+    output: int
+    kernel: tuple[int, int] = (1, 1)
+    stride: tuple[int, int] = (1, 1)
+    pad: tuple[int, int, int, int] = (0, 0, 0, 0)  # top, left, bottom, right
+    weight: np.ndarray | None = None
+    bias: np.ndarray | None = None
+    multiplier: np.ndarray | None = None
+    shift: np.ndarray | None = None
+    act_min: int = -128
+    act_max: int = 127
+    activation: str = "none"  # "none" | "relu" | "relu6" | "clip": for reports only
+
+    @property
+    def is_spatial(self) -> bool:
+        """True when an output pixel depends on a bounded input window (tileable)."""
+        return self.op in (Op.CONV, Op.DWCONV, Op.ADD, Op.MAXPOOL, Op.AVGPOOL)
+
+
+ADD_LEFT_SHIFT = 20
+
+
+@dataclass(frozen=True, eq=False)
+class Model:
+    name: str
+    tensors: tuple[Tensor, ...]
+    layers: tuple[Layer, ...]
+    input: int
+    output: int
+    _consumers: dict[int, tuple[int, ...]] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        cons: dict[int, list[int]] = {t.id: [] for t in self.tensors}
+        for layer in self.layers:
+            for t in layer.inputs:
+                cons[t].append(layer.index)
+        object.__setattr__(self, "_consumers", {k: tuple(v) for k, v in cons.items()})
+
+    def tensor(self, tid: int) -> Tensor:
+        return self.tensors[tid]
+
+    def consumers(self, tid: int) -> tuple[int, ...]:
+        """Indices of the layers that read tensor `tid`."""
+        return self._consumers[tid]
+
+    def producer(self, tid: int) -> int | None:
+        """Index of the layer that writes tensor `tid` (None for the network input)."""
+        for layer in self.layers:
+            if layer.output == tid:
+                return layer.index
+        return None
+
+    def in_shape(self, layer: Layer, k: int = 0) -> Shape:
+        return self.tensors[layer.inputs[k]].shape
+
+    def out_shape(self, layer: Layer) -> Shape:
+        return self.tensors[layer.output].shape
+
+    def live_before(self, i: int) -> tuple[int, ...]:
+        """Tensors alive at the cut just before layer i: produced before it, read at or after it.
+
+        The network input counts as produced before layer 0; the network output is alive at
+        the end (cut N).
+        """
+        n = len(self.layers)
+        live = []
+        for t in self.tensors:
+            prod = self.producer(t.id)
+            p = -1 if prod is None else prod
+            if p >= i:
+                continue
+            last = max(self.consumers(t.id), default=-1)
+            if t.id == self.output:
+                last = n
+            if last >= i:
+                live.append(t.id)
+        return tuple(live)
+
+    def macs(self, layer: Layer) -> int:
+        """Multiply-accumulates of one layer (adds and pooling count as 0 MACs)."""
+        ho, wo, co = self.out_shape(layer)
+        kh, kw = layer.kernel
+        if layer.op == Op.CONV:
+            return ho * wo * co * kh * kw * self.in_shape(layer)[2]
+        if layer.op == Op.DWCONV:
+            return ho * wo * co * kh * kw
+        if layer.op == Op.DENSE:
+            h, w, c = self.in_shape(layer)
+            return h * w * c * co
+        return 0
+
+    @property
+    def total_macs(self) -> int:
+        return sum(self.macs(layer) for layer in self.layers)
+
+    def summary(self) -> str:
+        lines = [f"model {self.name}: {len(self.layers)} layers, input "
+                 f"{'x'.join(map(str, self.tensors[self.input].shape))}, "
+                 f"{self.total_macs:,} MACs"]
+        for layer in self.layers:
+            ins = ",".join("x".join(map(str, self.tensors[t].shape)) for t in layer.inputs)
+            extra = ""
+            if layer.op in (Op.CONV, Op.DWCONV, Op.MAXPOOL, Op.AVGPOOL):
+                extra = f" k{layer.kernel[0]}x{layer.kernel[1]} s{layer.stride[0]}"
+            act = f" {layer.activation}" if layer.activation != "none" else ""
+            lines.append(f"  {layer.index:3d} {layer.op.value:8s}{extra:8s} {ins} -> "
+                         f"{'x'.join(map(str, self.out_shape(layer)))}{act}")
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- fixed-point helpers
+
+def quantize_multiplier(real: float) -> tuple[int, int]:
+    """Real multiplier -> (Q31 multiplier, shift) as TFLite's QuantizeMultiplier."""
+    if real == 0.0:
+        return 0, 0
+    mant, exp = math.frexp(real)  # real = mant * 2**exp, 0.5 <= mant < 1
+    q = int(round(mant * (1 << 31)))
+    if q == (1 << 31):
+        q //= 2
+        exp += 1
+    if exp < -31:  # too small to represent: the product rounds to zero
+        return 0, 0
+    return q, exp
+
+
+def out_size(n: int, k: int, s: int, p0: int, p1: int) -> int:
+    return (n + p0 + p1 - k) // s + 1
+
+
+def conv_pad(n: int, k: int, s: int) -> tuple[int, int]:
+    """SAME-style padding (k//2 on the leading side, the rest trailing) used by the zoo."""
+    p0 = k // 2
+    o = (n + s - 1) // s
+    total = max((o - 1) * s + k - n, 0)
+    return p0, max(total - p0, 0)
+
+
+def _ro(a: np.ndarray) -> np.ndarray:
+    a = np.ascontiguousarray(a)
+    a.setflags(write=False)
+    return a
+
+
+class IRBuilder:
+    """Builds a `Model` layer by layer. Used by the ONNX importer and by tests.
+
+    Each method takes float parameters or already-quantised ones and returns the new output
+    tensor id. `QParams` for every new tensor must be given (the importer knows them from QDQ
+    nodes or calibration).
+    """
+
+    def __init__(self, name: str, input_shape: Shape, input_q: QParams, input_name: str = "input"):
+        self.name = name
+        self.tensors: list[Tensor] = []
+        self.layers: list[Layer] = []
+        self.input = self._tensor(input_name, input_shape, input_q)
+
+    def _tensor(self, name: str, shape: Shape, q: QParams) -> int:
+        if any(d <= 0 for d in shape):
+            raise ValueError(f"tensor {name!r} has a non-positive dimension {shape}")
+        tid = len(self.tensors)
+        self.tensors.append(Tensor(tid, name, tuple(int(d) for d in shape), q))  # type: ignore[arg-type]
+        return tid
+
+    def _layer(self, **kw) -> int:
+        kw.setdefault("name", f"{kw['op'].value}_{len(self.layers)}")
+        for key in ("weight", "bias", "multiplier", "shift"):
+            if kw.get(key) is not None:
+                kw[key] = _ro(kw[key])
+        self.layers.append(Layer(index=len(self.layers), **kw))
+        return kw["output"]
+
+    @staticmethod
+    def clamp_range(activation: str, q: QParams, clip: tuple[float, float] | None = None) -> tuple[int, int]:
+        lo, hi = -128, 127
+        if activation in ("relu", "relu6", "clip"):
+            fmin, fmax = (0.0, 6.0 if activation == "relu6" else math.inf) if clip is None else clip
+            if fmin > -math.inf:
+                lo = max(lo, q.zero_point + int(round(fmin / q.scale)))
+            if fmax < math.inf:
+                hi = min(hi, q.zero_point + int(round(fmax / q.scale)))
+        return max(-128, min(lo, 127)), max(-128, min(hi, 127))
+
+    def conv(self, x: int, w_q: np.ndarray, w_scale: np.ndarray, bias: np.ndarray | None,
+             out_q: QParams, stride=(1, 1), pad=(0, 0, 0, 0), depthwise: bool = False,
+             activation: str = "none", clip: tuple[float, float] | None = None,
+             name: str | None = None, out_name: str | None = None) -> int:
+        """w_q: int8 weights, (Cout,kh,kw,Cin) or (kh,kw,C) for depthwise; w_scale per channel;
+        bias: float bias (quantised here) or None."""
+        xt = self.tensors[x]
+        h, w, cin = xt.shape
+        if depthwise:
+            kh, kw, cout = w_q.shape
+            if cout != cin:
+                raise ValueError(f"depthwise conv {name}: {cout} channels for a {cin}-channel input")
+        else:
+            cout, kh, kw, wcin = w_q.shape
+            if wcin != cin:
+                raise ValueError(f"conv {name}: weights expect {wcin} input channels, input has {cin}")
+        ho = out_size(h, kh, stride[0], pad[0], pad[2])
+        wo = out_size(w, kw, stride[1], pad[1], pad[3])
+        w_scale = np.broadcast_to(np.asarray(w_scale, dtype=np.float64), (cout,))
+        acc_scale = xt.q.scale * w_scale
+        b = np.zeros(cout) if bias is None else np.asarray(bias, dtype=np.float64)
+        bias_q = np.clip(np.round(b / acc_scale), -2**31, 2**31 - 1).astype(np.int32)
+        mult, shift = zip(*(quantize_multiplier(s / out_q.scale) for s in acc_scale))
+        y = self._tensor(out_name or f"t{len(self.tensors)}", (ho, wo, cout), out_q)
+        lo, hi = self.clamp_range(activation, out_q, clip)
+        return self._layer(op=Op.DWCONV if depthwise else Op.CONV, inputs=(x,), output=y,
+                           kernel=(kh, kw), stride=tuple(stride), pad=tuple(pad),
+                           weight=np.asarray(w_q, dtype=np.int8), bias=bias_q,
+                           multiplier=np.array(mult, np.int32), shift=np.array(shift, np.int32),
+                           act_min=lo, act_max=hi, activation=activation,
+                           **({"name": name} if name else {}))
+
+    def dense(self, x: int, w_q: np.ndarray, w_scale: np.ndarray, bias: np.ndarray | None,
+              out_q: QParams, activation: str = "none", clip=None,
+              name: str | None = None, out_name: str | None = None) -> int:
+        """w_q: (Cout, H*W*C) int8 in NHWC flatten order."""
+        xt = self.tensors[x]
+        cout, cin = w_q.shape
+        if cin != xt.size:
+            raise ValueError(f"dense {name}: weights expect {cin} inputs, input has {xt.size}")
+        w_scale = np.broadcast_to(np.asarray(w_scale, dtype=np.float64), (cout,))
+        acc_scale = xt.q.scale * w_scale
+        b = np.zeros(cout) if bias is None else np.asarray(bias, dtype=np.float64)
+        bias_q = np.clip(np.round(b / acc_scale), -2**31, 2**31 - 1).astype(np.int32)
+        mult, shift = zip(*(quantize_multiplier(s / out_q.scale) for s in acc_scale))
+        y = self._tensor(out_name or f"t{len(self.tensors)}", (1, 1, cout), out_q)
+        lo, hi = self.clamp_range(activation, out_q, clip)
+        return self._layer(op=Op.DENSE, inputs=(x,), output=y, weight=np.asarray(w_q, np.int8),
+                           bias=bias_q, multiplier=np.array(mult, np.int32),
+                           shift=np.array(shift, np.int32), act_min=lo, act_max=hi,
+                           activation=activation, **({"name": name} if name else {}))
+
+    def add(self, a: int, b: int, out_q: QParams, activation: str = "none", clip=None,
+            name: str | None = None, out_name: str | None = None) -> int:
+        ta, tb = self.tensors[a], self.tensors[b]
+        if ta.shape != tb.shape:
+            raise ValueError(f"add {name}: shapes {ta.shape} and {tb.shape} differ (no broadcasting)")
+        twice_max = 2.0 * max(ta.q.scale, tb.q.scale)
+        m1, s1 = quantize_multiplier(ta.q.scale / twice_max)
+        m2, s2 = quantize_multiplier(tb.q.scale / twice_max)
+        mo, so = quantize_multiplier(twice_max / ((1 << ADD_LEFT_SHIFT) * out_q.scale))
+        y = self._tensor(out_name or f"t{len(self.tensors)}", ta.shape, out_q)
+        lo, hi = self.clamp_range(activation, out_q, clip)
+        return self._layer(op=Op.ADD, inputs=(a, b), output=y,
+                           multiplier=np.array([m1, m2, mo], np.int32),
+                           shift=np.array([s1, s2, so], np.int32), act_min=lo, act_max=hi,
+                           activation=activation, **({"name": name} if name else {}))
+
+    def pool(self, x: int, kind: str, kernel, stride, pad=(0, 0, 0, 0), out_q: QParams | None = None,
+             activation: str = "none", clip=None, name: str | None = None,
+             out_name: str | None = None) -> int:
+        """kind: "max" or "avg". Average pooling divides by kh*kw (padding counts as zeros)."""
+        xt = self.tensors[x]
+        h, w, c = xt.shape
+        ho = out_size(h, kernel[0], stride[0], pad[0], pad[2])
+        wo = out_size(w, kernel[1], stride[1], pad[1], pad[3])
+        extra: dict = {}
+        if kind == "max":
+            out_q = xt.q
+            op = Op.MAXPOOL
+        else:
+            out_q = out_q or xt.q
+            m, s = quantize_multiplier(xt.q.scale / (out_q.scale * kernel[0] * kernel[1]))
+            extra = dict(multiplier=np.array([m], np.int32), shift=np.array([s], np.int32))
+            op = Op.AVGPOOL
+        y = self._tensor(out_name or f"t{len(self.tensors)}", (ho, wo, c), out_q)
+        lo, hi = self.clamp_range(activation, out_q, clip)
+        return self._layer(op=op, inputs=(x,), output=y, kernel=tuple(kernel), stride=tuple(stride),
+                           pad=tuple(pad), act_min=lo, act_max=hi, activation=activation,
+                           **extra, **({"name": name} if name else {}))
+
+    def gap(self, x: int, out_q: QParams | None = None, name: str | None = None,
+            out_name: str | None = None) -> int:
+        xt = self.tensors[x]
+        h, w, c = xt.shape
+        out_q = out_q or xt.q
+        m, s = quantize_multiplier(xt.q.scale / (out_q.scale * h * w))
+        y = self._tensor(out_name or f"t{len(self.tensors)}", (1, 1, c), out_q)
+        return self._layer(op=Op.GAP, inputs=(x,), output=y, kernel=(h, w),
+                           multiplier=np.array([m], np.int32), shift=np.array([s], np.int32),
+                           **({"name": name} if name else {}))
+
+    def build(self, output: int | None = None) -> Model:
+        out = self.layers[-1].output if output is None else output
+        return Model(self.name, tuple(self.tensors), tuple(self.layers), self.input, out)
+
+
+def quantize_weights(w: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric per-channel int8 quantisation along `axis` -> (int8 weights, scales)."""
+    w = np.asarray(w, dtype=np.float64)
+    red = tuple(a for a in range(w.ndim) if a != axis)
+    amax = np.max(np.abs(w), axis=red) if red else np.abs(w)
+    scale = np.where(amax > 0, amax / 127.0, 1.0)
+    shape = [1] * w.ndim
+    shape[axis] = -1
+    q = np.clip(np.round(w / scale.reshape(shape)), -127, 127).astype(np.int8)
+    return q, scale
+
+
+def activation_qparams(lo: float, hi: float) -> QParams:
+    """Asymmetric int8 qparams covering [lo, hi] (always including 0)."""
+    lo, hi = min(lo, 0.0), max(hi, 0.0)
+    if hi - lo < 1e-8:
+        hi = lo + 1e-8
+    scale = (hi - lo) / 255.0
+    zp = int(round(-128 - lo / scale))
+    return QParams(float(scale), max(-128, min(127, zp)))
+
+
+def iter_layers(model: Model, ops: Iterable[Op]) -> list[Layer]:
+    wanted = set(ops)
+    return [layer for layer in model.layers if layer.op in wanted]

@@ -1,0 +1,161 @@
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from msfsim import MsfsimError
+from msfsim.ir import Op
+from msfsim.onnx_import import import_model, parse_input_shape
+
+from onnx_models import residual_net
+
+
+def save(tmp_path, model, name="m.onnx"):
+    p = tmp_path / name
+    onnx.save(model, p)
+    return p
+
+
+def test_folds_bn_activations_bias_and_flatten(tmp_path):
+    m = import_model(save(tmp_path, residual_net()))
+    assert [l.op for l in m.layers] == [Op.CONV, Op.DWCONV, Op.CONV, Op.ADD, Op.MAXPOOL, Op.DENSE]
+    assert [l.activation for l in m.layers[:2]] == ["relu6", "relu"]
+    conv1 = m.layers[0]
+    q = m.tensor(conv1.output).q
+    # ReLU6 clamps in the output's int8 domain: [zp, zp + 6/scale]
+    assert conv1.act_min == max(-128, q.zero_point)
+    assert conv1.act_max == min(127, q.zero_point + round(6.0 / q.scale))
+    assert m.layers[3].inputs == (m.layers[2].output, conv1.output)  # residual reads the skip
+    assert m.tensor(m.output).shape == (1, 1, 10)
+    assert m.tensor(m.layers[4].output).q == m.tensor(m.layers[3].output).q  # max-pool keeps qparams
+    assert m.layers[5].weight.shape == (10, 4 * 4 * 8)
+
+
+def test_dense_weights_are_permuted_to_nhwc(tmp_path):
+    """ONNX flattens NCHW; msfsim's dense weights must be reordered to NHWC columns."""
+    proto = residual_net()
+    m = import_model(save(tmp_path, proto))
+    fc = next(i for i in proto.graph.initializer if i.name == "fc")
+    w = onnx.numpy_helper.to_array(fc).T  # (10, C*H*W) in NCHW order
+    c, h, wd = 8, 4, 4
+    nhwc = w.reshape(10, c, h, wd).transpose(0, 2, 3, 1).reshape(10, -1)
+    scale = np.abs(nhwc).max(axis=1) / 127
+    expected = np.clip(np.round(nhwc / scale[:, None]), -127, 127).astype(np.int8)
+    assert np.array_equal(m.layers[5].weight, expected)
+
+
+def test_input_shape_option_fixes_dynamic_dims(tmp_path):
+    proto = residual_net(input_dims=(1, 3, "H", "W"))
+    p = save(tmp_path, proto)
+    with pytest.raises(MsfsimError, match=r"dynamic or missing dimension H .*--input-shape"):
+        import_model(p)
+    m = import_model(p, input_shape="1x3x16x16")
+    assert m.tensor(m.input).shape == (16, 16, 3)
+
+
+def test_dynamic_batch_is_taken_as_one(tmp_path):
+    m = import_model(save(tmp_path, residual_net(input_dims=("N", 3, 16, 16))))
+    assert m.tensor(m.input).shape == (16, 16, 3)
+
+
+@pytest.mark.parametrize("text,shape", [("1x3x144x144", (144, 144, 3)), ("3,32,32", (32, 32, 3))])
+def test_parse_input_shape(text, shape):
+    assert parse_input_shape(text) == shape
+
+
+@pytest.mark.parametrize("bad", ["2x3x8x8", "3x8", "axb", "1x3x0x8"])
+def test_parse_input_shape_rejects(bad):
+    with pytest.raises(MsfsimError, match="--input-shape"):
+        parse_input_shape(bad)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(MsfsimError, match="no such file"):
+        import_model(tmp_path / "nope.onnx")
+
+
+def test_directory(tmp_path):
+    with pytest.raises(MsfsimError, match="not a file"):
+        import_model(tmp_path)
+
+
+def test_not_onnx(tmp_path):
+    p = tmp_path / "x.onnx"
+    p.write_text("this is not a model\n" * 10)
+    with pytest.raises(MsfsimError, match="not an ONNX model"):
+        import_model(p)
+
+
+def test_truncated(tmp_path):
+    data = residual_net().SerializeToString()
+    p = tmp_path / "t.onnx"
+    p.write_bytes(data[: len(data) // 2])
+    with pytest.raises(MsfsimError, match="not an ONNX model or truncated|invalid ONNX model"):
+        import_model(p)
+
+
+def test_unsupported_op_names_node_and_lists_supported(tmp_path):
+    proto = residual_net()
+    for n in proto.graph.node:
+        if n.name == "relu":
+            n.op_type = "LeakyRelu"
+    with pytest.raises(MsfsimError) as e:
+        import_model(save(tmp_path, proto))
+    msg = str(e.value)
+    assert "node 'relu'" in msg and "LeakyRelu" in msg and "supported: " in msg and "Conv" in msg
+
+
+def test_non_4d_input(tmp_path):
+    x = helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 16])
+    w = onnx.numpy_helper.from_array(np.ones((16, 4), np.float32), "w")
+    g = helper.make_graph([helper.make_node("MatMul", ["input", "w"], ["out"])], "mlp", [x],
+                          [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 4])], [w])
+    with pytest.raises(MsfsimError, match="2-D; msfsim needs a 4-D NCHW image input"):
+        import_model(save(tmp_path, helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])))
+
+
+def test_two_outputs_cannot_be_scheduled(tmp_path):
+    extra = [helper.make_node("Relu", ["a1"], ["side"], name="side")]
+    outs = [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 10]),
+            helper.make_tensor_value_info("side", TensorProto.FLOAT, [1, 8, 8, 8])]
+    with pytest.raises(MsfsimError, match="2 graph outputs"):
+        import_model(save(tmp_path, residual_net(extra_nodes=extra, outputs=outs)))
+
+
+def test_activation_on_shared_tensor_is_rejected(tmp_path):
+    """A Relu applied to a tensor that something else also reads cannot be folded."""
+    proto = residual_net()
+    nodes = list(proto.graph.node)
+    # make the residual Add read the pre-activation dw output too: d1 now has two readers
+    for n in nodes:
+        if n.name == "res":
+            n.input[1] = "d1"
+    with pytest.raises(MsfsimError, match=r"node 'relu' \(Relu\): an activation must directly follow"):
+        import_model(save(tmp_path, proto))
+
+
+def test_grouped_conv_rejected(tmp_path):
+    proto = residual_net()
+    for n in proto.graph.node:
+        if n.name == "dw":
+            for a in n.attribute:
+                if a.name == "group":
+                    a.i = 2
+    for i in proto.graph.initializer:
+        if i.name == "wd":
+            i.CopyFrom(onnx.numpy_helper.from_array(np.ones((8, 4, 3, 3), np.float32), "wd"))
+    with pytest.raises(MsfsimError, match=r"node 'dw' \(Conv\): group=2"):
+        import_model(save(tmp_path, proto))
+
+
+def test_float_model_matches_onnxruntime_within_quantisation(tmp_path):
+    """The calibrated int8 IR, run in float through dequantised weights, tracks onnxruntime."""
+    ort = pytest.importorskip("onnxruntime")
+    p = save(tmp_path, residual_net())
+    m = import_model(p)
+    sess = ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(1).uniform(-1, 1, (1, 3, 16, 16)).astype(np.float32)
+    ref = sess.run(None, {"input": x})[0].ravel()
+    assert ref.shape == (10,) and m.tensor(m.output).shape == (1, 1, 10)
+    q = m.tensor(m.output).q
+    assert np.all(np.abs(ref) < 128 * q.scale * 2)  # calibrated range covers the real outputs
