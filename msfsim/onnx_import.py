@@ -160,6 +160,7 @@ class _Importer:
         self.layers: list[_FLayer] = []
         self.producer: dict[str, _FLayer] = {}  # activation name -> layer writing it
         self.qparams: dict[str, QParams] = {}   # activation name -> qparams from QDQ
+        self.fallback_q: dict[str, QParams] = {}  # qparams inherited through a folded activation
         self.alias: dict[str, str] = {}         # activation name -> canonical name
         self.uses: dict[str, int] = {}
         self.input_name = ""
@@ -208,16 +209,19 @@ class _Importer:
             return None
         return layer
 
-    def rename_output(self, layer: _FLayer, node: onnx.NodeProto) -> None:
-        """node (an activation, BatchNorm or bias add) now ends `layer`: its output is the layer's."""
+    def rename_output(self, layer: _FLayer, node: onnx.NodeProto, carry_q: bool = False) -> None:
+        """node (an activation, BatchNorm or bias add) now ends `layer`: its output is the layer's.
+
+        carry_q: an activation clamps in the int8 domain of the tensor it reads, so that tensor's
+        qparams stand for the result unless a QuantizeLinear later says otherwise."""
         old = layer.output
         flat = self.values[node.input[0]].flat  # type: ignore[union-attr]
         layer.output = node.output[0]
         del self.producer[old]
         self.producer[layer.output] = layer
         self.values[node.output[0]] = _Act(layer.output, layer.out_shape, flat=flat)
-        if old in self.qparams:  # Conv -> Q/DQ -> Relu: the clamp happens in that int8 domain
-            self.qparams.setdefault(layer.output, self.qparams[old])
+        if carry_q and (old in self.qparams or old in self.fallback_q):
+            self.fallback_q[layer.output] = self.qparams.get(old) or self.fallback_q[old]
 
     # ---------------------------------------------------------------- driver
     def run(self) -> Model:
@@ -286,9 +290,9 @@ class _Importer:
         needed |= {self.canon(self.input_name)}
         for layer in self.layers:
             needed.add(layer.output)
-        missing = [n for n in needed if n not in self.qparams]
+        missing = [n for n in needed if n not in self.qparams and n not in self.fallback_q]
         calib = self._calibrate(missing) if missing else {}
-        q = {**calib, **self.qparams}
+        q = {**calib, **self.fallback_q, **self.qparams}
 
         src_shape = self.values[self.input_name]
         assert isinstance(src_shape, _Act)
@@ -441,14 +445,19 @@ def _conv(im: _Importer, node: onnx.NodeProto) -> None:
 
 def _batchnorm(im: _Importer, node: onnx.NodeProto) -> None:
     layer = im.foldable(node)
-    if layer is None or layer.op not in (Op.CONV, Op.DWCONV) or layer.weight_q is not None:
-        raise _fail(f"node {node.name!r} (BatchNormalization): can only be folded into a float Conv "
-                    f"whose output it alone reads")
-    scale, b, mean, var = (im.const(node, i, n).astype(np.float64)
+    if layer is None or layer.op not in (Op.CONV, Op.DWCONV):
+        raise _fail(f"node {node.name!r} (BatchNormalization): can only be folded into the Conv "
+                    f"right before it, whose output it alone reads")
+    scale, b, mean, var = (im.const(node, i, n).astype(np.float64).ravel()
                            for i, n in ((1, "scale"), (2, "bias"), (3, "mean"), (4, "var")))
     eps = _attrs(node).get("epsilon", 1e-5)
     f = scale / np.sqrt(var + eps)
     layer.weight = layer.weight * (f[:, None, None, None] if layer.op == Op.CONV else f)
+    if layer.weight_q is not None:  # int8 weights stay exact: fold |f| into the scale, sign into q
+        q, s = layer.weight_q
+        sign = np.where(f < 0, -1, 1)
+        q = q * (sign[:, None, None, None] if layer.op == Op.CONV else sign)
+        layer.weight_q = (q.astype(np.int8), s * np.abs(f))
     layer.bias = (layer.bias if layer.bias is not None else 0.0) * f + b - mean * f
     im.rename_output(layer, node)
 
@@ -471,7 +480,7 @@ def _activation(im: _Importer, node: onnx.NodeProto) -> None:
         raise _fail(f"node {node.name!r} ({node.op_type}): an activation must directly follow the "
                     f"layer it belongs to (Conv, Gemm, Add, pooling) and be its only reader")
     layer.activation, layer.clip = kind, clip
-    im.rename_output(layer, node)
+    im.rename_output(layer, node, carry_q=True)
 
 
 def _add(im: _Importer, node: onnx.NodeProto) -> None:

@@ -159,3 +159,41 @@ def test_float_model_matches_onnxruntime_within_quantisation(tmp_path):
     assert ref.shape == (10,) and m.tensor(m.output).shape == (1, 1, 10)
     q = m.tensor(m.output).q
     assert np.all(np.abs(ref) < 128 * q.scale * 2)  # calibrated range covers the real outputs
+
+
+def ort_quantize(tmp_path, proto, shape):
+    """QDQ model as onnxruntime's own quantiser writes it (real exporter output)."""
+    q = pytest.importorskip("onnxruntime.quantization")
+    src, dst = tmp_path / "f.onnx", tmp_path / "qdq.onnx"
+    onnx.save(proto, src)
+
+    class Reader(q.CalibrationDataReader):
+        def __init__(self):
+            self.it = iter([{"input": np.random.default_rng(i).uniform(-1, 1, shape).astype(np.float32)}
+                            for i in range(4)])
+
+        def get_next(self):
+            return next(self.it, None)
+
+    q.quantize_static(str(src), str(dst), Reader(), quant_format=q.QuantFormat.QDQ, per_channel=True,
+                      activation_type=q.QuantType.QInt8, weight_type=q.QuantType.QInt8)
+    return dst
+
+
+def test_qdq_from_onnxruntime_quantiser(tmp_path):
+    """Unfolded BN between QDQ pairs, ReLU6 absorbed into the Q range, per-channel int8 weights."""
+    p = ort_quantize(tmp_path, residual_net(), (1, 3, 16, 16))
+    m = import_model(p)
+    f = import_model(save(tmp_path, residual_net()))
+    assert [l.op for l in m.layers] == [l.op for l in f.layers]
+    assert [m.tensor(l.output).shape for l in m.layers] == [f.tensor(l.output).shape for l in f.layers]
+    # qparams come from the model's QuantizeLinear nodes, not from msfsim's calibration
+    qdq = onnx.load(p)
+    zps = {i.name: onnx.numpy_helper.to_array(i) for i in qdq.graph.initializer}
+    q_nodes = {n.input[0]: n for n in qdq.graph.node if n.op_type == "QuantizeLinear"}
+    a1 = next(t for t in m.tensors if t.name == "a1")
+    assert a1.q.scale == pytest.approx(float(zps[q_nodes["a1"].input[1]]))
+    assert a1.q.zero_point == int(zps[q_nodes["a1"].input[2]])
+    # int8 weights are taken as stored (no re-quantisation) apart from BN's sign folding
+    w_int = zps[next(n for n in qdq.graph.node if n.name == "pw").input[1].replace("_DequantizeLinear_Output", "_quantized")]
+    assert np.array_equal(np.abs(m.layers[2].weight), np.abs(w_int.transpose(0, 2, 3, 1)))
