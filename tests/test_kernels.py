@@ -1,0 +1,550 @@
+"""The C kernels, built for the host, against the numpy reference model, bit for bit.
+
+Every spatial kernel is checked on whole tensors and on sub-rectangles computed from partial
+windows (with padded row strides and ring-stored rows); the iterative tails are checked fed in
+pieces. Bytes of a window that the kernel must not need are filled with noise, so reading the
+wrong place changes the result.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from msfsim import refmodel
+from msfsim.host_build import build, cdef_from_header
+
+ROOT = Path(__file__).resolve().parents[1] / "kernels_c"
+SHIM = """
+static int32_t msf_test_requantize(int32_t acc, int32_t m, int32_t s) { return msf_requantize(acc, m, s); }
+"""
+
+
+def build_kernels(*flags: str):
+    cdef = cdef_from_header(ROOT / "msf_kernels.h") + \
+        "static int32_t msf_test_requantize(int32_t acc, int32_t m, int32_t s);\n"
+    return build("kernels_test", sorted(ROOT.glob("kernels/*.c")), cdef, include_dirs=[ROOT],
+                 headers=["msf_kernels.h"], preamble=SHIM, extra_compile_args=["-Wall", *flags])
+
+
+@pytest.fixture(scope="module")
+def kl():
+    return build_kernels()
+
+
+# ------------------------------------------------------------------ windows
+
+@dataclass
+class Win:
+    """An msf_window and the numpy storage behind it (kept alive with it)."""
+    ptr: object
+    buf: np.ndarray
+    y0: int
+    x0: int
+    h: int
+    w: int
+    ring: int
+    stride: int
+
+    def read(self, y0: int, x0: int, h: int, w: int) -> np.ndarray:
+        c = self.ptr.c
+        rows = []
+        for y in range(y0, y0 + h):
+            r = (y % self.ring) if self.ring else (y - self.y0)
+            start = r * self.stride + (x0 - self.x0) * c
+            rows.append(self.buf[start:start + w * c].reshape(w, c))
+        return np.stack(rows)
+
+
+def window(ffi, rng, tensor: np.ndarray | None, shape, y0=0, x0=0, h=None, w=None,
+           ring=0, extra=0) -> Win:
+    """A window over rows [y0, y0+h) x cols [x0, x0+w) of a (H, W, C) tensor, filled from
+    `tensor` (or noise for an output); `extra` bytes of slack per row; `ring` > 0 stores rows
+    in a ring of that many rows."""
+    th, tw, c = shape
+    h = th - y0 if h is None else h
+    w = tw - x0 if w is None else w
+    stride = w * c + extra
+    nrows = ring if ring else h
+    buf = rng.integers(-128, 128, size=max(nrows, 1) * stride, dtype=np.int8)
+    win = Win(None, buf, y0, x0, h, w, ring, stride)
+    if tensor is not None:
+        for y in range(y0, y0 + h):
+            r = (y % ring) if ring else (y - y0)
+            buf[r * stride:r * stride + w * c] = tensor[y, x0:x0 + w].reshape(-1)
+    win.ptr = ffi.new("msf_window *", dict(
+        data=ffi.from_buffer("int8_t[]", buf), y0=y0, x0=x0, h=h, w=w, c=c, row_stride=stride,
+        ring_rows=ring, tensor_h=th, tensor_w=tw))
+    return win
+
+
+def needed(o0: int, n: int, k: int, s: int, p0: int, size: int) -> tuple[int, int]:
+    """Input rows [a, b) (inside the tensor) read by outputs [o0, o0+n)."""
+    a = max(o0 * s - p0, 0)
+    b = min((o0 + n - 1) * s - p0 + k, size)
+    return a, max(b, a)
+
+
+# ------------------------------------------------------------------ random parameters
+
+def rand_quant(rng, k_elems: int, cout: int):
+    """Per-channel multipliers/shifts that keep typical outputs inside int8."""
+    mult = rng.integers(1 << 30, (1 << 31) - 1, size=cout).astype(np.int32)
+    base = -int(round(7.5 + 0.5 * np.log2(k_elems)))
+    shift = (base + rng.integers(-1, 2, size=cout)).astype(np.int32)
+    return mult, shift
+
+
+def rand_clamp(rng, zp_out: int) -> tuple[int, int]:
+    if rng.random() < 0.4:  # relu6-like clamp
+        return zp_out, min(127, zp_out + int(rng.integers(20, 120)))
+    return -128, 127
+
+
+@dataclass
+class ConvCase:
+    h: int
+    w: int
+    cin: int
+    cout: int
+    k: tuple[int, int]
+    s: tuple[int, int]
+    pad: tuple[int, int, int, int]
+    depthwise: bool
+
+
+def conv_params(ffi, rng, case: ConvCase, keep: list):
+    kh, kw = case.k
+    if case.depthwise:
+        wt = rng.integers(-127, 128, size=(kh, kw, case.cin), dtype=np.int8)
+        kel = kh * kw
+    else:
+        wt = rng.integers(-127, 128, size=(case.cout, kh, kw, case.cin), dtype=np.int8)
+        kel = kh * kw * case.cin
+    cout = case.cin if case.depthwise else case.cout
+    bias = rng.integers(-5000, 5000, size=cout).astype(np.int32)
+    mult, shift = rand_quant(rng, kel, cout)
+    zp_in, zp_out = (int(v) for v in rng.integers(-40, 40, size=2))
+    lo, hi = rand_clamp(rng, zp_out)
+    keep += [wt, bias, mult, shift]
+    p = ffi.new("msf_conv_params *", dict(
+        kernel_h=kh, kernel_w=kw, stride_h=case.s[0], stride_w=case.s[1], pad_top=case.pad[0],
+        pad_left=case.pad[1], input_offset=-zp_in, output_offset=zp_out, act_min=lo, act_max=hi,
+        weights=ffi.from_buffer("int8_t[]", wt), bias=ffi.from_buffer("int32_t[]", bias),
+        multiplier=ffi.from_buffer("int32_t[]", mult), shift=ffi.from_buffer("int32_t[]", shift)))
+    ref = dict(weight=wt, bias=bias, multiplier=mult, shift=shift, stride=case.s, pad=case.pad,
+               zp_in=zp_in, zp_out=zp_out, act_min=lo, act_max=hi)
+    return p, ref
+
+
+def rand_conv_case(rng, depthwise: bool, k: int | None = None) -> ConvCase:
+    k = int(rng.choice([1, 3, 5, 7])) if k is None else k
+    kh, kw = (k, k) if rng.random() < 0.8 else (k, max(1, k - 2))
+    s = (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
+    pad = tuple(int(rng.integers(0, max(kh, kw) // 2 + 2)) for _ in range(4))
+    pad = (min(pad[0], kh - 1), min(pad[1], kw - 1), min(pad[2], kh - 1), min(pad[3], kw - 1))
+    h = int(rng.integers(max(kh - pad[0] - pad[2], 1), 14))
+    w = int(rng.integers(max(kw - pad[1] - pad[3], 1), 14))
+    cin = int(rng.integers(1, 9))
+    return ConvCase(h, w, cin, int(rng.integers(1, 9)), (kh, kw), s, pad, depthwise)
+
+
+def out_hw(case_hw, k, s, pad):
+    return ((case_hw[0] + pad[0] + pad[2] - k[0]) // s[0] + 1,
+            (case_hw[1] + pad[1] + pad[3] - k[1]) // s[1] + 1)
+
+
+def rand_rect(rng, ho: int, wo: int) -> tuple[int, int, int, int]:
+    oy0 = int(rng.integers(0, ho))
+    ox0 = int(rng.integers(0, wo))
+    return oy0, ox0, int(rng.integers(1, ho - oy0 + 1)), int(rng.integers(1, wo - ox0 + 1))
+
+
+def run_region(ffi, lib, rng, fn_name, x, in_shape, k, s, pad, out_shape, rect, p, partial,
+               scratch_bytes=0):
+    """Run a single-input region kernel on `rect` of the output; returns the region."""
+    oy0, ox0, oh, ow = rect
+    if partial:
+        ya, yb = needed(oy0, oh, k[0], s[0], pad[0], in_shape[0])
+        xa, xb = needed(ox0, ow, k[1], s[1], pad[1], in_shape[1])
+        ring = int(yb - ya + rng.integers(0, 3)) if rng.random() < 0.5 else 0
+        win_in = window(ffi, rng, x, in_shape, ya, xa, yb - ya, xb - xa, ring=max(ring, 1) if ring else 0,
+                        extra=int(rng.integers(0, 5)))
+        oring = int(oh + rng.integers(0, 2)) if rng.random() < 0.5 else 0
+        win_out = window(ffi, rng, None, out_shape, oy0, ox0, oh, ow, ring=oring,
+                         extra=int(rng.integers(0, 5)))
+    else:
+        win_in = window(ffi, rng, x, in_shape)
+        win_out = window(ffi, rng, None, out_shape)
+    args = [win_in.ptr, p, win_out.ptr, oy0, ox0, oh, ow]
+    if scratch_bytes is not None:
+        scratch = np.zeros(max(scratch_bytes, 4) // 4 + 1, np.int32)
+        args.append(ffi.from_buffer("int32_t[]", scratch))
+    getattr(lib, fn_name)(*args)
+    return win_out.read(oy0, ox0, oh, ow)
+
+
+# ------------------------------------------------------------------ tests
+
+@pytest.mark.parametrize("soft_mul", [False, True])
+def test_requantize_matches_refmodel(kl, soft_mul):
+    """Also with the 16-bit-pieces 64-bit product that cores without __muldi3 use."""
+    ffi, lib = build_kernels("-DMSF_WIDE_MUL_SOFT=1") if soft_mul else kl
+    rng = np.random.default_rng(1)
+    acc = np.concatenate([rng.integers(-2**31, 2**31, 3000), rng.integers(-300, 300, 1000),
+                          [0, 1, -1, 2**31 - 1, -2**31]])
+    mult = np.concatenate([rng.integers(1 << 30, 1 << 31, acc.size - 2), [0, (1 << 31) - 1]])
+    shift = rng.integers(-31, 32, acc.size)
+    want = refmodel.requantize(acc, mult, shift)
+    got = np.array([lib.msf_test_requantize(int(a), int(m), int(s))
+                    for a, m, s in zip(acc, mult, shift)])
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("k", [1, 3, 5, 7])
+@pytest.mark.parametrize("depthwise", [False, True])
+def test_conv_whole_and_regions(kl, k, depthwise):
+    ffi, lib = kl
+    rng = np.random.default_rng(100 * k + depthwise)
+    for trial in range(12):
+        case = rand_conv_case(rng, depthwise, k)
+        keep: list = []
+        p, ref = conv_params(ffi, rng, case, keep)
+        x = rng.integers(-128, 128, size=(case.h, case.w, case.cin), dtype=np.int8)
+        want = (refmodel.dwconv if depthwise else refmodel.conv)(x, **ref)
+        ho, wo = want.shape[:2]
+        cout = want.shape[2]
+        if depthwise:
+            fn, scratch = "msf_depthwise_conv_s8", None
+            assert lib.msf_depthwise_conv_s8_get_buffer_size(p, case.cin) == 0
+        else:
+            fn, scratch = "msf_convolve_s8", lib.msf_convolve_s8_get_buffer_size(p, case.cin)
+            assert scratch == (0 if case.k == (1, 1) else -(-case.k[0] * case.k[1] * case.cin * 2 // 4) * 4)
+        for partial, rect in [(False, (0, 0, ho, wo))] + [(True, rand_rect(rng, ho, wo)) for _ in range(3)]:
+            got = run_region(ffi, lib, rng, fn, x, x.shape, case.k, case.s, case.pad,
+                             (ho, wo, cout), rect, p, partial, scratch)
+            oy0, ox0, oh, ow = rect
+            np.testing.assert_array_equal(got, want[oy0:oy0 + oh, ox0:ox0 + ow],
+                                          err_msg=f"{case} rect={rect} partial={partial}")
+
+
+def test_conv_1x1_fast_path_with_padding_and_stride(kl):
+    ffi, lib = kl
+    rng = np.random.default_rng(7)
+    for trial in range(10):
+        case = ConvCase(int(rng.integers(1, 12)), int(rng.integers(1, 12)), int(rng.integers(1, 12)),
+                        int(rng.integers(1, 9)), (1, 1), (int(rng.integers(1, 3)),) * 2,
+                        tuple(int(v) for v in rng.integers(0, 2, 4)), False)
+        keep: list = []
+        p, ref = conv_params(ffi, rng, case, keep)
+        x = rng.integers(-128, 128, size=(case.h, case.w, case.cin), dtype=np.int8)
+        want = refmodel.conv(x, **ref)
+        got = run_region(ffi, lib, rng, "msf_convolve_1x1_s8", x, x.shape, (1, 1), case.s,
+                         case.pad, want.shape, (0, 0) + want.shape[:2], p, False, None)
+        np.testing.assert_array_equal(got, want)
+
+
+def pool_params(ffi, rng, kind, k, s, pad, zp_in, zp_out):
+    lo, hi = rand_clamp(rng, zp_out) if kind == "avg" else (-128, 127)
+    if kind == "max" and rng.random() < 0.5:
+        lo, hi = zp_in, 127
+    mult, shift = rand_quant(rng, k[0] * k[1], 1)
+    p = ffi.new("msf_pool_params *", dict(
+        kernel_h=k[0], kernel_w=k[1], stride_h=s[0], stride_w=s[1], pad_top=pad[0],
+        pad_left=pad[1], input_offset=-zp_in, output_offset=zp_out, act_min=lo, act_max=hi,
+        multiplier=int(mult[0]), shift=int(shift[0]) + 3))
+    return p, int(mult[0]), int(shift[0]) + 3, lo, hi
+
+
+@pytest.mark.parametrize("kind", ["max", "avg"])
+def test_pool_whole_and_regions(kl, kind):
+    ffi, lib = kl
+    rng = np.random.default_rng(11 if kind == "max" else 12)
+    for trial in range(20):
+        k = (int(rng.integers(1, 6)), int(rng.integers(1, 6)))
+        s = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
+        pad = (int(rng.integers(0, k[0])), int(rng.integers(0, k[1])),
+               int(rng.integers(0, k[0])), int(rng.integers(0, k[1])))
+        shape = (int(rng.integers(max(k[0] - pad[0] - pad[2], 1), 12)),
+                 int(rng.integers(max(k[1] - pad[1] - pad[3], 1), 12)), int(rng.integers(1, 7)))
+        zp_in, zp_out = (int(v) for v in rng.integers(-40, 40, size=2))
+        p, m, sh, lo, hi = pool_params(ffi, rng, kind, k, s, pad, zp_in, zp_out)
+        x = rng.integers(-128, 128, size=shape, dtype=np.int8)
+        if kind == "max":
+            want = refmodel.maxpool(x, k, s, pad, lo, hi)
+        else:
+            want = refmodel.avgpool(x, k, s, pad, m, sh, zp_in, zp_out, lo, hi)
+        ho, wo = want.shape[:2]
+        for partial, rect in [(False, (0, 0, ho, wo))] + [(True, rand_rect(rng, ho, wo)) for _ in range(3)]:
+            got = run_region(ffi, lib, rng, f"msf_{kind}_pool_s8", x, shape, k, s, pad,
+                             want.shape, rect, p, partial, None)
+            oy0, ox0, oh, ow = rect
+            np.testing.assert_array_equal(got, want[oy0:oy0 + oh, ox0:ox0 + ow])
+
+
+def test_elementwise_add(kl):
+    ffi, lib = kl
+    rng = np.random.default_rng(21)
+    from msfsim.ir import ADD_LEFT_SHIFT, quantize_multiplier
+    for trial in range(15):
+        shape = (int(rng.integers(1, 9)), int(rng.integers(1, 9)), int(rng.integers(1, 9)))
+        sa, sb, so = rng.uniform(0.01, 0.1, 3)
+        zpa, zpb, zpo = (int(v) for v in rng.integers(-50, 50, 3))
+        twice = 2 * max(sa, sb)
+        q = [quantize_multiplier(sa / twice), quantize_multiplier(sb / twice),
+             quantize_multiplier(twice / ((1 << ADD_LEFT_SHIFT) * so))]
+        mult = [m for m, _ in q]
+        shift = [s for _, s in q]
+        lo, hi = rand_clamp(rng, zpo)
+        a = rng.integers(-128, 128, size=shape, dtype=np.int8)
+        b = rng.integers(-128, 128, size=shape, dtype=np.int8)
+        want = refmodel.add(a, b, mult, shift, zpa, zpb, zpo, lo, hi)
+        p = ffi.new("msf_add_params *", dict(
+            input1_offset=-zpa, input2_offset=-zpb, left_shift=ADD_LEFT_SHIFT,
+            input1_mult=mult[0], input1_shift=shift[0], input2_mult=mult[1], input2_shift=shift[1],
+            output_mult=mult[2], output_shift=shift[2], output_offset=zpo, act_min=lo, act_max=hi))
+        oy0, ox0, oh, ow = rand_rect(rng, shape[0], shape[1])
+        wa = window(ffi, rng, a, shape, oy0, ox0, oh, ow, extra=int(rng.integers(0, 4)))
+        wb = window(ffi, rng, b, shape, 0, 0, ring=shape[0] + 1)
+        wo = window(ffi, rng, None, shape, oy0, ox0, oh, ow, ring=oh)
+        lib.msf_elementwise_add_s8(wa.ptr, wb.ptr, p, wo.ptr, oy0, ox0, oh, ow)
+        np.testing.assert_array_equal(wo.read(oy0, ox0, oh, ow), want[oy0:oy0 + oh, ox0:ox0 + ow])
+        assert lib.msf_elementwise_add_s8_get_buffer_size(p, shape[2]) == 0
+
+
+def test_conv_maxpool_fused(kl):
+    ffi, lib = kl
+    rng = np.random.default_rng(31)
+    for trial in range(12):
+        case = rand_conv_case(rng, False, int(rng.choice([1, 3, 5])))
+        keep: list = []
+        p, ref = conv_params(ffi, rng, case, keep)
+        x = rng.integers(-128, 128, size=(case.h, case.w, case.cin), dtype=np.int8)
+        y = refmodel.conv(x, **ref)
+        pk = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
+        ps = (pk[0] + int(rng.integers(0, 2)), pk[1] + int(rng.integers(0, 2)))  # stride >= window
+        ppad = (int(rng.integers(0, pk[0])), int(rng.integers(0, pk[1])), 0, 0)
+        if y.shape[0] + ppad[0] < pk[0] or y.shape[1] + ppad[1] < pk[1]:
+            continue
+        pp, *_ = pool_params(ffi, rng, "max", pk, ps, ppad, ref["zp_out"], 0)
+        want = refmodel.maxpool(y, pk, ps, ppad, pp.act_min, pp.act_max)
+        scratch_bytes = lib.msf_convolve_maxpool_s8_get_buffer_size(p, pp, case.cin, case.cout)
+        scratch = np.zeros(scratch_bytes // 4 + 1, np.int32)
+        rect = (0, 0) + want.shape[:2] if trial % 2 == 0 else rand_rect(rng, *want.shape[:2])
+        wo = window(ffi, rng, None, want.shape)
+        win = window(ffi, rng, x, x.shape)
+        lib.msf_convolve_maxpool_s8(win.ptr, p, pp, y.shape[0], y.shape[1], wo.ptr, *rect,
+                                    ffi.from_buffer("int32_t[]", scratch))
+        oy0, ox0, oh, ow = rect
+        np.testing.assert_array_equal(wo.read(*rect), want[oy0:oy0 + oh, ox0:ox0 + ow])
+
+
+def test_gap_accumulate_in_pieces(kl):
+    ffi, lib = kl
+    rng = np.random.default_rng(41)
+    for trial in range(10):
+        shape = (int(rng.integers(1, 12)), int(rng.integers(1, 12)), int(rng.integers(1, 10)))
+        zp_in, zp_out = (int(v) for v in rng.integers(-40, 40, 2))
+        mult, shift = rand_quant(rng, 1, 1)
+        m, s = int(mult[0]), int(shift[0]) + 7 - int(np.log2(shape[0] * shape[1]))
+        lo, hi = rand_clamp(rng, zp_out)
+        x = rng.integers(-128, 128, size=shape, dtype=np.int8)
+        want = refmodel.gap(x, m, s, zp_in, zp_out, lo, hi)
+        p = ffi.new("msf_gap_params *", dict(channels=shape[2], input_offset=-zp_in,
+                                              output_offset=zp_out, act_min=lo, act_max=hi,
+                                              multiplier=m, shift=s))
+        assert lib.msf_global_avg_pool_s8_get_buffer_size(p) == 4 * shape[2]
+        sums = np.zeros(shape[2], np.int32)
+        sp = ffi.from_buffer("int32_t[]", sums)
+        lib.msf_global_avg_pool_init_s8(p, sp)
+        # row bands, each split into column pieces, each fed from its own ring window
+        y = 0
+        while y < shape[0]:
+            bh = int(rng.integers(1, shape[0] - y + 1))
+            x0 = 0
+            while x0 < shape[1]:
+                bw = int(rng.integers(1, shape[1] - x0 + 1))
+                win = window(ffi, rng, x, shape, y, x0, bh, bw, ring=bh + int(rng.integers(0, 2)))
+                lib.msf_global_avg_pool_accumulate_s8(win.ptr, p, y, x0, bh, bw, sp)
+                x0 += bw
+            y += bh
+        out = np.zeros(shape[2], np.int8)
+        lib.msf_global_avg_pool_finish_s8(p, sp, ffi.from_buffer("int8_t[]", out))
+        np.testing.assert_array_equal(out, want.reshape(-1))
+
+
+def test_dense_accumulate_in_pieces(kl):
+    ffi, lib = kl
+    rng = np.random.default_rng(51)
+    for trial in range(10):
+        shape = (int(rng.integers(1, 6)), int(rng.integers(1, 6)), int(rng.integers(1, 12)))
+        n = int(np.prod(shape))
+        cout = int(rng.integers(1, 12))
+        wt = rng.integers(-127, 128, size=(cout, n), dtype=np.int8)
+        bias = rng.integers(-5000, 5000, cout).astype(np.int32)
+        mult, shift = rand_quant(rng, n, cout)
+        zp_in, zp_out = (int(v) for v in rng.integers(-40, 40, 2))
+        lo, hi = rand_clamp(rng, zp_out)
+        x = rng.integers(-128, 128, size=shape, dtype=np.int8)
+        want = refmodel.dense(x, wt, bias, mult, shift, zp_in, zp_out, lo, hi)
+        p = ffi.new("msf_fc_params *", dict(
+            in_size=n, out_size=cout, input_offset=-zp_in, output_offset=zp_out, act_min=lo,
+            act_max=hi, weights=ffi.from_buffer("int8_t[]", wt), bias=ffi.from_buffer("int32_t[]", bias),
+            multiplier=ffi.from_buffer("int32_t[]", mult), shift=ffi.from_buffer("int32_t[]", shift)))
+        assert lib.msf_fully_connected_s8_get_buffer_size(p) == 4 * cout
+        flat = x.reshape(-1).copy()
+        results = []
+        for pieces in (1, int(rng.integers(2, n + 2))):
+            acc = np.zeros(cout, np.int32)
+            ap = ffi.from_buffer("int32_t[]", acc)
+            lib.msf_fully_connected_init_s8(p, ap)
+            cuts = np.unique(np.concatenate([[0, n], rng.integers(0, n, pieces - 1)]))
+            for a, b in zip(cuts[:-1], cuts[1:]):
+                chunk = flat[a:b].copy()
+                lib.msf_fully_connected_accumulate_s8(p, ffi.from_buffer("int8_t[]", chunk),
+                                                      int(a), int(b - a), ap)
+            out = np.zeros(cout, np.int8)
+            lib.msf_fully_connected_finish_s8(p, ap, ffi.from_buffer("int8_t[]", out))
+            results.append(out)
+        for out in results:
+            np.testing.assert_array_equal(out, want.reshape(-1))
+
+
+# ------------------------------------------------------------------ whole models, layer by layer
+
+def run_layer_c(ffi, lib, rng, model, layer, values, fused_pool=None):
+    """One IR layer on whole tensors through the C kernels (`fused_pool`: a max pool that
+    follows a conv, also checked through the fused conv + max pool kernel)."""
+    from msfsim.ir import ADD_LEFT_SHIFT, Op
+    zin = [model.tensor(t).q.zero_point for t in layer.inputs]
+    zout = model.tensor(layer.output).q.zero_point
+    x = values[layer.inputs[0]]
+    shape = model.out_shape(layer)
+    buf = lambda t, a: ffi.from_buffer(t, a) if a is not None else ffi.NULL  # noqa: E731
+    win = window(ffi, rng, x, x.shape)
+    out = window(ffi, rng, None, shape)
+    common = dict(output_offset=zout, act_min=layer.act_min, act_max=layer.act_max)
+    if layer.op in (Op.CONV, Op.DWCONV):
+        p = ffi.new("msf_conv_params *", dict(
+            kernel_h=layer.kernel[0], kernel_w=layer.kernel[1], stride_h=layer.stride[0],
+            stride_w=layer.stride[1], pad_top=layer.pad[0], pad_left=layer.pad[1],
+            input_offset=-zin[0], weights=buf("int8_t[]", layer.weight),
+            bias=buf("int32_t[]", layer.bias), multiplier=buf("int32_t[]", layer.multiplier),
+            shift=buf("int32_t[]", layer.shift), **common))
+        if layer.op == Op.DWCONV:
+            lib.msf_depthwise_conv_s8(win.ptr, p, out.ptr, 0, 0, shape[0], shape[1])
+        else:
+            scratch = np.zeros(lib.msf_convolve_s8_get_buffer_size(p, x.shape[2]) // 4 + 1, np.int32)
+            lib.msf_convolve_s8(win.ptr, p, out.ptr, 0, 0, shape[0], shape[1],
+                                ffi.from_buffer("int32_t[]", scratch))
+        pool = fused_pool
+        if pool is not None:  # the same conv with its max pool fused, never storing the conv output
+            pp = ffi.new("msf_pool_params *", dict(
+                kernel_h=pool.kernel[0], kernel_w=pool.kernel[1], stride_h=pool.stride[0],
+                stride_w=pool.stride[1], pad_top=pool.pad[0], pad_left=pool.pad[1],
+                output_offset=zout, act_min=pool.act_min, act_max=pool.act_max))
+            pshape = model.out_shape(pool)
+            pout = window(ffi, rng, None, pshape)
+            n = lib.msf_convolve_maxpool_s8_get_buffer_size(p, pp, x.shape[2], shape[2])
+            scratch = np.zeros(n // 4 + 1, np.int32)
+            lib.msf_convolve_maxpool_s8(win.ptr, p, pp, shape[0], shape[1], pout.ptr, 0, 0,
+                                        pshape[0], pshape[1], ffi.from_buffer("int32_t[]", scratch))
+            np.testing.assert_array_equal(pout.read(0, 0, pshape[0], pshape[1]),
+                                          values[pool.output])
+    elif layer.op in (Op.MAXPOOL, Op.AVGPOOL):
+        avg = layer.op == Op.AVGPOOL
+        p = ffi.new("msf_pool_params *", dict(
+            kernel_h=layer.kernel[0], kernel_w=layer.kernel[1], stride_h=layer.stride[0],
+            stride_w=layer.stride[1], pad_top=layer.pad[0], pad_left=layer.pad[1],
+            input_offset=-zin[0], multiplier=int(layer.multiplier[0]) if avg else 0,
+            shift=int(layer.shift[0]) if avg else 0, **common))
+        fn = lib.msf_avg_pool_s8 if avg else lib.msf_max_pool_s8
+        fn(win.ptr, p, out.ptr, 0, 0, shape[0], shape[1])
+    elif layer.op == Op.ADD:
+        m, s = (int(v) for v in layer.multiplier), (int(v) for v in layer.shift)
+        m, s = list(m), list(s)
+        p = ffi.new("msf_add_params *", dict(
+            input1_offset=-zin[0], input2_offset=-zin[1], left_shift=ADD_LEFT_SHIFT,
+            input1_mult=m[0], input1_shift=s[0], input2_mult=m[1], input2_shift=s[1],
+            output_mult=m[2], output_shift=s[2], **common))
+        win2 = window(ffi, rng, values[layer.inputs[1]], x.shape)
+        lib.msf_elementwise_add_s8(win.ptr, win2.ptr, p, out.ptr, 0, 0, shape[0], shape[1])
+    elif layer.op == Op.GAP:
+        p = ffi.new("msf_gap_params *", dict(channels=x.shape[2], input_offset=-zin[0],
+                                              multiplier=int(layer.multiplier[0]),
+                                              shift=int(layer.shift[0]), **common))
+        acc = ffi.new("int32_t[]", x.shape[2])
+        lib.msf_global_avg_pool_init_s8(p, acc)
+        lib.msf_global_avg_pool_accumulate_s8(win.ptr, p, 0, 0, x.shape[0], x.shape[1], acc)
+        lib.msf_global_avg_pool_finish_s8(p, acc, out.ptr.data)
+    elif layer.op == Op.DENSE:
+        p = ffi.new("msf_fc_params *", dict(
+            in_size=x.size, out_size=shape[2], input_offset=-zin[0],
+            weights=buf("int8_t[]", layer.weight), bias=buf("int32_t[]", layer.bias),
+            multiplier=buf("int32_t[]", layer.multiplier), shift=buf("int32_t[]", layer.shift),
+            **common))
+        acc = ffi.new("int32_t[]", shape[2])
+        flat = np.ascontiguousarray(x.reshape(-1))
+        lib.msf_fully_connected_init_s8(p, acc)
+        lib.msf_fully_connected_accumulate_s8(p, ffi.from_buffer("int8_t[]", flat), 0, x.size, acc)
+        lib.msf_fully_connected_finish_s8(p, acc, out.ptr.data)
+    else:
+        raise AssertionError(f"no kernel for {layer.op}")
+    return out.read(0, 0, shape[0], shape[1])
+
+
+@pytest.mark.parametrize("name", ["lenet5-r28", "resnet8-r32", "dscnn-kws"])
+def test_zoo_models_layer_by_layer(kl, name):
+    """Real quantisation parameters: every layer's C output equals the reference's."""
+    from msfsim import zoo
+    from msfsim.ir import Op
+    ffi, lib = kl
+    rng = np.random.default_rng(61)
+    model = zoo.load(name)
+    x = rng.integers(-128, 128, model.tensor(model.input).shape, dtype=np.int8)
+    ref = refmodel.run_layers(model, x)
+    fused = 0
+    for layer in model.layers:
+        nxt = [model.layers[i] for i in model.consumers(layer.output)]
+        pool = nxt[0] if (layer.op == Op.CONV and len(nxt) == 1 and nxt[0].op == Op.MAXPOOL
+                          and nxt[0].stride[0] >= nxt[0].kernel[0]
+                          and nxt[0].stride[1] >= nxt[0].kernel[1]) else None
+        fused += pool is not None
+        got = run_layer_c(ffi, lib, rng, model, layer, ref, pool)
+        np.testing.assert_array_equal(got, ref[layer.output], err_msg=f"layer {layer.index} {layer.op}")
+    assert fused == (2 if name == "lenet5-r28" else 0)
+
+
+# ------------------------------------------------------------------ host build cache
+
+BUILD_SCRIPT = """
+import sys
+from msfsim.host_build import build
+ffi, lib = build("twice", [sys.argv[1]], "int msf_twice(int x);")
+print(lib.msf_twice(21), flush=True)
+"""
+
+
+def test_host_build_concurrent_and_keyed_by_content(tmp_path, monkeypatch):
+    import os
+    import subprocess
+    import sys
+    src = tmp_path / "twice.c"
+    src.write_text("int msf_twice(int x) { return 2 * x; }\n")
+    env = dict(os.environ, MSFSIM_CACHE=str(tmp_path / "cache"),
+               PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    procs = [subprocess.Popen([sys.executable, "-c", BUILD_SCRIPT, str(src)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [o[0].strip() for o in outs] == ["42", "42"], outs
+    libs = list((tmp_path / "cache" / "host").glob("_msf_twice_*"))
+    assert len(libs) == 1 and libs[0].is_file()  # one library, no leftover temp dirs
+    # a changed source is a new key, built next to the old one
+    monkeypatch.setenv("MSFSIM_CACHE", str(tmp_path / "cache"))
+    src.write_text("int msf_twice(int x) { return x + x + 1; }\n")
+    ffi, lib = build("twice", [src], "int msf_twice(int x);")
+    assert lib.msf_twice(21) == 43
+    assert len(list((tmp_path / "cache" / "host").glob("_msf_twice_*"))) == 2
