@@ -1,0 +1,155 @@
+"""QEMU backend: the firmware runs in qemu-system-* with a counting TCG plugin.
+
+The plugin (qemu_plugin/msf_count.c) is built with the host gcc on first use and counts from
+marker to marker; the firmware prints its result record and output through semihosting,
+which this module parses. Every run is bounded by a timeout.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from msfsim.platforms import Platform
+from msfsim.sim.base import (DEFAULT_BUDGET, DEFAULT_TIMEOUT_S, Backend, GuestResult, Measurement,
+                             make_measurement, markers)
+from msfsim.sim.elf import ElfImage
+
+PLUGIN_SRC = Path(__file__).with_name("qemu_plugin") / "msf_count.c"
+PLUGIN_BUDGET_EXIT = 3  # the plugin's exit status when the budget is spent
+
+
+def plugin_path() -> Path:
+    """The counting plugin, built on first use (cached by source hash)."""
+    from msfsim.toolchain import ToolchainError, cache_dir
+
+    src = PLUGIN_SRC.read_bytes()
+    tag = hashlib.sha256(src).hexdigest()[:16]
+    out = cache_dir() / "native" / f"msf_count_{tag}.so"
+    if out.is_file():
+        return out
+    gcc = shutil.which("gcc") or shutil.which("cc")
+    if gcc is None:
+        raise ToolchainError("the QEMU counting plugin needs a host C compiler: apt-get install gcc")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+        tmp_so = Path(tmp) / out.name
+        r = subprocess.run([gcc, "-O2", "-shared", "-fPIC", "-o", str(tmp_so), str(PLUGIN_SRC)],
+                           capture_output=True, text=True, timeout=120)
+        if r.returncode != 0:
+            raise ToolchainError(f"building the QEMU plugin failed: {r.stderr.strip()}")
+        os.replace(tmp_so, out)
+    return out
+
+
+def qemu_command(platform: Platform, elf_path: str, plugin: Path, plugin_args: str,
+                 console: Path) -> list[str]:
+    cfg = platform.backend("qemu")
+    cmd = [cfg["system"], "-M", cfg["machine"]]
+    if cfg.get("cpu"):
+        cmd += ["-cpu", cfg["cpu"]]
+    if cfg.get("ram"):
+        cmd += ["-m", cfg["ram"]]
+    cmd += ["-nographic", "-monitor", "none", "-serial", "none",
+            "-plugin", f"{plugin},{plugin_args}", "-d", "plugin"]
+    if platform.family == "lx106":
+        # -kernel ignores the ELF entry on this machine; the loader sets the PC from it.
+        cmd += ["-semihosting", "-device", f"loader,file={elf_path},cpu-num=0"]
+    else:
+        cmd += ["-semihosting-config", "enable=on,target=native,chardev=msfcon",
+                "-chardev", f"file,id=msfcon,path={console}", "-kernel", elf_path]
+        if platform.family == "rv32":
+            cmd += ["-bios", "none"]
+    return cmd
+
+
+def parse_console(text: str) -> tuple[GuestResult | None, bytes]:
+    result, out = None, bytearray()
+    for line in text.splitlines():
+        if line.startswith("MSFR "):
+            result = GuestResult.from_words([int(w, 16) for w in line.split()[1:]])
+        elif line.startswith("MSFO "):
+            out += bytes.fromhex(line[5:].strip())
+    return result, bytes(out)
+
+
+class QemuBackend(Backend):
+    name = "qemu"
+
+    def available(self, platform: Platform) -> tuple[bool, str]:
+        if "qemu" not in platform.backends:
+            return False, f"no QEMU machine for {platform.name}"
+        system = platform.backends["qemu"]["system"]
+        if shutil.which(system) is None:
+            pkg = "qemu-system-arm" if system.endswith("arm") else "qemu-system-misc"
+            return False, f"{system} not found: apt-get install --no-install-recommends {pkg}"
+        if shutil.which("gcc") is None and shutil.which("cc") is None:
+            return False, "the counting plugin needs a host C compiler: apt-get install gcc"
+        return True, ""
+
+    def run(self, elf, platform: Platform, budget_instructions: int = DEFAULT_BUDGET,
+            timeout_s: float = DEFAULT_TIMEOUT_S) -> Measurement:
+        ok, why = self.available(platform)
+        if not ok:
+            raise RuntimeError(why)
+        image = ElfImage(elf.path)
+        begin, end = markers(image)
+        static_ram = sum(image.sections[n].size for n in (".data", ".bss") if n in image.sections)
+        common = dict(static_ram=static_ram, backend=self.name, compiler=elf.compiler, platform=platform)
+        with tempfile.TemporaryDirectory(prefix="msfsim-qemu-") as tmp:
+            counts, console = Path(tmp) / "counts.txt", Path(tmp) / "console.txt"
+            args = f"begin={begin:#x},end={end:#x},out={counts}"
+            if budget_instructions < DEFAULT_BUDGET:
+                args += f",budget={budget_instructions}"
+            cmd = qemu_command(platform, os.path.abspath(elf.path), plugin_path(), args, console)
+            try:
+                r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                return make_measurement(instructions=None, result=None, output=b"", stop="timeout",
+                                        stop_detail=f"no exit within {timeout_s:g} s", **common)
+            plug = _parse_counts(counts)
+            if plug.get("budget_hit"):
+                return make_measurement(instructions=None, result=None, output=b"", stop="budget",
+                                        stop_detail=f"instruction budget of {budget_instructions} exhausted",
+                                        **common)
+            text = console.read_text() if console.is_file() else r.stdout
+            result, output = parse_console(text)
+            if result is None:
+                tail = (r.stderr.strip().splitlines() or [f"exit status {r.returncode}"])[-1]
+                return make_measurement(instructions=None, result=None, output=b"", stop="fault",
+                                        stop_detail=f"qemu: {tail}", **common)
+            instructions = None
+            if plug.get("begin", -1) >= 0 and plug.get("end", -1) >= 0 and plug["end"] >= plug["begin"]:
+                instructions = plug["end"] - plug["begin"]
+            return make_measurement(instructions=instructions, result=result, output=output, **common)
+
+
+_UNSET = (1 << 64) - 1
+
+
+def _parse_counts(path: Path) -> dict[str, int]:
+    if not path.is_file():
+        return {}
+    out = {}
+    for line in path.read_text().splitlines():
+        k, _, v = line.partition(" ")
+        n = int(v)
+        out[k] = -1 if n == _UNSET else n
+    return out
+
+
+def doctor_rows() -> list[dict[str, str]]:
+    rows = []
+    for system, pkg in (("qemu-system-arm", "qemu-system-arm"), ("qemu-system-riscv32", "qemu-system-misc"),
+                        ("qemu-system-xtensa", "qemu-system-misc")):
+        path = shutil.which(system)
+        ver = ""
+        if path:
+            ver = subprocess.run([system, "--version"], capture_output=True, text=True,
+                                 timeout=30).stdout.splitlines()[0]
+        rows.append({"tool": system, "status": "ok" if path else "missing", "detail": ver,
+                     "install": f"apt-get install --no-install-recommends {pkg}"})
+    return rows

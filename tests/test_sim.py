@@ -1,0 +1,172 @@
+"""Backends against the runtime's test firmwares (tests/firmware/): agreement between
+unicorn and QEMU, exact stack read-back, faults, budget, timeout, overflow."""
+import pickle
+import random
+import struct
+from pathlib import Path
+
+import pytest
+
+from msfsim import measure, platforms, toolchain
+from msfsim.sim import get_backend
+from msfsim.sim.elf import ElfImage
+from msfsim.sim.unicorn_backend import UnicornBackend
+
+FW = Path(__file__).parent / "firmware"
+SOURCES = [FW / "test_block.c", FW / "msf_arena.c", toolchain.RUNTIME_DIR / "msf_main.c"]
+BOARDS = platforms.available()
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("MSFSIM_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+def build(name, **defines):
+    return toolchain.compile_firmware(platforms.load(name), SOURCES, [FW], defines)
+
+
+def backends_for(name):
+    p = platforms.load(name)
+    return [b for b in ("unicorn", "qemu") if get_backend(b).available(p)[0]]
+
+
+@pytest.mark.parametrize("name", BOARDS)
+def test_backends_agree_exactly(name):
+    p = platforms.load(name)
+    elf = build(name, MSF_TEST_ROUNDS=3)
+    runs = [get_backend(b).run(elf, p, timeout_s=30) for b in backends_for(name)]
+    assert runs and all(m.status == "ok" for m in runs), [m.detail for m in runs]
+    first = runs[0]
+    assert first.instructions > 3 * 256  # the mixing loop alone retires more than that
+    assert first.arena_peak == 256 and first.static_ram == elf.static_ram > 0
+    assert first.measured_ram == first.arena_peak + first.stack_peak + first.static_ram
+    for m in runs[1:]:
+        assert (m.instructions, m.stack_peak, m.arena_peak, m.static_ram, m.output) == \
+               (first.instructions, first.stack_peak, first.arena_peak, first.static_ram, first.output)
+    if p.proxy:
+        assert all("proxy" in m.detail and "proxy" in m.platform for m in runs)
+
+
+def test_instruction_count_scales_with_work():
+    p = platforms.load("stm32f746")
+    a, b = (UnicornBackend().run(build("stm32f746", MSF_TEST_ROUNDS=r), p) for r in (2, 3))
+    per_round = b.instructions - a.instructions
+    assert per_round >= 256 * 4  # >= 4 instructions per element per round
+    c = UnicornBackend().run(build("stm32f746", MSF_TEST_ROUNDS=4), p)
+    assert c.instructions - b.instructions == per_round  # same loop body: exactly linear
+
+
+@pytest.mark.parametrize("name", ["stm32f746", "hifive1b", "esp32"])
+def test_local_array_stack_use_reads_back_exactly(name):
+    p = platforms.load(name)
+    backend = get_backend(backends_for(name)[0])
+    peaks = {}
+    for words in (64, 600):
+        m = backend.run(build(name, MSF_TEST_STACK_WORDS=words), p, timeout_s=30)
+        assert m.status == "ok", m.detail
+        array_addr = struct.unpack_from("<I", m.output, 4)[0]
+        stack_top = p.link_sram.origin + p.sram.size
+        assert m.stack_peak == stack_top - array_addr  # the array is the deepest thing written
+        peaks[words] = m.stack_peak
+    assert peaks[600] - peaks[64] == 4 * (600 - 64)
+
+
+def _symbol(elf, name):
+    return ElfImage(elf.path).address(name)
+
+
+@pytest.mark.parametrize("name", BOARDS)
+def test_fault_reported_with_pc_and_cause(name):
+    p = platforms.load(name)
+    elf = build(name, MSF_TEST_FAULT=1)
+    site = _symbol(elf, "msf_test_fault_site")
+    for b in backends_for(name):
+        m = get_backend(b).run(elf, p, timeout_s=30)
+        assert m.status == "fault" and f"pc=0x{site:08x}" in m.detail, (b, m.detail)
+        assert m.instructions is None and m.measured_ram is None
+
+
+def test_unmapped_access_is_a_fault_on_unicorn():
+    p = platforms.load("stm32f746")
+    end_of_sram = p.link_sram.origin + p.sram.size
+    m = UnicornBackend().run(build("stm32f746", MSF_TEST_FAULT=2, MSF_TEST_UNMAPPED_ADDR=end_of_sram), p)
+    assert m.status == "fault" and "UNMAPPED" in m.detail and "pc=0x" in m.detail
+
+
+def test_msf_fatal_is_reported():
+    p = platforms.load("hifive1b")
+    for b in backends_for("hifive1b"):
+        m = get_backend(b).run(build("hifive1b", MSF_TEST_FAULT=3), p, timeout_s=30)
+        assert m.status == "fault" and m.detail == "msf_fatal(42)"
+
+
+@pytest.mark.parametrize("name", ["stm32f746", "esp32c3", "esp32"])
+def test_budget_enforced(name):
+    p = platforms.load(name)
+    elf = build(name, MSF_TEST_HANG=1)
+    for b in backends_for(name):
+        m = get_backend(b).run(elf, p, budget_instructions=2_000_000, timeout_s=30)
+        assert m.status == "budget", (b, m.detail)
+
+
+@pytest.mark.parametrize("backend", ["unicorn", "qemu"])
+def test_timeout_enforced(backend):
+    p = platforms.load("hifive1b")
+    m = get_backend(backend).run(build("hifive1b", MSF_TEST_HANG=1), p, timeout_s=1.0)
+    assert m.status == "timeout"
+
+
+def test_stack_overflow_detected():
+    p = platforms.load("hifive1b")
+    m = UnicornBackend().run(build("hifive1b", MSF_TEST_STACK_WORDS=3900), p)  # ~15.6 KB of 16 KB
+    assert m.status == "overflow"
+
+
+def test_python_hook_matches_native_hook():
+    p = platforms.load("nucleo-f412zg")
+    elf = build("nucleo-f412zg")
+    assert UnicornBackend(native=True).run(elf, p).instructions == \
+           UnicornBackend(native=False).run(elf, p).instructions
+
+
+def test_division_helpers_are_exact(tmp_path):
+    """lx106 gets __divsi3 & co. from the runtime; every core must agree with Python."""
+    rng = random.Random(7)
+    pairs = [(rng.randint(-2**31, 2**31 - 1), rng.choice([1, -1, 3, -7, 255, 65537, 2**31 - 1, -2**31,
+                                                          rng.randint(-2**31, 2**31 - 1) or 5]))
+             for _ in range(32)]
+    raw = b"".join(struct.pack("<ii", a, b) for a, b in pairs)
+    (tmp_path / "test_div_input.inc").write_text(",".join(str(x) for x in struct.unpack(f"{len(raw)}b", raw)))
+    expect = b""
+    for a, b in pairs:
+        if a == -2**31 and b == -1:
+            continue
+        q = abs(a) // abs(b) * (1 if (a < 0) == (b < 0) else -1)
+        ua, ub = a & 0xFFFFFFFF, b & 0xFFFFFFFF
+        prod = (a * b) & 0xFFFFFFFFFFFFFFFF
+        expect += struct.pack("<6I", q & 0xFFFFFFFF, (a - q * b) & 0xFFFFFFFF, ua // ub, ua % ub,
+                              prod & 0xFFFFFFFF, prod >> 32)
+    assert len(expect) == 32 * 24  # no INT_MIN / -1 pair drawn
+    defines = {"MSF_INPUT_BYTES": len(raw), "MSF_OUTPUT_BYTES": len(expect), "MSF_ARENA_BYTES": len(expect)}
+    for name in ("esp32", "hifive1b"):
+        p = platforms.load(name)
+        elf = toolchain.compile_firmware(p, [FW / "test_div.c", FW / "msf_arena.c",
+                                             toolchain.RUNTIME_DIR / "msf_main.c"], [tmp_path, FW], defines)
+        m = get_backend(backends_for(name)[0]).run(elf, p, timeout_s=30)
+        assert m.status == "ok" and m.output == expect, name
+
+
+def test_measure_elf_is_picklable_and_pure():
+    elf = build("esp32c3")
+    args = pickle.loads(pickle.dumps((elf, platforms.load("esp32c3"), "unicorn")))
+    assert measure.measure_elf(*args) == measure.measure_elf(elf, "esp32c3", "unicorn")
+
+
+def test_renode_skips_with_reason():
+    ok, why = get_backend("renode").available(platforms.load("stm32f746"))
+    if not ok:
+        pytest.skip(f"renode backend: {why}")
+    m = get_backend("renode").run(build("stm32f746"), platforms.load("stm32f746"), timeout_s=60)
+    u = UnicornBackend().run(build("stm32f746"), platforms.load("stm32f746"))
+    assert (m.instructions, m.stack_peak, m.output) == (u.instructions, u.stack_peak, u.output)
