@@ -112,7 +112,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         api = _stage("search.api", "the analytic search")
         result = api.search_analytic(model, plat.name, objective=args.objective,
                                      max_overhead=args.max_overhead, max_ram=args.max_ram,
-                                     cost_model=args.cost_model, sram_bytes=plat.sram_bytes)
+                                     cost_model=args.cost_model, sram_bytes=plat.sram.size)
     if args.output:
         _write_atomic(args.output, json.dumps(result.to_plan_json(), indent=1) + "\n")
     if args.emit_c:

@@ -27,7 +27,7 @@ OUTPUT_SHAPES = {
     "lenet5-r28": (1, 10),
 }
 
-# DESIGN §2, in its own notation: "c" = conv k s -> cout, "dw" = depthwise k s, MB(cin,cout,e,s,k).
+# DESIGN §2, in its own notation (with MB(40,48) at expansion 6, msf-CNN's published model): "c" = conv k s -> cout, "dw" = depthwise k s, MB(cin,cout,e,s,k).
 DESIGN_PROXIES = {
     "mbv2-w0.35-r144": (144, "c3s2>11; MB(11,5,1,1,3); MB(5,8,6,2,3); MB(8,8,6,1,3); MB(8,11,6,2,3); "
                              "MB(11,11,6,1,3)x2; MB(11,22,6,2,3); MB(22,22,6,1,3)x3; MB(22,33,6,1,3); "
@@ -35,7 +35,7 @@ DESIGN_PROXIES = {
                              "c1s1>448"),
     "mcunetv2-vww5-r80": (80, "c3s2>16; dw3s1; c1s1>8; MB(8,16,6,2,3); MB(16,16,3,1,3)x2; "
                               "MB(16,24,3,2,7); MB(24,24,6,1,3); MB(24,24,5,1,5); MB(24,40,6,2,7); "
-                              "MB(40,40,6,1,7); MB(40,48,1,1,3); MB(48,48,4,1,3); MB(48,96,5,2,5); "
+                              "MB(40,40,6,1,7); MB(40,48,6,1,3); MB(48,48,4,1,3); MB(48,96,5,2,5); "
                               "MB(96,96,5,1,3); MB(96,96,4,1,3); MB(96,160,3,1,7)"),
     "mcunet-320kb-r176": (176, "c3s2>16; dw3s1; c1s1>8; MB(8,16,3,2,7); MB(16,16,5,1,3); "
                                "MB(16,16,5,1,7); MB(16,16,4,1,5); MB(16,24,5,2,5); MB(24,24,5,1,5)x2; "

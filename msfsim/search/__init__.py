@@ -1,0 +1,8 @@
+"""Fusion-plan search over the fusion DAG: Pareto front, P1 / P2, baselines, results."""
+from .api import search, search_analytic, select
+from .pareto import Infeasible, Plan, build_dag, pareto_front
+from .result import SearchResult
+from .weights import EdgeWeights
+
+__all__ = ["search", "search_analytic", "select", "Infeasible", "Plan", "build_dag",
+           "pareto_front", "SearchResult", "EdgeWeights"]
