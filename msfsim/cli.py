@@ -177,23 +177,30 @@ def cmd_zoo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def format_rows(rows: list[dict[str, str]]) -> str:
+    """A plain text table of dict rows (same keys in every row)."""
+    if not rows:
+        return "(none)"
+    keys = list(rows[0])
+    width = {k: max(len(k), *(len(str(r.get(k, ""))) for r in rows)) for k in keys}
+    lines = ["  ".join(k.ljust(width[k]) for k in keys).rstrip()]
+    lines += ["  ".join(str(r.get(k, "")).ljust(width[k]) for k in keys).rstrip() for r in rows]
+    return "\n".join(lines)
+
+
 def cmd_platforms(args: argparse.Namespace) -> int:
-    platforms = _stage("platforms", "board descriptions")
-    rows = platforms.describe()
-    if args.json:
-        print(json.dumps(rows))
-    else:
-        print(platforms.format_rows(rows))
+    rows = _stage("platforms", "board descriptions").describe()
+    print(json.dumps(rows) if args.json else format_rows(rows))
     return EXIT_OK
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    toolchain = _stage("toolchain", "toolchain detection")
-    rows = toolchain.doctor()
-    if args.json:
-        print(json.dumps(rows))
-    else:
-        print(toolchain.format_doctor(rows))
+    rows = _stage("toolchain", "toolchain detection").doctor()
+    print(json.dumps(rows) if args.json else format_rows(rows))
+    missing = [r for r in rows if r.get("status") == "missing"]
+    if missing and not args.json:
+        print(f"\n{len(missing)} required tool(s) missing: install with the commands above "
+              f"(or `make setup`)")
     return EXIT_OK
 
 
@@ -289,6 +296,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_OK
+    except Exception as exc:  # a bug, not bad input: one line, the traceback on request
+        if os.environ.get("MSFSIM_DEBUG"):
+            raise
+        print(f"msfsim: internal error: {type(exc).__name__}: {exc} "
+              f"(set MSFSIM_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

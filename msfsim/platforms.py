@@ -13,11 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from msfsim import MsfsimError
+
 PLATFORMS_DIR = Path(os.environ.get("MSFSIM_PLATFORMS", Path(__file__).resolve().parent.parent / "platforms"))
 FAMILIES = ("cortex-m", "rv32", "lx106")
 
 
-class PlatformError(ValueError):
+class PlatformError(MsfsimError, ValueError):
     """Unknown board or malformed board file."""
 
 

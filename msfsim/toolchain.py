@@ -19,6 +19,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
+from msfsim import ToolMissing
+
 from msfsim.platforms import Platform
 from msfsim.sim.elf import ElfImage
 
@@ -45,7 +47,7 @@ APT_PACKAGES = {
 }
 
 
-class ToolchainError(RuntimeError):
+class ToolchainError(ToolMissing):
     """A compiler is missing, or compiling / linking failed (message carries file:line)."""
 
 

@@ -81,3 +81,49 @@ def test_run_rejects_bad_input_array(tmp_path):
                "--output", tmp_path / "y.npy")
     assert_one_line_error(r, 2, "dtype float32, expected int8")
     assert not (tmp_path / "y.npy").exists()
+
+
+def test_unknown_platform_is_a_usage_error():
+    r = msfsim("search", "zoo:lenet5-r28", "--platform", "stm32f999", "--cost", "analytic")
+    assert_one_line_error(r, 2, "unknown platform 'stm32f999'", "stm32f746")
+
+
+def test_unknown_zoo_model():
+    r = msfsim("search", "zoo:resnet1000", "--platform", "stm32f746", "--cost", "analytic")
+    assert_one_line_error(r, 2, "unknown zoo model 'resnet1000'", "lenet5-r28")
+
+
+def test_platforms_and_doctor_list_every_board_and_tool():
+    r = msfsim("platforms")
+    assert r.returncode == 0
+    for board in ("stm32f746", "nucleo-f767zi", "nucleo-f412zg", "hifive1b", "esp32c3", "esp32 (proxy"):
+        assert board in r.stdout
+    r = msfsim("doctor", "--json")
+    assert r.returncode == 0
+    import json
+    tools = {row["tool"]: row for row in json.loads(r.stdout)}
+    assert "unicorn" in tools and "arm-none-eabi-gcc" in tools
+    assert all(row["install"] for row in tools.values())
+
+
+def test_analytic_search_json_contract(tmp_path):
+    import json
+    plan = tmp_path / "plan.json"
+    r = msfsim("search", "zoo:lenet5-r28", "--platform", "stm32f746", "--cost", "analytic", "--json",
+               "-o", plan)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    for key in ("model", "platform", "objective", "cost", "cost_model", "backend", "compiler", "blocks",
+                "peak_ram", "macs", "overhead", "instructions", "latency_ms", "flash_bytes", "baselines",
+                "pareto"):
+        assert key in out, key
+    assert out["cost"] == "analytic" and out["peak_ram"]["measured"] is None
+    covered = [i for b in out["blocks"] for i in range(b["layers"][0], b["layers"][1] + 1)]
+    assert covered == list(range(7))
+    assert json.loads(plan.read_text())["blocks"] == out["blocks"]
+
+
+def test_infeasible_budget_exits_3():
+    r = msfsim("search", "zoo:lenet5-r28", "--platform", "stm32f746", "--cost", "analytic",
+               "--objective", "latency", "--max-ram", "16")
+    assert_one_line_error(r, 3)

@@ -49,7 +49,7 @@ def doctor_rows() -> list[dict[str, str]]:
                      "install": "pip install unicorn"})
     native = unicorn_backend.native_hook() is not None if _has("unicorn") else False
     rows.append({"tool": "unicorn native hook (cffi + host gcc)", "status": "ok" if native else "missing",
-                 "detail": "exact counting at ~200 M instr/s; without it a Python hook (~6 M/s)",
+                 "detail": "exact counting in native code; without it a much slower Python hook",
                  "install": "pip install cffi; apt-get install gcc"})
     rows.extend(qemu_backend.doctor_rows())
     rows.extend(renode_backend.doctor_rows())

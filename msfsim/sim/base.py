@@ -5,6 +5,7 @@ import struct
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
+from msfsim import ToolMissing
 from msfsim.platforms import Platform
 from msfsim.sim.elf import ElfImage
 
@@ -19,7 +20,7 @@ RESULT_MAGIC = 0x4D534652
 GUEST_STATUS = {0: "running", 1: "ok", 2: "fatal", 3: "fault", 4: "overflow"}
 
 
-class BackendUnavailable(RuntimeError):
+class BackendUnavailable(ToolMissing):
     """The backend's emulator is not installed (message says how to install it)."""
 
 
