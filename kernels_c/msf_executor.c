@@ -1,0 +1,303 @@
+/* msf_executor.c - runs a fused block described by msf_block_desc (see msf_executor.h and
+ * docs/fusion.md). Rows and columns are independent: per band of tile rows the executor
+ * computes the rows every tensor needs, per tile the columns, by walking the spatial layers
+ * backwards from the tile of the last spatial layer; it then runs the layers forwards over
+ * the part of each rectangle not already held. */
+#include "msf_executor.h"
+
+#include "msf_arena.h"
+
+#define MSF_AXIS_ROWS 0
+#define MSF_AXIS_COLS 1
+
+static int32_t msf_max_i32(int32_t a, int32_t b) { return a > b ? a : b; }
+static int32_t msf_min_i32(int32_t a, int32_t b) { return a < b ? a : b; }
+
+#if defined(__GNUC__) && !defined(__clang__)
+/* Keep GCC from turning the loop into a memmove call, which freestanding builds lack. */
+__attribute__((optimize("no-tree-loop-distribute-patterns")))
+#endif
+void msf_copy_s8(int8_t *dst, const int8_t *src, uint32_t n)
+{
+    /* Forward copy: also correct for overlapping ranges with dst <= src. */
+    for (uint32_t i = 0; i < n; ++i) {
+        dst[i] = src[i];
+    }
+}
+
+/* Input interval [*lo, *hi) layer `l` reads on one axis to produce output interval [a, b),
+ * clipped to the input extent n (outside it is padding). */
+static void msf_input_interval(const msf_layer_desc *l, int axis, int32_t a, int32_t b,
+                               int32_t n, int32_t *lo, int32_t *hi)
+{
+    if (l->op == MSF_OP_ADD) {
+        *lo = a;
+        *hi = b;
+        return;
+    }
+    const int32_t k = axis == MSF_AXIS_ROWS ? l->kernel_h : l->kernel_w;
+    const int32_t s = axis == MSF_AXIS_ROWS ? l->stride_h : l->stride_w;
+    const int32_t p = axis == MSF_AXIS_ROWS ? l->pad_top : l->pad_left;
+    *lo = msf_max_i32(a * s - p, 0);
+    *hi = msf_max_i32(msf_min_i32((b - 1) * s - p + k, n), *lo);
+}
+
+/* Backward pass: the interval of every tensor that output interval [a, b) of the last spatial
+ * layer needs on one axis (bounding box over the consumers; empty as [0, 0)). */
+static void msf_needed_intervals(const msf_block_desc *blk, int axis, int32_t a, int32_t b)
+{
+    msf_tensor_state *st = blk->state;
+    for (int32_t t = 0; t < blk->n_tensors; ++t) {
+        int32_t *lo = axis == MSF_AXIS_ROWS ? &st[t].r_lo : &st[t].c_lo;
+        int32_t *hi = axis == MSF_AXIS_ROWS ? &st[t].r_hi : &st[t].c_hi;
+        *lo = INT32_MAX;
+        *hi = INT32_MIN;
+    }
+    const int32_t star = blk->layers[blk->n_spatial - 1].out;
+    if (axis == MSF_AXIS_ROWS) {
+        st[star].r_lo = a;
+        st[star].r_hi = b;
+    } else {
+        st[star].c_lo = a;
+        st[star].c_hi = b;
+    }
+    for (int32_t li = blk->n_spatial - 1; li >= 0; --li) {
+        const msf_layer_desc *l = &blk->layers[li];
+        const msf_tensor_state *o = &st[l->out];
+        const int32_t oa = axis == MSF_AXIS_ROWS ? o->r_lo : o->c_lo;
+        const int32_t ob = axis == MSF_AXIS_ROWS ? o->r_hi : o->c_hi;
+        if (oa >= ob) {
+            continue;
+        }
+        const int8_t ins[2] = {l->in0, l->in1};
+        for (int k = 0; k < 2; ++k) {
+            if (ins[k] == MSF_NO_TENSOR) {
+                continue;
+            }
+            const msf_tensor_desc *d = &blk->tensors[ins[k]];
+            int32_t ia, ib;
+            msf_input_interval(l, axis, oa, ob, axis == MSF_AXIS_ROWS ? d->h : d->w, &ia, &ib);
+            if (ia >= ib) {
+                continue;
+            }
+            int32_t *lo = axis == MSF_AXIS_ROWS ? &st[ins[k]].r_lo : &st[ins[k]].c_lo;
+            int32_t *hi = axis == MSF_AXIS_ROWS ? &st[ins[k]].r_hi : &st[ins[k]].c_hi;
+            *lo = msf_min_i32(*lo, ia);
+            *hi = msf_max_i32(*hi, ib);
+        }
+    }
+    for (int32_t t = 0; t < blk->n_tensors; ++t) {
+        int32_t *lo = axis == MSF_AXIS_ROWS ? &st[t].r_lo : &st[t].c_lo;
+        int32_t *hi = axis == MSF_AXIS_ROWS ? &st[t].r_hi : &st[t].c_hi;
+        if (*lo >= *hi) {
+            *lo = 0;
+            *hi = 0;
+        }
+    }
+}
+
+static void msf_window_full(msf_window *win, int8_t *data, const msf_tensor_desc *d)
+{
+    win->data = data;
+    win->y0 = 0;
+    win->x0 = 0;
+    win->h = d->h;
+    win->w = d->w;
+    win->c = d->c;
+    win->row_stride = d->w * d->c;
+    win->ring_rows = 0;
+    win->tensor_h = d->h;
+    win->tensor_w = d->w;
+}
+
+/* Point each tensor's window at the rectangle of the current tile and decide what is new.
+ * hcache: columns the previous tile of the band computed are shifted to the front of the
+ * region buffer and kept. stream2d: rows of earlier bands and columns of earlier tiles stay in
+ * the ring. */
+static void msf_prepare_tile(const msf_block_desc *blk)
+{
+    for (int32_t t = 0; t < blk->n_tensors; ++t) {
+        const msf_tensor_desc *d = &blk->tensors[t];
+        msf_tensor_state *s = &blk->state[t];
+        msf_window *win = &s->win;
+        s->new_r = s->r_lo;
+        s->new_c = s->c_lo;
+        if (d->kind == MSF_BUF_REGION) {
+            if (blk->scheme == MSF_SCHEME_HCACHE && s->c_lo < s->done_c && s->c_lo > win->x0) {
+                const int32_t keep = (s->done_c - s->c_lo) * d->c;
+                const int32_t skip = (s->c_lo - win->x0) * d->c;
+                for (int32_t r = 0; r < s->r_hi - s->r_lo; ++r) {
+                    int8_t *row = win->data + r * win->row_stride;
+                    msf_copy_s8(row, row + skip, (uint32_t)keep);
+                }
+            }
+            if (blk->scheme == MSF_SCHEME_HCACHE && s->c_lo < s->done_c) {
+                s->new_c = s->done_c;
+            }
+            win->y0 = s->r_lo;
+            win->x0 = s->c_lo;
+            win->h = s->r_hi - s->r_lo;
+            win->w = s->c_hi - s->c_lo;
+            win->row_stride = d->cols * d->c;
+        } else if (d->kind == MSF_BUF_RING) {
+            s->new_r = msf_max_i32(s->r_lo, s->done_r);
+            s->new_c = msf_max_i32(s->c_lo, s->done_c);
+            win->y0 = s->r_lo;
+            win->h = s->r_hi - s->r_lo;
+        }
+    }
+}
+
+static void msf_run_spatial(const msf_block_desc *blk, const msf_layer_desc *l, void *scratch)
+{
+    msf_tensor_state *o = &blk->state[l->out];
+    const int32_t oy = o->new_r, ox = o->new_c;
+    const int32_t oh = o->r_hi - oy, ow = o->c_hi - ox;
+    if (oh <= 0 || ow <= 0) {
+        return;
+    }
+    const msf_window *in = &blk->state[l->in0].win;
+    switch (l->op) {
+    case MSF_OP_CONV:
+        msf_convolve_s8(in, (const msf_conv_params *)l->params, &o->win, oy, ox, oh, ow, scratch);
+        break;
+    case MSF_OP_CONV_1X1:
+        msf_convolve_1x1_s8(in, (const msf_conv_params *)l->params, &o->win, oy, ox, oh, ow);
+        break;
+    case MSF_OP_DWCONV:
+        msf_depthwise_conv_s8(in, (const msf_conv_params *)l->params, &o->win, oy, ox, oh, ow);
+        break;
+    case MSF_OP_ADD:
+        msf_elementwise_add_s8(in, &blk->state[l->in1].win, (const msf_add_params *)l->params,
+                               &o->win, oy, ox, oh, ow);
+        break;
+    case MSF_OP_MAXPOOL:
+        msf_max_pool_s8(in, (const msf_pool_params *)l->params, &o->win, oy, ox, oh, ow);
+        break;
+    case MSF_OP_AVGPOOL:
+        msf_avg_pool_s8(in, (const msf_pool_params *)l->params, &o->win, oy, ox, oh, ow);
+        break;
+    case MSF_OP_CONV_MAXPOOL:
+        msf_convolve_maxpool_s8(in, (const msf_conv_params *)l->params, l->pool, l->conv_out_h,
+                                l->conv_out_w, &o->win, oy, ox, oh, ow, scratch);
+        break;
+    default:
+        msf_fatal(MSF_FATAL_EXEC_BAD_DESC);
+    }
+}
+
+static void msf_tail_init(const msf_layer_desc *l, int32_t *acc)
+{
+    if (l->op == MSF_OP_GAP) {
+        msf_global_avg_pool_init_s8((const msf_gap_params *)l->params, acc);
+    } else {
+        msf_fully_connected_init_s8((const msf_fc_params *)l->params, acc);
+    }
+}
+
+/* Feed the rectangle [y0, y0+h) x [x0, x0+w) of the tail layer's input. */
+static void msf_tail_feed(const msf_layer_desc *l, const msf_window *in, int32_t y0, int32_t x0,
+                          int32_t h, int32_t w, int32_t *acc)
+{
+    if (l->op == MSF_OP_GAP) {
+        msf_global_avg_pool_accumulate_s8(in, (const msf_gap_params *)l->params, y0, x0, h, w, acc);
+        return;
+    }
+    const msf_fc_params *p = (const msf_fc_params *)l->params;
+    for (int32_t y = y0; y < y0 + h; ++y) {
+        const int32_t offset = (y * in->tensor_w + x0) * in->c;
+        msf_fully_connected_accumulate_s8(p, msf_window_pixel(in, y, x0), offset, w * in->c, acc);
+    }
+}
+
+static void msf_tail_finish(const msf_layer_desc *l, const int32_t *acc, int8_t *out)
+{
+    if (l->op == MSF_OP_GAP) {
+        msf_global_avg_pool_finish_s8((const msf_gap_params *)l->params, acc, out);
+    } else {
+        msf_fully_connected_finish_s8((const msf_fc_params *)l->params, acc, out);
+    }
+}
+
+/* The spatial part, tile by tile; each finished tile of the last spatial layer is fed to the
+ * first tail layer when there is one. */
+static void msf_run_tiles(const msf_block_desc *blk, void *scratch, int32_t *acc)
+{
+    const msf_layer_desc *star_layer = &blk->layers[blk->n_spatial - 1];
+    const msf_tensor_desc *star = &blk->tensors[star_layer->out];
+    const msf_layer_desc *tail = blk->n_tail > 0 ? &blk->layers[blk->n_spatial] : 0;
+    msf_tensor_state *st = blk->state;
+    for (int32_t t = 0; t < blk->n_tensors; ++t) {
+        st[t].done_r = INT32_MIN;
+    }
+    for (int32_t ty = 0; ty < star->h; ty += blk->tile_h) {
+        msf_needed_intervals(blk, MSF_AXIS_ROWS, ty, msf_min_i32(ty + blk->tile_h, star->h));
+        for (int32_t t = 0; t < blk->n_tensors; ++t) {
+            st[t].done_c = INT32_MIN;
+        }
+        for (int32_t tx = 0; tx < star->w; tx += blk->tile_w) {
+            msf_needed_intervals(blk, MSF_AXIS_COLS, tx, msf_min_i32(tx + blk->tile_w, star->w));
+            msf_prepare_tile(blk);
+            for (int32_t li = 0; li < blk->n_spatial; ++li) {
+                msf_run_spatial(blk, &blk->layers[li], scratch);
+            }
+            if (tail) {
+                const msf_tensor_state *s = &st[star_layer->out];
+                msf_tail_feed(tail, &s->win, s->r_lo, s->c_lo, s->r_hi - s->r_lo,
+                              s->c_hi - s->c_lo, acc);
+            }
+            for (int32_t t = 0; t < blk->n_tensors; ++t) {
+                st[t].done_c = st[t].c_hi;
+            }
+        }
+        for (int32_t t = 0; t < blk->n_tensors; ++t) {
+            st[t].done_r = st[t].r_hi;
+        }
+    }
+}
+
+void msf_run_block(const msf_block_desc *block)
+{
+    if (block->n_spatial + block->n_tail < 1 || (block->n_spatial > 0 &&
+                                                (block->tile_h < 1 || block->tile_w < 1))) {
+        msf_fatal(MSF_FATAL_EXEC_BAD_DESC);
+    }
+    for (int32_t t = 0; t < block->n_tensors; ++t) {
+        const msf_tensor_desc *d = &block->tensors[t];
+        msf_window *win = &block->state[t].win;
+        msf_window_full(win, (int8_t *)msf_arena_claim(d->offset, d->bytes), d);
+        if (d->kind == MSF_BUF_RING) {
+            win->x0 = d->col0;
+            win->w = d->cols;
+            win->ring_rows = d->rows;
+            win->row_stride = d->cols * d->c;
+        } else if (d->kind == MSF_BUF_REGION) {
+            win->w = d->cols;
+            win->row_stride = d->cols * d->c;
+        }
+    }
+    void *scratch = block->scratch_bytes ? msf_arena_claim(block->scratch_offset,
+                                                           block->scratch_bytes) : 0;
+    int32_t *acc = block->acc_bytes ? (int32_t *)msf_arena_claim(block->acc_offset,
+                                                                 block->acc_bytes) : 0;
+    if (block->n_tail > 0) {
+        msf_tail_init(&block->layers[block->n_spatial], acc);
+    }
+    if (block->n_spatial > 0) {
+        msf_run_tiles(block, scratch, acc);
+    } else {
+        const msf_layer_desc *l = &block->layers[0];
+        const msf_tensor_desc *d = &block->tensors[l->in0];
+        msf_tail_feed(l, &block->state[l->in0].win, 0, 0, d->h, d->w, acc);
+    }
+    /* The first tail layer has seen its whole input; later ones read (1, 1, C) tensors. */
+    for (int32_t k = 0; k < block->n_tail; ++k) {
+        const msf_layer_desc *l = &block->layers[block->n_spatial + k];
+        if (k > 0) {
+            const msf_tensor_desc *d = &block->tensors[l->in0];
+            msf_tail_init(l, acc);
+            msf_tail_feed(l, &block->state[l->in0].win, 0, 0, d->h, d->w, acc);
+        }
+        msf_tail_finish(l, acc, block->state[l->out].win.data);
+    }
+}

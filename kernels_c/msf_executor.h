@@ -1,0 +1,92 @@
+/*
+ * msf_executor.h - descriptor-driven executor of fused blocks.
+ *
+ * Generated code (msfsim.codegen) describes each block as const structs: its tensors (shape,
+ * buffer kind, arena offset and capacity) and its layers (op, tensor slots, kernel geometry,
+ * kernel parameters). msf_run_block() runs any block with any scheme and output tile by calling
+ * the region-based kernels of msf_kernels.h; the semantics of the schemes are in docs/fusion.md:
+ *   MSF_SCHEME_LAYER      one layer, whole output from whole input
+ *   MSF_SCHEME_RECOMPUTE  per output tile, every intermediate region recomputed (MCUNetV2)
+ *   MSF_SCHEME_HCACHE     columns computed for the previous tile of a band are kept (msf-CNN)
+ *   MSF_SCHEME_STREAM2D   intermediates as rings of full-width rows: nothing computed twice
+ */
+#ifndef MSF_EXECUTOR_H
+#define MSF_EXECUTOR_H
+
+#include <stdint.h>
+
+#include "msf_kernels.h"
+
+enum {
+    MSF_SCHEME_LAYER = 0,
+    MSF_SCHEME_RECOMPUTE = 1,
+    MSF_SCHEME_HCACHE = 2,
+    MSF_SCHEME_STREAM2D = 3
+};
+
+enum {
+    MSF_OP_CONV = 0,      /* msf_convolve_s8 */
+    MSF_OP_CONV_1X1 = 1,  /* msf_convolve_1x1_s8 */
+    MSF_OP_DWCONV = 2,
+    MSF_OP_ADD = 3,
+    MSF_OP_MAXPOOL = 4,
+    MSF_OP_AVGPOOL = 5,
+    MSF_OP_GAP = 6,       /* tail: running per-channel sum */
+    MSF_OP_DENSE = 7,     /* tail: running accumulators over the flattened input */
+    MSF_OP_CONV_MAXPOOL = 8 /* msf_convolve_maxpool_s8: conv + max pool, conv output unstored */
+};
+
+enum {
+    MSF_BUF_FULL = 0,     /* the whole tensor */
+    MSF_BUF_REGION = 1,   /* the rectangle one tile needs (rows x cols capacity) */
+    MSF_BUF_RING = 2      /* a ring of `rows` rows, `cols` columns from `col0` */
+};
+
+#define MSF_NO_TENSOR (-1)
+#define MSF_FATAL_EXEC_BAD_DESC 16
+
+typedef struct {
+    int32_t h, w, c;          /* tensor shape */
+    uint8_t kind;             /* MSF_BUF_* */
+    uint32_t offset;          /* arena offset of the buffer */
+    uint32_t bytes;           /* buffer bytes claimed */
+    int32_t rows, cols, col0; /* REGION / RING capacity; RING first column */
+} msf_tensor_desc;
+
+typedef struct {
+    uint8_t op;               /* MSF_OP_* */
+    int8_t in0, in1, out;     /* tensor slots of the block (in1 = MSF_NO_TENSOR unless ADD) */
+    int32_t kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left; /* region geometry */
+    const void *params;       /* msf_conv_params / msf_pool_params / msf_add_params /
+                                 msf_gap_params / msf_fc_params by op */
+    const msf_pool_params *pool;  /* MSF_OP_CONV_MAXPOOL: the pool, and the conv's output */
+    int32_t conv_out_h, conv_out_w;
+} msf_layer_desc;
+
+/* Per-tensor run state; the generated code provides storage for the largest block. */
+typedef struct {
+    msf_window win;
+    int32_t r_lo, r_hi, c_lo, c_hi;  /* rectangle the current tile needs */
+    int32_t new_r, new_c;            /* first row / column not computed earlier */
+    int32_t done_r, done_c;          /* rows / columns computed by earlier bands / tiles */
+} msf_tensor_state;
+
+typedef struct {
+    uint8_t scheme;           /* MSF_SCHEME_* */
+    int32_t tile_h, tile_w;   /* output tile of the last spatial layer (clipped) */
+    const msf_tensor_desc *tensors;
+    int32_t n_tensors;
+    const msf_layer_desc *layers; /* spatial layers then tail layers, topological order */
+    int32_t n_spatial, n_tail;
+    uint32_t scratch_offset, scratch_bytes; /* largest kernel scratch of the spatial layers */
+    uint32_t acc_offset, acc_bytes;         /* int32 accumulators of the tail */
+    msf_tensor_state *state;  /* n_tensors entries */
+} msf_block_desc;
+
+/* Claim the block's buffers in the arena and run it. */
+void msf_run_block(const msf_block_desc *block);
+
+/* Byte copy that the compiler cannot turn into a libc call (freestanding builds). */
+void msf_copy_s8(int8_t *dst, const int8_t *src, uint32_t n);
+
+#endif /* MSF_EXECUTOR_H */

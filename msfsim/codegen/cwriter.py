@@ -1,0 +1,47 @@
+"""A tiny writer for readable C: arrays, designated initialisers, comments."""
+from __future__ import annotations
+
+from typing import Iterable, Mapping
+
+import numpy as np
+
+PER_LINE = 16
+
+
+def c_array(ctype: str, name: str, values: np.ndarray | Iterable[int], static: bool = True,
+            size: str | None = None) -> str:
+    """`static const ctype name[N] = {...};` with PER_LINE values per line."""
+    vals = np.asarray(list(values) if not isinstance(values, np.ndarray) else values).ravel()
+    items = [str(int(v)) for v in vals.tolist()]
+    if ctype == "int32_t":  # INT32_MIN is not a valid literal on its own
+        items = ["(-2147483647 - 1)" if v == "-2147483648" else v for v in items]
+    lines = [", ".join(items[i:i + PER_LINE]) for i in range(0, len(items), PER_LINE)]
+    body = ",\n    ".join(lines) if lines else "0"
+    prefix = "static const" if static else "const"
+    return f"{prefix} {ctype} {name}[{size or len(items) or 1}] = {{\n    {body}\n}};\n"
+
+
+def c_init(fields: Mapping[str, object], indent: str = "    ") -> str:
+    """A designated initialiser `{ .a = 1, .b = x }` over several lines."""
+    inner = ",\n".join(f"{indent}    .{k} = {v}" for k, v in fields.items())
+    return "{\n" + inner + "\n" + indent + "}"
+
+
+def c_struct(ctype: str, name: str, fields: Mapping[str, object]) -> str:
+    return f"static const {ctype} {name} = {c_init(fields, '')};\n"
+
+
+def c_init_line(fields: Mapping[str, object]) -> str:
+    """A designated initialiser on one line (descriptor tables)."""
+    return "{ " + ", ".join(f".{k} = {v}" for k, v in fields.items()) + " }"
+
+
+def c_struct_array(ctype: str, name: str, rows: list[Mapping[str, object]],
+                   const: bool = True, one_line: bool = False) -> str:
+    body = ",\n".join("    " + (c_init_line(r) if one_line else c_init(r)) for r in rows)
+    qual = "static const" if const else "static"
+    return f"{qual} {ctype} {name}[{len(rows)}] = {{\n{body}\n}};\n"
+
+
+def comment(text: str) -> str:
+    return f"/* {text} */\n"

@@ -1,0 +1,276 @@
+"""The buffer plan of a block and of a whole plan: THE source of RAM figures.
+
+`exact.block_cost` sums these buffers and `msfsim.codegen` emits their offsets, so the analytic
+RAM and the arena the generated code claims are the same numbers by construction.
+
+Buffers (each 4-byte aligned, see docs/fusion.md):
+  input   a tensor produced before the block and read by it, held whole
+  skip    a tensor alive across the block that it neither reads nor produces, held whole
+  output  the output tensor of the block's last layer, held whole
+  tensor  a (1, 1, C) tensor produced and consumed inside the tail, held whole
+  region  an intermediate tensor's rectangle for one tile (recompute, hcache; L*'s output
+          tile when a tail consumes it)
+  ring    an intermediate tensor as a ring of full-width rows (stream2d)
+  scratch the largest kernel scratch (`*_get_buffer_size`) of the block's spatial layers
+  acc     int32 accumulators of the tail (the largest tail layer's)
+"""
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from msfsim.fusion.block import Block, BlockInfeasible
+from msfsim.fusion.geometry import block_structure, clip_tile, pool_in_place, star_axis_regions
+from msfsim.ir import Layer, Model, Op
+
+ALIGN = 4
+ACC_BYTES = 4        # int32 accumulator
+IM2COL_BYTES = 2     # int16 im2col element of msf_convolve_s8
+
+
+def align(n: int) -> int:
+    return (n + ALIGN - 1) // ALIGN * ALIGN
+
+
+# ------------------------------------------------------------- kernel scratch (mirrors C)
+
+def conv_scratch(kh: int, kw: int, cin: int) -> int:
+    """msf_convolve_s8_get_buffer_size: one int16 im2col column; the 1x1 path needs none."""
+    return 0 if kh == 1 and kw == 1 else IM2COL_BYTES * kh * kw * cin
+
+
+def layer_scratch(model: Model, layer: Layer) -> int:
+    """Scratch bytes the kernel that runs `layer` asks for (0 when none)."""
+    if layer.op == Op.CONV:
+        kh, kw = layer.kernel
+        return conv_scratch(kh, kw, model.in_shape(layer)[2])
+    return 0
+
+
+def conv_maxpool_scratch(kh: int, kw: int, cin: int, cout: int) -> int:
+    """msf_convolve_maxpool_s8_get_buffer_size: the im2col column (also for 1x1) and one
+    output pixel."""
+    return align(IM2COL_BYTES * kh * kw * cin) + align(cout)
+
+
+def tail_acc(model: Model, layer: Layer) -> int:
+    """Accumulator bytes of a tail layer: msf_global_avg_pool_s8 / msf_fully_connected_s8."""
+    return ACC_BYTES * model.out_shape(layer)[2]
+
+
+# ------------------------------------------------------------------------- block plan
+
+class Buffer(NamedTuple):
+    name: str
+    kind: str          # see the module docstring
+    tensor: int        # tensor id, -1 for scratch / acc
+    size: int          # bytes, aligned
+    offset: int = 0    # in the arena
+    rows: int = 0      # region / ring: rows held (whole tensors: H)
+    cols: int = 0      # region / ring: columns held (whole tensors: W)
+    col0: int = 0      # ring: first column held
+
+
+@dataclass(frozen=True)
+class BlockPlan:
+    block: Block
+    tile: tuple[int, int]             # clipped output tile of L* ((0, 0) without spatial part)
+    buffers: tuple[Buffer, ...]
+
+    @property
+    def arena_bytes(self) -> int:
+        return max((b.offset + b.size for b in self.buffers), default=0)
+
+    @property
+    def total(self) -> int:
+        return sum(b.size for b in self.buffers)
+
+    def by_tensor(self) -> dict[int, Buffer]:
+        return {b.tensor: b for b in self.buffers if b.tensor >= 0}
+
+    def get(self, kind: str) -> Buffer | None:
+        return next((b for b in self.buffers if b.kind == kind), None)
+
+
+_CACHE: "weakref.WeakKeyDictionary[Model, dict]" = weakref.WeakKeyDictionary()
+
+
+def _model_cache(model: Model) -> dict:
+    c = _CACHE.get(model)
+    if c is None:
+        c = _CACHE[model] = {}
+    return c
+
+
+def block_plan(model: Model, block: Block) -> BlockPlan:
+    """Buffers of one block laid out contiguously from offset 0, in the order of
+    `block_buffers`: inputs, skips, the block's own buffers, output."""
+    tile, bufs = block_buffers(model, block)
+    off = 0
+    placed = []
+    for b in bufs:
+        placed.append(b._replace(offset=off))
+        off += b.size
+    return BlockPlan(block, tile, tuple(placed))
+
+
+def _full(model: Model, kind: str, tid: int) -> Buffer:
+    c = _model_cache(model)
+    key = ("full", kind, tid)
+    buf = c.get(key)
+    if buf is None:
+        t = model.tensor(tid)
+        buf = c[key] = Buffer(f"{kind}:{t.name}", kind, tid, align(t.size), 0, t.shape[0],
+                              t.shape[1])
+    return buf
+
+
+def _scratch_table(model: Model) -> list[int]:
+    c = _model_cache(model)
+    if "scratch" not in c:
+        c["scratch"] = [layer_scratch(model, layer) for layer in model.layers]
+    return c["scratch"]
+
+
+def block_buffers(model: Model, block: Block) -> tuple[tuple[int, int], list[Buffer]]:
+    """(clipped tile, buffers at offset 0) of a block; raises BlockInfeasible."""
+    st = block_structure(model, block.first, block.last)
+    scheme = block.config.scheme
+    if scheme == "layer" and block.first != block.last:
+        if not pool_in_place(model, block.first, block.last):
+            raise BlockInfeasible("scheme 'layer' runs a single layer, or a conv with a max pool "
+                                  "whose stride covers its window; use a tiled scheme to fuse")
+        return _pool_in_place_buffers(model, st)
+    if scheme != "layer" and not st.spatial:
+        raise BlockInfeasible(f"scheme {scheme!r} needs a spatial layer to tile")
+    bufs: list[Buffer] = [_full(model, "input", t) for t in st.inputs]
+    bufs += [_full(model, "skip", t) for t in st.skips]
+    tile = (0, 0)
+    if st.spatial:
+        star = st.spatial[-1]
+        star_h, star_w, _ = model.tensor(st.star_out).shape
+        tile = (star_h, star_w) if scheme == "layer" else clip_tile(model, st, block.config.tile)
+        stats = intermediate_buffers(model, star, scheme, tile)
+        bufs += [stats[t] for t in st.internal]
+        if st.tail:
+            bufs.append(stats[st.star_out])
+        scratch = max(_scratch_table(model)[st.first:star + 1])
+        if scratch:
+            bufs.append(Buffer("scratch", "scratch", -1, align(scratch)))
+    if st.tail:
+        bufs.append(Buffer("acc", "acc", -1,
+                           align(max(tail_acc(model, model.layers[i]) for i in st.tail))))
+        bufs += [_full(model, "tensor", model.layers[i].output) for i in st.tail[:-1]]
+    bufs.append(_full(model, "output", st.output))
+    return tile, bufs
+
+
+def _pool_in_place_buffers(model: Model, st) -> tuple[tuple[int, int], list[Buffer]]:
+    conv = model.layers[st.first]
+    kh, kw = conv.kernel
+    scratch = conv_maxpool_scratch(kh, kw, model.in_shape(conv)[2], model.out_shape(conv)[2])
+    bufs = [_full(model, "input", t) for t in st.inputs]
+    bufs += [_full(model, "skip", t) for t in st.skips]
+    bufs += [Buffer("scratch", "scratch", -1, scratch), _full(model, "output", st.output)]
+    return model.tensor(st.output).shape[:2], bufs
+
+
+def intermediate_buffers(model: Model, star: int, scheme: str, tile: tuple[int, int]
+                         ) -> dict[int, Buffer]:
+    """The buffer of every tensor layer `star` depends on, when it is an intermediate of a
+    block whose spatial part ends at `star` (cached per model, star, scheme, tile). Layer
+    `star`'s own output gets its tile buffer (used when a tail consumes it)."""
+    c = _model_cache(model)
+    key = ("inter", star, scheme if scheme == "stream2d" else "region", tile)
+    res = c.get(key)
+    if res is None:
+        res = c[key] = _intermediate_buffers(model, star, scheme, tile)
+    return res
+
+
+def _intermediate_buffers(model: Model, star: int, scheme: str, tile: tuple[int, int]
+                          ) -> dict[int, Buffer]:
+    rows, cols = star_axis_regions(model, star, tile)
+    star_out = model.layers[star].output
+    out = {}
+    for tid in rows.lo:
+        t = model.tensor(tid)
+        c = t.shape[2]
+        max_h = int((rows.hi[tid] - rows.lo[tid]).max())
+        if scheme == "stream2d" and tid != star_out:
+            col0, col1 = int(cols.lo[tid].min()), int(cols.hi[tid].max())
+            out[tid] = Buffer(f"ring:{t.name}", "ring", tid, align(max_h * (col1 - col0) * c),
+                              0, max_h, col1 - col0, col0)
+        else:
+            max_w = int((cols.hi[tid] - cols.lo[tid]).max())
+            out[tid] = Buffer(f"region:{t.name}", "region", tid, align(max_h * max_w * c),
+                              0, max_h, max_w)
+    return out
+
+
+# ------------------------------------------------------------------------- whole plan
+
+@dataclass(frozen=True)
+class PlanLayout:
+    blocks: tuple[BlockPlan, ...]     # buffers at arena offsets shared by the whole plan
+    arena_bytes: int
+    input_offset: int                 # where the network input is copied
+    output_offset: int
+
+
+def plan_layout(model: Model, blocks: list[Block] | tuple[Block, ...]) -> PlanLayout:
+    """Arena offsets for a whole plan. Whole tensors live from the block that produces them
+    (or the start) to the last block that reads them (or the end for the network output); each
+    block's own buffers live during that block only. Placement: greedy by size, lowest offset
+    that does not overlap an item alive at the same time (TFLM's greedy planner)."""
+    plans = [block_plan(model, b) for b in blocks]
+    _check_chain(model, blocks)
+    n = len(plans)
+    span: dict[int, list[int]] = {}      # tensor -> [first block, last block]
+    for k, p in enumerate(plans):
+        for b in p.buffers:
+            if b.kind in ("input", "skip", "output"):
+                s = span.setdefault(b.tensor, [k, k])
+                s[0], s[1] = min(s[0], k), max(s[1], k)
+    span.setdefault(model.input, [0, 0])[0] = 0
+    span.setdefault(model.output, [n - 1, n - 1])[1] = n - 1
+    items = [(model.tensor(t).size, f"t{t}", lo, hi) for t, (lo, hi) in span.items()]
+    local = {k: sum(b.size for b in p.buffers if b.kind not in ("input", "skip", "output"))
+             for k, p in enumerate(plans)}
+    items += [(sz, f"b{k}", k, k) for k, sz in local.items() if sz]
+    items.sort(key=lambda it: (-align(it[0]), it[1]))
+    placed: list[tuple[int, int, int, int]] = []  # offset, size, lo, hi
+    where: dict[str, int] = {}
+    for size, key, lo, hi in items:
+        size = align(size)
+        off = 0
+        for o, s, l2, h2 in sorted(placed):
+            if l2 <= hi and lo <= h2 and off < o + s and o < off + size:
+                off = o + s
+        placed.append((off, size, lo, hi))
+        where[key] = off
+    out = []
+    for k, p in enumerate(plans):
+        local_off = where.get(f"b{k}", 0)
+        bufs = []
+        for b in p.buffers:
+            if b.kind in ("input", "skip", "output"):
+                bufs.append(b._replace(offset=where[f"t{b.tensor}"]))
+            else:
+                bufs.append(b._replace(offset=local_off))
+                local_off += b.size
+        out.append(BlockPlan(p.block, p.tile, tuple(bufs)))
+    arena = max((o + s for o, s, _, _ in placed), default=0)
+    return PlanLayout(tuple(out), arena, where[f"t{model.input}"], where[f"t{model.output}"])
+
+
+def _check_chain(model: Model, blocks) -> None:
+    """A plan covers layers 0..N-1 once, in order."""
+    nxt = 0
+    for b in blocks:
+        if b.first != nxt:
+            raise BlockInfeasible(f"plan block {b.key} starts at {b.first}, expected {nxt}")
+        nxt = b.last + 1
+    if nxt != len(model.layers):
+        raise BlockInfeasible(f"plan ends at layer {nxt - 1}, model has {len(model.layers)}")

@@ -1,0 +1,135 @@
+"""The exact cost model and the buffer plan: RAM conventions, MACs per scheme, plan layout,
+scratch formulas equal to the kernels' own *_get_buffer_size, costing speed."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from msfsim import host_build
+from msfsim.fusion.block import Block, BlockConfig, BlockInfeasible
+from msfsim.fusion.exact import block_cost, computed_pixels, plan_cost
+from msfsim.fusion.memplan import (align, block_plan, conv_maxpool_scratch, conv_scratch,
+                                   plan_layout)
+from test_executor import chain_net, pool_net, residual_net, tail_net
+from test_geometry import conv_chain
+
+KERNELS_C = Path(__file__).resolve().parent.parent / "kernels_c"
+
+
+def test_layer_block_ram_and_macs():
+    m = chain_net()
+    for i, layer in enumerate(m.layers):
+        c = block_cost(m, Block(i, i))
+        ins = sum(align(m.tensor(t).size) for t in set(layer.inputs))
+        out = align(m.tensor(layer.output).size)
+        scratch = c.buffers.get("scratch", 0)
+        assert c.act_io == ins + out + scratch
+        assert c.macs == m.macs(layer)
+    c0 = block_cost(m, Block(0, 0))
+    assert c0.act == c0.act_io - align(m.tensor(m.input).size)   # network input excluded
+    last = len(m.layers) - 1
+    cl = block_cost(m, Block(last, last))
+    assert cl.act == cl.act_io - align(m.tensor(m.output).size)  # network output excluded
+
+
+def test_scheme_macs_order_and_stream2d_computes_each_pixel_once():
+    m = chain_net()
+    n = len(m.layers)
+    vanilla = sum(m.macs(layer) for layer in m.layers)
+    for tile in [(1, 1), (2, 3), (3, 3)]:
+        rc, hc, s2 = (block_cost(m, Block(0, n - 1, BlockConfig(tile, s))).macs
+                      for s in ("recompute", "hcache", "stream2d"))
+        assert rc >= hc >= s2 == vanilla
+        px = computed_pixels(m, Block(0, n - 1, BlockConfig(tile, "stream2d")))
+        assert all(px[i] == np.prod(m.out_shape(m.layers[i])[:2]) for i in range(n))
+    # a 1x1 output tile with a 3x3 chain recomputes: strictly more than vanilla
+    assert block_cost(m, Block(0, n - 1, BlockConfig((1, 1), "recompute"))).macs > vanilla
+
+
+def test_recompute_macs_by_hand():
+    # two 3x3 stride-1 convs, 6x6 output, 3x3 tiles: the first conv's tile region is 5x5
+    # clipped at the borders to 4x4 for every one of the 4 tiles
+    m = conv_chain(6, 6, [(3, 1, False), (3, 1, False)], cin=2)
+    px = computed_pixels(m, Block(0, 1, BlockConfig((3, 3), "recompute")))
+    assert px == {0: 4 * 16, 1: 36}
+    px = computed_pixels(m, Block(0, 1, BlockConfig((3, 3), "hcache")))
+    assert px == {0: 2 * 4 * 6, 1: 36}            # per band: 4 rows x (4 + 2 new) columns
+    c = block_cost(m, Block(0, 1, BlockConfig((3, 3), "recompute")))
+    assert c.buffers["region:t1"] == align(4 * 4 * 2)
+
+
+def test_infeasible_blocks_say_why():
+    m = residual_net()
+    with pytest.raises(BlockInfeasible, match="single layer"):
+        block_cost(m, Block(1, 2, BlockConfig((1, 1), "layer")))
+    with pytest.raises(BlockInfeasible, match="read after"):
+        block_cost(m, Block(0, 2, BlockConfig((1, 1), "hcache")))
+    t = tail_net()
+    with pytest.raises(BlockInfeasible):
+        block_cost(t, Block(2, 3, BlockConfig((1, 1), "recompute")))
+
+
+def test_plan_cost_and_layout():
+    m = residual_net()
+    blocks = [Block(0, 4, BlockConfig((2, 2), "hcache")), Block(5, 8, BlockConfig((1, 3), "stream2d"))]
+    pc = plan_cost(m, blocks)
+    costs = [block_cost(m, b) for b in blocks]
+    assert pc.act == max(c.act for c in costs) and pc.macs == sum(c.macs for c in costs)
+    layout = plan_layout(m, blocks)
+    assert layout.arena_bytes >= pc.act_io
+    for bp in layout.blocks:  # the buffers one block uses never overlap
+        spans = sorted((b.offset, b.offset + b.size) for b in bp.buffers)
+        assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))
+        assert all(b.offset % 4 == 0 for b in bp.buffers)
+    with pytest.raises(BlockInfeasible):
+        plan_layout(m, blocks[:1])
+
+
+def test_single_block_layout_is_contiguous():
+    m = chain_net()
+    bp = block_plan(m, Block(0, 7, BlockConfig((2, 2), "stream2d")))
+    off = 0
+    for b in bp.buffers:
+        assert b.offset == off
+        off += b.size
+    assert bp.arena_bytes == block_cost(m, bp.block).act_io
+
+
+def test_scratch_formula_mirrors_the_kernel():
+    ffi, lib = host_build.build("kernels", sorted((KERNELS_C / "kernels").glob("*.c")),
+                                host_build.cdef_from_header(KERNELS_C / "msf_kernels.h"),
+                                include_dirs=[KERNELS_C], headers=["msf_kernels.h"])
+    for kh, kw, cin in [(1, 1, 8), (3, 3, 3), (5, 5, 7), (7, 7, 1), (3, 1, 5)]:
+        p = ffi.new("msf_conv_params *", {"kernel_h": kh, "kernel_w": kw})
+        assert align(conv_scratch(kh, kw, cin)) == lib.msf_convolve_s8_get_buffer_size(p, cin)
+        for cout in (1, 6, 8):
+            assert conv_maxpool_scratch(kh, kw, cin, cout) == \
+                lib.msf_convolve_maxpool_s8_get_buffer_size(p, ffi.NULL, cin, cout)
+
+
+def test_pool_in_place_macs_count_only_pooled_conv_pixels():
+    m = pool_net()  # conv 15x13x6 (3x3 on 3 channels), max pool 2x2 s2 -> 7x6
+    c = block_cost(m, Block(0, 1))
+    assert c.macs == (7 * 2) * (6 * 2) * 9 * 3 * 6
+    assert c.buffers["scratch"] == conv_maxpool_scratch(3, 3, 3, 6)
+
+
+def test_costing_many_blocks_is_fast():
+    # a 54-layer MobileNet-like chain: all blocks x 12 configs
+    specs = [(3, 2, False), (3, 1, True), (1, 1, False)]
+    for k, s in [(7, 2), (3, 1), (7, 1), (5, 1), (5, 2), (5, 1), (5, 1), (3, 2), (7, 1), (5, 1),
+                 (5, 1), (7, 1), (3, 1), (3, 2), (7, 1), (3, 1), (7, 1)]:
+        specs += [(1, 1, False), (k, s, True), (1, 1, False)]
+    m = conv_chain(176, 176, specs, cin=4)
+    n = len(m.layers)
+    assert n == 54
+    cfgs = [BlockConfig((t, t), s) for t in (1, 2, 4, 8) for s in ("recompute", "hcache", "stream2d")]
+    t0 = time.perf_counter()
+    count = sum(1 for i in range(n) for j in range(i, n) for c in cfgs
+                if block_cost(m, Block(i, j, c)).act > 0)
+    elapsed = time.perf_counter() - t0
+    assert count == n * (n + 1) // 2 * len(cfgs)
+    assert elapsed < 6.0, f"{count} blocks took {elapsed:.2f} s"
