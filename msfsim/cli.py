@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from . import MsfsimError, NoPlan, ToolMissing, __version__
+from . import MsfsimError, ToolMissing, __version__
+from .fileio import write_atomic
 
 EXIT_OK, EXIT_USAGE, EXIT_NOPLAN, EXIT_TOOL = 0, 2, 3, 4
 
@@ -84,14 +85,6 @@ def _emit(args: argparse.Namespace, obj: dict[str, Any], text: str) -> None:
         print(text)
 
 
-def _write_atomic(path: str | Path, data: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(data)
-    os.replace(tmp, path)
-
-
 # ---------------------------------------------------------------------- commands
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -114,7 +107,7 @@ def cmd_search(args: argparse.Namespace) -> int:
                                      max_overhead=args.max_overhead, max_ram=args.max_ram,
                                      cost_model=args.cost_model, sram_bytes=plat.sram.size)
     if args.output:
-        _write_atomic(args.output, json.dumps(result.to_plan_json(), indent=1) + "\n")
+        write_atomic(args.output, json.dumps(result.to_plan_json(), indent=1) + "\n")
     if args.emit_c:
         _stage("codegen.project", "C project emission").emit_project(model, plat, result, args.emit_c)
     if args.report:

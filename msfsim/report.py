@@ -16,11 +16,11 @@ import io
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
 from . import __version__
+from .fileio import write_atomic
 
 BASELINES = ("vanilla", "mcunetv2", "streamnet")
 SCHEME_COLOURS = {"layer": "#a6a6a6", "recompute": "#f28e2b", "hcache": "#4e79a7",
@@ -645,18 +645,6 @@ def render_html(data: Json, svgs: dict[str, str], have_png: bool = True) -> str:
 # ------------------------------------------------------------------------------ files
 
 def _write_atomic(path: Path, data: str | bytes) -> None:
-    """Write via a temporary file in the same directory, then rename (readers never see a
-    partial file)."""
-    raw = data.encode() if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(raw)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_atomic(path, data)
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import functools
 import math
 import os
-import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from . import MsfsimError, __version__
+from .fileio import write_atomic
 from .ir import Model, quantize_weights
 
 OPSET = 13
@@ -534,19 +534,7 @@ def build_onnx(name: str, qdq: bool = False, qparams: QParamsMap | None = None) 
 
 def export(name: str, path: str | os.PathLike, qdq: bool = False) -> Path:
     """Write the model to `path` atomically (a temporary file in the same directory, renamed)."""
-    data = build_onnx(name, qdq).SerializeToString()
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return write_atomic(path, build_onnx(name, qdq).SerializeToString())
 
 
 @functools.lru_cache(maxsize=None)

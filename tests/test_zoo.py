@@ -273,9 +273,11 @@ def test_export_atomic(tmp_path):
     zoo.export("lenet5-r28", path, qdq=True)  # replaces the file
     assert onnx.load(str(path)).graph.node[0].op_type == "QuantizeLinear"
     assert os.listdir(tmp_path) == ["lenet.onnx"]  # no temporary file left behind
-    with pytest.raises(OSError):
-        zoo.export("lenet5-r28", tmp_path / "missing" / "x.onnx")
-    assert os.listdir(tmp_path) == ["lenet.onnx"]
+    (tmp_path / "taken").mkdir()
+    with pytest.raises(OSError):  # cannot replace a directory: the failure leaves nothing behind
+        zoo.export("lenet5-r28", tmp_path / "taken")
+    assert sorted(os.listdir(tmp_path)) == ["lenet.onnx", "taken"]
+    zoo.export("lenet5-r28", tmp_path / "new" / "x.onnx")  # parent folders are created
 
 
 onnx_import = pytest.importorskip("msfsim.onnx_import")

@@ -109,6 +109,18 @@ class Backend(ABC):
             timeout_s: float = DEFAULT_TIMEOUT_S) -> Measurement:
         """Run a firmware built by msfsim.toolchain and measure it."""
 
+    def prepare(self, elf, platform: Platform) -> tuple[ElfImage, int, int, dict]:
+        """Checks and facts every backend needs before a run: the ELF image, the two marker
+        addresses and the fields common to all its measurements."""
+        ok, why = self.available(platform)
+        if not ok:
+            raise BackendUnavailable(why)
+        image = ElfImage(elf.path)
+        begin, end = markers(image)
+        static_ram = sum(image.sections[n].size for n in (".data", ".bss") if n in image.sections)
+        return image, begin, end, dict(static_ram=static_ram, backend=self.name,
+                                       compiler=elf.compiler, platform=platform)
+
 
 def markers(image: ElfImage) -> tuple[int, int]:
     return image.address("msf_bench_begin"), image.address("msf_bench_end")

@@ -15,8 +15,7 @@ from pathlib import Path
 
 from msfsim.platforms import Platform
 from msfsim.sim.base import (DEFAULT_BUDGET, DEFAULT_TIMEOUT_S, Backend, GuestResult, Measurement,
-                             make_measurement, markers)
-from msfsim.sim.elf import ElfImage
+                             make_measurement)
 
 PLUGIN_SRC = Path(__file__).with_name("qemu_plugin") / "msf_count.c"
 PLUGIN_BUDGET_EXIT = 3  # the plugin's exit status when the budget is spent
@@ -92,13 +91,7 @@ class QemuBackend(Backend):
 
     def run(self, elf, platform: Platform, budget_instructions: int = DEFAULT_BUDGET,
             timeout_s: float = DEFAULT_TIMEOUT_S) -> Measurement:
-        ok, why = self.available(platform)
-        if not ok:
-            raise RuntimeError(why)
-        image = ElfImage(elf.path)
-        begin, end = markers(image)
-        static_ram = sum(image.sections[n].size for n in (".data", ".bss") if n in image.sections)
-        common = dict(static_ram=static_ram, backend=self.name, compiler=elf.compiler, platform=platform)
+        image, begin, end, common = self.prepare(elf, platform)
         with tempfile.TemporaryDirectory(prefix="msfsim-qemu-") as tmp:
             counts, console = Path(tmp) / "counts.txt", Path(tmp) / "console.txt"
             args = f"begin={begin:#x},end={end:#x},out={counts}"

@@ -18,8 +18,7 @@ from pathlib import Path
 
 from msfsim.platforms import Platform
 from msfsim.sim.base import (DEFAULT_BUDGET, DEFAULT_TIMEOUT_S, Backend, GuestResult, Measurement,
-                             RESULT_FIELDS, make_measurement, markers)
-from msfsim.sim.elf import ElfImage
+                             RESULT_FIELDS, make_measurement)
 
 INSTALL_HINT = "Renode is not installed: get it from https://renode.io (or set MSFSIM_RENODE)"
 SERVER_START_S = 60.0
@@ -75,13 +74,7 @@ class RenodeBackend(Backend):
 
     def run(self, elf, platform: Platform, budget_instructions: int = DEFAULT_BUDGET,
             timeout_s: float = DEFAULT_TIMEOUT_S) -> Measurement:
-        ok, why = self.available(platform)
-        if not ok:
-            raise RuntimeError(why)
-        image = ElfImage(elf.path)
-        begin, end = markers(image)
-        static_ram = sum(image.sections[n].size for n in (".data", ".bss") if n in image.sections)
-        common = dict(static_ram=static_ram, backend=self.name, compiler=elf.compiler, platform=platform)
+        image, begin, end, common = self.prepare(elf, platform)
         port = _free_port()
         proc = subprocess.Popen([renode_executable(), "--disable-gui", "--hide-log", "--plain",
                                  "--robot-server-port", str(port)],
