@@ -2,7 +2,9 @@
  * docs/fusion.md). Rows and columns are independent: per band of tile rows the executor
  * computes the rows every tensor needs, per tile the columns, by walking the spatial layers
  * backwards from the tile of the last spatial layer; it then runs the layers forwards over
- * the part of each rectangle not already held. */
+ * the part of each rectangle not already held. The column walk of hcache
+ * (msfsim.fusion.geometry.hcache_columns) differs: a tensor holds only what its consumers'
+ * new columns read. */
 #include "msf_executor.h"
 
 #include "msf_arena.h"
@@ -12,6 +14,49 @@
 
 static int32_t msf_max_i32(int32_t a, int32_t b) { return a > b ? a : b; }
 static int32_t msf_min_i32(int32_t a, int32_t b) { return a < b ? a : b; }
+
+#ifdef MSF_EXEC_COUNT_MACS
+uint64_t msf_exec_macs;
+
+/* Conv pixels that pooled rows (or columns) [o0, o0 + n) cover: windows never overlap. */
+static int32_t msf_pooled_span(int32_t o0, int32_t n, int32_t k, int32_t s, int32_t p,
+                               int32_t conv_n)
+{
+    int32_t count = 0;
+    for (int32_t o = o0; o < o0 + n; ++o) {
+        count += msf_max_i32(msf_min_i32(o * s - p + k, conv_n) - msf_max_i32(o * s - p, 0), 0);
+    }
+    return count;
+}
+
+static void msf_count_macs(const msf_block_desc *blk, const msf_layer_desc *l, int32_t oy,
+                           int32_t ox, int32_t oh, int32_t ow)
+{
+    const int32_t cin = blk->tensors[l->in0].c;
+    const int32_t cout = blk->tensors[l->out].c;
+    switch (l->op) {
+    case MSF_OP_CONV:
+    case MSF_OP_CONV_1X1:
+        msf_exec_macs += (uint64_t)oh * ow * l->kernel_h * l->kernel_w * cin * cout;
+        break;
+    case MSF_OP_DWCONV:
+        msf_exec_macs += (uint64_t)oh * ow * l->kernel_h * l->kernel_w * cout;
+        break;
+    case MSF_OP_CONV_MAXPOOL: {
+        const msf_conv_params *c = (const msf_conv_params *)l->params;
+        const msf_pool_params *p = l->pool;
+        const uint64_t rows = (uint64_t)msf_pooled_span(oy, oh, p->kernel_h, p->stride_h,
+                                                        p->pad_top, l->conv_out_h);
+        const uint64_t cols = (uint64_t)msf_pooled_span(ox, ow, p->kernel_w, p->stride_w,
+                                                        p->pad_left, l->conv_out_w);
+        msf_exec_macs += rows * cols * c->kernel_h * c->kernel_w * cin * cout;
+        break;
+    }
+    default:
+        break;
+    }
+}
+#endif
 
 #if defined(__GNUC__) && !defined(__clang__)
 /* Keep GCC from turning the loop into a memmove call, which freestanding builds lack. */
@@ -96,6 +141,86 @@ static void msf_needed_intervals(const msf_block_desc *blk, int axis, int32_t a,
     }
 }
 
+/* hcache: the columns every tensor must hold for (virtual) columns [a, b) of the last spatial
+ * layer's output. A layer's new columns are [max(lo, done_c), hi) of its output's interval;
+ * its input interval is what they read, with the left end unclipped: columns left of the
+ * tensor are padding the warm-up tiles walk through. Empty intervals become [0, 0). */
+static void msf_hcache_columns(const msf_block_desc *blk, int32_t a, int32_t b)
+{
+    msf_tensor_state *st = blk->state;
+    for (int32_t t = 0; t < blk->n_tensors; ++t) {
+        st[t].c_lo = INT32_MAX;
+        st[t].c_hi = INT32_MIN;
+    }
+    const int32_t star = blk->layers[blk->n_spatial - 1].out;
+    st[star].c_lo = a;
+    st[star].c_hi = b;
+    for (int32_t li = blk->n_spatial - 1; li >= 0; --li) {
+        const msf_layer_desc *l = &blk->layers[li];
+        const msf_tensor_state *o = &st[l->out];
+        if (o->c_lo >= o->c_hi) {
+            continue;
+        }
+        const int32_t na = msf_max_i32(o->c_lo, o->done_c);
+        if (na >= o->c_hi) {
+            continue;
+        }
+        const int8_t ins[2] = {l->in0, l->in1};
+        for (int k = 0; k < 2; ++k) {
+            if (ins[k] == MSF_NO_TENSOR) {
+                continue;
+            }
+            const int32_t n = blk->tensors[ins[k]].w;
+            int32_t ia = na, ib = msf_min_i32(o->c_hi, n);
+            if (l->op != MSF_OP_ADD) {
+                ia = na * l->stride_w - l->pad_left;
+                ib = msf_min_i32((o->c_hi - 1) * l->stride_w - l->pad_left + l->kernel_w, n);
+            }
+            if (ia < ib) {
+                st[ins[k]].c_lo = msf_min_i32(st[ins[k]].c_lo, ia);
+                st[ins[k]].c_hi = msf_max_i32(st[ins[k]].c_hi, ib);
+            }
+        }
+    }
+    for (int32_t t = 0; t < blk->n_tensors; ++t) {
+        if (st[t].c_lo >= st[t].c_hi) {
+            st[t].c_lo = 0;
+            st[t].c_hi = 0;
+        }
+    }
+}
+
+/* hcache step: each column window moves to the columns its tensor holds now; the columns
+ * already computed are shifted to the front (memmove of the kept columns per row), the
+ * producer computes the rest. */
+static void msf_prepare_hcache_step(const msf_block_desc *blk)
+{
+    for (int32_t t = 0; t < blk->n_tensors; ++t) {
+        const msf_tensor_desc *d = &blk->tensors[t];
+        msf_tensor_state *s = &blk->state[t];
+        msf_window *win = &s->win;
+        const int32_t x0 = msf_max_i32(s->c_lo, 0);
+        s->new_r = s->r_lo;
+        s->new_c = msf_max_i32(x0, s->done_c);
+        if (x0 >= s->c_hi || d->kind == MSF_BUF_FULL) {
+            continue;
+        }
+        if (d->kind == MSF_BUF_CACHE && s->done_c > x0 && x0 > win->x0) {
+            const int32_t kept = s->done_c - x0;
+            const int32_t drop = x0 - win->x0;
+            for (int32_t r = 0; r < s->r_hi - s->r_lo; ++r) {
+                int8_t *row = win->data + r * win->row_stride;
+                msf_copy_s8(row, row + drop * d->c, (uint32_t)(kept * d->c));
+            }
+        }
+        win->y0 = s->r_lo;
+        win->x0 = x0;
+        win->h = s->r_hi - s->r_lo;
+        win->w = s->c_hi - x0;
+        win->row_stride = d->cols * d->c;
+    }
+}
+
 static void msf_window_full(msf_window *win, int8_t *data, const msf_tensor_desc *d)
 {
     win->data = data;
@@ -111,8 +236,7 @@ static void msf_window_full(msf_window *win, int8_t *data, const msf_tensor_desc
 }
 
 /* Point each tensor's window at the rectangle of the current tile and decide what is new.
- * hcache: columns the previous tile of the band computed are shifted to the front of the
- * region buffer and kept. stream2d: rows of earlier bands and columns of earlier tiles stay in
+ * recompute: everything. stream2d: rows of earlier bands and columns of earlier tiles stay in
  * the ring. */
 static void msf_prepare_tile(const msf_block_desc *blk)
 {
@@ -123,17 +247,6 @@ static void msf_prepare_tile(const msf_block_desc *blk)
         s->new_r = s->r_lo;
         s->new_c = s->c_lo;
         if (d->kind == MSF_BUF_REGION) {
-            if (blk->scheme == MSF_SCHEME_HCACHE && s->c_lo < s->done_c && s->c_lo > win->x0) {
-                const int32_t keep = (s->done_c - s->c_lo) * d->c;
-                const int32_t skip = (s->c_lo - win->x0) * d->c;
-                for (int32_t r = 0; r < s->r_hi - s->r_lo; ++r) {
-                    int8_t *row = win->data + r * win->row_stride;
-                    msf_copy_s8(row, row + skip, (uint32_t)keep);
-                }
-            }
-            if (blk->scheme == MSF_SCHEME_HCACHE && s->c_lo < s->done_c) {
-                s->new_c = s->done_c;
-            }
             win->y0 = s->r_lo;
             win->x0 = s->c_lo;
             win->h = s->r_hi - s->r_lo;
@@ -156,6 +269,9 @@ static void msf_run_spatial(const msf_block_desc *blk, const msf_layer_desc *l, 
     if (oh <= 0 || ow <= 0) {
         return;
     }
+#ifdef MSF_EXEC_COUNT_MACS
+    msf_count_macs(blk, l, oy, ox, oh, ow);
+#endif
     const msf_window *in = &blk->state[l->in0].win;
     switch (l->op) {
     case MSF_OP_CONV:
@@ -204,6 +320,9 @@ static void msf_tail_feed(const msf_layer_desc *l, const msf_window *in, int32_t
         return;
     }
     const msf_fc_params *p = (const msf_fc_params *)l->params;
+#ifdef MSF_EXEC_COUNT_MACS
+    msf_exec_macs += (uint64_t)h * w * in->c * p->out_size;
+#endif
     for (int32_t y = y0; y < y0 + h; ++y) {
         const int32_t offset = (y * in->tensor_w + x0) * in->c;
         msf_fully_connected_accumulate_s8(p, msf_window_pixel(in, y, x0), offset, w * in->c, acc);
@@ -230,24 +349,36 @@ static void msf_run_tiles(const msf_block_desc *blk, void *scratch, int32_t *acc
     for (int32_t t = 0; t < blk->n_tensors; ++t) {
         st[t].done_r = INT32_MIN;
     }
+    const int hcache = blk->scheme == MSF_SCHEME_HCACHE;
     for (int32_t ty = 0; ty < star->h; ty += blk->tile_h) {
         msf_needed_intervals(blk, MSF_AXIS_ROWS, ty, msf_min_i32(ty + blk->tile_h, star->h));
         for (int32_t t = 0; t < blk->n_tensors; ++t) {
             st[t].done_c = INT32_MIN;
         }
-        for (int32_t tx = 0; tx < star->w; tx += blk->tile_w) {
-            msf_needed_intervals(blk, MSF_AXIS_COLS, tx, msf_min_i32(tx + blk->tile_w, star->w));
-            msf_prepare_tile(blk);
+        for (int32_t tx = hcache ? -blk->warmup * blk->tile_w : 0; tx < star->w;
+             tx += blk->tile_w) {
+            const int32_t tx_end = msf_min_i32(tx + blk->tile_w, star->w);
+            if (hcache) {
+                msf_hcache_columns(blk, tx, tx_end);
+                msf_prepare_hcache_step(blk);
+            } else {
+                msf_needed_intervals(blk, MSF_AXIS_COLS, tx, tx_end);
+                msf_prepare_tile(blk);
+            }
             for (int32_t li = 0; li < blk->n_spatial; ++li) {
                 msf_run_spatial(blk, &blk->layers[li], scratch);
             }
-            if (tail) {
-                const msf_tensor_state *s = &st[star_layer->out];
+            const msf_tensor_state *s = &st[star_layer->out];
+            if (tail && tx >= 0) {
                 msf_tail_feed(tail, &s->win, s->r_lo, s->c_lo, s->r_hi - s->r_lo,
                               s->c_hi - s->c_lo, acc);
             }
             for (int32_t t = 0; t < blk->n_tensors; ++t) {
-                st[t].done_c = st[t].c_hi;
+                if (!hcache) {
+                    st[t].done_c = st[t].c_hi;
+                } else if (st[t].c_lo < st[t].c_hi) {
+                    st[t].done_c = msf_max_i32(st[t].done_c, st[t].c_hi);
+                }
             }
         }
         for (int32_t t = 0; t < blk->n_tensors; ++t) {
@@ -271,7 +402,7 @@ void msf_run_block(const msf_block_desc *block)
             win->w = d->cols;
             win->ring_rows = d->rows;
             win->row_stride = d->cols * d->c;
-        } else if (d->kind == MSF_BUF_REGION) {
+        } else if (d->kind == MSF_BUF_REGION || d->kind == MSF_BUF_CACHE) {
             win->w = d->cols;
             win->row_stride = d->cols * d->c;
         }

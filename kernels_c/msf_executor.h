@@ -7,7 +7,8 @@
  * the region-based kernels of msf_kernels.h; the semantics of the schemes are in docs/fusion.md:
  *   MSF_SCHEME_LAYER      one layer, whole output from whole input
  *   MSF_SCHEME_RECOMPUTE  per output tile, every intermediate region recomputed (MCUNetV2)
- *   MSF_SCHEME_HCACHE     columns computed for the previous tile of a band are kept (msf-CNN)
+ *   MSF_SCHEME_HCACHE     per intermediate, only the columns its consumer's next window reads
+ *                         are kept, shifted to the front of the buffer (msf-CNN's H-cache)
  *   MSF_SCHEME_STREAM2D   intermediates as rings of full-width rows: nothing computed twice
  */
 #ifndef MSF_EXECUTOR_H
@@ -39,7 +40,8 @@ enum {
 enum {
     MSF_BUF_FULL = 0,     /* the whole tensor */
     MSF_BUF_REGION = 1,   /* the rectangle one tile needs (rows x cols capacity) */
-    MSF_BUF_RING = 2      /* a ring of `rows` rows, `cols` columns from `col0` */
+    MSF_BUF_RING = 2,     /* a ring of `rows` rows, `cols` columns from `col0` */
+    MSF_BUF_CACHE = 3     /* hcache column window: `rows` x `cols`, kept columns at the front */
 };
 
 #define MSF_NO_TENSOR (-1)
@@ -74,6 +76,8 @@ typedef struct {
 typedef struct {
     uint8_t scheme;           /* MSF_SCHEME_* */
     int32_t tile_h, tile_w;   /* output tile of the last spatial layer (clipped) */
+    int32_t warmup;           /* hcache: virtual tiles left of each band's first tile, in which
+                                 the layers below the last one fill their column windows */
     const msf_tensor_desc *tensors;
     int32_t n_tensors;
     const msf_layer_desc *layers; /* spatial layers then tail layers, topological order */
@@ -82,6 +86,12 @@ typedef struct {
     uint32_t acc_offset, acc_bytes;         /* int32 accumulators of the tail */
     msf_tensor_state *state;  /* n_tensors entries */
 } msf_block_desc;
+
+#ifdef MSF_EXEC_COUNT_MACS
+/* Host builds only: MACs of every kernel call (conv, depthwise, dense), for tests that check
+ * the exact cost model against what the executor really runs. */
+extern uint64_t msf_exec_macs;
+#endif
 
 /* Claim the block's buffers in the arena and run it. */
 void msf_run_block(const msf_block_desc *block);

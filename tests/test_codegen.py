@@ -56,9 +56,10 @@ def test_plan_compiles_freestanding_for_cortex_m7(tmp_path):
 
 
 @pytest.mark.skipif(shutil.which(GCC) is None, reason="arm-none-eabi-gcc not installed")
-def test_tail_block_compiles(tmp_path):
+@pytest.mark.parametrize("scheme", ["stream2d", "hcache"])
+def test_tail_block_compiles(tmp_path, scheme):
     m = tail_net()
-    code = generate_block(m, Block(0, 3, BlockConfig((2, 2), "stream2d")))
+    code = generate_block(m, Block(0, 3, BlockConfig((2, 2), scheme)))
     code.write(tmp_path / "gen")
     compile_objects(tmp_path / "gen", tmp_path)
 

@@ -11,9 +11,10 @@ import pytest
 from msfsim import host_build
 from msfsim.fusion.block import Block, BlockConfig, BlockInfeasible
 from msfsim.fusion.exact import block_cost, computed_pixels, plan_cost
+from msfsim.fusion.space import why_not
 from msfsim.fusion.memplan import (align, block_plan, conv_maxpool_scratch, conv_scratch,
                                    plan_layout)
-from test_executor import chain_net, pool_net, residual_net, tail_net
+from test_executor import Net, chain_net, pool_net, residual_net, tail_net
 from test_geometry import conv_chain
 
 KERNELS_C = Path(__file__).resolve().parent.parent / "kernels_c"
@@ -133,3 +134,49 @@ def test_costing_many_blocks_is_fast():
     elapsed = time.perf_counter() - t0
     assert count == n * (n + 1) // 2 * len(cfgs)
     assert elapsed < 6.0, f"{count} blocks took {elapsed:.2f} s"
+
+
+def test_hcache_keeps_only_the_consumers_window():
+    # three 3x3 stride-1 convs on 12x30x2, 1x1 tiles: recompute holds the 5x5 / 3x3 regions,
+    # hcache 3 columns of the band's rows (a 3x3 consumer computing 1 new column per step)
+    m = conv_chain(12, 30, [(3, 1, False), (3, 1, False), (3, 1, False)], cin=2)
+    rc = block_cost(m, Block(0, 2, BlockConfig((1, 1), "recompute")))
+    hc = block_cost(m, Block(0, 2, BlockConfig((1, 1), "hcache")))
+    assert rc.buffers["region:t1"] == align(5 * 5 * 2) and rc.buffers["region:t2"] == align(3 * 3 * 2)
+    assert hc.buffers["cache:t1"] == align(5 * 3 * 2) and hc.buffers["cache:t2"] == align(3 * 3 * 2)
+    # every pixel of t1 / t2 computed once per band that needs its row, never twice in a band
+    px = computed_pixels(m, Block(0, 2, BlockConfig((1, 1), "hcache")))
+    assert px == {0: (12 * 5 - 2 - 2 - 1 - 1) * 30, 1: (12 * 3 - 2) * 30, 2: 12 * 30}
+
+
+def test_hcache_ram_below_recompute_and_close_to_msfcnn():
+    from msfsim.fusion import msfcnn
+    m = conv_chain(49, 49, [(3, 2, False), (1, 1, False), (3, 1, True), (1, 1, False),
+                            (3, 2, True), (1, 1, False)], cin=8)
+    n = len(m.layers)
+    for tile in [(1, 1), (2, 2), (4, 4)]:
+        rc = block_cost(m, Block(0, n - 1, BlockConfig(tile, "recompute")))
+        hc = block_cost(m, Block(0, n - 1, BlockConfig(tile, "hcache")))
+        assert hc.act < rc.act and hc.macs <= rc.macs
+    ours = block_cost(m, Block(0, n - 1, BlockConfig((1, 1), "hcache"))).act
+    theirs = msfcnn.block_cost(m, Block(0, n - 1, BlockConfig((1, 1), "hcache"))).act
+    assert 0.5 * theirs <= ours <= 1.5 * theirs   # recompute is far above: checked above
+
+
+def test_chain_plan_arena_equals_its_peak():
+    m = chain_net()
+    vanilla = [Block(i, i) for i in range(len(m.layers))]
+    assert plan_layout(m, vanilla).arena_bytes == plan_cost(m, vanilla).act_io
+    fused = [Block(0, 3, BlockConfig((2, 2), "hcache")), Block(4, 7, BlockConfig((1, 3), "stream2d"))]
+    assert plan_layout(m, fused).arena_bytes == plan_cost(m, fused).act_io
+
+
+def test_pool_in_place_after_a_depthwise_is_infeasible_with_a_reason():
+    n = Net("dwpool", (12, 10, 4), 9)
+    x = n.conv(n.b.input, 0, 3, 1, dw=True)
+    n.b.pool(x, "max", (2, 2), (2, 2))
+    m = n.build()
+    assert why_not(m, Block(0, 1)) is None            # the fusion space offers it
+    with pytest.raises(BlockInfeasible, match="no fused kernel"):
+        block_cost(m, Block(0, 1))
+    assert block_cost(m, Block(0, 1, BlockConfig((1, 1), "hcache"))).act > 0

@@ -1,17 +1,18 @@
 """The fused-block executor on the host: every scheme and tile gives the layer-by-layer result
-bit-exactly (== msfsim.refmodel), and the arena high-water equals exact.block_cost's act_io."""
+bit-exactly (== msfsim.refmodel), the arena high-water equals exact.block_cost's act_io and the
+MACs the kernels run equal exact.block_cost's MACs."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from msfsim import refmodel
-from msfsim.fusion.block import Block, BlockConfig
+from msfsim import host, host_build, refmodel
+from msfsim.fusion.block import Block, BlockConfig, BlockInfeasible
 from msfsim.fusion.exact import block_cost, plan_cost
 from msfsim.fusion.geometry import block_structure
 from msfsim.fusion.memplan import plan_layout
 from msfsim.host import HostFatal, run_block, run_code, run_plan
-from msfsim.codegen import generate_plan
+from msfsim.codegen import generate_block, generate_plan
 from msfsim.ir import IRBuilder, Model, QParams, conv_pad
 
 SCHEMES = ("recompute", "hcache", "stream2d")
@@ -105,11 +106,39 @@ def random_input(model: Model, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(-128, 128, size=shape, dtype=np.int8)
 
 
+def run_counting(code, x: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """host.run_code with the executor's MAC counter compiled in -> (output, arena high-water,
+    MACs the kernels ran)."""
+    gen = host._sources_dir(code)
+    sources = sorted((host.KERNELS_C / "kernels").glob("*.c")) + [
+        host.KERNELS_C / "msf_arena.c", host.KERNELS_C / "msf_executor.c", gen / "msf_generated.c"]
+    ffi, lib = host_build.build(
+        "plan_macs", sources, host.CDEF + "uint64_t msf_host_macs(void);\n",
+        include_dirs=[host.KERNELS_C, gen], headers=["msf_generated.h"],
+        preamble=host.HARNESS + "extern uint64_t msf_exec_macs;\n"
+                 "uint64_t msf_host_macs(void) { return msf_exec_macs; }\n",
+        extra_compile_args=["-DMSF_EXEC_COUNT_MACS"])
+    data = np.ascontiguousarray(np.asarray(x, np.int8).ravel())
+    out = np.empty(code.output_bytes, np.int8)
+    hw = ffi.new("uint32_t *")
+    before = lib.msf_host_macs()
+    rc = lib.msf_host_run(ffi.from_buffer("int8_t[]", data), ffi.from_buffer("int8_t[]", out),
+                          hw, host.ARENA_FILL)
+    if rc:
+        raise HostFatal(rc)
+    return out, int(hw[0]), int(lib.msf_host_macs() - before)
+
+
 def check_block(model: Model, block: Block, values: dict[int, np.ndarray]) -> None:
     st = block_structure(model, block.first, block.last)
-    out, high_water = run_block(model, block, [values[t] for t in st.inputs])
-    np.testing.assert_array_equal(out, values[st.output], err_msg=block.key)
-    assert high_water == block_cost(model, block).act_io, block.key
+    code = generate_block(model, block)
+    out, high_water, macs = run_counting(code, np.concatenate(
+        [values[t].ravel() for t in st.inputs]))
+    np.testing.assert_array_equal(out.reshape(values[st.output].shape), values[st.output],
+                                  err_msg=block.key)
+    cost = block_cost(model, block)
+    assert high_water == cost.act_io, block.key
+    assert macs == cost.macs, block.key
 
 
 @pytest.mark.parametrize("scheme", SCHEMES)
@@ -143,6 +172,9 @@ def test_live_skip_tensor_is_held_in_the_arena():
     block = Block(2, 3, BlockConfig((2, 2), "hcache"))   # x (tensor 1) lives across it
     assert block_structure(m, 2, 3).skips == (1,)
     check_block(m, block, values)
+    out, high_water = run_block(m, block, [values[t] for t in block_structure(m, 2, 3).inputs])
+    np.testing.assert_array_equal(out, values[m.layers[3].output])
+    assert high_water == block_cost(m, block).act_io
 
 
 HC, S2, RC = "hcache", "stream2d", "recompute"
@@ -204,3 +236,48 @@ def test_max_pool_in_place_into_its_conv(first):
     x = random_input(m, 8)
     out, _ = run_plan(m, [Block(0, 1), Block(2, 3)], x)
     np.testing.assert_array_equal(out, refmodel.run(m, x))
+
+
+def random_chain(seed: int) -> Model:
+    """A random net: odd sizes, kernels 3/5/7, strides 1/2, SAME and explicit paddings,
+    MobileNetV2 residual adds, max/avg pools, and a gap -> dense tail half of the time."""
+    n = Net(f"random{seed}", (int(np.random.default_rng(seed).integers(11, 24)),
+                               int(np.random.default_rng(seed + 99).integers(9, 22)), 3), seed)
+    r = n.rng
+    x = n.conv(n.b.input, int(r.integers(4, 9)), int(r.choice([3, 5])), int(r.choice([1, 2])))
+    for _ in range(int(r.integers(2, 5))):
+        kind = r.choice(["mb", "conv", "pool"])
+        h, w, c = n.b.tensors[x].shape
+        k = int(r.choice([3, 5, 7]))
+        if kind == "mb":
+            y = n.conv(x, 2 * c, 1)
+            y = n.conv(y, 0, k, 1, dw=True)
+            x = n.add(n.conv(y, c, 1, act="none"), x)
+        elif kind == "conv" and min(h, w) >= 5:
+            pad = None if r.random() < 0.5 else tuple(int(v) for v in r.integers(0, k // 2 + 1, 4))
+            x = n.conv(x, int(r.integers(3, 9)), k, int(r.choice([1, 2])), dw=bool(r.random() < 0.5),
+                       pad=pad)
+        elif min(h, w) >= 3:
+            x = n.b.pool(x, str(r.choice(["max", "avg"])), (3, 3), (2, 2), (1, 1, 1, 1),
+                         out_q=n.q())
+    if r.random() < 0.5:
+        n.dense(n.b.gap(x, n.q()), 5)
+    return n.build()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_hcache_random_nets_bit_exact(seed):
+    m = random_chain(seed)
+    values = refmodel.run_layers(m, random_input(m, seed))
+    rng = np.random.default_rng(seed)
+    st = block_structure(m, 0, len(m.layers) - 1)
+    oh, ow, _ = m.tensor(st.star_out).shape
+    for tile in {(1, 1), (int(rng.integers(1, oh + 1)), int(rng.integers(1, ow + 1)))}:
+        check_block(m, Block(0, len(m.layers) - 1, BlockConfig(tile, "hcache")), values)
+    # a block starting inside the net: its warm-up is its own
+    first = len(m.layers) // 2
+    try:
+        block_structure(m, first, len(m.layers) - 1)
+    except BlockInfeasible:
+        return
+    check_block(m, Block(first, len(m.layers) - 1, BlockConfig((1, 2), "hcache")), values)

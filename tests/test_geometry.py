@@ -119,3 +119,58 @@ def test_union_of_consumers_is_the_bounding_box():
     # x0 (tensor 1) is read by the 3x3 conv (needs 3..7 after the 1x1) and by the add (4..6)
     assert r[1] == (3, 7, 3, 7)
     assert r[0] == (2, 8, 2, 8)
+
+
+def simulate_hcache(model: Model, tw: int) -> None:
+    """Replay the hcache column schedule of a whole-chain block step by step: every column a
+    layer's new columns read must be held by its input's buffer and computed at an earlier or
+    the current step, and every output column of the block is computed once, at its tile."""
+    from msfsim.fusion.geometry import hcache_columns
+    n = len(model.layers)
+    cols = hcache_columns(model, n - 1, tw)
+    out_w = model.tensor(model.output).shape[1]
+    computed = {layer.output: set() for layer in model.layers}
+    steps = len(cols.lo[model.output])
+    for j in range(steps):
+        for layer in model.layers:
+            t, src = layer.output, layer.inputs[0]
+            hi, new = int(cols.hi[t][j]), int(cols.new[t][j])
+            fresh = set(range(hi - new, hi))
+            assert not fresh & computed[t], "a column computed twice in a band"
+            if not fresh:
+                continue
+            k, s, p = layer.kernel[1], layer.stride[1], layer.pad[1]
+            n_in = model.tensor(src).shape[1]
+            reads = {x * s - p + d for x in fresh for d in range(k)} & set(range(n_in))
+            if src != model.input:
+                held = set(range(int(cols.lo[src][j]), int(cols.hi[src][j])))
+                assert reads <= held & computed[src], (j, layer.index)
+            computed[t] |= fresh
+        tile = j - cols.warmup
+        expect = set(range(tile * tw, min((tile + 1) * tw, out_w))) if tile >= 0 else set()
+        assert set(range(int(cols.hi[model.output][j]) - int(cols.new[model.output][j]),
+                         int(cols.hi[model.output][j]))) == expect
+    assert computed[model.output] == set(range(out_w))
+
+
+@settings(max_examples=60, deadline=None)
+@given(w=hs.integers(5, 23), specs=hs.lists(layer_spec, min_size=1, max_size=5),
+       tw=hs.integers(1, 6))
+def test_hcache_schedule_holds_what_consumers_read(w, specs, tw):
+    simulate_hcache(conv_chain(5, w, specs), tw)
+
+
+def test_hcache_window_is_the_consumers_next_window():
+    # W_l = (n_{l+1} - 1) * s_{l+1} + k_{l+1} columns, n_last = tw, n_l = n_{l+1} * s_{l+1}
+    from msfsim.fusion.geometry import hcache_columns
+    m = conv_chain(9, 40, [(3, 1, False), (5, 2, True), (1, 1, False), (3, 2, True),
+                           (3, 1, False)])
+    for tw in (1, 2, 3):
+        # new columns per step of layers 1..4: n_4 = tw, n_3 = n_4 * 1, n_2 = n_3 * 2, n_1 = n_2
+        n = {1: 2 * tw, 2: 2 * tw, 3: tw, 4: tw}
+        cols = hcache_columns(m, 4, tw)
+        for li, n_l in n.items():   # tensor li is the input of layer li
+            layer = m.layers[li]
+            assert cols.width(li) == (n_l - 1) * layer.stride[1] + layer.kernel[1]
+        assert cols.width(1) == {1: 7, 2: 11, 3: 15}[tw]   # 5x5 stride 2 reading 2*tw new
+        simulate_hcache(m, tw)

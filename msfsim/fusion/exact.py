@@ -12,7 +12,8 @@ import weakref
 import numpy as np
 
 from msfsim.fusion.block import Block, BlockCost, BlockInfeasible
-from msfsim.fusion.geometry import block_structure, new_span, pool_in_place, star_axis_regions
+from msfsim.fusion.geometry import (block_structure, hcache_columns, new_span, pool_in_place,
+                                    star_axis_regions)
 from msfsim.fusion.memplan import block_buffers, plan_layout
 from msfsim.ir import Layer, Model, Op
 
@@ -60,6 +61,7 @@ def _star_pixels(model: Model, star: int, scheme: str, tile: tuple[int, int]) ->
     key = ("px", star, scheme, tile)
     if key not in c:
         rows, cols = star_axis_regions(model, star, tile)
+        hcols = hcache_columns(model, star, tile[1]) if scheme == "hcache" else None
         px = np.zeros(star + 1, np.int64)
         for i in range(star + 1):
             t = model.layers[i].output
@@ -67,7 +69,12 @@ def _star_pixels(model: Model, star: int, scheme: str, tile: tuple[int, int]) ->
                 continue
             rl, rh, cl, ch = rows.lo[t], rows.hi[t], cols.lo[t], cols.hi[t]
             n_rows = new_span(rl, rh).sum() if scheme == "stream2d" else (rh - rl).sum()
-            n_cols = new_span(cl, ch).sum() if scheme in ("hcache", "stream2d") else (ch - cl).sum()
+            if hcols is not None:
+                n_cols = hcols.new[t].sum()
+            elif scheme == "stream2d":
+                n_cols = new_span(cl, ch).sum()
+            else:
+                n_cols = (ch - cl).sum()
             px[i] = n_rows * n_cols
         c[key] = px
     return c[key]

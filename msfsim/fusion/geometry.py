@@ -284,3 +284,110 @@ def new_span(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     so this is what a cache of the previous interval saves."""
     prev_hi = np.concatenate(([np.iinfo(np.int64).min], hi[:-1]))
     return np.maximum(hi - np.maximum(lo, prev_hi), 0)
+
+
+# ------------------------------------------------------------------ hcache column schedule
+
+_EMPTY_LO = np.iinfo(np.int64).max // 4   # "no demand": lo > hi, safe to multiply by a stride
+_EMPTY_HI = np.iinfo(np.int64).min // 4
+
+
+@dataclass(frozen=True)
+class HCacheColumns:
+    """Column schedule of hcache (msf-CNN's H-cache) for the tiles of one band.
+
+    Step j (0 <= j < steps) moves the output of L* to tile column j - warmup: the first
+    `warmup` steps are virtual tiles left of the output, in which the layers below L* already
+    compute their leftmost columns at the steady-state pace, so the first real tile needs no
+    larger buffers than the others. Per tensor and step: `lo`/`hi` = the columns its buffer
+    holds (what its consumers' new columns read; empty as lo == hi), `new` = how many columns
+    its producer computes (the right end of the held span). Coordinates are real (clipped to
+    the tensor); the recurrence itself (`_hcache_pass`, and `msf_hcache_columns` in the
+    executor) runs on unclipped left ends.
+    """
+    warmup: int
+    lo: dict[int, np.ndarray]
+    hi: dict[int, np.ndarray]
+    new: dict[int, np.ndarray]
+
+    def width(self, tid: int) -> int:
+        """Columns the buffer of `tid` must hold (the widest step)."""
+        return int((self.hi[tid] - self.lo[tid]).max(initial=0))
+
+
+def _hcache_pass(model: Model, star: int, tw: int, warmup: int
+                 ) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray], dict[int, np.ndarray]]:
+    """Backward pass over virtual column coordinates for every step -> per tensor the held
+    interval (virtual, empty as lo >= hi) and the virtual start of its new columns.
+
+    A tensor's held interval is the bounding box of what its consumers' new columns read; the
+    left end is not clipped (virtual columns left of the tensor are padding that the warm-up
+    steps walk through), the right end is clipped to the tensor. New columns start after the
+    rightmost column held at an earlier step (`done`)."""
+    star_out = model.layers[star].output
+    w = model.tensor(star_out).shape[1]
+    j = np.arange(-warmup, -(-w // tw), dtype=np.int64)
+    lo: dict[int, np.ndarray] = {star_out: j * tw}
+    hi: dict[int, np.ndarray] = {star_out: np.minimum((j + 1) * tw, w)}
+    new_lo: dict[int, np.ndarray] = {}
+    for li in range(star, -1, -1):
+        layer = model.layers[li]
+        t = layer.output
+        if t not in lo or not layer.is_spatial:
+            continue
+        held = lo[t] < hi[t]
+        done = np.maximum.accumulate(np.where(held, hi[t], _EMPTY_HI))
+        done = np.concatenate(([_EMPTY_HI], done[:-1]))
+        nlo = np.maximum(lo[t], done)
+        new_lo[t] = nlo
+        computes = held & (nlo < hi[t])
+        for tid in dict.fromkeys(layer.inputs):
+            n_in = model.tensor(tid).shape[1]
+            if layer.op == Op.ADD:
+                ia, ib = nlo, np.minimum(hi[t], n_in)
+            else:
+                k, s, p = layer.kernel[1], layer.stride[1], layer.pad[1]
+                ia, ib = nlo * s - p, np.minimum((hi[t] - 1) * s - p + k, n_in)
+            ok = computes & (ia < ib)
+            ia, ib = np.where(ok, ia, _EMPTY_LO), np.where(ok, ib, _EMPTY_HI)
+            if tid in lo:
+                ia, ib = np.minimum(lo[tid], ia), np.maximum(hi[tid], ib)
+            lo[tid], hi[tid] = ia, ib
+    return lo, hi, new_lo
+
+
+def hcache_columns(model: Model, star: int, tw: int) -> HCacheColumns:
+    """The hcache column schedule of every tensor layer `star` depends on, for output tiles
+    `tw` columns wide (cached per model, star and tile width). The warm-up is as long as the
+    deepest dependency needs; `block_warmup` trims it to a block's own tensors."""
+    c = _cache(model)
+    key = ("hcache", star, tw)
+    if key in c:
+        return c[key]
+    warmup = 1
+    while True:
+        lo, hi, nlo = _hcache_pass(model, star, tw, warmup)
+        # long enough when no tensor holds a real column at the first step
+        if all(not (lo[t][0] < hi[t][0] and hi[t][0] > 0) for t in lo):
+            break
+        warmup *= 2
+    rlo, rhi, new = {}, {}, {}
+    for t in lo:
+        held = lo[t] < hi[t]
+        a = np.where(held, np.maximum(lo[t], 0), 0)
+        b = np.where(held, np.maximum(hi[t], a), a)
+        rlo[t], rhi[t] = a, b
+        if t in nlo:
+            new[t] = np.maximum(b - np.maximum(nlo[t], a), 0)
+        for arr in (a, b, *((new[t],) if t in new else ())):
+            arr.setflags(write=False)
+    c[key] = HCacheColumns(warmup, rlo, rhi, new)
+    return c[key]
+
+
+def block_warmup(cols: HCacheColumns, produced: Iterable[int]) -> int:
+    """Warm-up steps a block needs: from the first step at which one of the tensors it
+    produces gets a real column. Earlier steps compute nothing of the block, and every column
+    they would hold is left of the tensor, so starting later changes no real column."""
+    first = min(int(np.argmax(cols.new[t] > 0)) for t in produced)
+    return cols.warmup - first

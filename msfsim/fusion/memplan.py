@@ -8,8 +8,10 @@ Buffers (each 4-byte aligned, see docs/fusion.md):
   skip    a tensor alive across the block that it neither reads nor produces, held whole
   output  the output tensor of the block's last layer, held whole
   tensor  a (1, 1, C) tensor produced and consumed inside the tail, held whole
-  region  an intermediate tensor's rectangle for one tile (recompute, hcache; L*'s output
-          tile when a tail consumes it)
+  region  an intermediate tensor's rectangle for one tile (recompute; L*'s output tile when
+          a tail consumes it)
+  cache   an intermediate tensor's column window (hcache): the band's rows x the columns its
+          consumers' new columns read, kept columns shifted to the front each step
   ring    an intermediate tensor as a ring of full-width rows (stream2d)
   scratch the largest kernel scratch (`*_get_buffer_size`) of the block's spatial layers
   acc     int32 accumulators of the tail (the largest tail layer's)
@@ -21,7 +23,8 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from msfsim.fusion.block import Block, BlockInfeasible
-from msfsim.fusion.geometry import block_structure, clip_tile, pool_in_place, star_axis_regions
+from msfsim.fusion.geometry import (block_structure, block_warmup, clip_tile, hcache_columns,
+                                    pool_in_place, star_axis_regions)
 from msfsim.ir import Layer, Model, Op
 
 ALIGN = 4
@@ -67,8 +70,8 @@ class Buffer(NamedTuple):
     tensor: int        # tensor id, -1 for scratch / acc
     size: int          # bytes, aligned
     offset: int = 0    # in the arena
-    rows: int = 0      # region / ring: rows held (whole tensors: H)
-    cols: int = 0      # region / ring: columns held (whole tensors: W)
+    rows: int = 0      # region / cache / ring: rows held (whole tensors: H)
+    cols: int = 0      # region / cache / ring: columns held (whole tensors: W)
     col0: int = 0      # ring: first column held
 
 
@@ -77,6 +80,7 @@ class BlockPlan:
     block: Block
     tile: tuple[int, int]             # clipped output tile of L* ((0, 0) without spatial part)
     buffers: tuple[Buffer, ...]
+    warmup: int = 0                   # hcache: virtual tiles before the first of each band
 
     @property
     def arena_bytes(self) -> int:
@@ -112,7 +116,17 @@ def block_plan(model: Model, block: Block) -> BlockPlan:
     for b in bufs:
         placed.append(b._replace(offset=off))
         off += b.size
-    return BlockPlan(block, tile, tuple(placed))
+    return BlockPlan(block, tile, tuple(placed), hcache_warmup(model, block))
+
+
+def hcache_warmup(model: Model, block: Block) -> int:
+    """Warm-up steps of an hcache block (geometry.HCacheColumns); 0 for other schemes."""
+    if block.config.scheme != "hcache":
+        return 0
+    st = block_structure(model, block.first, block.last)
+    tile = clip_tile(model, st, block.config.tile)
+    return block_warmup(hcache_columns(model, st.spatial[-1], tile[1]),
+                        (*st.internal, st.star_out))
 
 
 def _full(model: Model, kind: str, tid: int) -> Buffer:
@@ -139,6 +153,11 @@ def block_buffers(model: Model, block: Block) -> tuple[tuple[int, int], list[Buf
     scheme = block.config.scheme
     if scheme == "layer" and block.first != block.last:
         if not pool_in_place(model, block.first, block.last):
+            prod, pool = model.layers[block.first], model.layers[block.last]
+            if pool.op == Op.MAXPOOL and prod.op != Op.CONV:
+                # only the conv has a kernel that folds its pixels into the pool as it goes
+                raise BlockInfeasible(f"max pool {pool.index} in place after a {prod.op.value}: "
+                                      f"no fused kernel (msf_convolve_maxpool_s8 is conv only)")
             raise BlockInfeasible("scheme 'layer' runs a single layer, or a conv with a max pool "
                                   "whose stride covers its window; use a tiled scheme to fuse")
         return _pool_in_place_buffers(model, st)
@@ -182,7 +201,7 @@ def intermediate_buffers(model: Model, star: int, scheme: str, tile: tuple[int, 
     block whose spatial part ends at `star` (cached per model, star, scheme, tile). Layer
     `star`'s own output gets its tile buffer (used when a tail consumes it)."""
     c = _model_cache(model)
-    key = ("inter", star, scheme if scheme == "stream2d" else "region", tile)
+    key = ("inter", star, "region" if scheme == "recompute" else scheme, tile)
     res = c.get(key)
     if res is None:
         res = c[key] = _intermediate_buffers(model, star, scheme, tile)
@@ -192,13 +211,17 @@ def intermediate_buffers(model: Model, star: int, scheme: str, tile: tuple[int, 
 def _intermediate_buffers(model: Model, star: int, scheme: str, tile: tuple[int, int]
                           ) -> dict[int, Buffer]:
     rows, cols = star_axis_regions(model, star, tile)
+    hcols = hcache_columns(model, star, tile[1]) if scheme == "hcache" else None
     star_out = model.layers[star].output
     out = {}
     for tid in rows.lo:
         t = model.tensor(tid)
         c = t.shape[2]
         max_h = int((rows.hi[tid] - rows.lo[tid]).max())
-        if scheme == "stream2d" and tid != star_out:
+        if hcols is not None and tid != star_out:
+            w = hcols.width(tid)
+            out[tid] = Buffer(f"cache:{t.name}", "cache", tid, align(max_h * w * c), 0, max_h, w)
+        elif scheme == "stream2d" and tid != star_out:
             col0, col1 = int(cols.lo[tid].min()), int(cols.hi[tid].max())
             out[tid] = Buffer(f"ring:{t.name}", "ring", tid, align(max_h * (col1 - col0) * c),
                               0, max_h, col1 - col0, col0)
@@ -222,8 +245,8 @@ class PlanLayout:
 def plan_layout(model: Model, blocks: list[Block] | tuple[Block, ...]) -> PlanLayout:
     """Arena offsets for a whole plan. Whole tensors live from the block that produces them
     (or the start) to the last block that reads them (or the end for the network output); each
-    block's own buffers live during that block only. Placement: greedy by size, lowest offset
-    that does not overlap an item alive at the same time (TFLM's greedy planner)."""
+    block's own buffers live during that block only. Placement: the smaller arena of TFLM's
+    greedy planner and, for chains, ping-pong (which reaches the plan's peak act_io)."""
     plans = [block_plan(model, b) for b in blocks]
     _check_chain(model, blocks)
     n = len(plans)
@@ -235,9 +258,31 @@ def plan_layout(model: Model, blocks: list[Block] | tuple[Block, ...]) -> PlanLa
                 s[0], s[1] = min(s[0], k), max(s[1], k)
     span.setdefault(model.input, [0, 0])[0] = 0
     span.setdefault(model.output, [n - 1, n - 1])[1] = n - 1
-    items = [(model.tensor(t).size, f"t{t}", lo, hi) for t, (lo, hi) in span.items()]
     local = {k: sum(b.size for b in p.buffers if b.kind not in ("input", "skip", "output"))
              for k, p in enumerate(plans)}
+    where, arena = _greedy(model, span, local)
+    pp = _ping_pong(model, plans, local)
+    if pp is not None and pp[1] < arena:
+        where, arena = pp
+    out = []
+    for k, p in enumerate(plans):
+        local_off = where.get(f"b{k}", 0)
+        bufs = []
+        for b in p.buffers:
+            if b.kind in ("input", "skip", "output"):
+                bufs.append(b._replace(offset=where[f"t{b.tensor}"]))
+            else:
+                bufs.append(b._replace(offset=local_off))
+                local_off += b.size
+        out.append(BlockPlan(p.block, p.tile, tuple(bufs), p.warmup))
+    return PlanLayout(tuple(out), arena, where[f"t{model.input}"], where[f"t{model.output}"])
+
+
+def _greedy(model: Model, span: dict[int, list[int]], local: dict[int, int]
+            ) -> tuple[dict[str, int], int]:
+    """TFLM's greedy planner: largest first, at the lowest offset that overlaps nothing alive
+    at the same time. Keys: "t<tensor>" for whole tensors, "b<block>" for a block's own."""
+    items = [(model.tensor(t).size, f"t{t}", lo, hi) for t, (lo, hi) in span.items()]
     items += [(sz, f"b{k}", k, k) for k, sz in local.items() if sz]
     items.sort(key=lambda it: (-align(it[0]), it[1]))
     placed: list[tuple[int, int, int, int]] = []  # offset, size, lo, hi
@@ -250,19 +295,33 @@ def plan_layout(model: Model, blocks: list[Block] | tuple[Block, ...]) -> PlanLa
                 off = o + s
         placed.append((off, size, lo, hi))
         where[key] = off
-    out = []
+    return where, max((o + s for o, s, _, _ in placed), default=0)
+
+
+def _ping_pong(model: Model, plans: list[BlockPlan], local: dict[int, int]
+               ) -> tuple[dict[str, int], int] | None:
+    """For a chain (every block reads only the previous block's output, no skip tensors):
+    block inputs and outputs alternate between the two ends of an arena of the largest
+    block's size, each block's own buffers next to its input, so the arena equals the peak
+    act_io. None when the plan is not such a chain."""
+    prev = model.input
+    for p in plans:
+        whole = [b for b in p.buffers if b.kind in ("input", "skip")]
+        if len(whole) != 1 or whole[0].kind != "input" or whole[0].tensor != prev:
+            return None
+        prev = next(b.tensor for b in p.buffers if b.kind == "output")
+    arena = max(p.total for p in plans)
+    where: dict[str, int] = {f"t{model.input}": 0}
     for k, p in enumerate(plans):
-        local_off = where.get(f"b{k}", 0)
-        bufs = []
-        for b in p.buffers:
-            if b.kind in ("input", "skip", "output"):
-                bufs.append(b._replace(offset=where[f"t{b.tensor}"]))
-            else:
-                bufs.append(b._replace(offset=local_off))
-                local_off += b.size
-        out.append(BlockPlan(p.block, p.tile, tuple(bufs)))
-    arena = max((o + s for o, s, _, _ in placed), default=0)
-    return PlanLayout(tuple(out), arena, where[f"t{model.input}"], where[f"t{model.output}"])
+        src = next(b for b in p.buffers if b.kind == "input")
+        out = next(b for b in p.buffers if b.kind == "output")
+        if where[f"t{src.tensor}"] == 0:      # input at the bottom: own buffers above it
+            where[f"b{k}"] = src.size
+            where[f"t{out.tensor}"] = arena - out.size
+        else:                                 # input at the top: own buffers below it
+            where[f"b{k}"] = arena - src.size - local[k]
+            where[f"t{out.tensor}"] = 0
+    return where, arena
 
 
 def _check_chain(model: Model, blocks) -> None:
