@@ -3,6 +3,8 @@ unicorn and QEMU, exact stack read-back, faults, budget, timeout, overflow."""
 import pickle
 import random
 import struct
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,7 @@ import pytest
 from msfsim import measure, platforms, toolchain
 from msfsim.sim import get_backend
 from msfsim.sim.elf import ElfImage
+from msfsim.sim import unicorn_backend
 from msfsim.sim.unicorn_backend import UnicornBackend
 
 FW = Path(__file__).parent / "firmware"
@@ -115,6 +118,37 @@ def test_timeout_enforced(backend):
     p = platforms.load("hifive1b")
     m = get_backend(backend).run(build("hifive1b", MSF_TEST_HANG=1), p, timeout_s=1.0)
     assert m.status == "timeout"
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_unicorn_watchdog_stops_a_hang_and_goes_away(native):
+    p = platforms.load("stm32f746")
+    t = time.perf_counter()
+    m = UnicornBackend(native=native).run(build("stm32f746", MSF_TEST_HANG=1), p,
+                                          budget_instructions=10**15, timeout_s=0.5)
+    assert m.status == "timeout" and m.instructions is None
+    assert time.perf_counter() - t < 10  # stopped near the deadline, not at the budget
+    assert not [th for th in threading.enumerate() if "watchdog" in th.name]
+
+
+def test_unicorn_watchdog_does_not_delay_a_short_run():
+    p = platforms.load("stm32f746")
+    elf = build("stm32f746")
+    t = time.perf_counter()
+    assert UnicornBackend().run(elf, p, timeout_s=3600).status == "ok"
+    assert time.perf_counter() - t < 60
+
+
+@pytest.mark.parametrize("slots", [16, 64])
+def test_native_hook_exact_when_block_cache_collides_or_fills(monkeypatch, slots):
+    """A tiny cache forces probing past collisions and, once half full, uncached blocks."""
+    p = platforms.load("stm32f746")
+    elf = build("stm32f746", MSF_TEST_ROUNDS=3)
+    ref = UnicornBackend(native=False).run(elf, p)
+    monkeypatch.setattr(unicorn_backend, "HOOK_CACHE_SLOTS", slots)
+    m = UnicornBackend().run(elf, p)
+    assert m.status == ref.status == "ok"
+    assert (m.instructions, m.output) == (ref.instructions, ref.output)
 
 
 def test_stack_overflow_detected():

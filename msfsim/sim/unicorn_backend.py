@@ -1,8 +1,9 @@
 """unicorn backend: exact instruction counts from a block hook, on the board's real memory map.
 
-The counting hook is native C built with cffi on first use (≈ 200 M instr/s); a Python block
-hook with the same algorithm is the fallback when no host C compiler is available. Semihosting
-is handled by a code hook on the runtime's single trap instruction.
+The counting hook is native C built with cffi on first use (see benchmarks/emulators.py for its
+speed); a Python block hook with the same algorithm is the fallback when no host C compiler is
+available. Semihosting is handled by a code hook on the runtime's single trap instruction. The
+wall-clock timeout is a sleeping watchdog thread, not unicorn's polling `emu_start(timeout=)`.
 """
 from __future__ import annotations
 
@@ -23,18 +24,22 @@ from msfsim.sim.elf import EM_ARM, ElfImage
 SYS_WRITE0, SYS_EXIT = 0x04, 0x18
 PAGE = 0x1000
 HOOK_CACHE_SLOTS = 1 << 16
+WATCHDOG_RETRY_S = 0.01
 ISA = {"arm": 0, "riscv32": 1}
 UNSET = (1 << 64) - 1
 _HOOK_SRC = Path(__file__).with_name("uc_count.c")
 _CDEF = """
+typedef struct msf_block_slot {
+    uint64_t key;
+    uint32_t count, reserved;
+} msf_block_slot;
 typedef struct msf_counter {
     uint64_t total, begin_at, end_at, budget, begin_addr, end_addr;
     int32_t isa, over_budget;
     void *uc, *emu_stop, *mem_read;
     const uint8_t *code;
     uint64_t code_base, code_size;
-    uint64_t *keys;
-    uint32_t *counts;
+    msf_block_slot *slots;
     uint32_t mask, used;
     uint64_t last_block;
 } msf_counter;
@@ -186,8 +191,7 @@ class UnicornBackend(Backend):
         if native is not None:
             ffi, lib = native.ffi, native.lib
             c = ffi.new("msf_counter *")
-            keys = ffi.new("uint64_t[]", HOOK_CACHE_SLOTS)
-            counts = ffi.new("uint32_t[]", HOOK_CACHE_SLOTS)
+            slots = ffi.new("msf_block_slot[]", HOOK_CACHE_SLOTS)
             code_buf = ffi.from_buffer(code)
             c.total, c.begin_at, c.end_at, c.budget = 0, UNSET, UNSET, budget_instructions
             c.begin_addr, c.end_addr, c.isa = begin, end, isa
@@ -195,8 +199,8 @@ class UnicornBackend(Backend):
             c.emu_stop = ffi.cast("void *", ctypes.cast(uclib.uc_emu_stop, ctypes.c_void_p).value)
             c.mem_read = ffi.cast("void *", ctypes.cast(uclib.uc_mem_read, ctypes.c_void_p).value)
             c.code, c.code_base, c.code_size = code_buf, flash.origin, len(code)
-            c.keys, c.counts, c.mask = keys, counts, HOOK_CACHE_SLOTS - 1
-            keepalive += [c, keys, counts, code_buf]
+            c.slots, c.mask = slots, HOOK_CACHE_SLOTS - 1
+            keepalive += [c, slots, code_buf]
             hh = ctypes.c_size_t()
             fn = int(ffi.cast("uintptr_t", ffi.addressof(lib, "msf_uc_block_hook")))
             err = uclib.uc_hook_add(uc._uch, ctypes.byref(hh), unicorn.UC_HOOK_BLOCK, ctypes.c_void_p(fn),
@@ -228,8 +232,8 @@ class UnicornBackend(Backend):
         entry = image.entry
         stop, stop_detail = None, ""
         try:
-            uc.emu_start(entry | (1 if arm else 0), 0xFFFFFFFF if not arm else 0xFFFFFFFE,
-                         timeout=int(timeout_s * 1_000_000))
+            with _Watchdog(uclib, uc._uch, timeout_s):
+                uc.emu_start(entry | (1 if arm else 0), 0xFFFFFFFF if not arm else 0xFFFFFFFE)
         except unicorn.UcError as e:
             pc, cause = uc.reg_read(pc_reg), ""
             if not arm and e.errno == unicorn.UC_ERR_EXCEPTION:
@@ -251,6 +255,39 @@ class UnicornBackend(Backend):
         return make_measurement(instructions=instructions, result=result, output=output,
                                 static_ram=_static_ram(image), backend=self.name + ("" if native else " (python hook)"),
                                 compiler=elf.compiler, platform=platform, stop=stop, stop_detail=stop_detail)
+
+
+class _Watchdog:
+    """Stops the emulation once `timeout_s` of wall time has passed, from a thread that sleeps
+    until the deadline.
+
+    unicorn's own `emu_start(timeout=...)` polls from a helper thread that sleeps for microseconds
+    at a time (≈ 10 000 wake-ups per second of emulation under strace); that poller costs ≈ 20 %
+    of a second core, slows the emulating thread by ≈ 10 %, and on a loaded machine competes
+    with it for a core."""
+
+    def __init__(self, uclib, handle, timeout_s: float):
+        self._stop = lambda: uclib.uc_emu_stop(handle)
+        self._timeout_s = timeout_s
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="msfsim-unicorn-watchdog", daemon=True)
+
+    def _run(self) -> None:
+        if self._done.wait(self._timeout_s):
+            return
+        # A stop request that lands before unicorn has started is dropped: repeat it.
+        while True:
+            self._stop()
+            if self._done.wait(WATCHDOG_RETRY_S):
+                return
+
+    def __enter__(self) -> _Watchdog:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._done.set()
+        self._thread.join()  # no stop request may reach the engine after this
 
 
 def _previous_rv_insn(uc, block: int, next_pc: int) -> int:
