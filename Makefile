@@ -11,10 +11,14 @@ setup:
 demo: setup
 	$(BIN)/msfsim search $(DEMO_MODEL) --platform $(DEMO_PLATFORM) --cost analytic
 
-test: setup pytest
+test: setup pytest robot
 
 pytest:
 	$(BIN)/python -m pytest
+
+# Robot Framework regression suites (report in build/robot, xunit for CI)
+robot:
+	$(BIN)/python -m robot --outputdir build/robot --xunit xunit.xml robot/
 
 clean:
 	rm -rf build out .pytest_cache .hypothesis
