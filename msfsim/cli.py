@@ -120,7 +120,7 @@ def cmd_measure(args: argparse.Namespace) -> int:
     platforms = _stage("platforms", "board descriptions")
     plat = platforms.load(args.platform)
     model = load_model(args.model, args.input_shape)
-    measure = _stage("measure", "measurement")
+    measure = _stage("measure_plan", "plan measurement")
     result = measure.measure_plan(model, plat, plan=args.plan, vanilla=args.vanilla,
                                   backend=args.backend)
     _emit(args, result.to_json(), result.format_table())

@@ -185,7 +185,8 @@ def compile_firmware(platform: Platform, sources: Sequence[str | Path],
         h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
     key = h.hexdigest()[:24]
     out = cache_dir() / "elf" / platform.name / f"{key}.elf"
-    label = f"{cc.name} {cc.version}"
+    # gcc's version line starts with its own name; clang's does not name the ziglang wrapper
+    label = cc.version if cc.version.startswith(cc.name) else f"{cc.name} {cc.version}"
     if out.is_file():
         return Elf(str(out), platform.name, label, key)
 
