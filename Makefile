@@ -9,7 +9,7 @@ setup:
 	@bash scripts/setup.sh
 
 demo: setup
-	$(BIN)/msfsim search $(DEMO_MODEL) --platform $(DEMO_PLATFORM) --cost analytic
+	$(BIN)/msfsim search $(DEMO_MODEL) --platform $(DEMO_PLATFORM)
 
 test: setup pytest robot
 
