@@ -188,7 +188,7 @@ class Measurer:
         except ToolchainError as exc:
             raise ToolMissing(str(exc)) from None
         self.compiler = compiler
-        self.compiler_label = f"{cc.name} {cc.version}"
+        self.compiler_label = cc.label
         _check_backend(backend, self.platform)
         self.cache = MeasurementCache(cache_dir)
         self.gen_root = self.cache.path.parent / "generated"

@@ -71,6 +71,12 @@ class Compiler:
     def version(self) -> str:
         return _version(self.argv) if self.available else "missing"
 
+    @property
+    def label(self) -> str:
+        """Name and version for results; gcc's version line already starts with its name."""
+        v = self.version
+        return v if v.startswith(self.name) else f"{self.name} {v}"
+
 
 @lru_cache(maxsize=None)
 def _version(argv: tuple[str, ...]) -> str:
@@ -185,8 +191,7 @@ def compile_firmware(platform: Platform, sources: Sequence[str | Path],
         h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
     key = h.hexdigest()[:24]
     out = cache_dir() / "elf" / platform.name / f"{key}.elf"
-    # gcc's version line starts with its own name; clang's does not name the ziglang wrapper
-    label = cc.version if cc.version.startswith(cc.name) else f"{cc.name} {cc.version}"
+    label = cc.label
     if out.is_file():
         return Elf(str(out), platform.name, label, key)
 
