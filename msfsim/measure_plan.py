@@ -29,7 +29,7 @@ from .fusion import exact
 from .fusion.block import Block, BlockInfeasible
 from .ir import Model
 from .platforms import Platform
-from .search.result import MEMORY_CONVENTION
+from .search.result import MEMORY_CONVENTION, BlockSummary
 from .toolchain import (COMMON_FLAGS, LINK_FLAGS, ROOT, LinkOverflowError, ToolchainError,
                         linker_script, select_compiler)
 
@@ -375,6 +375,7 @@ class PlanMeasurement:
     plan: str                          # "vanilla" or the plan file
     blocks: tuple[Block, ...]
     block_costs: tuple[Any, ...]       # exact BlockCost per block
+    total: Any                         # exact.plan_cost of the whole plan (peaks, MACs)
     outcome: Outcome
     clock_hz: int
     output_matches_reference: bool
@@ -382,15 +383,15 @@ class PlanMeasurement:
 
     @property
     def act(self) -> int:
-        return max(c.act for c in self.block_costs)
+        return self.total.act
 
     @property
     def act_io(self) -> int:
-        return max(c.act_io for c in self.block_costs)
+        return self.total.act_io
 
     @property
     def macs(self) -> int:
-        return sum(c.macs for c in self.block_costs)
+        return self.total.macs
 
     @property
     def latency_ms(self) -> float | None:
@@ -403,10 +404,7 @@ class PlanMeasurement:
             "model": self.model, "platform": self.platform, "objective": None,
             "cost": "measured", "cost_model": "exact", "backend": self.backend,
             "compiler": self.compiler, "plan": self.plan,
-            "blocks": [{"layers": [b.first, b.last], "tile": list(b.config.tile),
-                        "scheme": b.config.scheme,
-                        "ram": {"act": c.act, "act_io": c.act_io, "measured": None},
-                        "macs": c.macs, "instructions": None}
+            "blocks": [BlockSummary(b, c.act, c.act_io, c.macs).to_json()
                        for b, c in zip(self.blocks, self.block_costs)],
             "peak_ram": {"act": self.act, "act_io": self.act_io, "measured": o.measured_ram},
             "macs": self.macs, "overhead": None, "instructions": o.instructions,
@@ -476,4 +474,4 @@ def measure_plan(model: Model, plat: Platform | str, plan: str | Path | None = N
         raise ToolMissing(f"measuring the plan on {backend} failed: {o.cause}")
     return PlanMeasurement(model.name, p.name, backend, compiler,
                            "vanilla" if plan is None or vanilla else str(plan), tuple(blocks),
-                           costs, o, p.clock_hz, True)
+                           costs, exact.plan_cost(model, blocks), o, p.clock_hz, True)

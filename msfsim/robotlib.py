@@ -224,9 +224,9 @@ class MsfsimLibrary:
         from .measure_plan import plan_blocks
         model = self._need_model()
         blocks = plan_blocks(model, None)
-        costs = [exact.block_cost(model, b) for b in blocks]
+        total = exact.plan_cost(model, blocks)
         self._set_plan(CurrentPlan(model, platforms.load(platform), tuple(blocks), "vanilla",
-                                   max(c.act for c in costs), max(c.act_io for c in costs)))
+                                   total.act, total.act_io))
 
     @keyword
     def use_plan_file(self, path: str, platform: str) -> None:
