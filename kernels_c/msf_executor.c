@@ -2,9 +2,9 @@
  * docs/fusion.md). Rows and columns are independent: per band of tile rows the executor
  * computes the rows every tensor needs, per tile the columns, by walking the spatial layers
  * backwards from the tile of the last spatial layer; it then runs the layers forwards over
- * the part of each rectangle not already held. The column walk of hcache
- * (msfsim.fusion.geometry.hcache_columns) differs: a tensor holds only what its consumers'
- * new columns read. */
+ * the part of each rectangle not already held. hcache differs on columns: they are pulled
+ * depth first, one at a time (msfsim.fusion.geometry.hcache_columns runs the same schedule to
+ * size the buffers). */
 #include "msf_executor.h"
 
 #include "msf_arena.h"
@@ -141,86 +141,6 @@ static void msf_needed_intervals(const msf_block_desc *blk, int axis, int32_t a,
     }
 }
 
-/* hcache: the columns every tensor must hold for (virtual) columns [a, b) of the last spatial
- * layer's output. A layer's new columns are [max(lo, done_c), hi) of its output's interval;
- * its input interval is what they read, with the left end unclipped: columns left of the
- * tensor are padding the warm-up tiles walk through. Empty intervals become [0, 0). */
-static void msf_hcache_columns(const msf_block_desc *blk, int32_t a, int32_t b)
-{
-    msf_tensor_state *st = blk->state;
-    for (int32_t t = 0; t < blk->n_tensors; ++t) {
-        st[t].c_lo = INT32_MAX;
-        st[t].c_hi = INT32_MIN;
-    }
-    const int32_t star = blk->layers[blk->n_spatial - 1].out;
-    st[star].c_lo = a;
-    st[star].c_hi = b;
-    for (int32_t li = blk->n_spatial - 1; li >= 0; --li) {
-        const msf_layer_desc *l = &blk->layers[li];
-        const msf_tensor_state *o = &st[l->out];
-        if (o->c_lo >= o->c_hi) {
-            continue;
-        }
-        const int32_t na = msf_max_i32(o->c_lo, o->done_c);
-        if (na >= o->c_hi) {
-            continue;
-        }
-        const int8_t ins[2] = {l->in0, l->in1};
-        for (int k = 0; k < 2; ++k) {
-            if (ins[k] == MSF_NO_TENSOR) {
-                continue;
-            }
-            const int32_t n = blk->tensors[ins[k]].w;
-            int32_t ia = na, ib = msf_min_i32(o->c_hi, n);
-            if (l->op != MSF_OP_ADD) {
-                ia = na * l->stride_w - l->pad_left;
-                ib = msf_min_i32((o->c_hi - 1) * l->stride_w - l->pad_left + l->kernel_w, n);
-            }
-            if (ia < ib) {
-                st[ins[k]].c_lo = msf_min_i32(st[ins[k]].c_lo, ia);
-                st[ins[k]].c_hi = msf_max_i32(st[ins[k]].c_hi, ib);
-            }
-        }
-    }
-    for (int32_t t = 0; t < blk->n_tensors; ++t) {
-        if (st[t].c_lo >= st[t].c_hi) {
-            st[t].c_lo = 0;
-            st[t].c_hi = 0;
-        }
-    }
-}
-
-/* hcache step: each column window moves to the columns its tensor holds now; the columns
- * already computed are shifted to the front (memmove of the kept columns per row), the
- * producer computes the rest. */
-static void msf_prepare_hcache_step(const msf_block_desc *blk)
-{
-    for (int32_t t = 0; t < blk->n_tensors; ++t) {
-        const msf_tensor_desc *d = &blk->tensors[t];
-        msf_tensor_state *s = &blk->state[t];
-        msf_window *win = &s->win;
-        const int32_t x0 = msf_max_i32(s->c_lo, 0);
-        s->new_r = s->r_lo;
-        s->new_c = msf_max_i32(x0, s->done_c);
-        if (x0 >= s->c_hi || d->kind == MSF_BUF_FULL) {
-            continue;
-        }
-        if (d->kind == MSF_BUF_CACHE && s->done_c > x0 && x0 > win->x0) {
-            const int32_t kept = s->done_c - x0;
-            const int32_t drop = x0 - win->x0;
-            for (int32_t r = 0; r < s->r_hi - s->r_lo; ++r) {
-                int8_t *row = win->data + r * win->row_stride;
-                msf_copy_s8(row, row + drop * d->c, (uint32_t)(kept * d->c));
-            }
-        }
-        win->y0 = s->r_lo;
-        win->x0 = x0;
-        win->h = s->r_hi - s->r_lo;
-        win->w = s->c_hi - x0;
-        win->row_stride = d->cols * d->c;
-    }
-}
-
 static void msf_window_full(msf_window *win, int8_t *data, const msf_tensor_desc *d)
 {
     win->data = data;
@@ -338,6 +258,95 @@ static void msf_tail_finish(const msf_layer_desc *l, const int32_t *acc, int8_t 
     }
 }
 
+/* hcache: the lowest column of tensor t that a consumer's next output column reads. */
+static int32_t msf_lowest_read(const msf_block_desc *blk, int32_t t)
+{
+    int32_t lo = INT32_MAX;
+    for (int32_t li = 0; li < blk->n_spatial; ++li) {
+        const msf_layer_desc *l = &blk->layers[li];
+        const int32_t d = blk->state[l->out].done_c;
+        if ((l->in0 != t && l->in1 != t) || d >= blk->tensors[l->out].w) {
+            continue;
+        }
+        int32_t ia, ib;
+        msf_input_interval(l, MSF_AXIS_COLS, d, d + 1, blk->tensors[t].w, &ia, &ib);
+        lo = msf_min_i32(lo, ia);
+    }
+    return lo;
+}
+
+/* hcache: make room for column x in t's window: when it is full, drop the columns no consumer
+ * reads any more and shift the kept ones to the front (a copy per row). */
+static void msf_cache_make_room(const msf_block_desc *blk, int32_t t, int32_t x)
+{
+    const msf_tensor_desc *d = &blk->tensors[t];
+    msf_window *win = &blk->state[t].win;
+    if (x - win->x0 < d->cols) {
+        return;
+    }
+    const int32_t lo = msf_min_i32(msf_lowest_read(blk, t), x);
+    if (x - lo >= d->cols || lo < win->x0) {
+        msf_fatal(MSF_FATAL_EXEC_BAD_DESC);  /* the buffer plan and the schedule disagree */
+    }
+    const uint32_t kept = (uint32_t)((x - lo) * d->c);
+    const int32_t drop = (lo - win->x0) * d->c;
+    for (int32_t r = 0; r < win->h; ++r) {
+        int8_t *row = win->data + r * win->row_stride;
+        msf_copy_s8(row, row + drop, kept);
+    }
+    win->x0 = lo;
+}
+
+static void msf_pull_columns(const msf_block_desc *blk, int32_t t, int32_t upto, void *scratch);
+
+/* hcache: compute the input columns output columns [a, b) of layer l read and do not have. */
+static void msf_pull_inputs(const msf_block_desc *blk, const msf_layer_desc *l, int32_t a,
+                            int32_t b, void *scratch)
+{
+    const int8_t ins[2] = {l->in0, l->in1};
+    for (int k = 0; k < 2; ++k) {
+        if (ins[k] == MSF_NO_TENSOR || blk->state[ins[k]].producer < 0) {
+            continue;
+        }
+        int32_t ia, ib;
+        msf_input_interval(l, MSF_AXIS_COLS, a, b, blk->tensors[ins[k]].w, &ia, &ib);
+        msf_pull_columns(blk, ins[k], ib, scratch);
+    }
+}
+
+/* hcache: compute columns of tensor t up to `upto` (exclusive), one at a time, depth first;
+ * each over the band's rows of t. */
+static void msf_pull_columns(const msf_block_desc *blk, int32_t t, int32_t upto, void *scratch)
+{
+    msf_tensor_state *s = &blk->state[t];
+    const msf_layer_desc *l = &blk->layers[s->producer];
+    while (s->done_c < upto) {
+        const int32_t x = s->done_c;
+        msf_pull_inputs(blk, l, x, x + 1, scratch);
+        msf_cache_make_room(blk, t, x);
+        s->new_r = s->r_lo;
+        s->new_c = x;
+        s->c_hi = x + 1;
+        msf_run_spatial(blk, l, scratch);
+        s->done_c = x + 1;
+    }
+}
+
+/* hcache band start: every window holds the band's rows and no column yet. */
+static void msf_start_hcache_band(const msf_block_desc *blk)
+{
+    for (int32_t t = 0; t < blk->n_tensors; ++t) {
+        const msf_tensor_desc *d = &blk->tensors[t];
+        msf_tensor_state *s = &blk->state[t];
+        s->done_c = 0;
+        if (d->kind == MSF_BUF_CACHE || d->kind == MSF_BUF_REGION) {
+            s->win.y0 = s->r_lo;
+            s->win.x0 = 0;
+            s->win.h = s->r_hi - s->r_lo;
+        }
+    }
+}
+
 /* The spatial part, tile by tile; each finished tile of the last spatial layer is fed to the
  * first tail layer when there is one. */
 static void msf_run_tiles(const msf_block_desc *blk, void *scratch, int32_t *acc)
@@ -355,30 +364,35 @@ static void msf_run_tiles(const msf_block_desc *blk, void *scratch, int32_t *acc
         for (int32_t t = 0; t < blk->n_tensors; ++t) {
             st[t].done_c = INT32_MIN;
         }
-        for (int32_t tx = hcache ? -blk->warmup * blk->tile_w : 0; tx < star->w;
-             tx += blk->tile_w) {
+        if (hcache) {
+            msf_start_hcache_band(blk);
+        }
+        for (int32_t tx = 0; tx < star->w; tx += blk->tile_w) {
             const int32_t tx_end = msf_min_i32(tx + blk->tile_w, star->w);
+            msf_tensor_state *s = &st[star_layer->out];
             if (hcache) {
-                msf_hcache_columns(blk, tx, tx_end);
-                msf_prepare_hcache_step(blk);
+                s->done_c = tx;
+                msf_pull_inputs(blk, star_layer, tx, tx_end, scratch);
+                s->new_r = s->r_lo;
+                s->new_c = s->c_lo = tx;
+                s->c_hi = tx_end;
+                if (blk->tensors[star_layer->out].kind == MSF_BUF_REGION) {
+                    s->win.x0 = tx;   /* the tile buffer a tail reads */
+                }
+                msf_run_spatial(blk, star_layer, scratch);
+                s->done_c = tx_end;
             } else {
                 msf_needed_intervals(blk, MSF_AXIS_COLS, tx, tx_end);
                 msf_prepare_tile(blk);
-            }
-            for (int32_t li = 0; li < blk->n_spatial; ++li) {
-                msf_run_spatial(blk, &blk->layers[li], scratch);
-            }
-            const msf_tensor_state *s = &st[star_layer->out];
-            if (tail && tx >= 0) {
-                msf_tail_feed(tail, &s->win, s->r_lo, s->c_lo, s->r_hi - s->r_lo,
-                              s->c_hi - s->c_lo, acc);
-            }
-            for (int32_t t = 0; t < blk->n_tensors; ++t) {
-                if (!hcache) {
-                    st[t].done_c = st[t].c_hi;
-                } else if (st[t].c_lo < st[t].c_hi) {
-                    st[t].done_c = msf_max_i32(st[t].done_c, st[t].c_hi);
+                for (int32_t li = 0; li < blk->n_spatial; ++li) {
+                    msf_run_spatial(blk, &blk->layers[li], scratch);
                 }
+                for (int32_t t = 0; t < blk->n_tensors; ++t) {
+                    st[t].done_c = st[t].c_hi;
+                }
+            }
+            if (tail) {
+                msf_tail_feed(tail, &s->win, s->r_lo, tx, s->r_hi - s->r_lo, tx_end - tx, acc);
             }
         }
         for (int32_t t = 0; t < blk->n_tensors; ++t) {
@@ -392,6 +406,12 @@ void msf_run_block(const msf_block_desc *block)
     if (block->n_spatial + block->n_tail < 1 || (block->n_spatial > 0 &&
                                                 (block->tile_h < 1 || block->tile_w < 1))) {
         msf_fatal(MSF_FATAL_EXEC_BAD_DESC);
+    }
+    for (int32_t t = 0; t < block->n_tensors; ++t) {
+        block->state[t].producer = -1;
+    }
+    for (int32_t li = 0; li < block->n_spatial; ++li) {
+        block->state[block->layers[li].out].producer = li;
     }
     for (int32_t t = 0; t < block->n_tensors; ++t) {
         const msf_tensor_desc *d = &block->tensors[t];

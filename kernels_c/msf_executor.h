@@ -7,8 +7,8 @@
  * the region-based kernels of msf_kernels.h; the semantics of the schemes are in docs/fusion.md:
  *   MSF_SCHEME_LAYER      one layer, whole output from whole input
  *   MSF_SCHEME_RECOMPUTE  per output tile, every intermediate region recomputed (MCUNetV2)
- *   MSF_SCHEME_HCACHE     per intermediate, only the columns its consumer's next window reads
- *                         are kept, shifted to the front of the buffer (msf-CNN's H-cache)
+ *   MSF_SCHEME_HCACHE     columns pulled depth first, one at a time; per intermediate, only the
+ *                         columns its consumers still read are kept (msf-CNN's H-cache)
  *   MSF_SCHEME_STREAM2D   intermediates as rings of full-width rows: nothing computed twice
  */
 #ifndef MSF_EXECUTOR_H
@@ -71,13 +71,12 @@ typedef struct {
     int32_t r_lo, r_hi, c_lo, c_hi;  /* rectangle the current tile needs */
     int32_t new_r, new_c;            /* first row / column not computed earlier */
     int32_t done_r, done_c;          /* rows / columns computed by earlier bands / tiles */
+    int32_t producer;                /* spatial layer writing the tensor, -1 for block inputs */
 } msf_tensor_state;
 
 typedef struct {
     uint8_t scheme;           /* MSF_SCHEME_* */
     int32_t tile_h, tile_w;   /* output tile of the last spatial layer (clipped) */
-    int32_t warmup;           /* hcache: virtual tiles left of each band's first tile, in which
-                                 the layers below the last one fill their column windows */
     const msf_tensor_desc *tensors;
     int32_t n_tensors;
     const msf_layer_desc *layers; /* spatial layers then tail layers, topological order */

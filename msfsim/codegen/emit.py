@@ -179,7 +179,6 @@ def _block(model: Model, plan: BlockPlan, k: int) -> tuple[str, dict]:
     out.append(c_struct_array("msf_layer_desc", f"b{k}_layers", layers, one_line=True) + "\n")
     scratch, acc = plan.get("scratch"), plan.get("acc")
     desc = {"scheme": SCHEME[blk.config.scheme], "tile_h": plan.tile[0], "tile_w": plan.tile[1],
-            "warmup": plan.warmup,
             "tensors": f"b{k}_tensors", "n_tensors": len(tensors),
             "layers": f"b{k}_layers", "n_spatial": len(st.spatial), "n_tail": len(st.tail),
             "scratch_offset": f"{scratch.offset if scratch else 0}u",

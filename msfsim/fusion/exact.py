@@ -70,7 +70,7 @@ def _star_pixels(model: Model, star: int, scheme: str, tile: tuple[int, int]) ->
             rl, rh, cl, ch = rows.lo[t], rows.hi[t], cols.lo[t], cols.hi[t]
             n_rows = new_span(rl, rh).sum() if scheme == "stream2d" else (rh - rl).sum()
             if hcols is not None:
-                n_cols = hcols.new[t].sum()
+                n_cols = hcols.computed[t]
             elif scheme == "stream2d":
                 n_cols = new_span(cl, ch).sum()
             else:

@@ -288,106 +288,97 @@ def new_span(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
 
 # ------------------------------------------------------------------ hcache column schedule
 
-_EMPTY_LO = np.iinfo(np.int64).max // 4   # "no demand": lo > hi, safe to multiply by a stride
-_EMPTY_HI = np.iinfo(np.int64).min // 4
-
-
 @dataclass(frozen=True)
 class HCacheColumns:
-    """Column schedule of hcache (msf-CNN's H-cache) for the tiles of one band.
+    """Column schedule of hcache (msf-CNN's H-cache) for one band of rows.
 
-    Step j (0 <= j < steps) moves the output of L* to tile column j - warmup: the first
-    `warmup` steps are virtual tiles left of the output, in which the layers below L* already
-    compute their leftmost columns at the steady-state pace, so the first real tile needs no
-    larger buffers than the others. Per tensor and step: `lo`/`hi` = the columns its buffer
-    holds (what its consumers' new columns read; empty as lo == hi), `new` = how many columns
-    its producer computes (the right end of the held span). Coordinates are real (clipped to
-    the tensor); the recurrence itself (`_hcache_pass`, and `msf_hcache_columns` in the
-    executor) runs on unclipped left ends.
+    Columns are pulled depth-first: L* computes its tiles left to right; before a layer computes
+    a column, every input column that column reads and that is not yet there is computed first,
+    one column at a time, recursively. A tensor's window then holds only the columns its
+    consumers still read: from the lowest column a consumer's next output column reads to the
+    newest column written. The same schedule runs in the executor (`msf_pull_column`).
+    Per tensor: `widths` = the most columns its window holds at once, `computed` = the columns
+    it computes per band (each once).
     """
-    warmup: int
-    lo: dict[int, np.ndarray]
-    hi: dict[int, np.ndarray]
-    new: dict[int, np.ndarray]
+    widths: dict[int, int]
+    computed: dict[int, int]
 
     def width(self, tid: int) -> int:
-        """Columns the buffer of `tid` must hold (the widest step)."""
-        return int((self.hi[tid] - self.lo[tid]).max(initial=0))
+        """Columns the buffer of `tid` must hold."""
+        return self.widths.get(tid, 0)
 
 
-def _hcache_pass(model: Model, star: int, tw: int, warmup: int
-                 ) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray], dict[int, np.ndarray]]:
-    """Backward pass over virtual column coordinates for every step -> per tensor the held
-    interval (virtual, empty as lo >= hi) and the virtual start of its new columns.
-
-    A tensor's held interval is the bounding box of what its consumers' new columns read; the
-    left end is not clipped (virtual columns left of the tensor are padding that the warm-up
-    steps walk through), the right end is clipped to the tensor. New columns start after the
-    rightmost column held at an earlier step (`done`)."""
-    star_out = model.layers[star].output
-    w = model.tensor(star_out).shape[1]
-    j = np.arange(-warmup, -(-w // tw), dtype=np.int64)
-    lo: dict[int, np.ndarray] = {star_out: j * tw}
-    hi: dict[int, np.ndarray] = {star_out: np.minimum((j + 1) * tw, w)}
-    new_lo: dict[int, np.ndarray] = {}
-    for li in range(star, -1, -1):
-        layer = model.layers[li]
-        t = layer.output
-        if t not in lo or not layer.is_spatial:
-            continue
-        held = lo[t] < hi[t]
-        done = np.maximum.accumulate(np.where(held, hi[t], _EMPTY_HI))
-        done = np.concatenate(([_EMPTY_HI], done[:-1]))
-        nlo = np.maximum(lo[t], done)
-        new_lo[t] = nlo
-        computes = held & (nlo < hi[t])
-        for tid in dict.fromkeys(layer.inputs):
-            n_in = model.tensor(tid).shape[1]
-            if layer.op == Op.ADD:
-                ia, ib = nlo, np.minimum(hi[t], n_in)
-            else:
-                k, s, p = layer.kernel[1], layer.stride[1], layer.pad[1]
-                ia, ib = nlo * s - p, np.minimum((hi[t] - 1) * s - p + k, n_in)
-            ok = computes & (ia < ib)
-            ia, ib = np.where(ok, ia, _EMPTY_LO), np.where(ok, ib, _EMPTY_HI)
-            if tid in lo:
-                ia, ib = np.minimum(lo[tid], ia), np.maximum(hi[tid], ib)
-            lo[tid], hi[tid] = ia, ib
-    return lo, hi, new_lo
+def _column_reads(layer: Layer, a: int, b: int, n_in: int) -> tuple[int, int]:
+    """Input columns [lo, hi) that output columns [a, b) of `layer` read, clipped to n_in."""
+    if layer.op == Op.ADD:
+        return a, min(b, n_in)
+    k, s, p = layer.kernel[1], layer.stride[1], layer.pad[1]
+    lo = max(a * s - p, 0)
+    return lo, max(min((b - 1) * s - p + k, n_in), lo)
 
 
 def hcache_columns(model: Model, star: int, tw: int) -> HCacheColumns:
     """The hcache column schedule of every tensor layer `star` depends on, for output tiles
-    `tw` columns wide (cached per model, star and tile width). The warm-up is as long as the
-    deepest dependency needs; `block_warmup` trims it to a block's own tensors."""
+    `tw` columns wide (cached per model, star and tile width). A block holds its inputs whole,
+    so it pulls only its own tensors; their schedule does not depend on where the block
+    starts (a tensor's window depends only on its consumers, which all lie downstream)."""
     c = _cache(model)
     key = ("hcache", star, tw)
-    if key in c:
-        return c[key]
-    warmup = 1
-    while True:
-        lo, hi, nlo = _hcache_pass(model, star, tw, warmup)
-        # long enough when no tensor holds a real column at the first step
-        if all(not (lo[t][0] < hi[t][0] and hi[t][0] > 0) for t in lo):
-            break
-        warmup *= 2
-    rlo, rhi, new = {}, {}, {}
-    for t in lo:
-        held = lo[t] < hi[t]
-        a = np.where(held, np.maximum(lo[t], 0), 0)
-        b = np.where(held, np.maximum(hi[t], a), a)
-        rlo[t], rhi[t] = a, b
-        if t in nlo:
-            new[t] = np.maximum(b - np.maximum(nlo[t], a), 0)
-        for arr in (a, b, *((new[t],) if t in new else ())):
-            arr.setflags(write=False)
-    c[key] = HCacheColumns(warmup, rlo, rhi, new)
+    if key not in c:
+        c[key] = _pull_schedule(model, star, tw)
     return c[key]
 
 
-def block_warmup(cols: HCacheColumns, produced: Iterable[int]) -> int:
-    """Warm-up steps a block needs: from the first step at which one of the tensors it
-    produces gets a real column. Earlier steps compute nothing of the block, and every column
-    they would hold is left of the tensor, so starting later changes no real column."""
-    first = min(int(np.argmax(cols.new[t] > 0)) for t in produced)
-    return cols.warmup - first
+def _pull_schedule(model: Model, star: int, tw: int) -> HCacheColumns:
+    layers = model.layers
+    producer: dict[int, int] = {}
+    consumers: dict[int, list[Layer]] = {}
+    todo = [star]
+    while todo:                               # the spatial layers `star` depends on
+        li = todo.pop()
+        layer = layers[li]
+        if layer.output in producer or not layer.is_spatial:
+            continue
+        producer[layer.output] = li
+        for u in dict.fromkeys(layer.inputs):
+            consumers.setdefault(u, []).append(layer)
+            if u != model.input:
+                todo.append(_producers(model)[u])
+    done = dict.fromkeys(producer, 0)
+    widths = dict.fromkeys(producer, 0)
+
+    def n_cols(t: int) -> int:
+        return model.tensor(t).shape[1]
+
+    def lowest_read(t: int) -> int:
+        """The lowest column of t that a consumer's next output column reads."""
+        lo = np.iinfo(np.int64).max
+        for layer in consumers.get(t, ()):
+            d = done[layer.output]
+            if d < n_cols(layer.output):
+                lo = min(lo, _column_reads(layer, d, d + 1, n_cols(t))[0])
+        return lo
+
+    def pull(u: int, upto: int) -> None:
+        """Compute columns of u up to `upto` (exclusive), one at a time, depth first."""
+        while done[u] < upto:
+            x = done[u]
+            layer = layers[producer[u]]
+            for v in dict.fromkeys(layer.inputs):
+                if v in producer:
+                    pull(v, _column_reads(layer, x, x + 1, n_cols(v))[1])
+            widths[u] = max(widths[u], x + 1 - min(lowest_read(u), x))
+            done[u] = x + 1
+
+    star_layer = layers[star]
+    star_out = star_layer.output
+    w = n_cols(star_out)
+    for x0 in range(0, w, tw):
+        x1 = min(x0 + tw, w)
+        done[star_out] = x0
+        for v in dict.fromkeys(star_layer.inputs):
+            if v in producer:
+                pull(v, _column_reads(star_layer, x0, x1, n_cols(v))[1])
+        done[star_out] = x1
+    widths[star_out] = 0
+    return HCacheColumns(widths, dict(done))

@@ -11,7 +11,7 @@ Buffers (each 4-byte aligned, see docs/fusion.md):
   region  an intermediate tensor's rectangle for one tile (recompute; L*'s output tile when
           a tail consumes it)
   cache   an intermediate tensor's column window (hcache): the band's rows x the columns its
-          consumers' new columns read, kept columns shifted to the front each step
+          consumers still read, kept columns shifted to the front when it is full
   ring    an intermediate tensor as a ring of full-width rows (stream2d)
   scratch the largest kernel scratch (`*_get_buffer_size`) of the block's spatial layers
   acc     int32 accumulators of the tail (the largest tail layer's)
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from msfsim.fusion.block import Block, BlockInfeasible
-from msfsim.fusion.geometry import (block_structure, block_warmup, clip_tile, hcache_columns,
+from msfsim.fusion.geometry import (block_structure, clip_tile, hcache_columns,
                                     pool_in_place, star_axis_regions)
 from msfsim.ir import Layer, Model, Op
 
@@ -80,7 +80,6 @@ class BlockPlan:
     block: Block
     tile: tuple[int, int]             # clipped output tile of L* ((0, 0) without spatial part)
     buffers: tuple[Buffer, ...]
-    warmup: int = 0                   # hcache: virtual tiles before the first of each band
 
     @property
     def arena_bytes(self) -> int:
@@ -116,17 +115,7 @@ def block_plan(model: Model, block: Block) -> BlockPlan:
     for b in bufs:
         placed.append(b._replace(offset=off))
         off += b.size
-    return BlockPlan(block, tile, tuple(placed), hcache_warmup(model, block))
-
-
-def hcache_warmup(model: Model, block: Block) -> int:
-    """Warm-up steps of an hcache block (geometry.HCacheColumns); 0 for other schemes."""
-    if block.config.scheme != "hcache":
-        return 0
-    st = block_structure(model, block.first, block.last)
-    tile = clip_tile(model, st, block.config.tile)
-    return block_warmup(hcache_columns(model, st.spatial[-1], tile[1]),
-                        (*st.internal, st.star_out))
+    return BlockPlan(block, tile, tuple(placed))
 
 
 def _full(model: Model, kind: str, tid: int) -> Buffer:
@@ -274,7 +263,7 @@ def plan_layout(model: Model, blocks: list[Block] | tuple[Block, ...]) -> PlanLa
             else:
                 bufs.append(b._replace(offset=local_off))
                 local_off += b.size
-        out.append(BlockPlan(p.block, p.tile, tuple(bufs), p.warmup))
+        out.append(BlockPlan(p.block, p.tile, tuple(bufs)))
     return PlanLayout(tuple(out), arena, where[f"t{model.input}"], where[f"t{model.output}"])
 
 
