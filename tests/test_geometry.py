@@ -122,19 +122,25 @@ def test_union_of_consumers_is_the_bounding_box():
 
 
 def chain_hcache_expectation(model: Model, tw: int) -> tuple[dict[int, int], dict[int, int]]:
-    """Per tensor of a chain (tensor li + 1 is layer li's output), from the consumer alone:
+    """Per tensor of a chain (tensor li + 1 is layer li's output), from its consumer alone:
     the columns its window must hold when columns are pulled one at a time (the consumer's
-    kernel; L*'s whole tile window for L*'s input) and the columns it computes per band (up
-    to the last one its consumer reads)."""
+    kernel, clipped to the tensor; for L*'s input the widest clipped window of a tile) and the
+    columns it computes per band (up to the last one its consumer's computed columns read)."""
     n = len(model.layers)
-    widths, computed = {}, {}
-    for li in range(1, n):
+    out_w = model.tensor(model.output).shape[1]
+    widths, computed = {}, {model.output: out_w}
+    for li in range(n - 1, 0, -1):
         t, consumer = li, model.layers[li]
         k, s, p = consumer.kernel[1], consumer.stride[1], consumer.pad[1]
-        n_t, n_out = model.tensor(t).shape[1], model.tensor(consumer.output).shape[1]
-        reads = (tw - 1) * s + k if li == n - 1 else k
-        widths[t] = min(reads, n_t)
-        computed[t] = min((n_out - 1) * s - p + k, n_t)
+        n_t = model.tensor(t).shape[1]
+
+        def span(a: int, b: int) -> int:
+            return min((b - 1) * s - p + k, n_t) - max(a * s - p, 0)
+        if li == n - 1:
+            widths[t] = max(span(x, min(x + tw, out_w)) for x in range(0, out_w, tw))
+        else:
+            widths[t] = max(span(x, x + 1) for x in range(computed[consumer.output]))
+        computed[t] = min((computed[consumer.output] - 1) * s - p + k, n_t)
     return widths, computed
 
 

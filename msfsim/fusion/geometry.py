@@ -308,15 +308,6 @@ class HCacheColumns:
         return self.widths.get(tid, 0)
 
 
-def _column_reads(layer: Layer, a: int, b: int, n_in: int) -> tuple[int, int]:
-    """Input columns [lo, hi) that output columns [a, b) of `layer` read, clipped to n_in."""
-    if layer.op == Op.ADD:
-        return a, min(b, n_in)
-    k, s, p = layer.kernel[1], layer.stride[1], layer.pad[1]
-    lo = max(a * s - p, 0)
-    return lo, max(min((b - 1) * s - p + k, n_in), lo)
-
-
 def hcache_columns(model: Model, star: int, tw: int) -> HCacheColumns:
     """The hcache column schedule of every tensor layer `star` depends on, for output tiles
     `tw` columns wide (cached per model, star and tile width). A block holds its inputs whole,
@@ -332,7 +323,6 @@ def hcache_columns(model: Model, star: int, tw: int) -> HCacheColumns:
 def _pull_schedule(model: Model, star: int, tw: int) -> HCacheColumns:
     layers = model.layers
     producer: dict[int, int] = {}
-    consumers: dict[int, list[Layer]] = {}
     todo = [star]
     while todo:                               # the spatial layers `star` depends on
         li = todo.pop()
@@ -340,45 +330,45 @@ def _pull_schedule(model: Model, star: int, tw: int) -> HCacheColumns:
         if layer.output in producer or not layer.is_spatial:
             continue
         producer[layer.output] = li
-        for u in dict.fromkeys(layer.inputs):
-            consumers.setdefault(u, []).append(layer)
-            if u != model.input:
-                todo.append(_producers(model)[u])
+        todo += [_producers(model)[u] for u in layer.inputs if u != model.input]
+    n_cols = {t.id: t.shape[1] for t in model.tensors}
+    # per layer: (output, kernel, stride, pad) on the column axis; an add reads column x for x
+    geo = {li: (layers[li].output, *((1, 1, 0) if layers[li].op == Op.ADD else
+                                     (layers[li].kernel[1], layers[li].stride[1], layers[li].pad[1])))
+           for li in producer.values()}
+    consumers: dict[int, list[tuple[int, int, int, int]]] = {}
+    for li in producer.values():
+        for u in dict.fromkeys(layers[li].inputs):
+            consumers.setdefault(u, []).append(geo[li])
     done = dict.fromkeys(producer, 0)
     widths = dict.fromkeys(producer, 0)
 
-    def n_cols(t: int) -> int:
-        return model.tensor(t).shape[1]
-
-    def lowest_read(t: int) -> int:
-        """The lowest column of t that a consumer's next output column reads."""
-        lo = np.iinfo(np.int64).max
-        for layer in consumers.get(t, ()):
-            d = done[layer.output]
-            if d < n_cols(layer.output):
-                lo = min(lo, _column_reads(layer, d, d + 1, n_cols(t))[0])
-        return lo
-
     def pull(u: int, upto: int) -> None:
         """Compute columns of u up to `upto` (exclusive), one at a time, depth first."""
+        li = producer[u]
+        ins = [(v, n_cols[v]) for v in dict.fromkeys(layers[li].inputs) if v in producer]
+        _, k, s, p = geo[li]
+        cons = consumers.get(u, ())
         while done[u] < upto:
             x = done[u]
-            layer = layers[producer[u]]
-            for v in dict.fromkeys(layer.inputs):
-                if v in producer:
-                    pull(v, _column_reads(layer, x, x + 1, n_cols(v))[1])
-            widths[u] = max(widths[u], x + 1 - min(lowest_read(u), x))
+            for v, n_v in ins:
+                pull(v, min(x * s - p + k, n_v))
+            lo = x          # the lowest column a consumer's next output column reads
+            for out, k2, s2, p2 in cons:
+                d = done[out]
+                if d < n_cols[out]:
+                    lo = min(lo, max(d * s2 - p2, 0))
+            widths[u] = max(widths[u], x + 1 - lo)
             done[u] = x + 1
 
-    star_layer = layers[star]
-    star_out = star_layer.output
-    w = n_cols(star_out)
+    star_out, k, s, p = geo[star]
+    w = n_cols[star_out]
     for x0 in range(0, w, tw):
         x1 = min(x0 + tw, w)
         done[star_out] = x0
-        for v in dict.fromkeys(star_layer.inputs):
+        for v in dict.fromkeys(layers[star].inputs):
             if v in producer:
-                pull(v, _column_reads(star_layer, x0, x1, n_cols(v))[1])
+                pull(v, min((x1 - 1) * s - p + k, n_cols[v]))
         done[star_out] = x1
     widths[star_out] = 0
     return HCacheColumns(widths, dict(done))
