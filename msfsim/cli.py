@@ -95,6 +95,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     platforms = _stage("platforms", "board descriptions")
     plat = platforms.load(args.platform)
     model = load_model(args.model, args.input_shape)
+    if args.emit_c:  # refuse a foreign DIR before a search that may take minutes
+        _stage("codegen.project", "C project emission").check_target(args.emit_c)
     if args.cost == "measured":
         api = _stage("search.measured", "the measured search")
         result = api.search_measured(model, plat, objective=args.objective,
