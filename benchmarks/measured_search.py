@@ -29,6 +29,22 @@ def row(label: str, r, seconds: float) -> str:
             f"{st['cache_hits']} cached, {len(r.measurement['dropped'])} dropped")
 
 
+def compare(a, r) -> str:
+    """How far the analytic figures of the analytic choice were from what was measured, and
+    whether measuring changed the choice."""
+    p, act = r.plan, r.measurement["measured_act"]
+    ab = [b.block for b in a.plan.blocks]
+    mb = [b.block for b in p.blocks]
+    same = sum(1 for b in mb if b in ab)
+    changed = "no" if ab == mb else f"yes ({len(mb) - same} of {len(mb)} blocks differ)"
+    return (f"        analytic -> measured: act {a.plan.act:,} -> {act['bytes']:,} B "
+            f"({act['bytes'] / a.plan.act - 1:+.1%}; worst block {act['block']}: arena "
+            f"{act['arena']:,} + stack {act['stack']:,} - network I/O {act['network_io']:,}); "
+            f"act_io {a.plan.act_io:,} -> measured RAM {p.measured:,} B; "
+            f"{a.plan.macs:,} MACs -> {p.instructions:,} instructions "
+            f"({p.instructions / p.macs:.2f} per MAC of the measured plan); plan changed: {changed}")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
@@ -62,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
                 r = search_measured(model, args.platform, backend=args.backend, jobs=args.jobs,
                                     cache_dir=root / "measurements", **kw)
                 print(row(run, r, time.perf_counter() - t0), flush=True)
+            print(compare(search_analytic(model, args.platform, **kw), r), flush=True)
             van = r.baselines["vanilla"]
             print(f"        vanilla measured {van.measured:,} B, {van.instructions:,} instr; "
                   f"compiler {r.compiler}")

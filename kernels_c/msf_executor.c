@@ -12,6 +12,8 @@
 #define MSF_AXIS_ROWS 0
 #define MSF_AXIS_COLS 1
 
+const int8_t *msf_exec_input;
+
 static int32_t msf_max_i32(int32_t a, int32_t b) { return a > b ? a : b; }
 static int32_t msf_min_i32(int32_t a, int32_t b) { return a < b ? a : b; }
 
@@ -297,38 +299,54 @@ static void msf_cache_make_room(const msf_block_desc *blk, int32_t t, int32_t x)
     win->x0 = lo;
 }
 
-static void msf_pull_columns(const msf_block_desc *blk, int32_t t, int32_t upto, void *scratch);
-
-/* hcache: compute the input columns output columns [a, b) of layer l read and do not have. */
-static void msf_pull_inputs(const msf_block_desc *blk, const msf_layer_desc *l, int32_t a,
-                            int32_t b, void *scratch)
+/* hcache: the first input of layer l (in0, then in1) that lacks a column output columns
+ * [a, b) read, or MSF_NO_TENSOR. Block inputs are held whole. */
+static int32_t msf_missing_input(const msf_block_desc *blk, const msf_layer_desc *l, int32_t a,
+                                 int32_t b)
 {
     const int8_t ins[2] = {l->in0, l->in1};
     for (int k = 0; k < 2; ++k) {
-        if (ins[k] == MSF_NO_TENSOR || blk->state[ins[k]].producer < 0) {
+        const int32_t u = ins[k];
+        if (u == MSF_NO_TENSOR || blk->state[u].producer < 0) {
             continue;
         }
         int32_t ia, ib;
-        msf_input_interval(l, MSF_AXIS_COLS, a, b, blk->tensors[ins[k]].w, &ia, &ib);
-        msf_pull_columns(blk, ins[k], ib, scratch);
+        msf_input_interval(l, MSF_AXIS_COLS, a, b, blk->tensors[u].w, &ia, &ib);
+        if (blk->state[u].done_c < ib) {
+            return u;
+        }
     }
+    return MSF_NO_TENSOR;
 }
 
-/* hcache: compute columns of tensor t up to `upto` (exclusive), one at a time, depth first;
- * each over the band's rows of t. */
-static void msf_pull_columns(const msf_block_desc *blk, int32_t t, int32_t upto, void *scratch)
+/* hcache: make every input column that output columns [a, b) of layer `top` read available,
+ * computing columns depth first, one at a time, over the band's rows (the order of
+ * msfsim.fusion.geometry.hcache_columns). The path down from `top` lives in the tensors'
+ * `parent` links, not on the call stack: stack use stays flat however deep the block. */
+static void msf_pull_inputs(const msf_block_desc *blk, const msf_layer_desc *top, int32_t a,
+                            int32_t b, void *scratch)
 {
-    msf_tensor_state *s = &blk->state[t];
-    const msf_layer_desc *l = &blk->layers[s->producer];
-    while (s->done_c < upto) {
-        const int32_t x = s->done_c;
-        msf_pull_inputs(blk, l, x, x + 1, scratch);
+    msf_tensor_state *st = blk->state;
+    int32_t t = MSF_NO_TENSOR;   /* the tensor whose next column is wanted; none: top's [a, b) */
+    for (;;) {
+        const msf_layer_desc *l = t == MSF_NO_TENSOR ? top : &blk->layers[st[t].producer];
+        const int32_t x = t == MSF_NO_TENSOR ? a : st[t].done_c;
+        const int32_t u = msf_missing_input(blk, l, x, t == MSF_NO_TENSOR ? b : x + 1);
+        if (u != MSF_NO_TENSOR) {
+            st[u].parent = t;
+            t = u;
+            continue;
+        }
+        if (t == MSF_NO_TENSOR) {
+            return;
+        }
         msf_cache_make_room(blk, t, x);
-        s->new_r = s->r_lo;
-        s->new_c = x;
-        s->c_hi = x + 1;
+        st[t].new_r = st[t].r_lo;
+        st[t].new_c = x;
+        st[t].c_hi = x + 1;
         msf_run_spatial(blk, l, scratch);
-        s->done_c = x + 1;
+        st[t].done_c = x + 1;
+        t = st[t].parent;
     }
 }
 
@@ -416,7 +434,9 @@ void msf_run_block(const msf_block_desc *block)
     for (int32_t t = 0; t < block->n_tensors; ++t) {
         const msf_tensor_desc *d = &block->tensors[t];
         msf_window *win = &block->state[t].win;
-        msf_window_full(win, (int8_t *)msf_arena_claim(d->offset, d->bytes), d);
+        /* kernels never write their input window: the cast only drops const */
+        msf_window_full(win, d->kind == MSF_BUF_EXTERN ? (int8_t *)msf_exec_input
+                                                       : (int8_t *)msf_arena_claim(d->offset, d->bytes), d);
         if (d->kind == MSF_BUF_RING) {
             win->x0 = d->col0;
             win->w = d->cols;

@@ -41,7 +41,8 @@ enum {
     MSF_BUF_FULL = 0,     /* the whole tensor */
     MSF_BUF_REGION = 1,   /* the rectangle one tile needs (rows x cols capacity) */
     MSF_BUF_RING = 2,     /* a ring of `rows` rows, `cols` columns from `col0` */
-    MSF_BUF_CACHE = 3     /* hcache column window: `rows` x `cols`, kept columns at the front */
+    MSF_BUF_CACHE = 3,    /* hcache column window: `rows` x `cols`, kept columns at the front */
+    MSF_BUF_EXTERN = 4    /* the whole tensor, read in place at msf_exec_input (not in the arena) */
 };
 
 #define MSF_NO_TENSOR (-1)
@@ -72,6 +73,7 @@ typedef struct {
     int32_t new_r, new_c;            /* first row / column not computed earlier */
     int32_t done_r, done_c;          /* rows / columns computed by earlier bands / tiles */
     int32_t producer;                /* spatial layer writing the tensor, -1 for block inputs */
+    int32_t parent;                  /* hcache: the tensor whose column asked for this one */
 } msf_tensor_state;
 
 typedef struct {
@@ -91,6 +93,9 @@ typedef struct {
  * the exact cost model against what the executor really runs. */
 extern uint64_t msf_exec_macs;
 #endif
+
+/* The network input when it is read in place (MSF_BUF_EXTERN): set before msf_run_block. */
+extern const int8_t *msf_exec_input;
 
 /* Claim the block's buffers in the arena and run it. */
 void msf_run_block(const msf_block_desc *block);

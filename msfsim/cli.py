@@ -78,6 +78,13 @@ def load_model(spec: str, input_shape: str | None = None):
     return import_model(spec, input_shape=input_shape)
 
 
+def deployed(model, plat, args: argparse.Namespace):
+    """The model as deployed on the board: network input read in place or copied into the
+    arena (--input-in-place / --input-in-arena; default from the board file)."""
+    flag = getattr(args, "input_in_place", None)
+    return model.with_input_in_place(plat.input_in_place if flag is None else flag)
+
+
 def _emit(args: argparse.Namespace, obj: dict[str, Any], text: str) -> None:
     if getattr(args, "json", False):
         print(json.dumps(obj, indent=None, sort_keys=False))
@@ -94,7 +101,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         raise MsfsimError("--objective latency needs --max-ram SIZE (minimise latency under a RAM budget)")
     platforms = _stage("platforms", "board descriptions")
     plat = platforms.load(args.platform)
-    model = load_model(args.model, args.input_shape)
+    model = deployed(load_model(args.model, args.input_shape), plat, args)
     if args.emit_c:  # refuse a foreign DIR before a search that may take minutes
         _stage("codegen.project", "C project emission").check_target(args.emit_c)
     if args.cost == "measured":
@@ -121,7 +128,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 def cmd_measure(args: argparse.Namespace) -> int:
     platforms = _stage("platforms", "board descriptions")
     plat = platforms.load(args.platform)
-    model = load_model(args.model, args.input_shape)
+    model = deployed(load_model(args.model, args.input_shape), plat, args)
     measure = _stage("measure_plan", "plan measurement")
     result = measure.measure_plan(model, plat, plan=args.plan, vanilla=args.vanilla,
                                   backend=args.backend)
@@ -133,7 +140,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     import numpy as np
     platforms = _stage("platforms", "board descriptions")
     plat = platforms.load(args.platform)
-    model = load_model(args.model, args.input_shape)
+    model = deployed(load_model(args.model, args.input_shape), plat, args)
     try:
         x = np.load(args.input, allow_pickle=False)
     except FileNotFoundError:
@@ -216,6 +223,12 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("model", metavar="MODEL", help="path to an .onnx file, or zoo:NAME")
         sp.add_argument("--platform", required=True, metavar="P", help="board (see `msfsim platforms`)")
         sp.add_argument("--input-shape", metavar="1xCxHxW", help="input shape for models without a static one")
+        io = sp.add_mutually_exclusive_group()
+        io.add_argument("--input-in-place", dest="input_in_place", action="store_true", default=None,
+                        help="read the network input where it lies (flash, a sensor buffer), not "
+                             "from a copy in the arena (default: the board's setting)")
+        io.add_argument("--input-in-arena", dest="input_in_place", action="store_false",
+                        help="copy the network input into the arena first")
 
     s = sub.add_parser("search", help="find the fusion plan with the least RAM or latency")
     model_args(s)

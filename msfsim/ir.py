@@ -16,7 +16,7 @@ layer indices count only the layers that do work.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Iterable
 
@@ -97,6 +97,9 @@ class Model:
     layers: tuple[Layer, ...]
     input: int
     output: int
+    # Deployment choice: the network input is read where it lies (flash, or a sensor buffer
+    # outside the arena) instead of being copied into the arena (`with_input_in_place`).
+    input_in_place: bool = False
     _consumers: dict[int, tuple[int, ...]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -108,6 +111,16 @@ class Model:
 
     def tensor(self, tid: int) -> Tensor:
         return self.tensors[tid]
+
+    def with_input_in_place(self, in_place: bool = True) -> "Model":
+        """The same model deployed with its input read in place (or copied into the arena)."""
+        if in_place == self.input_in_place:
+            return self
+        return replace(self, input_in_place=in_place)
+
+    def arena_size(self, tid: int) -> int:
+        """Bytes tensor `tid` takes in the arena when held whole (0 for an in-place input)."""
+        return 0 if tid == self.input and self.input_in_place else self.tensors[tid].size
 
     def consumers(self, tid: int) -> tuple[int, ...]:
         """Indices of the layers that read tensor `tid`."""

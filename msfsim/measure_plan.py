@@ -29,7 +29,7 @@ from .fusion import exact
 from .fusion.block import Block, BlockInfeasible
 from .ir import Model
 from .platforms import Platform
-from .search.result import MEMORY_CONVENTION, BlockSummary
+from .search.result import INPUT_IN_PLACE_NOTE, MEMORY_CONVENTION, BlockSummary
 from .toolchain import (COMMON_FLAGS, LINK_FLAGS, ROOT, LinkOverflowError, ToolchainError,
                         linker_script, select_compiler)
 
@@ -380,6 +380,7 @@ class PlanMeasurement:
     clock_hz: int
     output_matches_reference: bool
     extras: dict[str, Any] = field(default_factory=dict)
+    input_in_place: bool = False
 
     @property
     def act(self) -> int:
@@ -413,7 +414,7 @@ class PlanMeasurement:
             "measured": {"status": o.status, "detail": o.detail, "arena": o.arena_peak,
                          "stack": o.stack_peak, "static": o.static_ram, "cached": o.cached},
             "output_matches_reference": self.output_matches_reference,
-            "convention": MEMORY_CONVENTION}
+            "input_in_place": self.input_in_place, "convention": MEMORY_CONVENTION}
 
     def format_table(self) -> str:
         o = self.outcome
@@ -436,6 +437,8 @@ class PlanMeasurement:
         lines.append("output: " + ("bit-exact with the host reference" if
                                    self.output_matches_reference else "DIFFERS from the reference"))
         lines.append(MEMORY_CONVENTION)
+        if self.input_in_place:
+            lines.append(INPUT_IN_PLACE_NOTE)
         return "\n".join(lines)
 
 
@@ -474,4 +477,5 @@ def measure_plan(model: Model, plat: Platform | str, plan: str | Path | None = N
         raise ToolMissing(f"measuring the plan on {backend} failed: {o.cause}")
     return PlanMeasurement(model.name, p.name, backend, compiler,
                            "vanilla" if plan is None or vanilla else str(plan), tuple(blocks),
-                           costs, exact.plan_cost(model, blocks), o, p.clock_hz, True)
+                           costs, exact.plan_cost(model, blocks), o, p.clock_hz, True,
+                           input_in_place=model.input_in_place)

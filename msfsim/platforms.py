@@ -48,6 +48,7 @@ class Platform:
     backends: dict[str, dict[str, Any]] = field(hash=False, compare=False)
     proxy: bool = False
     proxy_core: str = ""
+    input_in_place: bool = False  # default deployment: network input read where it lies
 
     @property
     def label(self) -> str:
@@ -101,6 +102,7 @@ def _parse(path: Path) -> Platform:
             clang_target=cc.get("clang_target", ""), clang_flags=tuple(cc.get("clang_flags", ())),
             backends=dict(d.get("backends", {})),
             proxy=bool(d.get("proxy", False)), proxy_core=d.get("proxy_core", ""),
+            input_in_place=bool(d.get("deploy", {}).get("input_in_place", False)),
         )
     except KeyError as e:
         raise PlatformError(f"{path}: missing key {e}") from e

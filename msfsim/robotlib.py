@@ -193,8 +193,8 @@ class MsfsimLibrary:
         """Search the current model's plan for `platform` (P1: objective=ram with max_overhead;
         P2: objective=latency with max_ram); the board's SRAM caps the RAM. Returns the search
         JSON (DESIGN §7). `cost=measured` runs the measured search on `backend`."""
-        model = self._need_model()
         plat = platforms.load(platform)
+        model = self._need_model().with_input_in_place(plat.input_in_place)
         f_max, r_max = _opt_float(max_overhead), _opt_size(max_ram)
         try:
             if cost == "measured":
@@ -222,22 +222,24 @@ class MsfsimLibrary:
         """Make layer-by-layer execution the current plan on `platform`."""
         from .fusion import exact
         from .measure_plan import plan_blocks
-        model = self._need_model()
+        plat = platforms.load(platform)
+        model = self._need_model().with_input_in_place(plat.input_in_place)
         blocks = plan_blocks(model, None)
         total = exact.plan_cost(model, blocks)
-        self._set_plan(CurrentPlan(model, platforms.load(platform), tuple(blocks), "vanilla",
+        self._set_plan(CurrentPlan(model, plat, tuple(blocks), "vanilla",
                                    total.act, total.act_io))
 
     @keyword
     def use_plan_file(self, path: str, platform: str) -> None:
         """Make the blocks of a plan file (`msfsim search -o plan.json`) the current plan."""
         from . import plan as planfile
-        model = self._need_model()
+        plat = platforms.load(platform)
+        model = self._need_model().with_input_in_place(plat.input_in_place)
         try:
             blocks = planfile.load(model, path)
         except MsfsimError as exc:
             raise Failure(str(exc)) from None
-        self._set_plan(CurrentPlan(model, platforms.load(platform), tuple(blocks), Path(path).stem))
+        self._set_plan(CurrentPlan(model, plat, tuple(blocks), Path(path).stem))
 
     def _set_plan(self, plan: CurrentPlan) -> None:
         self._plan, self._last = plan, None

@@ -4,7 +4,8 @@
 RAM and the arena the generated code claims are the same numbers by construction.
 
 Buffers (each 4-byte aligned, see docs/fusion.md):
-  input   a tensor produced before the block and read by it, held whole
+  input   a tensor produced before the block and read by it, held whole (size 0 for the network
+          input of a model deployed with its input in place: it is read where it lies)
   skip    a tensor alive across the block that it neither reads nor produces, held whole
   output  the output tensor of the block's last layer, held whole
   tensor  a (1, 1, C) tensor produced and consumed inside the tail, held whole
@@ -124,8 +125,8 @@ def _full(model: Model, kind: str, tid: int) -> Buffer:
     buf = c.get(key)
     if buf is None:
         t = model.tensor(tid)
-        buf = c[key] = Buffer(f"{kind}:{t.name}", kind, tid, align(t.size), 0, t.shape[0],
-                              t.shape[1])
+        buf = c[key] = Buffer(f"{kind}:{t.name}", kind, tid, align(model.arena_size(tid)), 0,
+                              t.shape[0], t.shape[1])
     return buf
 
 
@@ -271,7 +272,7 @@ def _greedy(model: Model, span: dict[int, list[int]], local: dict[int, int]
             ) -> tuple[dict[str, int], int]:
     """TFLM's greedy planner: largest first, at the lowest offset that overlaps nothing alive
     at the same time. Keys: "t<tensor>" for whole tensors, "b<block>" for a block's own."""
-    items = [(model.tensor(t).size, f"t{t}", lo, hi) for t, (lo, hi) in span.items()]
+    items = [(model.arena_size(t), f"t{t}", lo, hi) for t, (lo, hi) in span.items()]
     items += [(sz, f"b{k}", k, k) for k, sz in local.items() if sz]
     items.sort(key=lambda it: (-align(it[0]), it[1]))
     placed: list[tuple[int, int, int, int]] = []  # offset, size, lo, hi

@@ -84,7 +84,7 @@ def search_analytic(model: Model, platform: str, objective: str = "ram",
                     cost_model: str = "exact", sram_bytes: int | None = None,
                     weights: WeightSource | None = None) -> SearchResult:
     """Search with analytic weights (act bytes, MACs). `sram_bytes` (the board's SRAM) caps
-    the RAM like `max_ram` does. `weights` replaces the named cost model's block weights
+    the RAM like `max_ram` does, and drops blocks whose act_io exceeds it. `weights` replaces the named cost model's block weights
     (same candidate space): a cost function, or a mapping block -> (ram, cost) such as
     measured weights, in which case the named cost model still supplies the per-block act,
     act_io and MACs of the report."""
@@ -93,7 +93,14 @@ def search_analytic(model: Model, platform: str, objective: str = "ram",
     w = EdgeWeights(model, weights if weights is not None else cost_fn)
     analytic = EdgeWeights(model, cost_fn) if isinstance(weights, Mapping) else w
     caps = [c for c in (max_ram, sram_bytes) if c is not None]
-    plan, front, vanilla = search(model, w, space(model), objective, max_overhead,
+    blocks = space(model)
+    if sram_bytes is not None:
+        # A block whose buffers, I/O included, leave no room for the linker's stack floor
+        # cannot be built for the board: no edge.
+        from ..toolchain import MIN_STACK_BYTES
+        blocks = [b for b in blocks if (c := analytic.block_cost(b)) is None
+                  or c.act_io + MIN_STACK_BYTES <= sram_bytes]
+    plan, front, vanilla = search(model, w, blocks, objective, max_overhead,
                                   min(caps) if caps else None)
     base = {"vanilla": vanilla, "mcunetv2": bl.mcunetv2(model, w),
             "streamnet": bl.streamnet(model, w)}
@@ -105,4 +112,4 @@ def search_analytic(model: Model, platform: str, objective: str = "ram",
                    for k, p in base.items()},
         pareto=tuple(FrontPoint(p.ram, p.cost, p.cost / vanilla.cost) for p in front),
         constraints={"max_overhead": max_overhead, "max_ram": max_ram, "sram": sram_bytes},
-        search_seconds=seconds)
+        search_seconds=seconds, input_in_place=model.input_in_place)

@@ -39,6 +39,7 @@ from ..ir import Model
 from ..measure_plan import (DEFAULT_TIMEOUT_S, INPUT_SEED, Item, Measurer, Outcome, measurement_input,
                             output_digest, plan_budget, plan_item)
 from ..platforms import Platform
+from ..toolchain import MIN_STACK_BYTES
 from . import baselines as bl
 from .api import cost_model_of, search
 from .pareto import Infeasible, Plan, build_dag, pareto_front
@@ -58,6 +59,8 @@ class _BlockMeasure:
     ram: int             # search weight: arena + stack, network input / output excluded
     instructions: int
     measured_ram: int    # DESIGN §3 figure of the block's own firmware: arena + stack + static
+    arena: int = 0       # the block firmware's arena high-water (network I/O included)
+    stack: int = 0
 
 
 def _default_budget(block: Block, cost: BlockCost) -> int:
@@ -111,6 +114,11 @@ class MeasuredSearchResult(SearchResult):
                          f"{w.get('static'):,}, flash {p.flash_bytes:,} B, output bit-exact "
                          f"with the host reference")
             lines.append(f"latency estimate: {p.latency_ms:.2f} ms (instructions / clock)")
+        a = m.get("measured_act")
+        if a:
+            lines.append(f"measured act: {a['bytes']:,} B = worst block {a['block']} measured alone: "
+                         f"arena {a['arena']:,} + stack {a['stack']:,} - network I/O "
+                         f"{a['network_io']:,}")
         for name, s in self.baselines.items():
             if s is not None and s.instructions is not None:
                 lines.append(f"  {name:<10} measured {s.instructions:,} instructions, RAM "
@@ -125,6 +133,16 @@ class MeasuredSearchResult(SearchResult):
         return "\n".join(lines)
 
 
+def _measured_act(model: Model, plan: Plan, measured: dict[Block, _BlockMeasure],
+                  net_io: Callable[[Block], int]) -> dict[str, Any]:
+    """The act convention on measurements: the plan's worst block, measured alone, as arena +
+    stack high-water minus the network input / output buffers it holds."""
+    worst = max(plan.blocks, key=lambda b: measured[b].ram)
+    m = measured[worst]
+    return {"bytes": m.ram, "block": worst.key, "arena": m.arena, "stack": m.stack,
+            "network_io": net_io(worst)}
+
+
 def model_digest(model: Model) -> str:
     """Digest of everything that defines a model's computation (structure, qparams, weights)."""
     h = hashlib.sha256(model.name.encode())
@@ -135,7 +153,7 @@ def model_digest(model: Model) -> str:
                        layer.pad, layer.act_min, layer.act_max)).encode())
         for a in (layer.weight, layer.bias, layer.multiplier, layer.shift):
             h.update(b"-" if a is None else a.tobytes())
-    h.update(repr((model.input, model.output)).encode())
+    h.update(repr((model.input, model.output, model.input_in_place)).encode())
     return h.hexdigest()
 
 
@@ -184,8 +202,8 @@ def search_measured(model: Model, plat: Platform | str, objective: str = "ram",
     # the board's SRAM (or one codegen cannot build) is not worth a build.
     exact_w = analytic if cost_model == "exact" else EdgeWeights(model, exact.block_cost)
     space_blocks = [b for b in space(model) if analytic(b) is not None]
-    blocks = [b for b in space_blocks
-              if (c := exact_w.block_cost(b)) is not None and c.act_io <= p.sram.size]
+    blocks = [b for b in space_blocks if (c := exact_w.block_cost(b)) is not None
+              and c.act_io + MIN_STACK_BYTES <= p.sram.size]
     budget = budget or _default_budget
     x = measurement_input(model)
     values = refmodel.run_layers(model, x)
@@ -207,8 +225,8 @@ def search_measured(model: Model, plat: Platform | str, objective: str = "ram",
 
     def net_io(b: Block) -> int:
         st = block_structure(model, b.first, b.last)
-        n = sum(model.tensor(t).size for t in set(st.inputs) | set(st.skips) if t == net_in)
-        return n + (model.tensor(net_out).size if st.output == net_out else 0)
+        n = sum(model.arena_size(t) for t in set(st.inputs) | set(st.skips) if t == net_in)
+        return n + (model.arena_size(net_out) if st.output == net_out else 0)
 
     def measure_blocks(todo: set[Block], m: Measurer) -> None:
         items: list[Item] = []
@@ -227,9 +245,13 @@ def search_measured(model: Model, plat: Platform | str, objective: str = "ram",
             b = by_key[key]
             if o.ok:
                 measured[b] = _BlockMeasure(o.arena_peak + o.stack_peak - net_io(b),  # type: ignore[operator]
-                                            o.instructions, o.measured_ram)  # type: ignore[arg-type]
+                                            o.instructions, o.measured_ram,  # type: ignore[arg-type]
+                                            o.arena_peak, o.stack_peak)  # type: ignore[arg-type]
             else:
                 dropped[b] = o.cause
+
+    in_space = set(blocks)
+    too_big = [b for b in bl.layer_blocks(model, analytic) if b not in in_space]
 
     def weights(estimates: bool) -> EdgeWeights:
         fit = _Fit(measured, analytic)
@@ -238,6 +260,10 @@ def search_measured(model: Model, plat: Platform | str, objective: str = "ram",
             for b in blocks:
                 if b not in w and b not in dropped:
                     w[b] = fit(b, analytic.block_cost(b))  # type: ignore[arg-type]
+        # Layers the board cannot hold alone: estimated, only so that the layer-by-layer cost
+        # (the reference of F) exists; they are not edges of the DAG.
+        for b in too_big:
+            w[b] = fit(b, analytic.block_cost(b))  # type: ignore[arg-type]
         return EdgeWeights(model, w)
 
     def wanted(ew: EdgeWeights, plan: Plan | None, front: list[Plan]) -> set[Block]:
@@ -351,12 +377,16 @@ def search_measured(model: Model, plat: Platform | str, objective: str = "ram",
         "input": f"uniform random int8, seed {INPUT_SEED}",
         "front_ram": "measured arena + stack high-water of the plan's worst block, network "
                      "input and output excluded (act convention); overhead = instructions / "
-                     "vanilla instructions",
+                     "vanilla instructions" + (" (layers too large for the board estimated from "
+                                               "the measured blocks' instructions per work)"
+                                               if too_big else ""),
         "latency_is_estimate": True,
         "plan_firmware": {"arena": o.arena_peak, "stack": o.stack_peak, "static": o.static_ram,
                           "output_matches_reference": True, "ram_weight": plan.ram},
+        "measured_act": _measured_act(model, plan, measured, net_io),
         "blocks_measured": len(measured), "rounds": rounds, "stats": stats,
         "blocks_over_sram": len(space_blocks) - len(blocks),
+        "vanilla_layers_estimated": [b.key for b in too_big],
         "dropped": [{"block": b.key, "cause": c} for b, c in sorted(dropped.items())],
     }
     return MeasuredSearchResult(
@@ -364,4 +394,5 @@ def search_measured(model: Model, plat: Platform | str, objective: str = "ram",
         cost_model=cost_model, plan=summary(plan, o), baselines=baselines, pareto=pareto,
         backend=backend, compiler=compiler,
         constraints={"max_overhead": max_overhead, "max_ram": max_ram, "sram": p.sram.size},
-        search_seconds=time.perf_counter() - t0, measurement=measurement)
+        search_seconds=time.perf_counter() - t0, measurement=measurement,
+        input_in_place=model.input_in_place)

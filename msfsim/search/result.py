@@ -11,6 +11,8 @@ from ..fusion.block import Block, BlockConfig
 from .pareto import Plan
 from .weights import EdgeWeights
 
+INPUT_IN_PLACE_NOTE = ("network input read in place (flash or a sensor buffer), never copied into "
+                       "the arena: act_io and measured RAM hold the network output only")
 MEMORY_CONVENTION = (
     "memory: act = block buffers + block input + block output + live skip tensors, network "
     "input and output excluded (msf-CNN convention); act_io = the same with them counted; "
@@ -109,12 +111,14 @@ class SearchResult:
     compiler: str | None = None
     constraints: dict[str, float | None] = field(default_factory=dict)
     search_seconds: float | None = None
+    input_in_place: bool = False   # the network input is read where it lies, not in the arena
 
     def to_json(self) -> dict[str, Any]:
         """The `--json` object of DESIGN §7 (measured fields are null in analytic mode)."""
         return {"model": self.model, "platform": self.platform, "objective": self.objective,
                 "cost": self.cost, "cost_model": self.cost_model, "backend": self.backend,
-                "compiler": self.compiler, **self.plan.to_json(),
+                "compiler": self.compiler, "input_in_place": self.input_in_place,
+                **self.plan.to_json(),
                 "baselines": {k: (v.to_json() if v else None) for k, v in self.baselines.items()},
                 "pareto": [p.to_json() for p in self.pareto]}
 
@@ -154,6 +158,8 @@ class SearchResult:
         if self.search_seconds is not None:
             lines.append(f"search time: {self.search_seconds:.3f} s")
         lines.append(MEMORY_CONVENTION)
+        if self.input_in_place:
+            lines.append(INPUT_IN_PLACE_NOTE)
         return "\n".join(lines)
 
 
