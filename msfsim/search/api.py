@@ -100,8 +100,18 @@ def search_analytic(model: Model, platform: str, objective: str = "ram",
         from ..toolchain import MIN_STACK_BYTES
         blocks = [b for b in blocks if (c := analytic.block_cost(b)) is None
                   or c.act_io + MIN_STACK_BYTES <= sram_bytes]
-    plan, front, vanilla = search(model, w, blocks, objective, max_overhead,
-                                  min(caps) if caps else None)
+    try:
+        plan, front, vanilla = search(model, w, blocks, objective, max_overhead,
+                                      min(caps) if caps else None)
+    except Infeasible as exc:
+        if exc.constraint != "plan" or sram_bytes is None:
+            raise
+        # every complete path was cut by the board filter: say what the best plan would need
+        best = pareto_front(build_dag(len(model.layers), space(model), w))
+        lowest = best[0].ram if best else math.inf
+        raise Infeasible("max-ram", sram_bytes, lowest,
+                         f"no plan fits the board's {sram_bytes:,} B of SRAM; the lowest peak "
+                         f"any plan reaches is {lowest:,} B ({w.ram_metric})") from None
     base = {"vanilla": vanilla, "mcunetv2": bl.mcunetv2(model, w),
             "streamnet": bl.streamnet(model, w)}
     seconds = time.perf_counter() - t0
