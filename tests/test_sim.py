@@ -1,5 +1,7 @@
 """Backends against the runtime's test firmwares (tests/firmware/): agreement between
-unicorn and QEMU, exact stack read-back, faults, budget, timeout, overflow."""
+unicorn and QEMU, exact stack read-back, faults, budget, timeout, overflow, and the RV32
+minstret cross-check."""
+import importlib.util
 import pickle
 import random
 import struct
@@ -9,10 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from msfsim import measure, platforms, toolchain
+from msfsim import measure, platforms, refmodel, toolchain, zoo
+from msfsim.codegen import generate_plan
+from msfsim.measure_plan import measurement_input, plan_blocks
 from msfsim.sim import get_backend
 from msfsim.sim.elf import ElfImage
 from msfsim.sim import unicorn_backend
+from msfsim.sim.qemu_backend import QemuBackend, minstret_read_offset
 from msfsim.sim.unicorn_backend import UnicornBackend
 
 FW = Path(__file__).parent / "firmware"
@@ -204,3 +209,98 @@ def test_renode_skips_with_reason():
     m = get_backend("renode").run(build("stm32f746"), platforms.load("stm32f746"), timeout_s=60)
     u = UnicornBackend().run(build("stm32f746"), platforms.load("stm32f746"))
     assert (m.instructions, m.stack_peak, m.output) == (u.instructions, u.stack_peak, u.output)
+
+
+# ---------------------------------------------------------------- RV32 minstret cross-check
+
+HAS_ZIG = importlib.util.find_spec("ziglang") is not None
+
+
+def _need_qemu(name):
+    ok, why = QemuBackend().available(platforms.load(name))
+    if not ok:
+        pytest.skip(f"qemu: {why}")
+
+
+def _lenet_firmware(name, tmp_path):
+    """A real CNN firmware: zoo:lenet5-r28 layer by layer, and its host reference output."""
+    model = zoo.load("lenet5-r28")
+    x = measurement_input(model)
+    generate_plan(model, plan_blocks(model, None), x).write(tmp_path)
+    elf = measure.build_firmware(name, tmp_path)
+    return elf, refmodel.run(model, x).tobytes()
+
+
+@pytest.mark.parametrize("compiler", ["gcc", pytest.param("clang", marks=pytest.mark.skipif(
+    not HAS_ZIG, reason="clang fallback not installed: pip install ziglang"))])
+def test_markers_read_minstret_first(compiler):
+    """The correction between marker entry and CSR read, derived from the code: both markers
+    (markers_rv32.S) read minstret as their first instruction, whatever compiled the rest."""
+    elf = toolchain.compile_firmware(platforms.load("hifive1b"), SOURCES, [FW], compiler=compiler)
+    image = ElfImage(elf.path)
+    assert minstret_read_offset(image, image.address("msf_bench_begin")) == 0
+    assert minstret_read_offset(image, image.address("msf_bench_end")) == 0
+    assert minstret_read_offset(image, image.address("msf_generated_run")) is None
+
+
+@pytest.mark.parametrize("name", ["hifive1b", "esp32c3"])
+@pytest.mark.parametrize("firmware", ["test_block", "lenet5", "test_block-clang"])
+def test_minstret_equals_plugin_count(name, firmware, tmp_path):
+    """Two independent counts of the same interval agree exactly: the TCG plugin's and the
+    guest's own minstret under -icount shift=0."""
+    _need_qemu(name)
+    p = platforms.load(name)
+    expect = None
+    if firmware == "lenet5":
+        elf, expect = _lenet_firmware(name, tmp_path)
+    elif firmware == "test_block-clang":
+        if not HAS_ZIG:
+            pytest.skip("clang fallback not installed: pip install ziglang")
+        elf = toolchain.compile_firmware(p, SOURCES, [FW], {"MSF_TEST_ROUNDS": 7}, compiler="clang")
+    else:
+        elf = build(name, MSF_TEST_ROUNDS=5)
+    m = QemuBackend(icount=True).run(elf, p, timeout_s=60)
+    assert m.status == "ok" and m.detail == "", m.detail
+    assert m.csr_instructions is not None and m.instructions > 2000
+    assert m.csr_instructions == m.instructions
+    if expect is not None:
+        assert m.output == expect
+    u = UnicornBackend().run(elf, p)
+    assert u.instructions == m.instructions
+    # unicorn's minstret is host time-stamp ticks, not a count: it is never reported.
+    assert u.csr_instructions is None
+
+
+def test_icount_changes_no_count_and_can_be_turned_off(monkeypatch):
+    _need_qemu("esp32c3")
+    p = platforms.load("esp32c3")
+    elf = build("esp32c3", MSF_TEST_ROUNDS=9)
+    on = QemuBackend(icount=True).run(elf, p, timeout_s=30)
+    off = QemuBackend(icount=False).run(elf, p, timeout_s=30)
+    assert on.status == off.status == "ok"
+    assert (on.instructions, on.stack_peak, on.output) == (off.instructions, off.stack_peak, off.output)
+    assert on.csr_instructions == on.instructions and off.csr_instructions is None
+    monkeypatch.setenv("MSFSIM_QEMU_ICOUNT", "0")
+    assert QemuBackend().run(elf, p, timeout_s=30).csr_instructions is None
+
+
+def test_cross_check_only_on_rv32():
+    _need_qemu("stm32f746")
+    p = platforms.load("stm32f746")
+    m = QemuBackend(icount=True).run(build("stm32f746"), p, timeout_s=30)
+    assert m.status == "ok" and m.csr_instructions is None
+
+
+def test_cross_check_mismatch_is_reported():
+    """A disagreement is never silent: make_measurement names both figures."""
+    from msfsim.sim.base import RESULT_FIELDS, RESULT_MAGIC, GuestResult, make_measurement
+    words = dict.fromkeys(RESULT_FIELDS, 0) | {"magic": RESULT_MAGIC, "status": 1, "phase": 2,
+                                               "stack_top": 64, "stack_lowest": 32, "instret_lo": 5}
+    result = GuestResult.from_words([words[f] for f in RESULT_FIELDS])
+    assert result.csr_instret == 5
+    assert GuestResult.from_words([(words | {"instret_hi": 3})[f] for f in RESULT_FIELDS]).csr_instret == 3 * 2**32 + 5
+    assert GuestResult.from_words([(words | {"phase": 1})[f] for f in RESULT_FIELDS]).csr_instret is None
+    m = make_measurement(instructions=6, result=result, output=b"", static_ram=0, backend="qemu",
+                         compiler="gcc", platform=platforms.load("hifive1b"),
+                         csr_instructions=result.csr_instret)
+    assert m.status == "ok" and "cross-check failed: minstret 5 != counted 6" in m.detail

@@ -1,10 +1,12 @@
 import dataclasses
+import importlib.util
 import os
 from pathlib import Path
 
 import pytest
 
 from msfsim import platforms, toolchain
+from msfsim.sim.elf import ElfImage
 
 FW = Path(__file__).parent / "firmware"
 SOURCES = [FW / "test_block.c", FW / "msf_arena.c", toolchain.RUNTIME_DIR / "msf_main.c"]
@@ -60,3 +62,79 @@ def test_doctor_lists_every_cross_compiler_and_emulator():
     for t in ("arm-none-eabi-gcc", "riscv64-unknown-elf-gcc", "xtensa-lx106-elf-gcc",
               "qemu-system-arm", "unicorn", "renode"):
         assert t in tools and tools[t]["install"]
+
+
+# ---------------------------------------------------------------- clang (ziglang) fallback
+
+needs_zig = pytest.mark.skipif(importlib.util.find_spec("ziglang") is None,
+                               reason="clang fallback not installed: pip install ziglang")
+
+
+def test_zig_target_translation():
+    """zig cc wants zig's names: arch-os-abi triples, CPUs with underscores, -march as CPU."""
+    assert toolchain.zig_target_flags(platforms.load("stm32f746")) == [
+        "-target", "thumb-freestanding-eabi", "-mcpu=cortex_m7", "-mthumb", "-mfloat-abi=soft"]
+    assert toolchain.zig_target_flags(platforms.load("nucleo-f412zg"))[2] == "-mcpu=cortex_m4"
+    assert toolchain.zig_target_flags(platforms.load("hifive1b")) == [
+        "-target", "riscv32-freestanding-none", "-mcpu=generic_rv32+m+a+c+zicsr+zifencei", "-mabi=ilp32"]
+    assert "-mcpu=generic_rv32+m+c+zicsr+zifencei" in toolchain.zig_target_flags(platforms.load("esp32c3"))
+    with pytest.raises(toolchain.ToolchainError, match="rv32gqx"):
+        toolchain._zig_riscv_cpu("rv32gqx")
+
+
+def test_compiler_selection_by_short_name():
+    p = platforms.load("hifive1b")
+    assert toolchain.select_compiler(p, "gcc").name == p.gcc
+    if importlib.util.find_spec("ziglang") is not None:
+        assert toolchain.select_compiler(p, "clang").name == "clang (ziglang)"
+        assert toolchain.select_compiler(p, "clang (ziglang)").kind == "zig"
+    else:
+        with pytest.raises(toolchain.ToolchainError, match="pip install ziglang"):
+            toolchain.select_compiler(p, "clang")
+    with pytest.raises(toolchain.ToolchainError, match="choose gcc"):
+        toolchain.select_compiler(platforms.load("esp32"), "clang")  # no clang target for Xtensa
+
+
+@needs_zig
+@pytest.mark.parametrize("board", ["stm32f746", "hifive1b", "esp32c3"])
+def test_clang_builds_a_freestanding_firmware(board):
+    p = platforms.load(board)
+    gcc = toolchain.compile_firmware(p, SOURCES, [FW])
+    clang = toolchain.compile_firmware(p, SOURCES, [FW], compiler="clang")
+    assert clang.compiler.startswith("clang (ziglang) ") and "(zig " in clang.compiler
+    assert clang.key != gcc.key and clang.path != gcc.path
+    image = ElfImage(clang.path)
+    assert image.entry & ~1 == image.address(toolchain.ENTRY[p.family])  # not zig's default _start
+    assert not any(n.startswith(".debug") for n in image.sections)  # compiler_rt's DWARF dropped
+    assert p.link_flash.origin <= image.address("msf_bench_begin") < p.link_flash.origin + p.flash.size
+
+
+@needs_zig
+def test_clang_cache_key_includes_its_version(monkeypatch):
+    p = platforms.load("hifive1b")
+    a = toolchain.compile_firmware(p, SOURCES, [FW], compiler="clang")
+    monkeypatch.setattr(toolchain, "_zig_version", lambda: "0.0.1 (zig 0.0.1)")
+    b = toolchain.compile_firmware(p, SOURCES, [FW], compiler="clang")
+    assert a.key != b.key and b.compiler == "clang (ziglang) 0.0.1 (zig 0.0.1)"
+
+
+@needs_zig
+@pytest.mark.parametrize("board", ["stm32f746", "hifive1b"])
+def test_clang_lenet5_is_bit_exact(board, tmp_path):
+    """A whole CNN built by clang runs bit-exact with the host reference. Its instruction count
+    differs from gcc's: counts are only comparable within one compiler."""
+    from msfsim import refmodel, zoo
+    from msfsim.measure_plan import Measurer, measurement_input, plan_blocks, plan_item
+
+    model = zoo.load("lenet5-r28")
+    blocks = plan_blocks(model, None)
+    x = measurement_input(model)
+    item = plan_item(model, blocks, x, refmodel.run(model, x))
+    runs = {}
+    for cc in ("gcc", "clang"):
+        with Measurer(board, "unicorn", jobs=1, cache_dir=tmp_path / "m", compiler=cc, progress=False) as m:
+            runs[cc] = m.measure([item])["plan"]
+        assert runs[cc].status == "ok", runs[cc].cause  # "mismatch" if not bit-exact
+        assert runs[cc].instructions > model.total_macs  # at least one instruction per MAC
+    assert runs["clang"].compiler.startswith("clang (ziglang) ")
+    assert runs["gcc"].compiler.startswith(platforms.load(board).gcc)

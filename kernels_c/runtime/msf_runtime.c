@@ -23,9 +23,16 @@ void msf_crt_init(void)
     msf_result.stack_lowest = (uint32_t)(uintptr_t)__stack_top;
 }
 
-/* The volatile stores keep the two markers distinct (no identical-code folding). */
+_Static_assert(offsetof(msf_result_t, phase) == MSF_RESULT_PHASE, "msf_result layout");
+_Static_assert(offsetof(msf_result_t, instret_lo) == MSF_RESULT_INSTRET_LO, "msf_result layout");
+_Static_assert(offsetof(msf_result_t, instret_hi) == MSF_RESULT_INSTRET_HI, "msf_result layout");
+
+#if !defined(__riscv)
+/* The volatile stores keep the two markers distinct (no identical-code folding). RV32 has its
+ * own markers in assembly (markers_rv32.S): they also read minstret. */
 __attribute__((noinline, used)) void msf_bench_begin(void) { msf_result.phase = 1u; }
 __attribute__((noinline, used)) void msf_bench_end(void) { msf_result.phase = 2u; }
+#endif
 
 static inline uintptr_t msf_current_sp(void)
 {

@@ -6,8 +6,6 @@
 #ifndef MSF_RUNTIME_H
 #define MSF_RUNTIME_H
 
-#include <stdint.h>
-
 #define MSF_RESULT_MAGIC 0x4D534652u /* "MSFR" */
 
 /* msf_result.status */
@@ -20,6 +18,15 @@
 /* Bytes below the painting function's stack pointer left unpainted: covers its own frame. */
 #define MSF_STACK_PAINT_MARGIN 16u
 #define MSF_STACK_PAINT_WORD 0xC5A5C5A5u
+
+/* Byte offsets into msf_result for the assembly markers (checked against the struct in
+ * msf_runtime.c). */
+#define MSF_RESULT_PHASE 12
+#define MSF_RESULT_INSTRET_LO 52
+#define MSF_RESULT_INSTRET_HI 56
+
+#ifndef __ASSEMBLER__
+#include <stdint.h>
 
 typedef struct {
     uint32_t magic;
@@ -35,6 +42,11 @@ typedef struct {
     uint32_t output_bytes;
     uint32_t fault_pc;
     uint32_t fault_cause;  /* arch specific: CFSR (Cortex-M), mcause (RV32), EXCCAUSE (Xtensa) */
+    /* RV32 (markers_rv32.S): minstret:minstreth read first thing in each marker. The begin
+     * marker leaves its raw reading here; the end marker replaces it with the difference,
+     * the instructions retired from entering one marker to entering the other. 0 elsewhere. */
+    uint32_t instret_lo;
+    uint32_t instret_hi;
 } msf_result_t;
 
 #define MSF_RESULT_WORDS (sizeof(msf_result_t) / sizeof(uint32_t))
@@ -67,4 +79,5 @@ int main(void);
 void msf_console_write0(const char *s);
 void msf_exit(int code) __attribute__((noreturn));
 
+#endif /* __ASSEMBLER__ */
 #endif

@@ -15,7 +15,8 @@ DEFAULT_TIMEOUT_S = 600.0
 
 # kernels_c/runtime/msf_runtime.h: msf_result_t, in order.
 RESULT_FIELDS = ("magic", "status", "code", "phase", "stack_top", "stack_bottom", "stack_lowest",
-                 "arena_peak", "arena_size", "output_addr", "output_bytes", "fault_pc", "fault_cause")
+                 "arena_peak", "arena_size", "output_addr", "output_bytes", "fault_pc", "fault_cause",
+                 "instret_lo", "instret_hi")
 RESULT_MAGIC = 0x4D534652
 GUEST_STATUS = {0: "running", 1: "ok", 2: "fatal", 3: "fault", 4: "overflow"}
 
@@ -37,6 +38,9 @@ class Measurement:
     backend: str
     compiler: str
     platform: str = ""
+    # A second, independent count of the same interval where the emulated core implements it
+    # exactly: RV32 minstret under QEMU with -icount shift=0 (see csr_instret). None elsewhere.
+    csr_instructions: int | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,17 @@ class GuestResult:
     def valid(self) -> bool:
         return self.fields.get("magic") == RESULT_MAGIC
 
+    @property
+    def csr_instret(self) -> int | None:
+        """RV32: the minstret difference the markers stored (64-bit), once the end marker ran.
+
+        Only a count where the emulator makes minstret count retired instructions: QEMU does
+        with -icount shift=0; without it QEMU (and unicorn 2.1, built on QEMU 5) returns
+        host time-stamp-counter ticks, which no backend may report as a check."""
+        if self.fields.get("phase") != 2 or "instret_hi" not in self.fields:
+            return None
+        return self.fields["instret_lo"] | (self.fields["instret_hi"] << 32)
+
 
 def result_size() -> int:
     return 4 * len(RESULT_FIELDS)
@@ -64,11 +79,13 @@ def result_size() -> int:
 
 def make_measurement(*, instructions: int | None, result: GuestResult | None, output: bytes,
                      static_ram: int, backend: str, compiler: str, platform: Platform,
-                     stop: str | None = None, stop_detail: str = "") -> Measurement:
+                     stop: str | None = None, stop_detail: str = "",
+                     csr_instructions: int | None = None) -> Measurement:
     """One place that turns what a backend saw into a Measurement, so backends agree.
 
     `stop` is the host-side reason the run ended early (timeout, budget, fault seen by the
-    emulator) and overrides what the guest reported.
+    emulator) and overrides what the guest reported. `csr_instructions` is passed only by a
+    backend whose emulated instruction counter is exact (see GuestResult.csr_instret).
     """
     label = platform.label
     if stop is not None:
@@ -93,8 +110,11 @@ def make_measurement(*, instructions: int | None, result: GuestResult | None, ou
     detail = "stack reached the bottom of its region" if status == "overflow" else ""
     if platform.proxy:
         detail = (detail + "; " if detail else "") + f"proxy: measured on {platform.proxy_core}"
+    if csr_instructions is not None and csr_instructions != instructions:
+        detail = (detail + "; " if detail else "") + \
+            f"cross-check failed: minstret {csr_instructions} != counted {instructions}"
     return Measurement(instructions, stack, arena, static_ram, arena + stack + static_ram, output,
-                       status, detail, backend, compiler, label)
+                       status, detail, backend, compiler, label, csr_instructions)
 
 
 class Backend(ABC):

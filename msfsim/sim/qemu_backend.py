@@ -3,6 +3,12 @@
 The plugin (qemu_plugin/msf_count.c) is built with the host gcc on first use and counts from
 marker to marker; the firmware prints its result record and output through semihosting,
 which this module parses. Every run is bounded by a timeout.
+
+RV32 runs use `-icount shift=0` by default: minstret then counts retired instructions, and the
+markers' minstret difference (markers_rv32.S) is a second, independent count of the same
+interval, reported as `Measurement.csr_instructions`. It leaves the plugin's counts unchanged
+and costs little on real firmware (about 1.0-1.5x the wall time of a CNN run, 2x on a tight
+loop); `QemuBackend(icount=False)` or MSFSIM_QEMU_ICOUNT=0 turns it off.
 """
 from __future__ import annotations
 
@@ -16,9 +22,14 @@ from pathlib import Path
 from msfsim.platforms import Platform
 from msfsim.sim.base import (DEFAULT_BUDGET, DEFAULT_TIMEOUT_S, Backend, GuestResult, Measurement,
                              make_measurement)
+from msfsim.sim.elf import ElfImage
 
 PLUGIN_SRC = Path(__file__).with_name("qemu_plugin") / "msf_count.c"
 PLUGIN_BUDGET_EXIT = 3  # the plugin's exit status when the budget is spent
+ICOUNT_ENV = "MSFSIM_QEMU_ICOUNT"
+# csrr rd, minstret (csrrs rd, 0xb02, x0), any rd.
+CSRR_MINSTRET_MASK, CSRR_MINSTRET = 0xFFFFF07F, 0xB0202073
+MARKER_SCAN_INSNS = 16
 
 
 def plugin_path() -> Path:
@@ -45,9 +56,11 @@ def plugin_path() -> Path:
 
 
 def qemu_command(platform: Platform, elf_path: str, plugin: Path, plugin_args: str,
-                 console: Path) -> list[str]:
+                 console: Path, icount: bool = False) -> list[str]:
     cfg = platform.backend("qemu")
     cmd = [cfg["system"], "-M", cfg["machine"]]
+    if icount:
+        cmd += ["-icount", "shift=0"]  # one instruction per virtual ns: minstret is exact
     if cfg.get("cpu"):
         cmd += ["-cpu", cfg["cpu"]]
     if cfg.get("ram"):
@@ -65,6 +78,33 @@ def qemu_command(platform: Platform, elf_path: str, plugin: Path, plugin_args: s
     return cmd
 
 
+def minstret_read_offset(image: ElfImage, address: int) -> int | None:
+    """Instructions a marker at `address` retires before its `csrr minstret`, decoded from the
+    ELF (None if it has none near its entry). The minstret difference counts from the begin
+    marker's read to the end marker's, so the interval between the two entries is
+    difference + offset(begin) - offset(end); markers_rv32.S puts both reads first (0 and 0)."""
+    for seg in image.segments:
+        lo = address - seg.vaddr
+        if 0 <= lo < len(seg.data):
+            code = seg.data[lo:lo + 4 * MARKER_SCAN_INSNS]
+            break
+    else:
+        return None
+    off = 0
+    for n in range(MARKER_SCAN_INSNS):
+        if off + 2 > len(code):
+            return None
+        if code[off] & 3 != 3:  # 16-bit compressed instruction
+            off += 2
+            continue
+        if off + 4 > len(code):
+            return None
+        if int.from_bytes(code[off:off + 4], "little") & CSRR_MINSTRET_MASK == CSRR_MINSTRET:
+            return n
+        off += 4
+    return None
+
+
 def parse_console(text: str) -> tuple[GuestResult | None, bytes]:
     result, out = None, bytearray()
     for line in text.splitlines():
@@ -75,8 +115,20 @@ def parse_console(text: str) -> tuple[GuestResult | None, bytes]:
     return result, bytes(out)
 
 
+def _icount_default() -> bool:
+    return os.environ.get(ICOUNT_ENV, "1").strip().lower() not in ("0", "no", "off", "false")
+
+
 class QemuBackend(Backend):
     name = "qemu"
+
+    def __init__(self, icount: bool | None = None):
+        # None: on unless MSFSIM_QEMU_ICOUNT=0. Only RV32 has a counter to cross-check.
+        self.icount = _icount_default() if icount is None else icount
+
+    def cross_checks(self, platform: Platform) -> bool:
+        """Whether runs on `platform` report minstret beside the plugin's count."""
+        return self.icount and platform.family == "rv32"
 
     def available(self, platform: Platform) -> tuple[bool, str]:
         if "qemu" not in platform.backends:
@@ -92,12 +144,16 @@ class QemuBackend(Backend):
     def run(self, elf, platform: Platform, budget_instructions: int = DEFAULT_BUDGET,
             timeout_s: float = DEFAULT_TIMEOUT_S) -> Measurement:
         image, begin, end, common = self.prepare(elf, platform)
+        check = self.cross_checks(platform)
+        if check:
+            offsets = minstret_read_offset(image, begin), minstret_read_offset(image, end)
+            check = None not in offsets
         with tempfile.TemporaryDirectory(prefix="msfsim-qemu-") as tmp:
             counts, console = Path(tmp) / "counts.txt", Path(tmp) / "console.txt"
             args = f"begin={begin:#x},end={end:#x},out={counts}"
             if budget_instructions < DEFAULT_BUDGET:
                 args += f",budget={budget_instructions}"
-            cmd = qemu_command(platform, os.path.abspath(elf.path), plugin_path(), args, console)
+            cmd = qemu_command(platform, os.path.abspath(elf.path), plugin_path(), args, console, check)
             try:
                 r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
             except subprocess.TimeoutExpired:
@@ -117,7 +173,11 @@ class QemuBackend(Backend):
             instructions = None
             if plug.get("begin", -1) >= 0 and plug.get("end", -1) >= 0 and plug["end"] >= plug["begin"]:
                 instructions = plug["end"] - plug["begin"]
-            return make_measurement(instructions=instructions, result=result, output=output, **common)
+            csr = result.csr_instret if check else None
+            if csr is not None:
+                csr += offsets[0] - offsets[1]
+            return make_measurement(instructions=instructions, result=result, output=output,
+                                    csr_instructions=csr, **common)
 
 
 _UNSET = (1 << 64) - 1
