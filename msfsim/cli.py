@@ -109,7 +109,8 @@ def cmd_search(args: argparse.Namespace) -> int:
         result = api.search_measured(model, plat, objective=args.objective,
                                      max_overhead=args.max_overhead, max_ram=args.max_ram,
                                      cost_model=args.cost_model, backend=args.backend,
-                                     jobs=args.jobs, cache_dir=args.cache)
+                                     jobs=args.jobs, cache_dir=args.cache,
+                                     compiler=args.compiler)
     else:
         api = _stage("search.api", "the analytic search")
         result = api.search_analytic(model, plat.name, objective=args.objective,
@@ -131,7 +132,7 @@ def cmd_measure(args: argparse.Namespace) -> int:
     model = deployed(load_model(args.model, args.input_shape), plat, args)
     measure = _stage("measure_plan", "plan measurement")
     result = measure.measure_plan(model, plat, plan=args.plan, vanilla=args.vanilla,
-                                  backend=args.backend)
+                                  backend=args.backend, compiler=args.compiler)
     _emit(args, result.to_json(), result.format_table())
     return EXIT_OK
 
@@ -240,6 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--cost-model", choices=["exact", "msfcnn"], default="exact")
     s.add_argument("--backend", choices=["unicorn", "qemu", "renode"], default="unicorn")
     s.add_argument("--jobs", type=int, default=os.cpu_count() or 1, metavar="N")
+    s.add_argument("--compiler", choices=["gcc", "clang"], default=None,
+                   help="cross-compiler of the measured firmware: Debian's gcc (default) or clang "
+                        "from the ziglang wheel; counts compare only within one compiler")
     s.add_argument("--cache", metavar="DIR")
     s.add_argument("-o", "--output", metavar="plan.json")
     s.add_argument("--emit-c", metavar="DIR")
@@ -253,6 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--plan", metavar="plan.json")
     g.add_argument("--vanilla", action="store_true", help="layer-by-layer execution")
     m.add_argument("--backend", choices=["unicorn", "qemu", "renode"], default="unicorn")
+    m.add_argument("--compiler", choices=["gcc", "clang"], default=None,
+                   help="cross-compiler: Debian's gcc (default) or clang from the ziglang wheel")
     m.add_argument("--json", action="store_true")
     m.set_defaults(func=cmd_measure)
 

@@ -78,7 +78,7 @@ def measure_job(job: Job) -> dict[str, Any]:
     row: dict[str, Any] = {"status": "error", "detail": "", "instructions": None,
                            "stack_peak": None, "arena_peak": None, "static_ram": None,
                            "measured_ram": None, "flash_bytes": None, "elf": None,
-                           "compiler": None, "output_sha256": None}
+                           "compiler": None, "output_sha256": None, "csr_instructions": None}
     try:
         plat = platforms.load(job.platform)
         try:
@@ -93,7 +93,8 @@ def measure_job(job: Job) -> dict[str, Any]:
     return {**row, "status": m.status, "detail": m.detail, "instructions": m.instructions,
             "stack_peak": m.stack_peak, "arena_peak": m.arena_peak, "static_ram": m.static_ram,
             "measured_ram": m.measured_ram, "flash_bytes": elf.flash_bytes, "elf": elf.key,
-            "compiler": m.compiler, "output_sha256": output_digest(m.output) if m.output else None}
+            "compiler": m.compiler, "output_sha256": output_digest(m.output) if m.output else None,
+            "csr_instructions": m.csr_instructions}
 
 
 def _worker_init() -> None:
@@ -116,6 +117,7 @@ class Outcome:
     flash_bytes: int | None
     compiler: str | None
     cached: bool
+    csr_instructions: int | None = None   # RV32 minstret under QEMU -icount (equal when ok)
 
     @property
     def ok(self) -> bool:
@@ -138,7 +140,7 @@ class Outcome:
                                         f"of {budget:,}")
         return cls(status, detail, row["instructions"], row["stack_peak"], row["arena_peak"],
                    row["static_ram"], row["measured_ram"], row["flash_bytes"], row["compiler"],
-                   cached)
+                   cached, row.get("csr_instructions"))
 
 
 @dataclass
@@ -412,7 +414,8 @@ class PlanMeasurement:
             "latency_ms": self.latency_ms, "latency_is_estimate": True,
             "flash_bytes": o.flash_bytes,
             "measured": {"status": o.status, "detail": o.detail, "arena": o.arena_peak,
-                         "stack": o.stack_peak, "static": o.static_ram, "cached": o.cached},
+                         "stack": o.stack_peak, "static": o.static_ram, "cached": o.cached,
+                         "minstret_instructions": o.csr_instructions},
             "output_matches_reference": self.output_matches_reference,
             "input_in_place": self.input_in_place, "convention": MEMORY_CONVENTION}
 
@@ -432,6 +435,9 @@ class PlanMeasurement:
         lines.append(f"measured: {o.instructions:,} instructions, RAM {o.measured_ram:,} B = "
                      f"arena {o.arena_peak:,} + stack {o.stack_peak:,} + static {o.static_ram:,}, "
                      f"flash {o.flash_bytes:,} B")
+        if o.csr_instructions is not None:
+            lines.append(f"cross-check: the guest's minstret counted {o.csr_instructions:,} "
+                         f"instructions (QEMU -icount shift=0), equal to the plugin's count")
         lines.append(f"latency estimate: {self.latency_ms:.2f} ms at "
                      f"{self.clock_hz / 1e6:g} MHz (instructions / clock)")
         lines.append("output: " + ("bit-exact with the host reference" if
@@ -454,7 +460,8 @@ def plan_blocks(model: Model, plan: str | Path | None) -> list[Block]:
 
 def measure_plan(model: Model, plat: Platform | str, plan: str | Path | None = None,
                  vanilla: bool = False, backend: str = "unicorn",
-                 cache_dir: str | Path | None = None) -> PlanMeasurement:
+                 cache_dir: str | Path | None = None, compiler: str | None = None
+                 ) -> PlanMeasurement:
     """Build `plan` (a plan file; layer by layer when None or `vanilla`) into one firmware, run
     it on the measurement input and check its output against the host reference."""
     p = plat if isinstance(plat, Platform) else platforms.load(plat)
@@ -465,7 +472,7 @@ def measure_plan(model: Model, plat: Platform | str, plan: str | Path | None = N
         raise MsfsimError(f"the plan cannot be built: {exc}") from None
     x = measurement_input(model)
     expect = refmodel.run(model, x)
-    with Measurer(p, backend, jobs=1, cache_dir=cache_dir, progress=False) as m:
+    with Measurer(p, backend, jobs=1, cache_dir=cache_dir, compiler=compiler, progress=False) as m:
         o = m.measure([plan_item(model, blocks, x, expect)])["plan"]
         compiler = o.compiler or m.compiler_label
     if o.status == "mismatch":

@@ -138,3 +138,20 @@ def test_clang_lenet5_is_bit_exact(board, tmp_path):
         assert runs[cc].instructions > model.total_macs  # at least one instruction per MAC
     assert runs["clang"].compiler.startswith("clang (ziglang) ")
     assert runs["gcc"].compiler.startswith(platforms.load(board).gcc)
+
+
+def test_cli_measure_with_clang_names_the_compiler(capsys):
+    import json
+
+    from msfsim import cli
+    from msfsim.toolchain import select_compiler
+    from msfsim.platforms import load
+    try:
+        if not select_compiler(load("stm32f746"), "clang").available:
+            raise toolchain.ToolchainError("unavailable")
+    except toolchain.ToolchainError:
+        pytest.skip("clang fallback not installed: pip install ziglang")
+    assert cli.main(["measure", "zoo:lenet5-r28", "--platform", "stm32f746", "--vanilla",
+                     "--compiler", "clang", "--json"]) == 0
+    js = json.loads(capsys.readouterr().out)
+    assert js["compiler"].startswith("clang (ziglang)") and js["output_matches_reference"]

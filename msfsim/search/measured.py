@@ -189,6 +189,7 @@ def search_measured(model: Model, plat: Platform | str, objective: str = "ram",
                     cost_model: str = "exact", backend: str = "unicorn",
                     jobs: int | None = None, cache_dir: str | Path | None = None, *,
                     timeout_s: float = DEFAULT_TIMEOUT_S, budget: Budget | None = None,
+                    compiler: str | None = None,
                     front_plans: int = FRONT_PLANS, progress: bool | None = None,
                     ) -> MeasuredSearchResult:
     """P1 (objective "ram", `max_overhead` on measured instructions) or P2 (objective
@@ -292,7 +293,8 @@ def search_measured(model: Model, plat: Platform | str, objective: str = "ram",
         return want
 
     rounds = 0
-    with Measurer(p, backend, jobs, cache_dir, timeout_s, progress=progress, on_fail=on_fail) as m:
+    with Measurer(p, backend, jobs, cache_dir, timeout_s, compiler=compiler, progress=progress,
+                  on_fail=on_fail) as m:
         try:
             # Round 0: what the analytic front proposes, every layer block (vanilla) and what
             # the same search measured last time (cached: a warm run converges at once).
