@@ -252,7 +252,8 @@ def search_measured(model: Model, plat: Platform | str, objective: str = "ram",
                 dropped[b] = o.cause
 
     in_space = set(blocks)
-    too_big = [b for b in bl.layer_blocks(model, analytic) if b not in in_space]
+    layer_set = bl.layer_blocks(model, analytic)
+    too_big = [b for b in layer_set if b not in in_space]
 
     def weights(estimates: bool) -> EdgeWeights:
         fit = _Fit(measured, analytic)
@@ -262,10 +263,14 @@ def search_measured(model: Model, plat: Platform | str, objective: str = "ram",
                 if b not in w and b not in dropped:
                     w[b] = fit(b, analytic.block_cost(b))  # type: ignore[arg-type]
         # Layers the board cannot hold alone: estimated, only so that the layer-by-layer cost
-        # (the reference of F) exists; they are not edges of the DAG.
-        for b in too_big:
+        # (the reference of F) exists; they are not edges of the DAG (see edges()).
+        for b in too_big + [b for b in layer_set if dropped.get(b, "").startswith("overflow")]:
             w[b] = fit(b, analytic.block_cost(b))  # type: ignore[arg-type]
         return EdgeWeights(model, w)
+
+    def edges() -> list[Block]:
+        """The DAG's blocks: the candidates not dropped."""
+        return [b for b in blocks if b not in dropped]
 
     def wanted(ew: EdgeWeights, plan: Plan | None, front: list[Plan]) -> set[Block]:
         """Blocks of the choice, the front plans nearest it and the baselines."""
@@ -316,10 +321,10 @@ def search_measured(model: Model, plat: Platform | str, objective: str = "ram",
                 measure_blocks(want, m)
                 ew = weights(estimates=True)
                 try:
-                    plan, front, _ = search(model, ew, blocks, objective, max_overhead, ram_cap)
+                    plan, front, _ = search(model, ew, edges(), objective, max_overhead, ram_cap)
                 except Infeasible:
                     plan = None
-                    front = pareto_front(build_dag(len(model.layers), blocks, ew))
+                    front = pareto_front(build_dag(len(model.layers), edges(), ew))
                 state.plan = plan
                 state.estimated = {b for b in (plan.blocks if plan else ()) if b not in measured}
                 if plan is not None:
@@ -332,7 +337,7 @@ def search_measured(model: Model, plat: Platform | str, objective: str = "ram",
             m.cache.put(memo_key, {"blocks": [_block_json(b) for b in sorted({*measured, *dropped})]})
             # Measured weights alone decide the result.
             ew = weights(estimates=False)
-            plan, front, vanilla = search(model, ew, blocks, objective, max_overhead, ram_cap)
+            plan, front, vanilla = search(model, ew, edges(), objective, max_overhead, ram_cap)
             state.plan, state.estimated = plan, set()
             base = {"vanilla": vanilla, "mcunetv2": bl.mcunetv2(model, ew),
                     "streamnet": bl.streamnet(model, ew)}
@@ -388,7 +393,7 @@ def search_measured(model: Model, plat: Platform | str, objective: str = "ram",
         "measured_act": _measured_act(model, plan, measured, net_io),
         "blocks_measured": len(measured), "rounds": rounds, "stats": stats,
         "blocks_over_sram": len(space_blocks) - len(blocks),
-        "vanilla_layers_estimated": [b.key for b in too_big],
+        "vanilla_layers_estimated": [b.key for b in layer_set if b not in measured],
         "dropped": [{"block": b.key, "cause": c} for b, c in sorted(dropped.items())],
     }
     return MeasuredSearchResult(

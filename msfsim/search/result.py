@@ -76,9 +76,9 @@ class PlanSummary:
             if bc is None:
                 raise ValueError(f"no analytic cost for block {b.key}: "
                                  f"{analytic.rejected.get(b, 'unknown')}")
-            ram, instr = measured[b] if measured is not None else (None, None)
+            ram, instr = measured.get(b, (None, None)) if measured is not None else (None, None)
             rows.append(BlockSummary(b, bc.act, bc.act_io, bc.macs, ram, instr))
-        if measured is None:
+        if measured is None or any(r.measured is None for r in rows):
             return cls(tuple(rows), plan.cost / vanilla_cost)
         return cls(tuple(rows), plan.cost / vanilla_cost,
                    measured=max(r.measured for r in rows),  # type: ignore[type-var]
@@ -147,7 +147,9 @@ class SearchResult:
         lines.append("baselines:")
         for name, s in self.baselines.items():
             if s is None:
-                lines.append(f"  {name:<10} not expressible under cost model {self.cost_model}")
+                why = (f"not expressible under cost model {self.cost_model}"
+                       if self.cost_model == "msfcnn" else "no plan of this kind fits the board")
+                lines.append(f"  {name:<10} {why}")
             else:
                 lines.append(f"  {name:<10} peak act {s.act:>9,} B  act_io {s.act_io:>9,} B  "
                              f"{s.macs:>13,} MACs  F {s.overhead:.3f}  ({len(s.blocks)} blocks)")
