@@ -1,7 +1,8 @@
 /*
  * msf_kernels.h - int8 kernels of msfsim, in the style of CMSIS-NN.
  *
- * Freestanding C99: only <stdint.h> and <stddef.h>, no libc, no allocation.
+ * Freestanding C99: only <stdint.h> and <stddef.h> (and the compiler's <arm_acle.h> on
+ * Cortex-M cores with the DSP extension), no libc, no allocation.
  *
  * Every spatial kernel is region-based: it computes the output rectangle
  * [oy0, oy0 + oh) x [ox0, ox0 + ow) (all channels) of its output tensor, in tensor
@@ -14,6 +15,9 @@
  * Fixed-point arithmetic (TFLite / CMSIS-NN, arm_nn_requantize without single rounding):
  *   acc = bias[c] + sum((x + input_offset) * w)          input_offset = -input zero point
  *   out = clamp(output_offset + msf_requantize(acc, multiplier[c], shift[c]), act_min, act_max)
+ * The convolutions compute acc as kernel_sum[c] + sum(x * w) (msf_channel_params, from code
+ * generation), padding taps taking the input zero point, and requantise with
+ * msf_requantize_fast when the layer allows it: the same values, bit for bit.
  * Weight layouts: conv OHWI (Cout, kh, kw, Cin); depthwise (kh, kw, C); dense (Cout, H*W*C)
  * with the input flattened in NHWC order.
  *
@@ -101,15 +105,14 @@ static inline int64_t msf_mul_wide(int32_t a, int32_t b)
 }
 
 /* SaturatingRoundingDoublingHighMul (gemmlowp): a * b / 2^31 rounded to nearest, ties
- * toward +infinity; saturates the one overflowing case INT32_MIN * INT32_MIN. */
+ * toward +infinity; saturates the one overflowing case INT32_MIN * INT32_MIN. gemmlowp's
+ * nudge-then-truncate equals floor(a * b / 2^31 + 1/2), i.e. an arithmetic shift. */
 static inline int32_t msf_doubling_high_mult(int32_t a, int32_t b)
 {
     if (a == INT32_MIN && b == INT32_MIN) {
         return INT32_MAX;
     }
-    const int64_t ab = msf_mul_wide(a, b);
-    const int64_t nudge = (ab >= 0) ? (int64_t)(1 << 30) : (int64_t)(1 - (1 << 30));
-    return (int32_t)((ab + nudge) / ((int64_t)1 << 31));
+    return (int32_t)((msf_mul_wide(a, b) + ((int64_t)1 << 30)) >> 31);
 }
 
 /* RoundingDivideByPOT (gemmlowp): x / 2^exponent rounded to nearest, ties away from zero. */
@@ -121,13 +124,23 @@ static inline int32_t msf_divide_by_power_of_two(int32_t x, int32_t exponent)
     return (x >> exponent) + (remainder > threshold ? 1 : 0);
 }
 
-/* arm_nn_requantize: shift in [-31, 31], positive = left shift (wraps like int32 arithmetic). */
+/* arm_nn_requantize: shift in [-31, 31], positive = left shift (wraps like int32 arithmetic).
+ *
+ * For a right shift e = -shift >= 1 the two roundings fold into one 64-bit expression: with
+ * p = acc * multiplier, x = DoublingHighMul = floor((p + 2^30) / 2^31) and
+ * RoundingDivideByPOT(x, e) = floor((x + 2^(e-1) - [x < 0]) / 2^e), so the result is
+ * floor((p + 2^30 + 2^(30+e) - [x < 0] * 2^31) / 2^(31+e)). [p < 0] may stand for [x < 0]:
+ * they differ only when x == 0, where the term cannot change the quotient. This also gives
+ * the saturated value for INT32_MIN * INT32_MIN. */
 static inline int32_t msf_requantize(int32_t acc, int32_t multiplier, int32_t shift)
 {
-    const int32_t left = shift > 0 ? shift : 0;
-    const int32_t right = shift > 0 ? 0 : -shift;
-    const int32_t shifted = (int32_t)((uint32_t)acc << left);
-    return msf_divide_by_power_of_two(msf_doubling_high_mult(shifted, multiplier), right);
+    if (shift >= 0) {
+        return msf_doubling_high_mult((int32_t)((uint32_t)acc << shift), multiplier);
+    }
+    const int64_t p = msf_mul_wide(acc, multiplier);
+    const int64_t r = p + ((int64_t)1 << 30) + ((int64_t)1 << (30 - shift))
+                      - (p < 0 ? ((int64_t)1 << 31) : 0);
+    return (int32_t)(r >> 32) >> (-shift - 1);   /* |r| < 2^63; r >> 32 fits int32 */
 }
 
 static inline int8_t msf_clamp_s8(int32_t v, int32_t lo, int32_t hi)
@@ -137,7 +150,285 @@ static inline int8_t msf_clamp_s8(int32_t v, int32_t lo, int32_t hi)
     return (int8_t)v;
 }
 
+/* ------------------------------------------------------------------ kernel internals */
+
+/* For `static inline` helpers instantiated with constant flags inside the kernels' loops. */
+#if defined(__GNUC__)
+#define MSF_ALWAYS_INLINE __attribute__((always_inline))
+#else
+#define MSF_ALWAYS_INLINE
+#endif
+
+/* Cores with the DSP extension (Cortex-M4/M7/M33...) use SIMD multiply-accumulates on int16
+ * pairs, as CMSIS-NN does; others use plain C. MSF_DSP_EMULATE=1 gives the DSP code paths on
+ * any host with C versions of the intrinsics (tests). */
+#if defined(MSF_DSP_EMULATE) && MSF_DSP_EMULATE
+#define MSF_DSP 1
+#elif defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && !defined(MSF_NO_DSP)
+#define MSF_DSP 1
+#include <arm_acle.h>
+#else
+#define MSF_DSP 0
+#endif
+/* The hottest loops are hand-scheduled Thumb-2 on real DSP cores (GCC's register allocation
+ * spills the 2x2 multiply-accumulate blocks); the C paths stay the reference. */
+#if MSF_DSP && !(defined(MSF_DSP_EMULATE) && MSF_DSP_EMULATE) && defined(__thumb2__)
+#define MSF_DSP_ASM 1
+#else
+#define MSF_DSP_ASM 0
+#endif
+/* For the kernels' C loops: the hot path where there is no assembly (inlined with constant
+ * flags), a fallback kept out of line where there is, so that its spills do not deepen the
+ * stack of the fast path. */
+#if MSF_DSP_ASM && defined(__GNUC__)
+#define MSF_C_LOOPS static __attribute__((noinline))
+#else
+#define MSF_C_LOOPS static inline MSF_ALWAYS_INLINE
+#endif
+
+#if MSF_DSP
+/* Four consecutive int8 as one word (little-endian), any alignment. */
+static inline uint32_t msf_read_s8x4(const int8_t *p)
+{
+    uint32_t v;
+    __builtin_memcpy(&v, p, 4);
+    return v;
+}
+
+#if defined(MSF_DSP_EMULATE) && MSF_DSP_EMULATE
+static inline uint32_t msf_pack16(int32_t lo, int32_t hi)
+{
+    return (uint32_t)(uint16_t)lo | ((uint32_t)(uint16_t)hi << 16);
+}
+static inline uint32_t msf_sxtb16(uint32_t x)
+{
+    return msf_pack16((int8_t)x, (int8_t)(x >> 16));
+}
+static inline uint32_t msf_sxtb16_ror8(uint32_t x)
+{
+    return msf_pack16((int8_t)(x >> 8), (int8_t)(x >> 24));
+}
+static inline uint32_t msf_sxtab16(uint32_t a, uint32_t x)
+{
+    return msf_pack16((int16_t)a + (int8_t)x, (int16_t)(a >> 16) + (int8_t)(x >> 16));
+}
+static inline uint32_t msf_sxtab16_ror8(uint32_t a, uint32_t x)
+{
+    return msf_pack16((int16_t)a + (int8_t)(x >> 8), (int16_t)(a >> 16) + (int8_t)(x >> 24));
+}
+static inline int32_t msf_smlad(uint32_t x, uint32_t y, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)((int16_t)x * (int16_t)y)
+                     + (uint32_t)((int16_t)(x >> 16) * (int16_t)(y >> 16)));
+}
+static inline int32_t msf_smlabb(uint32_t x, uint32_t y, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)((int16_t)x * (int16_t)y));
+}
+static inline int32_t msf_smlatt(uint32_t x, uint32_t y, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)((int16_t)(x >> 16) * (int16_t)(y >> 16)));
+}
+static inline int32_t msf_ssat8(int32_t v)
+{
+    return v < -128 ? -128 : (v > 127 ? 127 : v);
+}
+#else
+/* int8 lanes 0 and 2 sign-extended to int16 lanes */
+static inline uint32_t msf_sxtb16(uint32_t x)
+{
+    return (uint32_t)__sxtb16(x);
+}
+/* int8 lanes 1 and 3; GCC does not fold a rotation into SXTB16, hence the asm */
+static inline uint32_t msf_sxtb16_ror8(uint32_t x)
+{
+    uint32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+    return r;
+}
+/* a + int8 lanes 0 and 2 of x, per int16 lane */
+static inline uint32_t msf_sxtab16(uint32_t a, uint32_t x)
+{
+    return (uint32_t)__sxtab16(a, x);
+}
+/* a + int8 lanes 1 and 3 of x, per int16 lane */
+static inline uint32_t msf_sxtab16_ror8(uint32_t a, uint32_t x)
+{
+    uint32_t r;
+    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(a), "r"(x));
+    return r;
+}
+static inline int32_t msf_smlad(uint32_t x, uint32_t y, int32_t acc)
+{
+    return __smlad(x, y, acc);
+}
+static inline int32_t msf_smlabb(uint32_t x, uint32_t y, int32_t acc)
+{
+    return __smlabb(x, y, acc);
+}
+static inline int32_t msf_smlatt(uint32_t x, uint32_t y, int32_t acc)
+{
+    return __smlatt(x, y, acc);
+}
+static inline int32_t msf_ssat8(int32_t v)
+{
+    return __ssat(v, 8);
+}
+#endif
+#endif /* MSF_DSP */
+
+/* msf_requantize(acc, m, shift) + output_offset in the form the kernels' inner loops use, for
+ * |acc| < 2^30, m >= 0, e = -shift in [1, 22] and output_offset in [-128, 127], with the
+ * per-channel constants rounding = 2^(e-1) + output_offset * 2^e and rshift = e
+ * (msf_channel_params). 2 * acc then fits int32, so DoublingHighMul is
+ * x = floor((2 * acc * m + 2^31) / 2^32) (one SMMULR on Cortex-M), and RoundingDivideByPOT is
+ * (x + 2^(e-1) - [x < 0]) >> e, where [acc < 0] may stand for [x < 0]: they differ only when
+ * x == 0, where the term cannot change the quotient. Every intermediate fits int32. */
+static inline int32_t msf_requantize_fast(int32_t acc, int32_t multiplier, int32_t rounding,
+                                          int32_t rshift)
+{
+#if MSF_DSP_ASM
+    int32_t x;
+    __asm__("smmlar %0, %1, %2, %3"
+            : "=r"(x) : "r"((int32_t)((uint32_t)acc << 1)), "r"(multiplier), "r"(rounding));
+    return (x + (acc >> 31)) >> rshift;
+#else
+    const int64_t p = msf_mul_wide((int32_t)((uint32_t)acc << 1), multiplier);
+    const int32_t x = (int32_t)(p >> 32) + (int32_t)((uint32_t)p >> 31);
+    return (x + rounding + (acc >> 31)) >> rshift;
+#endif
+}
+
+/* acc[2 * i + j] += sum over k < n of x_i[k] * w_j[k]: two int8 vectors (pixels) against two
+ * int8 weight rows (output channels), so each loaded byte feeds two multiply-accumulates. */
+static inline MSF_ALWAYS_INLINE void msf_dot_2x2_s8(const int8_t *x0, const int8_t *x1,
+                                                    const int8_t *w0, const int8_t *w1,
+                                                    int32_t n, int32_t acc[4])
+{
+    int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
+    int32_t i;
+#if MSF_DSP
+    for (i = n >> 2; i > 0; i--) {
+        const uint32_t xa = msf_read_s8x4(x0), xb = msf_read_s8x4(x1);
+        const uint32_t wa = msf_read_s8x4(w0), wb = msf_read_s8x4(w1);
+        const uint32_t xa02 = msf_sxtb16(xa), xa13 = msf_sxtb16_ror8(xa);
+        const uint32_t xb02 = msf_sxtb16(xb), xb13 = msf_sxtb16_ror8(xb);
+        const uint32_t wa02 = msf_sxtb16(wa), wa13 = msf_sxtb16_ror8(wa);
+        const uint32_t wb02 = msf_sxtb16(wb), wb13 = msf_sxtb16_ror8(wb);
+        a00 = msf_smlad(xa02, wa02, a00);
+        a00 = msf_smlad(xa13, wa13, a00);
+        a10 = msf_smlad(xb02, wa02, a10);
+        a10 = msf_smlad(xb13, wa13, a10);
+        a01 = msf_smlad(xa02, wb02, a01);
+        a01 = msf_smlad(xa13, wb13, a01);
+        a11 = msf_smlad(xb02, wb02, a11);
+        a11 = msf_smlad(xb13, wb13, a11);
+        x0 += 4;
+        x1 += 4;
+        w0 += 4;
+        w1 += 4;
+    }
+#else
+#define MSF_MAC_2X2(k)                                                                      \
+    do {                                                                                    \
+        const int32_t xa = x0[k], xb = x1[k], wa = w0[k], wb = w1[k];                       \
+        a00 += xa * wa;                                                                     \
+        a01 += xa * wb;                                                                     \
+        a10 += xb * wa;                                                                     \
+        a11 += xb * wb;                                                                     \
+    } while (0)
+    for (i = n >> 2; i > 0; i--) {
+        MSF_MAC_2X2(0);
+        MSF_MAC_2X2(1);
+        MSF_MAC_2X2(2);
+        MSF_MAC_2X2(3);
+        x0 += 4;
+        x1 += 4;
+        w0 += 4;
+        w1 += 4;
+    }
+#undef MSF_MAC_2X2
+#endif
+    for (i = n & 3; i > 0; i--) {
+        const int32_t xa = *x0++, xb = *x1++, wa = *w0++, wb = *w1++;
+        a00 += xa * wa;
+        a01 += xa * wb;
+        a10 += xb * wa;
+        a11 += xb * wb;
+    }
+    acc[0] = a00;
+    acc[1] = a01;
+    acc[2] = a10;
+    acc[3] = a11;
+}
+
+/* acc[j] += sum over k < n of x[k] * w_j[k]: one int8 vector against two weight rows. */
+static inline MSF_ALWAYS_INLINE void msf_dot_1x2_s8(const int8_t *x, const int8_t *w0,
+                                                    const int8_t *w1, int32_t n, int32_t acc[2])
+{
+    int32_t a0 = acc[0], a1 = acc[1];
+    int32_t i;
+#if MSF_DSP
+    for (i = n >> 2; i > 0; i--) {
+        const uint32_t xv = msf_read_s8x4(x), wa = msf_read_s8x4(w0), wb = msf_read_s8x4(w1);
+        const uint32_t x02 = msf_sxtb16(xv), x13 = msf_sxtb16_ror8(xv);
+        a0 = msf_smlad(x02, msf_sxtb16(wa), a0);
+        a0 = msf_smlad(x13, msf_sxtb16_ror8(wa), a0);
+        a1 = msf_smlad(x02, msf_sxtb16(wb), a1);
+        a1 = msf_smlad(x13, msf_sxtb16_ror8(wb), a1);
+        x += 4;
+        w0 += 4;
+        w1 += 4;
+    }
+#else
+    for (i = n >> 2; i > 0; i--) {
+        a0 += x[0] * w0[0] + x[1] * w0[1] + x[2] * w0[2] + x[3] * w0[3];
+        a1 += x[0] * w1[0] + x[1] * w1[1] + x[2] * w1[2] + x[3] * w1[3];
+        x += 4;
+        w0 += 4;
+        w1 += 4;
+    }
+#endif
+    for (i = n & 3; i > 0; i--) {
+        const int32_t xv = *x++;
+        a0 += xv * *w0++;
+        a1 += xv * *w1++;
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+}
+
+/* sum over k < n of x[k] * w[k], added to acc. */
+static inline MSF_ALWAYS_INLINE int32_t msf_dot_1x1_s8(const int8_t *x, const int8_t *w,
+                                                       int32_t n, int32_t acc)
+{
+    int32_t i;
+#if MSF_DSP
+    for (i = n >> 2; i > 0; i--) {
+        const uint32_t xv = msf_read_s8x4(x), wv = msf_read_s8x4(w);
+        acc = msf_smlad(msf_sxtb16(xv), msf_sxtb16(wv), acc);
+        acc = msf_smlad(msf_sxtb16_ror8(xv), msf_sxtb16_ror8(wv), acc);
+        x += 4;
+        w += 4;
+    }
+    n &= 3;
+#endif
+    for (i = 0; i < n; i++) {
+        acc += x[i] * w[i];
+    }
+    return acc;
+}
+
 /* ------------------------------------------------------------------ parameter structs */
+
+/* Per output channel of a convolution, precomputed by code generation so that the inner loops
+ * neither add the input offset nor derive rounding constants. */
+typedef struct {
+    int32_t kernel_sum;         /* bias + input_offset * (sum of the channel's weights): the
+                                   accumulator then is kernel_sum + sum(x * w) */
+    int32_t multiplier;         /* the channel's multiplier */
+    int32_t rounding, rshift;   /* msf_requantize_fast's constants when fast_requant, else 0 */
+} msf_channel_params;
 
 /* Convolution and depthwise convolution (channel multiplier 1). */
 typedef struct {
@@ -151,6 +442,11 @@ typedef struct {
     const int32_t *bias;        /* Cout entries, or NULL */
     const int32_t *multiplier;  /* per output channel */
     const int32_t *shift;       /* per output channel */
+    const msf_channel_params *channels; /* per output channel (required) */
+    int32_t fast_requant;       /* 1 when the channels' rounding and rshift are valid: every
+                                   channel has multiplier >= 0, -22 <= shift <= -1 and
+                                   |kernel_sum| + 128 * (sum of |weights|) < 2^30 (so |acc| <
+                                   2^30), and output_offset is in [-128, 127] */
 } msf_conv_params;
 
 /* Max and average pooling. Average pooling sums (x + input_offset) over the taps inside the
@@ -203,13 +499,46 @@ typedef struct {
     const int32_t *shift;
 } msf_fc_params;
 
+/* Whether a conv layer's outputs can take msf_requantize_fast and a plain int8 saturation. */
+static inline int msf_conv_fast_output(const msf_conv_params *p)
+{
+    return p->fast_requant && p->act_min == MSF_INT8_MIN && p->act_max == MSF_INT8_MAX;
+}
+
+/* Output value (in int8 range) of channel c for accumulator acc (kernel_sum included). `fast`
+ * is msf_conv_fast_output(p), a constant where the kernels instantiate their loops. */
+static inline MSF_ALWAYS_INLINE int32_t msf_conv_output(int32_t acc, const msf_conv_params *p,
+                                                        const msf_channel_params *q, int32_t c,
+                                                        int fast)
+{
+    if (fast) {
+        const int32_t v = msf_requantize_fast(acc, q->multiplier, q->rounding, q->rshift);
+#if MSF_DSP
+        return msf_ssat8(v);
+#else
+        /* one unsigned compare for the common in-range case */
+        return (uint32_t)(v + 128) <= 255u ? v : (v >> 31) ^ 127;
+#endif
+    }
+    const int32_t v = msf_requantize(acc, q->multiplier, p->shift[c]) + p->output_offset;
+    return msf_clamp_s8(v, p->act_min, p->act_max);
+}
+
 /* ------------------------------------------------------------------ convolution */
 
 /* Any kernel size, stride and padding. Channels in = in->c, out = out->c.
- * Scratch: one int16 im2col column of kh*kw*Cin (0 for a 1x1 kernel, which takes the fast path). */
+ * Scratch: kh*kw*Cin int16 (0 for a 1x1 kernel, which takes the pointwise kernel), rounded up
+ * to 4 bytes: it holds the int8 im2col columns of two output pixels. */
 int32_t msf_convolve_s8_get_buffer_size(const msf_conv_params *p, int32_t in_c);
 void msf_convolve_s8(const msf_window *in, const msf_conv_params *p, msf_window *out,
                      int32_t oy0, int32_t ox0, int32_t oh, int32_t ow, void *scratch);
+
+/* Internal to the convolution kernels: all `cout` outputs of one or two int8 vectors of k
+ * elements (a pixel of a pointwise convolution, an im2col column): the dot products with the
+ * weight rows of p (Cout, k) plus the kernel sums, requantised into d0 (and d1); x1 == NULL
+ * for one vector. */
+void msf_conv_vectors_s8(const msf_conv_params *p, int32_t k, int32_t cout, const int8_t *x0,
+                         const int8_t *x1, int8_t *d0, int8_t *d1);
 
 /* 1x1 kernel, any stride and padding; no scratch. */
 int32_t msf_convolve_1x1_s8_get_buffer_size(const msf_conv_params *p, int32_t in_c);

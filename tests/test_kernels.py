@@ -18,20 +18,56 @@ from msfsim.host_build import build, cdef_from_header
 
 ROOT = Path(__file__).resolve().parents[1] / "kernels_c"
 SHIM = """
-static int32_t msf_test_requantize(int32_t acc, int32_t m, int32_t s) { return msf_requantize(acc, m, s); }
+static int32_t msf_test_requantize(int32_t acc, int32_t m, int32_t s)
+{ return msf_requantize(acc, m, s); }
+static int32_t msf_test_requantize_fast(int32_t acc, int32_t m, int32_t r, int32_t s)
+{ return msf_requantize_fast(acc, m, r, s); }
+static int32_t msf_test_doubling_high_mult(int32_t a, int32_t b)
+{ return msf_doubling_high_mult(a, b); }
+static int msf_test_dsp(void) { return MSF_DSP; }
 """
 
 
 def build_kernels(*flags: str):
-    cdef = cdef_from_header(ROOT / "msf_kernels.h") + \
-        "static int32_t msf_test_requantize(int32_t acc, int32_t m, int32_t s);\n"
+    cdef = cdef_from_header(ROOT / "msf_kernels.h") + """
+static int32_t msf_test_requantize(int32_t acc, int32_t m, int32_t s);
+static int32_t msf_test_requantize_fast(int32_t acc, int32_t m, int32_t r, int32_t s);
+static int32_t msf_test_doubling_high_mult(int32_t a, int32_t b);
+static int msf_test_dsp(void);
+"""
     return build("kernels_test", sorted(ROOT.glob("kernels/*.c")), cdef, include_dirs=[ROOT],
                  headers=["msf_kernels.h"], preamble=SHIM, extra_compile_args=["-Wall", *flags])
 
 
-@pytest.fixture(scope="module")
-def kl():
-    return build_kernels()
+# The plain C kernels, and their Cortex-M DSP variant with C versions of the intrinsics.
+@pytest.fixture(scope="module", params=["plain", "dsp"])
+def kl(request):
+    ffi, lib = build_kernels("-DMSF_DSP_EMULATE=1") if request.param == "dsp" else build_kernels()
+    assert lib.msf_test_dsp() == (request.param == "dsp")
+    return ffi, lib
+
+
+def channel_params(ffi, weight, bias, mult, shift, zp_in: int, zp_out: int, depthwise: bool,
+                   keep: list):
+    """msf_channel_params of a conv layer and its fast_requant flag, as code generation
+    (msfsim/codegen/emit.py) computes them."""
+    axes = (0, 1) if depthwise else (1, 2, 3)
+    wt = weight.astype(np.int64)
+    b = np.zeros(len(mult), np.int64) if bias is None else np.asarray(bias, np.int64)
+    ksum = b - zp_in * wt.sum(axis=axes)
+    ksum = (ksum + (1 << 31)) % (1 << 32) - (1 << 31)
+    m = np.asarray(mult, np.int64)
+    e = -np.asarray(shift, np.int64)
+    bound = np.abs(ksum) + 128 * np.abs(wt).sum(axis=axes)
+    fast = bool(np.all(m >= 0) and np.all((e >= 1) & (e <= 22)) and np.all(bound < (1 << 30))
+                and -128 <= zp_out <= 127)
+    table = np.zeros((len(m), 4), np.int32)
+    table[:, 0], table[:, 1] = ksum, m
+    if fast:
+        table[:, 2] = (1 << (e - 1)) + zp_out * (1 << e)
+        table[:, 3] = e
+    keep.append(table)
+    return ffi.cast("const msf_channel_params *", ffi.from_buffer("int32_t[]", table)), int(fast)
 
 
 # ------------------------------------------------------------------ windows
@@ -115,7 +151,9 @@ class ConvCase:
     depthwise: bool
 
 
-def conv_params(ffi, rng, case: ConvCase, keep: list):
+def conv_params(ffi, rng, case: ConvCase, keep: list, fast: bool | None = None):
+    """Random parameters; `fast` True / False forces the fast requantisation's conditions
+    (full int8 clamp, every shift in range) to hold / to fail, None draws them."""
     kh, kw = case.k
     if case.depthwise:
         wt = rng.integers(-127, 128, size=(kh, kw, case.cin), dtype=np.int8)
@@ -126,14 +164,18 @@ def conv_params(ffi, rng, case: ConvCase, keep: list):
     cout = case.cin if case.depthwise else case.cout
     bias = rng.integers(-5000, 5000, size=cout).astype(np.int32)
     mult, shift = rand_quant(rng, kel, cout)
+    if fast is False or (fast is None and rng.random() < 0.2):  # a channel out of its range
+        shift[int(rng.integers(0, cout))] = int(rng.choice([0, 1, -23]))
     zp_in, zp_out = (int(v) for v in rng.integers(-40, 40, size=2))
-    lo, hi = rand_clamp(rng, zp_out)
+    lo, hi = (-128, 127) if fast else rand_clamp(rng, zp_out)
     keep += [wt, bias, mult, shift]
+    channels, fast = channel_params(ffi, wt, bias, mult, shift, zp_in, zp_out, case.depthwise, keep)
     p = ffi.new("msf_conv_params *", dict(
         kernel_h=kh, kernel_w=kw, stride_h=case.s[0], stride_w=case.s[1], pad_top=case.pad[0],
         pad_left=case.pad[1], input_offset=-zp_in, output_offset=zp_out, act_min=lo, act_max=hi,
         weights=ffi.from_buffer("int8_t[]", wt), bias=ffi.from_buffer("int32_t[]", bias),
-        multiplier=ffi.from_buffer("int32_t[]", mult), shift=ffi.from_buffer("int32_t[]", shift)))
+        multiplier=ffi.from_buffer("int32_t[]", mult), shift=ffi.from_buffer("int32_t[]", shift),
+        channels=channels, fast_requant=fast))
     ref = dict(weight=wt, bias=bias, multiplier=mult, shift=shift, stride=case.s, pad=case.pad,
                zp_in=zp_in, zp_out=zp_out, act_min=lo, act_max=hi)
     return p, ref
@@ -201,6 +243,90 @@ def test_requantize_matches_refmodel(kl, soft_mul):
     got = np.array([lib.msf_test_requantize(int(a), int(m), int(s))
                     for a, m, s in zip(acc, mult, shift)])
     np.testing.assert_array_equal(got, want)
+
+
+EDGES = [-2**31, -2**31 + 1, -2**30 - 1, -2**30, -2**30 + 1, -65537, -65536, -257, -256, -129,
+         -128, -3, -2, -1, 0, 1, 2, 3, 127, 128, 255, 256, 65535, 65536, 2**30 - 1, 2**30,
+         2**30 + 1, 2**31 - 2, 2**31 - 1]
+
+
+@pytest.mark.parametrize("soft_mul", [False, True])
+def test_fixed_point_edges_match_gemmlowp(soft_mul):
+    """DoublingHighMul as an arithmetic shift, and the right-shift requantisation folded into
+    one 64-bit rounding, equal gemmlowp's nudge / truncate / RoundingDivideByPOT definitions
+    (refmodel) on edge and random values, for any sign of the multiplier."""
+    ffi, lib = build_kernels("-DMSF_WIDE_MUL_SOFT=1") if soft_mul else build_kernels()
+    rng = np.random.default_rng(3)
+    a, b = (v.ravel() for v in np.meshgrid(EDGES, EDGES))
+    a = np.concatenate([a, rng.integers(-2**31, 2**31, 4000)])
+    b = np.concatenate([b, rng.integers(-2**31, 2**31, 4000)])
+    got = np.array([lib.msf_test_doubling_high_mult(int(x), int(y)) for x, y in zip(a, b)])
+    np.testing.assert_array_equal(got, refmodel.doubling_high_mul(a, b))
+    shift = rng.integers(-31, 32, a.size)
+    shift[:len(EDGES) ** 2] = np.resize([-31, -30, -2, -1, 0, 1, 31], len(EDGES) ** 2)
+    got = np.array([lib.msf_test_requantize(int(x), int(y), int(s))
+                    for x, y, s in zip(a, b, shift)])
+    np.testing.assert_array_equal(got, refmodel.requantize(a, b, shift))
+
+
+@pytest.mark.parametrize("soft_mul", [False, True])
+def test_fast_requantize_in_its_range(soft_mul):
+    """msf_requantize_fast with the msf_channel_params constants equals requantize + offset for
+    |acc| < 2^30, multipliers >= 0, right shifts 1..22 and int8 output offsets."""
+    ffi, lib = build_kernels("-DMSF_WIDE_MUL_SOFT=1") if soft_mul else build_kernels()
+    rng = np.random.default_rng(4)
+    n = 6000
+    edges = [v for v in EDGES if abs(v) < 2**30] + [2**30 - 1, -(2**30 - 1), 2**29, -2**29 - 1]
+    acc = np.concatenate([np.resize(edges, n), rng.integers(-2**30 + 1, 2**30, n),
+                          rng.integers(-5000, 5000, n)])
+    mult = np.concatenate([rng.integers(0, 2**31, 2 * n), rng.integers(1 << 30, 1 << 31, n)])
+    mult[:8] = [0, 1, 2**30, 2**31 - 1, 0, 1, 2**30, 2**31 - 1]
+    e = rng.integers(1, 23, acc.size)
+    e[:30] = np.resize([1, 2, 3, 21, 22], 30)
+    zp = rng.integers(-128, 128, acc.size)
+    zp[:16] = np.resize([-128, 127, 0, -1], 16)
+    rnd = (1 << (e - 1)) + zp * (1 << e)
+    got = np.array([lib.msf_test_requantize_fast(int(x), int(m), int(r), int(s))
+                    for x, m, r, s in zip(acc, mult, rnd, e)])
+    np.testing.assert_array_equal(got, refmodel.requantize(acc, mult, -e) + zp)
+
+
+@pytest.mark.parametrize("kind", ["1x1", "1x1s2", "3x3s2", "dw3x3", "dw3x3s2", "dw5x5"])
+def test_thin_regions_and_channel_tails(kl, kind):
+    """One-column and one-row regions (how fused blocks call the kernels), single pixels and
+    partial ring windows, over channel counts with every remainder of the kernels' blocking,
+    with the fast requantisation and without."""
+    ffi, lib = kl
+    rng = np.random.default_rng(sum(map(ord, kind)))
+    dw = kind.startswith("dw")
+    k = int(kind[-3] if kind.endswith("s2") else kind[-1])
+    s = 2 if kind.endswith("s2") else 1
+    chans = [(3, 11), (5, 30), (11, 5), (30, 8), (33, 7), (8, 48), (1, 1), (4, 2), (7, 3)]
+    for trial, (cin, cout) in enumerate(chans):
+        pad = (k // 2,) * 4
+        case = ConvCase(int(rng.integers(k, 12)), int(rng.integers(k, 12)), cin,
+                        cin if dw else cout, (k, k), (s, s), pad, dw)
+        keep: list = []
+        p, ref = conv_params(ffi, rng, case, keep, fast=trial % 3 != 2)
+        assert p.fast_requant == (trial % 3 != 2)
+        x = rng.integers(-128, 128, size=(case.h, case.w, cin), dtype=np.int8)
+        want = (refmodel.dwconv if dw else refmodel.conv)(x, **ref)
+        ho, wo = want.shape[:2]
+        if dw:
+            fn, scratch = "msf_depthwise_conv_s8", None
+        elif k == 1:
+            fn, scratch = "msf_convolve_1x1_s8", None
+        else:
+            fn, scratch = "msf_convolve_s8", lib.msf_convolve_s8_get_buffer_size(p, cin)
+        rects = ([(0, ox, ho, 1) for ox in range(wo)] + [(oy, 0, 1, wo) for oy in range(ho)]
+                 + [(int(rng.integers(0, ho)), int(rng.integers(0, wo)), 1, 1)]
+                 + [rand_rect(rng, ho, wo) for _ in range(2)])
+        for rect in rects:
+            got = run_region(ffi, lib, rng, fn, x, x.shape, case.k, case.s, case.pad,
+                             want.shape, rect, p, rect[3] == 1, scratch)
+            oy0, ox0, oh, ow = rect
+            np.testing.assert_array_equal(got, want[oy0:oy0 + oh, ox0:ox0 + ow],
+                                          err_msg=f"{case} rect={rect}")
 
 
 @pytest.mark.parametrize("k", [1, 3, 5, 7])
@@ -427,12 +553,15 @@ def run_layer_c(ffi, lib, rng, model, layer, values, fused_pool=None):
     out = window(ffi, rng, None, shape)
     common = dict(output_offset=zout, act_min=layer.act_min, act_max=layer.act_max)
     if layer.op in (Op.CONV, Op.DWCONV):
+        keep: list = []
+        channels, fast = channel_params(ffi, layer.weight, layer.bias, layer.multiplier,
+                                        layer.shift, zin[0], zout, layer.op == Op.DWCONV, keep)
         p = ffi.new("msf_conv_params *", dict(
             kernel_h=layer.kernel[0], kernel_w=layer.kernel[1], stride_h=layer.stride[0],
             stride_w=layer.stride[1], pad_top=layer.pad[0], pad_left=layer.pad[1],
             input_offset=-zin[0], weights=buf("int8_t[]", layer.weight),
             bias=buf("int32_t[]", layer.bias), multiplier=buf("int32_t[]", layer.multiplier),
-            shift=buf("int32_t[]", layer.shift), **common))
+            shift=buf("int32_t[]", layer.shift), channels=channels, fast_requant=fast, **common))
         if layer.op == Op.DWCONV:
             lib.msf_depthwise_conv_s8(win.ptr, p, out.ptr, 0, 0, shape[0], shape[1])
         else:
@@ -515,6 +644,79 @@ def test_zoo_models_layer_by_layer(kl, name):
         got = run_layer_c(ffi, lib, rng, model, layer, ref, pool)
         np.testing.assert_array_equal(got, ref[layer.output], err_msg=f"layer {layer.index} {layer.op}")
     assert fused == (2 if name == "lenet5-r28" else 0)
+
+
+# ------------------------------------------------------------------ DSP assembly on Cortex-M7
+
+def one_layer_chain(specs, hw=(5, 5), cin=4, seed=0):
+    """A chain of conv layers, specs = (kind, cout, k, s) with kind "pw" / "conv" / "dw"
+    (cout ignored for "dw") and TF-SAME padding; "relu6" clamps its output to [0, 6]."""
+    from msfsim.ir import IRBuilder, QParams
+    rng = np.random.default_rng(seed)
+    b = IRBuilder("dsp", (hw[0], hw[1], cin), QParams(0.02, 3))
+    x = b.input
+    for kind, cout, k, s, act in specs:
+        h, w, c = b.tensors[x].shape
+        dw = kind == "dw"
+        cout = c if dw else cout
+        wt = rng.integers(-127, 128, size=(k, k, c) if dw else (cout, k, k, c)).astype(np.int8)
+        pads = [((o - 1) * s + k - n) for n, o in ((h, -(-h // s)), (w, -(-w // s)))]
+        pad = (pads[0] // 2, pads[1] // 2, pads[0] - pads[0] // 2, pads[1] - pads[1] // 2)
+        fan_in = k * k * (1 if dw else c)
+        x = b.conv(x, wt, np.full(cout, 1.0 / (64 * fan_in ** 0.5)), rng.normal(0, 0.1, cout),
+                   QParams(0.03, -5), stride=(s, s), pad=pad, depthwise=dw, activation=act)
+    return b.build()
+
+
+DSP_CASES = [
+    # pointwise: pairs and single pixels, odd output channels, every cin % 4, C fallbacks
+    ([("pw", 2, 1, 1, "none")], (5, 5), 4),
+    ([("pw", 3, 1, 1, "none")], (5, 5), 5),
+    ([("pw", 5, 1, 1, "none")], (3, 5), 7),
+    ([("pw", 9, 1, 1, "none")], (5, 3), 11),
+    ([("pw", 7, 1, 1, "none")], (1, 1), 6),
+    ([("pw", 6, 1, 1, "none")], (5, 5), 3),
+    ([("pw", 1, 1, 1, "none")], (5, 5), 8),
+    ([("pw", 6, 1, 2, "relu6")], (5, 5), 8),
+    # depthwise 3x3: groups of four channels, the overlapping last group, border pixels
+    ([("dw", 0, 3, 1, "none")], (5, 6), 4),
+    ([("dw", 0, 3, 1, "none")], (6, 5), 7),
+    ([("dw", 0, 3, 2, "none")], (7, 7), 11),
+    ([("dw", 0, 3, 1, "none")], (4, 4), 3),
+    ([("dw", 0, 5, 1, "none")], (6, 6), 6),
+    ([("dw", 0, 3, 1, "relu6")], (5, 5), 8),
+    # general convolution through im2col columns
+    ([("conv", 11, 3, 2, "none")], (9, 9), 3),
+    ([("conv", 5, 5, 1, "none")], (6, 7), 2),
+    # a fused chain: one-column regions
+    ([("pw", 12, 1, 1, "none"), ("dw", 0, 3, 1, "none"), ("pw", 5, 1, 1, "none")], (7, 6), 5),
+]
+
+
+@pytest.mark.parametrize("case", range(len(DSP_CASES)))
+def test_dsp_kernels_bit_exact_on_cortex_m7(case):
+    """The hand-scheduled Thumb-2 loops (compiled only for DSP cores) against the reference,
+    run in the emulated Cortex-M7: whole layers and fused one-pixel-tile blocks."""
+    import shutil
+    import tempfile
+    from msfsim.codegen.emit import generate_block
+    from msfsim.fusion.block import Block, BlockConfig
+    from msfsim.measure import measure_generated
+    if shutil.which("arm-none-eabi-gcc") is None:
+        pytest.skip("arm-none-eabi-gcc is not installed")
+    specs, hw, cin = DSP_CASES[case]
+    model = one_layer_chain(specs, hw, cin, seed=case)
+    x = np.random.default_rng(case).integers(-128, 128, (hw[0], hw[1], cin), dtype=np.int8)
+    want = refmodel.run(model, x).tobytes()
+    last = len(model.layers) - 1
+    blocks = [Block(0, last)] if last == 0 else [Block(0, last, BlockConfig((1, 1), "hcache")),
+                                                 Block(0, last, BlockConfig((2, 1), "recompute"))]
+    for block in blocks:
+        with tempfile.TemporaryDirectory() as d:
+            generate_block(model, block, x).write(d)
+            m = measure_generated("stm32f746", d)
+        assert m.status == "ok", m
+        assert m.output == want, f"{specs} {hw} cin={cin} {block}"
 
 
 # ------------------------------------------------------------------ host build cache

@@ -1,5 +1,17 @@
-/* Pointwise convolution: no im2col, each output pixel is a dot product of one input pixel. */
+/* Pointwise convolution: no im2col, each output pixel is a dot product of one input pixel.
+ *
+ * The region's pixels are taken in pairs in row-major order (the two may lie in different
+ * rows, so a one-column region pairs vertical neighbours) and the output channels in pairs:
+ * a 2x2 block of accumulators per pass, started at the precomputed kernel sums so the inner
+ * loop carries no input offset. A pixel left without a partner takes four channels per pass.
+ * The same dot products serve the general convolution's im2col columns (msf_conv_vectors_s8). */
 #include "msf_kernels.h"
+
+#if defined(__GNUC__) && !defined(__clang__)
+/* GCC's pre-allocation scheduling otherwise stretches the unrolled loads' live ranges into
+ * spills (RISC-V) */
+#pragma GCC optimize("sched-pressure")
+#endif
 
 int32_t msf_convolve_1x1_s8_get_buffer_size(const msf_conv_params *p, int32_t in_c)
 {
@@ -8,55 +20,441 @@ int32_t msf_convolve_1x1_s8_get_buffer_size(const msf_conv_params *p, int32_t in
     return 0;
 }
 
-/* sum((x + off) * w) over n elements, unrolled by four. */
-static inline int32_t dot_offset_s8(const int8_t *x, const int8_t *w, int32_t n, int32_t off,
-                                    int32_t acc)
+/* A padding pixel is a zero-point input: only the bias contributes. */
+static void pw_padding(const msf_conv_params *p, int32_t cout, int8_t *dst)
 {
-    int32_t i = n >> 2;
-    while (i-- > 0) {
-        acc += (x[0] + off) * w[0];
-        acc += (x[1] + off) * w[1];
-        acc += (x[2] + off) * w[2];
-        acc += (x[3] + off) * w[3];
-        x += 4;
-        w += 4;
+    int32_t co;
+    for (co = 0; co < cout; co++) {
+        const int32_t acc = p->bias ? p->bias[co] : 0;
+        dst[co] = (int8_t)msf_conv_output(acc, p, &p->channels[co], co, 0);
     }
-    i = n & 3;
-    while (i-- > 0) {
-        acc += (*x++ + off) * (*w++);
+}
+
+#if MSF_DSP_ASM
+/* Work of msf_pw_pairs_dsp: `pairs` pairs of output channels of two input pixels. */
+typedef struct {
+    const int8_t *x0, *x1;       /* the two input pixels */
+    int8_t *d0, *d1;             /* their outputs at the first channel of the first pair */
+    const int8_t *w;             /* weights of the first pair's first channel */
+    const msf_channel_params *q; /* channel parameters of the first pair */
+    int32_t pairs;               /* >= 1 */
+    int32_t cin;                 /* >= 4 */
+} pw_job;
+
+/* The 2x2 blocks of pw_pair with the fast requantisation, for Cortex-M DSP cores. Per pair of
+ * channels: accumulators a00 a01 a10 a11 (pixel, channel) in r4-r7 start at the kernel sums;
+ * four input channels per step (two words of input and two of weights, SXTB16 lanes into
+ * eight SMLAD); the last cin % 4 channels one at a time (SMLABB); then msf_requantize_fast
+ * and SSAT. The loop state lives in r8-r12 and is pushed around the multiply-accumulate
+ * loop, which needs every other register. */
+__attribute__((naked, noinline)) static void
+msf_pw_pairs_dsp(const pw_job *job __attribute__((unused)))
+{
+    __asm__ volatile(
+        "push    {r4-r11, lr}\n\t"
+        "sub     sp, sp, #20\n\t"
+        "ldrd    r1, r2, [r0, #0]\n\t"      /* frame: x0, x1, cin, cin % 4, x0 body end */
+        "strd    r1, r2, [sp, #0]\n\t"
+        "ldr     r3, [r0, #28]\n\t"
+        "str     r3, [sp, #8]\n\t"
+        "and     r4, r3, #3\n\t"
+        "str     r4, [sp, #12]\n\t"
+        "bic     r4, r3, #3\n\t"
+        "add     r4, r1, r4\n\t"
+        "str     r4, [sp, #16]\n\t"
+        "ldrd    r10, r11, [r0, #8]\n\t"    /* r10 d0, r11 d1 */
+        "ldrd    r8, r9, [r0, #16]\n\t"     /* r8 weights, r9 channel parameters */
+        "ldr     r12, [r0, #24]\n\t"        /* r12 pairs left */
+        "1:\n\t"
+        "ldr     r4, [r9, #0]\n\t"
+        "ldr     r5, [r9, #16]\n\t"
+        "mov     r6, r4\n\t"
+        "mov     r7, r5\n\t"
+        "ldrd    r0, r1, [sp, #0]\n\t"
+        "ldr     lr, [sp, #8]\n\t"
+        "mov     r2, r8\n\t"
+        "add     r3, r8, lr\n\t"
+        "add     r8, r3, lr\n\t"
+        "push    {r8-r12}\n\t"              /* frame now at sp + 20 */
+        "2:\n\t"
+        "ldr     r8, [r0], #4\n\t"
+        "ldr     r9, [r1], #4\n\t"
+        "ldr     r10, [r2], #4\n\t"
+        "sxtb16  r11, r8\n\t"
+        "sxtb16  r8, r8, ror #8\n\t"
+        "sxtb16  r12, r9\n\t"
+        "sxtb16  r9, r9, ror #8\n\t"
+        "sxtb16  lr, r10\n\t"
+        "sxtb16  r10, r10, ror #8\n\t"
+        "smlad   r4, r11, lr, r4\n\t"
+        "smlad   r4, r8, r10, r4\n\t"
+        "smlad   r6, r12, lr, r6\n\t"
+        "smlad   r6, r9, r10, r6\n\t"
+        "ldr     r10, [r3], #4\n\t"
+        "sxtb16  lr, r10\n\t"
+        "sxtb16  r10, r10, ror #8\n\t"
+        "smlad   r5, r11, lr, r5\n\t"
+        "smlad   r5, r8, r10, r5\n\t"
+        "smlad   r7, r12, lr, r7\n\t"
+        "smlad   r7, r9, r10, r7\n\t"
+        "ldr     r8, [sp, #36]\n\t"
+        "cmp     r0, r8\n\t"
+        "bne     2b\n\t"
+        "ldr     r12, [sp, #32]\n\t"
+        "cmp     r12, #0\n\t"
+        "beq     4f\n\t"
+        "3:\n\t"
+        "ldrsb   r8, [r0], #1\n\t"
+        "ldrsb   r9, [r1], #1\n\t"
+        "ldrsb   r10, [r2], #1\n\t"
+        "ldrsb   r11, [r3], #1\n\t"
+        "smlabb  r4, r8, r10, r4\n\t"
+        "smlabb  r6, r9, r10, r6\n\t"
+        "smlabb  r5, r8, r11, r5\n\t"
+        "smlabb  r7, r9, r11, r7\n\t"
+        "subs    r12, r12, #1\n\t"
+        "bne     3b\n\t"
+        "4:\n\t"
+        "pop     {r8-r12}\n\t"
+        "ldrd    r0, r1, [r9, #4]\n\t"      /* multiplier, rounding of the first channel */
+        "ldr     r2, [r9, #12]\n\t"         /* rshift */
+        "lsl     r3, r4, #1\n\t"
+        "smmlar  lr, r3, r0, r1\n\t"
+        "add     lr, lr, r4, asr #31\n\t"
+        "asr     lr, lr, r2\n\t"
+        "ssat    r4, #8, lr\n\t"
+        "lsl     r3, r6, #1\n\t"
+        "smmlar  lr, r3, r0, r1\n\t"
+        "add     lr, lr, r6, asr #31\n\t"
+        "asr     lr, lr, r2\n\t"
+        "ssat    r6, #8, lr\n\t"
+        "ldrd    r0, r1, [r9, #20]\n\t"     /* the second channel */
+        "ldr     r2, [r9, #28]\n\t"
+        "lsl     r3, r5, #1\n\t"
+        "smmlar  lr, r3, r0, r1\n\t"
+        "add     lr, lr, r5, asr #31\n\t"
+        "asr     lr, lr, r2\n\t"
+        "ssat    r5, #8, lr\n\t"
+        "lsl     r3, r7, #1\n\t"
+        "smmlar  lr, r3, r0, r1\n\t"
+        "add     lr, lr, r7, asr #31\n\t"
+        "asr     lr, lr, r2\n\t"
+        "ssat    r7, #8, lr\n\t"
+        "strb    r5, [r10, #1]\n\t"
+        "strb    r4, [r10], #2\n\t"
+        "strb    r7, [r11, #1]\n\t"
+        "strb    r6, [r11], #2\n\t"
+        "add     r9, r9, #32\n\t"
+        "subs    r12, r12, #1\n\t"
+        "bne     1b\n\t"
+        "add     sp, sp, #20\n\t"
+        "pop     {r4-r11, pc}\n\t");
+}
+
+/* Work of msf_pw_quads_dsp: `quads` groups of four output channels of one input pixel. */
+typedef struct {
+    const int8_t *x;             /* the input pixel */
+    int32_t cin;                 /* >= 4 */
+    const int8_t *w;             /* weights of the first group's first channel */
+    const msf_channel_params *q; /* channel parameters of the first group */
+    int8_t *d;                   /* the output at the first group's first channel */
+    int32_t quads;               /* >= 1 */
+} pw1_job;
+
+/* One pixel against four output channels per pass (a00..a03 in r4-r7), as msf_pw_pairs_dsp:
+ * the input word's SXTB16 lanes feed four weight rows. */
+__attribute__((naked, noinline)) static void
+msf_pw_quads_dsp(const pw1_job *job __attribute__((unused)))
+{
+    __asm__ volatile(
+        "push    {r4-r11, lr}\n\t"
+        "sub     sp, sp, #16\n\t"
+        "ldrd    r1, r2, [r0, #0]\n\t"      /* frame: x, cin, cin % 4, x body end */
+        "strd    r1, r2, [sp, #0]\n\t"
+        "and     r3, r2, #3\n\t"
+        "str     r3, [sp, #8]\n\t"
+        "bic     r3, r2, #3\n\t"
+        "add     r3, r1, r3\n\t"
+        "str     r3, [sp, #12]\n\t"
+        "ldrd    r8, r9, [r0, #8]\n\t"      /* r8 weights, r9 channel parameters */
+        "ldrd    r10, r11, [r0, #16]\n\t"   /* r10 output, r11 groups left */
+        "1:\n\t"
+        "ldr     r4, [r9, #0]\n\t"
+        "ldr     r5, [r9, #16]\n\t"
+        "ldr     r6, [r9, #32]\n\t"
+        "ldr     r7, [r9, #48]\n\t"
+        "ldrd    r0, lr, [sp, #0]\n\t"      /* x, cin */
+        "mov     r1, r8\n\t"
+        "add     r2, r1, lr\n\t"
+        "add     r3, r2, lr\n\t"
+        "add     r12, r3, lr\n\t"
+        "add     r8, r12, lr\n\t"
+        "push    {r8-r11}\n\t"              /* frame now at sp + 16 */
+        "2:\n\t"
+        "ldr     r8, [r0], #4\n\t"
+        "sxtb16  r9, r8\n\t"
+        "sxtb16  r8, r8, ror #8\n\t"
+        "ldr     r10, [r1], #4\n\t"
+        "sxtb16  r11, r10\n\t"
+        "sxtb16  r10, r10, ror #8\n\t"
+        "smlad   r4, r9, r11, r4\n\t"
+        "smlad   r4, r8, r10, r4\n\t"
+        "ldr     r10, [r2], #4\n\t"
+        "sxtb16  r11, r10\n\t"
+        "sxtb16  r10, r10, ror #8\n\t"
+        "smlad   r5, r9, r11, r5\n\t"
+        "smlad   r5, r8, r10, r5\n\t"
+        "ldr     r10, [r3], #4\n\t"
+        "sxtb16  r11, r10\n\t"
+        "sxtb16  r10, r10, ror #8\n\t"
+        "smlad   r6, r9, r11, r6\n\t"
+        "smlad   r6, r8, r10, r6\n\t"
+        "ldr     r10, [r12], #4\n\t"
+        "sxtb16  r11, r10\n\t"
+        "sxtb16  r10, r10, ror #8\n\t"
+        "smlad   r7, r9, r11, r7\n\t"
+        "smlad   r7, r8, r10, r7\n\t"
+        "ldr     r10, [sp, #28]\n\t"
+        "cmp     r0, r10\n\t"
+        "bne     2b\n\t"
+        "ldr     r11, [sp, #24]\n\t"
+        "cmp     r11, #0\n\t"
+        "beq     4f\n\t"
+        "3:\n\t"
+        "ldrsb   r8, [r0], #1\n\t"
+        "ldrsb   r9, [r1], #1\n\t"
+        "smlabb  r4, r8, r9, r4\n\t"
+        "ldrsb   r9, [r2], #1\n\t"
+        "smlabb  r5, r8, r9, r5\n\t"
+        "ldrsb   r9, [r3], #1\n\t"
+        "smlabb  r6, r8, r9, r6\n\t"
+        "ldrsb   r9, [r12], #1\n\t"
+        "smlabb  r7, r8, r9, r7\n\t"
+        "subs    r11, r11, #1\n\t"
+        "bne     3b\n\t"
+        "4:\n\t"
+        "pop     {r8-r11}\n\t"
+        "ldrd    r0, r1, [r9, #4]\n\t"
+        "ldr     r2, [r9, #12]\n\t"
+        "lsl     r3, r4, #1\n\t"
+        "smmlar  lr, r3, r0, r1\n\t"
+        "add     lr, lr, r4, asr #31\n\t"
+        "asr     lr, lr, r2\n\t"
+        "ssat    r4, #8, lr\n\t"
+        "ldrd    r0, r1, [r9, #20]\n\t"
+        "ldr     r2, [r9, #28]\n\t"
+        "lsl     r3, r5, #1\n\t"
+        "smmlar  lr, r3, r0, r1\n\t"
+        "add     lr, lr, r5, asr #31\n\t"
+        "asr     lr, lr, r2\n\t"
+        "ssat    r5, #8, lr\n\t"
+        "ldrd    r0, r1, [r9, #36]\n\t"
+        "ldr     r2, [r9, #44]\n\t"
+        "lsl     r3, r6, #1\n\t"
+        "smmlar  lr, r3, r0, r1\n\t"
+        "add     lr, lr, r6, asr #31\n\t"
+        "asr     lr, lr, r2\n\t"
+        "ssat    r6, #8, lr\n\t"
+        "ldrd    r0, r1, [r9, #52]\n\t"
+        "ldr     r2, [r9, #60]\n\t"
+        "lsl     r3, r7, #1\n\t"
+        "smmlar  lr, r3, r0, r1\n\t"
+        "add     lr, lr, r7, asr #31\n\t"
+        "asr     lr, lr, r2\n\t"
+        "ssat    r7, #8, lr\n\t"
+        "strb    r5, [r10, #1]\n\t"
+        "strb    r6, [r10, #2]\n\t"
+        "strb    r7, [r10, #3]\n\t"
+        "strb    r4, [r10], #4\n\t"
+        "add     r9, r9, #64\n\t"
+        "subs    r11, r11, #1\n\t"
+        "bne     1b\n\t"
+        "add     sp, sp, #16\n\t"
+        "pop     {r4-r11, pc}\n\t");
+}
+#endif
+
+/* All output channels of two input pixels, in C. Outputs are computed before they are
+ * stored: an int8 store may alias the parameters, which would force them to be reloaded. */
+MSF_C_LOOPS void pw_pair_c(const msf_conv_params *p, int32_t cin, int32_t cout,
+                                         const int8_t *x0, const int8_t *x1, int8_t *d0,
+                                         int8_t *d1, int fast)
+{
+    const int8_t *w = p->weights;
+    const msf_channel_params *q = p->channels;
+    int32_t co = 0;
+    for (; co + 1 < cout; co += 2) {
+        int32_t acc[4];
+        acc[0] = acc[2] = q[0].kernel_sum;
+        acc[1] = acc[3] = q[1].kernel_sum;
+        msf_dot_2x2_s8(x0, x1, w, w + cin, cin, acc);
+        const int32_t v00 = msf_conv_output(acc[0], p, &q[0], co, fast);
+        const int32_t v10 = msf_conv_output(acc[2], p, &q[0], co, fast);
+        const int32_t v01 = msf_conv_output(acc[1], p, &q[1], co + 1, fast);
+        const int32_t v11 = msf_conv_output(acc[3], p, &q[1], co + 1, fast);
+        d0[co] = (int8_t)v00;
+        d0[co + 1] = (int8_t)v01;
+        d1[co] = (int8_t)v10;
+        d1[co + 1] = (int8_t)v11;
+        w += 2 * cin;
+        q += 2;
     }
-    return acc;
+    if (co < cout) {
+        int32_t acc[2];
+        acc[0] = acc[1] = q[0].kernel_sum;
+        msf_dot_1x2_s8(w, x0, x1, cin, acc); /* one weight row against both pixels */
+        const int32_t v0 = msf_conv_output(acc[0], p, &q[0], co, fast);
+        const int32_t v1 = msf_conv_output(acc[1], p, &q[0], co, fast);
+        d0[co] = (int8_t)v0;
+        d1[co] = (int8_t)v1;
+    }
+}
+
+/* All output channels of one input pixel, in C. */
+MSF_C_LOOPS void pw_single_c(const msf_conv_params *p, int32_t cin, int32_t cout,
+                                           const int8_t *x, int8_t *d, int fast)
+{
+    const int8_t *w = p->weights;
+    const msf_channel_params *q = p->channels;
+    int32_t co;
+    for (co = 0; co + 1 < cout; co += 2) {
+        int32_t acc[2];
+        acc[0] = q[0].kernel_sum;
+        acc[1] = q[1].kernel_sum;
+        msf_dot_1x2_s8(x, w, w + cin, cin, acc);
+        const int32_t v0 = msf_conv_output(acc[0], p, &q[0], co, fast);
+        const int32_t v1 = msf_conv_output(acc[1], p, &q[1], co + 1, fast);
+        d[co] = (int8_t)v0;
+        d[co + 1] = (int8_t)v1;
+        w += 2 * cin;
+        q += 2;
+    }
+    if (co < cout) {
+        const int32_t acc = msf_dot_1x1_s8(x, w, cin, q[0].kernel_sum);
+        d[co] = (int8_t)msf_conv_output(acc, p, &q[0], co, fast);
+    }
+}
+
+/* All output channels of two input pixels. */
+static inline MSF_ALWAYS_INLINE void pw_pair(const msf_conv_params *p, int32_t cin, int32_t cout,
+                                             const int8_t *x0, const int8_t *x1, int8_t *d0,
+                                             int8_t *d1, int fast)
+{
+#if MSF_DSP_ASM
+    if (fast && cin >= 4 && cout >= 2) {
+        pw_job job = {x0, x1, d0, d1, p->weights, p->channels, cout >> 1, cin};
+        msf_pw_pairs_dsp(&job);
+        if (cout & 1) { /* the last pair again one channel lower: cout - 2 is stored twice */
+            const int32_t c = cout - 2;
+            job.d0 = d0 + c;
+            job.d1 = d1 + c;
+            job.w = p->weights + c * cin;
+            job.q = p->channels + c;
+            job.pairs = 1;
+            msf_pw_pairs_dsp(&job);
+        }
+        return;
+    }
+#endif
+    pw_pair_c(p, cin, cout, x0, x1, d0, d1, fast);
+}
+
+/* All output channels of one input pixel. */
+static inline MSF_ALWAYS_INLINE void pw_single(const msf_conv_params *p, int32_t cin,
+                                               int32_t cout, const int8_t *x, int8_t *d, int fast)
+{
+#if MSF_DSP_ASM
+    if (fast && cin >= 4 && cout >= 4) {
+        pw1_job job = {x, cin, p->weights, p->channels, d, cout >> 2};
+        msf_pw_quads_dsp(&job);
+        if (cout & 3) { /* the last group again, ending at the last channel */
+            const int32_t c = cout - 4;
+            job.w = p->weights + c * cin;
+            job.q = p->channels + c;
+            job.d = d + c;
+            job.quads = 1;
+            msf_pw_quads_dsp(&job);
+        }
+        return;
+    }
+#endif
+    pw_single_c(p, cin, cout, x, d, fast);
+}
+
+static inline MSF_ALWAYS_INLINE void pw_region(const msf_window *in, const msf_conv_params *p,
+                                               msf_window *out, int32_t oy0, int32_t ox0,
+                                               int32_t oh, int32_t ow, int fast)
+{
+    const int32_t cin = in->c, cout = out->c;
+    const int32_t ix0 = ox0 * p->stride_w - p->pad_left;
+    const int32_t src_step = p->stride_w * cin;
+    /* whether every column of the region reads an input pixel (no padding columns) */
+    const int cols_inside = ix0 >= 0 && ix0 + (ow - 1) * p->stride_w < in->tensor_w;
+    const int8_t *pend_src = NULL; /* a pixel waiting for a partner */
+    int8_t *pend_dst = NULL;
+    int32_t oy, ox;
+
+    for (oy = oy0; oy < oy0 + oh; oy++) {
+        const int32_t iy = oy * p->stride_h - p->pad_top;
+        const int row_valid = iy >= 0 && iy < in->tensor_h;
+        int8_t *dst = msf_window_pixel(out, oy, ox0);
+        if (row_valid && cols_inside) {
+            const int8_t *src = msf_window_row(in, iy) + (ix0 - in->x0) * cin;
+            for (ox = 0; ox < ow; ox++, src += src_step, dst += cout) {
+                if (pend_src == NULL) {
+                    pend_src = src;
+                    pend_dst = dst;
+                } else {
+                    pw_pair(p, cin, cout, pend_src, src, pend_dst, dst, fast);
+                    pend_src = NULL;
+                }
+            }
+            continue;
+        }
+        /* a row with padding pixels: a padding pixel is a zero-point input */
+        int32_t ix = ix0;
+        for (ox = 0; ox < ow; ox++, dst += cout, ix += p->stride_w) {
+            if (!row_valid || ix < 0 || ix >= in->tensor_w) {
+                pw_padding(p, cout, dst);
+                continue;
+            }
+            const int8_t *src = msf_window_pixel(in, iy, ix);
+            if (pend_src == NULL) {
+                pend_src = src;
+                pend_dst = dst;
+            } else {
+                pw_pair(p, cin, cout, pend_src, src, pend_dst, dst, fast);
+                pend_src = NULL;
+            }
+        }
+    }
+    if (pend_src != NULL) {
+        pw_single(p, cin, cout, pend_src, pend_dst, fast);
+    }
+}
+
+void msf_conv_vectors_s8(const msf_conv_params *p, int32_t k, int32_t cout, const int8_t *x0,
+                         const int8_t *x1, int8_t *d0, int8_t *d1)
+{
+    if (msf_conv_fast_output(p)) {
+        if (x1 != NULL) {
+            pw_pair(p, k, cout, x0, x1, d0, d1, 1);
+        } else {
+            pw_single(p, k, cout, x0, d0, 1);
+        }
+    } else if (x1 != NULL) {
+        pw_pair(p, k, cout, x0, x1, d0, d1, 0);
+    } else {
+        pw_single(p, k, cout, x0, d0, 0);
+    }
 }
 
 void msf_convolve_1x1_s8(const msf_window *in, const msf_conv_params *p, msf_window *out,
                          int32_t oy0, int32_t ox0, int32_t oh, int32_t ow)
 {
-    const int32_t cin = in->c, cout = out->c;
-    const int32_t off = p->input_offset;
-    int32_t oy, ox, co;
-
-    for (oy = oy0; oy < oy0 + oh; oy++) {
-        const int32_t iy = oy * p->stride_h - p->pad_top;
-        const int32_t row_valid = iy >= 0 && iy < in->tensor_h;
-        const int8_t *src_row = row_valid ? msf_window_row(in, iy) : NULL;
-        int8_t *dst = msf_window_pixel(out, oy, ox0);
-        int32_t ix = ox0 * p->stride_w - p->pad_left;
-        for (ox = 0; ox < ow; ox++) {
-            /* a padding pixel is a zero-point input: only the bias contributes */
-            const int8_t *src = (row_valid && ix >= 0 && ix < in->tensor_w)
-                                    ? src_row + (ix - in->x0) * cin : NULL;
-            const int8_t *w = p->weights;
-            for (co = 0; co < cout; co++) {
-                int32_t acc = p->bias ? p->bias[co] : 0;
-                if (src != NULL) {
-                    acc = dot_offset_s8(src, w, cin, off, acc);
-                }
-                w += cin;
-                acc = msf_requantize(acc, p->multiplier[co], p->shift[co]) + p->output_offset;
-                dst[co] = msf_clamp_s8(acc, p->act_min, p->act_max);
-            }
-            dst += cout;
-            ix += p->stride_w;
-        }
+    if (msf_conv_fast_output(p)) {
+        pw_region(in, p, out, oy0, ox0, oh, ow, 1);
+    } else {
+        pw_region(in, p, out, oy0, ox0, oh, ow, 0);
     }
 }

@@ -1,8 +1,15 @@
-/* General convolution (any kernel, stride, padding) through an int16 im2col column, and the
- * convolution with a fused non-overlapping max pool used by the layer-by-layer baseline. */
+/* General convolution (any kernel, stride, padding), and the convolution with a fused
+ * non-overlapping max pool used by the layer-by-layer baseline.
+ *
+ * Each output pixel's receptive field is copied into an int8 im2col column of kh*kw*Cin
+ * values (OHWI weight order), padding taps holding the input zero point: with the
+ * precomputed kernel sums a zero-point input contributes nothing, so border pixels need no
+ * other case. Two columns fit the scratch, and a pair of them goes through the pointwise
+ * dot products (msf_conv_vectors_s8), two pixels against two output channels per pass. */
 #include "msf_kernels.h"
 
-/* Bytes of the im2col column, rounded up so that a following buffer stays 4-byte aligned. */
+/* Bytes of the scratch: kh*kw*Cin int16, rounded up so that a following buffer stays 4-byte
+ * aligned. It holds two int8 columns. */
 static int32_t col_bytes(const msf_conv_params *p, int32_t in_c)
 {
     const int32_t bytes = p->kernel_h * p->kernel_w * in_c * (int32_t)sizeof(int16_t);
@@ -17,88 +24,65 @@ int32_t msf_convolve_s8_get_buffer_size(const msf_conv_params *p, int32_t in_c)
     return col_bytes(p, in_c);
 }
 
-/* Dot product of an int16 column with int8 weights, unrolled by four. */
-static int32_t dot_s16_s8(const int16_t *col, const int8_t *w, int32_t n, int32_t acc)
+#if defined(__GNUC__) && !defined(__clang__)
+/* Keep GCC from turning the copy loops into memcpy / memset calls, which freestanding builds
+ * lack (the copy helpers are inlined into functions carrying the attribute). */
+#define MSF_NO_LIBC_LOOPS __attribute__((optimize("no-tree-loop-distribute-patterns")))
+#else
+#define MSF_NO_LIBC_LOOPS
+#endif
+
+static inline void copy_s8(int8_t *dst, const int8_t *src, int32_t n)
 {
-    int32_t i = n >> 2;
-    while (i-- > 0) {
-        acc += (int32_t)col[0] * w[0];
-        acc += (int32_t)col[1] * w[1];
-        acc += (int32_t)col[2] * w[2];
-        acc += (int32_t)col[3] * w[3];
-        col += 4;
-        w += 4;
+    int32_t i = 0;
+#if MSF_DSP
+    for (; i + 4 <= n; i += 4) { /* unaligned words: fine on Cortex-M4/M7 */
+        __builtin_memcpy(dst + i, src + i, 4);
     }
-    i = n & 3;
-    while (i-- > 0) {
-        acc += (int32_t)(*col++) * (*w++);
+#endif
+    for (; i < n; i++) {
+        dst[i] = src[i];
     }
-    return acc;
 }
 
-/* Fills `col` with (x + input_offset) for every tap (ky, kx, ci) of the output pixel whose
- * receptive field starts at tensor position (iy0, ix0); taps in the padding hold 0, which is
- * exactly the contribution of a zero-point input. */
-static void im2col_pixel(const msf_window *in, const msf_conv_params *p, int32_t iy0,
-                         int32_t ix0, int16_t *col)
+static inline void fill_s8(int8_t *dst, int8_t v, int32_t n)
 {
-    const int32_t cin = in->c;
-    const int32_t kh = p->kernel_h, kw = p->kernel_w;
-    const int32_t off = p->input_offset;
-    const int32_t ky_lo = iy0 < 0 ? -iy0 : 0;
-    const int32_t ky_hi = (in->tensor_h - iy0) < kh ? (in->tensor_h - iy0) : kh;
+    int32_t i;
+    for (i = 0; i < n; i++) {
+        dst[i] = v;
+    }
+}
+
+/* The int8 im2col column of the output pixel whose window starts at tensor position
+ * (iy0, ix0). */
+static MSF_NO_LIBC_LOOPS void im2col_s8(const msf_window *in, const msf_conv_params *p,
+                                        int32_t iy0, int32_t ix0, int8_t *col)
+{
+    const int32_t cin = in->c, kh = p->kernel_h, kw = p->kernel_w, row_len = kw * cin;
+    const int8_t zp = (int8_t)(-p->input_offset);
+    int32_t ky;
+
+    if (iy0 >= 0 && iy0 + kh <= in->tensor_h && ix0 >= 0 && ix0 + kw <= in->tensor_w) {
+        const int8_t *row = msf_window_pixel(in, iy0, ix0);
+        for (ky = 0; ky < kh; ky++, col += row_len) {
+            copy_s8(col, row, row_len);
+            row = msf_window_next_row(in, row);
+        }
+        return;
+    }
     const int32_t kx_lo = ix0 < 0 ? -ix0 : 0;
     const int32_t kx_hi = (in->tensor_w - ix0) < kw ? (in->tensor_w - ix0) : kw;
-    const int32_t row_len = kw * cin;
-    const int32_t left = kx_lo * cin;
+    const int32_t left = (kx_lo < kw ? kx_lo : kw) * cin;
     const int32_t mid = (kx_hi > kx_lo ? kx_hi - kx_lo : 0) * cin;
-    const int32_t right = row_len - left - mid;
-    int32_t ky, i;
-
-    for (ky = 0; ky < ky_lo && ky < kh; ky++) {
-        for (i = 0; i < row_len; i++) {
-            *col++ = 0;
+    for (ky = 0; ky < kh; ky++, col += row_len) {
+        const int32_t iy = iy0 + ky;
+        if (iy < 0 || iy >= in->tensor_h || mid == 0) {
+            fill_s8(col, zp, row_len);
+            continue;
         }
-    }
-    if (ky_hi > ky_lo && mid > 0) {
-        const int8_t *src = msf_window_pixel(in, iy0 + ky_lo, ix0 + kx_lo);
-        for (ky = ky_lo; ky < ky_hi; ky++) {
-            const int8_t *s = src;
-            for (i = 0; i < left; i++) {
-                *col++ = 0;
-            }
-            for (i = 0; i < mid; i++) {
-                *col++ = (int16_t)(*s++ + off);
-            }
-            for (i = 0; i < right; i++) {
-                *col++ = 0;
-            }
-            src = msf_window_next_row(in, src);
-        }
-    } else if (ky_hi > ky_lo) {
-        for (i = 0; i < (ky_hi - ky_lo) * row_len; i++) {
-            *col++ = 0;
-        }
-    }
-    for (ky = (ky_hi > ky_lo ? ky_hi : ky_lo); ky < kh; ky++) {
-        for (i = 0; i < row_len; i++) {
-            *col++ = 0;
-        }
-    }
-}
-
-/* All output channels of one output pixel from a filled column. */
-static void conv_column(const msf_conv_params *p, const int16_t *col, int32_t col_len,
-                        int32_t cout, int8_t *dst)
-{
-    const int8_t *w = p->weights;
-    int32_t co;
-    for (co = 0; co < cout; co++) {
-        int32_t acc = p->bias ? p->bias[co] : 0;
-        acc = dot_s16_s8(col, w, col_len, acc);
-        w += col_len;
-        acc = msf_requantize(acc, p->multiplier[co], p->shift[co]) + p->output_offset;
-        dst[co] = msf_clamp_s8(acc, p->act_min, p->act_max);
+        fill_s8(col, zp, left);
+        copy_s8(col + left, msf_window_pixel(in, iy, ix0 + kx_lo), mid);
+        fill_s8(col + left + mid, zp, row_len - left - mid);
     }
 }
 
@@ -110,20 +94,28 @@ void msf_convolve_s8(const msf_window *in, const msf_conv_params *p, msf_window 
         return;
     }
     const int32_t cout = out->c;
-    const int32_t col_len = p->kernel_h * p->kernel_w * in->c;
-    int16_t *col = (int16_t *)scratch;
+    const int32_t k = p->kernel_h * p->kernel_w * in->c;
+    int8_t *col0 = (int8_t *)scratch, *col1 = col0 + k;
+    int8_t *pend_dst = NULL; /* a pixel whose column waits in col0 for a partner */
     int32_t oy, ox;
 
     for (oy = oy0; oy < oy0 + oh; oy++) {
         const int32_t iy0 = oy * p->stride_h - p->pad_top;
         int8_t *dst = msf_window_pixel(out, oy, ox0);
         int32_t ix0 = ox0 * p->stride_w - p->pad_left;
-        for (ox = 0; ox < ow; ox++) {
-            im2col_pixel(in, p, iy0, ix0, col);
-            conv_column(p, col, col_len, cout, dst);
-            dst += cout;
-            ix0 += p->stride_w;
+        for (ox = 0; ox < ow; ox++, dst += cout, ix0 += p->stride_w) {
+            if (pend_dst == NULL) {
+                im2col_s8(in, p, iy0, ix0, col0);
+                pend_dst = dst;
+            } else {
+                im2col_s8(in, p, iy0, ix0, col1);
+                msf_conv_vectors_s8(p, k, cout, col0, col1, pend_dst, dst);
+                pend_dst = NULL;
+            }
         }
+    }
+    if (pend_dst != NULL) {
+        msf_conv_vectors_s8(p, k, cout, col0, NULL, pend_dst, NULL);
     }
 }
 
@@ -141,8 +133,8 @@ void msf_convolve_maxpool_s8(const msf_window *in, const msf_conv_params *conv,
                              void *scratch)
 {
     const int32_t cout = out->c;
-    const int32_t col_len = conv->kernel_h * conv->kernel_w * in->c;
-    int16_t *col = (int16_t *)scratch;
+    const int32_t k = conv->kernel_h * conv->kernel_w * in->c;
+    int8_t *col = (int8_t *)scratch;
     int8_t *pixel = (int8_t *)scratch + col_bytes(conv, in->c);
     int32_t py, px, cy, cx, c;
 
@@ -161,8 +153,8 @@ void msf_convolve_maxpool_s8(const msf_window *in, const msf_conv_params *conv,
             for (cy = cy_lo; cy < cy_hi; cy++) {
                 const int32_t iy0 = cy * conv->stride_h - conv->pad_top;
                 for (cx = cx_lo; cx < cx_hi; cx++) {
-                    im2col_pixel(in, conv, iy0, cx * conv->stride_w - conv->pad_left, col);
-                    conv_column(conv, col, col_len, cout, pixel);
+                    im2col_s8(in, conv, iy0, cx * conv->stride_w - conv->pad_left, col);
+                    msf_conv_vectors_s8(conv, k, cout, col, NULL, pixel, NULL);
                     for (c = 0; c < cout; c++) {
                         dst[c] = pixel[c] > dst[c] ? pixel[c] : dst[c];
                     }

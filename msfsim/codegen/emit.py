@@ -246,9 +246,27 @@ def _layer_params(model: Model, layer: Layer) -> str:
         arrays = {"weights": f"l{i}_weights", "bias": f"l{i}_bias",
                   "multiplier": f"l{i}_multiplier", "shift": f"l{i}_shift"}
     if layer.op in (Op.CONV, Op.DWCONV):
+        # msf_channel_params: kernel sums fold the input offset into the bias; the constants
+        # of msf_requantize_fast are valid when every channel is in its range
+        axes = (1, 2, 3) if layer.op == Op.CONV else (0, 1)
+        wt = layer.weight.astype(np.int64)
+        ksum = bias.astype(np.int64) - zp_in * wt.sum(axis=axes)
+        ksum = (ksum + (1 << 31)) % (1 << 32) - (1 << 31)  # int32 arithmetic wraps in C too
+        mult = layer.multiplier.astype(np.int64)
+        e = -layer.shift.astype(np.int64)
+        acc_bound = np.abs(ksum) + 128 * np.abs(wt).sum(axis=axes)
+        fast = bool(np.all(mult >= 0) and np.all((e >= 1) & (e <= 22))
+                    and np.all(acc_bound < (1 << 30)) and -128 <= zp_out <= 127)
+        rnd = ((1 << (e - 1)) + zp_out * (1 << e)) if fast else np.zeros_like(e)
+        rsh = e if fast else np.zeros_like(e)
+        i32 = lambda v: "(-2147483647 - 1)" if v == -(1 << 31) else str(int(v))  # noqa: E731
+        rows = ",\n".join(f"    {{{i32(k)}, {int(m)}, {int(r)}, {int(sh)}}}"
+                           for k, m, r, sh in zip(ksum, mult, rnd, rsh))
+        text.append(f"static const msf_channel_params l{i}_channels[{c}] = {{\n{rows}\n}};\n")
         fields = {"kernel_h": layer.kernel[0], "kernel_w": layer.kernel[1],
                   "stride_h": layer.stride[0], "stride_w": layer.stride[1],
-                  "pad_top": layer.pad[0], "pad_left": layer.pad[1], **common, **arrays}
+                  "pad_top": layer.pad[0], "pad_left": layer.pad[1], **common, **arrays,
+                  "channels": f"l{i}_channels", "fast_requant": int(fast)}
         text.append(c_struct("msf_conv_params", f"l{i}_params", fields))
     elif layer.op == Op.DENSE:
         fields = {"in_size": model.tensor(layer.inputs[0]).size, "out_size": c, **common, **arrays}
