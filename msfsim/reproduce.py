@@ -650,7 +650,7 @@ def _draw_ram(fig: Any, model: str, rows: list[Row], boards: list[str]) -> None:
                 nofit_done = True
                 values.append(sram)
         ax.bar(xs, ys, width, color=BOARD_COLOURS[k % len(BOARD_COLOURS)],
-               label=f"{board}: measured RAM", zorder=2)
+               label=f"{board}: measured RAM" if xs else None, zorder=2)
         values += ys
     if acts:
         ax.plot(*zip(*acts), marker="_", markersize=70 * width, mew=2, color="black",
@@ -686,8 +686,9 @@ def _draw_scatter(fig: Any, rows: list[Row], models: list[str], boards: list[str
                 continue
             k = boards.index(r.board) if r.board in boards else 0
             x, y = r.measured["ram"], r.measured["instructions"]  # type: ignore[index]
-            # Later plans are drawn smaller on top, so equal plans stay visible.
-            size = 130 - 20 * list(METHODS).index(r.method) if r.method in METHODS else 50
+            # Later plans and boards are drawn smaller on top, so equal figures stay visible.
+            rank = list(METHODS).index(r.method) if r.method in METHODS else 2
+            size = (150 - 20 * rank) * 0.75 ** k
             ax.scatter([x], [y], color=METHOD_COLOURS.get(r.method, "#333333"),
                        marker=BOARD_MARKERS[k % len(BOARD_MARKERS)], s=size, zorder=3,
                        edgecolors="black", linewidths=0.5)
@@ -698,6 +699,7 @@ def _draw_scatter(fig: Any, rows: list[Row], models: list[str], boards: list[str
             if log:
                 getattr(ax, f"set_{name}scale")("log")
             report._bytes_axis(axis, log)
+        ax.tick_params(axis="x", labelrotation=30)
         ax.set_xlabel("measured RAM (bytes)")
         ax.set_ylabel("instructions (measured, whole plan)")
         ax.set_title(n, fontsize=10)
