@@ -299,6 +299,7 @@ static inline int32_t msf_requantize_fast(int32_t acc, int32_t multiplier, int32
 #endif
 }
 
+
 /* acc[2 * i + j] += sum over k < n of x_i[k] * w_j[k]: two int8 vectors (pixels) against two
  * int8 weight rows (output channels), so each loaded byte feeds two multiply-accumulates. */
 static inline MSF_ALWAYS_INLINE void msf_dot_2x2_s8(const int8_t *x0, const int8_t *x1,

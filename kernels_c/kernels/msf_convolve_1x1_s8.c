@@ -6,6 +6,7 @@
  * loop carries no input offset. A pixel left without a partner takes four channels per pass.
  * The same dot products serve the general convolution's im2col columns (msf_conv_vectors_s8). */
 #include "msf_kernels.h"
+#include "msf_dsp_asm.h"
 
 #if defined(__GNUC__) && !defined(__clang__)
 /* GCC's pre-allocation scheduling otherwise stretches the unrolled loads' live ranges into
@@ -116,30 +117,10 @@ msf_pw_pairs_dsp(const pw_job *job __attribute__((unused)))
         "bne     3b\n\t"
         "4:\n\t"
         "pop     {r8-r12}\n\t"
-        "ldrd    r0, r1, [r9, #4]\n\t"      /* multiplier, rounding of the first channel */
-        "ldr     r2, [r9, #12]\n\t"         /* rshift */
-        "lsl     r3, r4, #1\n\t"
-        "smmlar  lr, r3, r0, r1\n\t"
-        "add     lr, lr, r4, asr #31\n\t"
-        "asr     lr, lr, r2\n\t"
-        "ssat    r4, #8, lr\n\t"
-        "lsl     r3, r6, #1\n\t"
-        "smmlar  lr, r3, r0, r1\n\t"
-        "add     lr, lr, r6, asr #31\n\t"
-        "asr     lr, lr, r2\n\t"
-        "ssat    r6, #8, lr\n\t"
-        "ldrd    r0, r1, [r9, #20]\n\t"     /* the second channel */
-        "ldr     r2, [r9, #28]\n\t"
-        "lsl     r3, r5, #1\n\t"
-        "smmlar  lr, r3, r0, r1\n\t"
-        "add     lr, lr, r5, asr #31\n\t"
-        "asr     lr, lr, r2\n\t"
-        "ssat    r5, #8, lr\n\t"
-        "lsl     r3, r7, #1\n\t"
-        "smmlar  lr, r3, r0, r1\n\t"
-        "add     lr, lr, r7, asr #31\n\t"
-        "asr     lr, lr, r2\n\t"
-        "ssat    r7, #8, lr\n\t"
+        MSF_CHANNEL_ASM("4", "12")          /* the first channel, both pixels */
+        MSF_REQUANT_ASM("r4") MSF_REQUANT_ASM("r6")
+        MSF_CHANNEL_ASM("20", "28")         /* the second channel */
+        MSF_REQUANT_ASM("r5") MSF_REQUANT_ASM("r7")
         "strb    r5, [r10, #1]\n\t"
         "strb    r4, [r10], #2\n\t"
         "strb    r7, [r11, #1]\n\t"
@@ -234,39 +215,7 @@ msf_pw_quads_dsp(const pw1_job *job __attribute__((unused)))
         "bne     3b\n\t"
         "4:\n\t"
         "pop     {r8-r11}\n\t"
-        "ldrd    r0, r1, [r9, #4]\n\t"
-        "ldr     r2, [r9, #12]\n\t"
-        "lsl     r3, r4, #1\n\t"
-        "smmlar  lr, r3, r0, r1\n\t"
-        "add     lr, lr, r4, asr #31\n\t"
-        "asr     lr, lr, r2\n\t"
-        "ssat    r4, #8, lr\n\t"
-        "ldrd    r0, r1, [r9, #20]\n\t"
-        "ldr     r2, [r9, #28]\n\t"
-        "lsl     r3, r5, #1\n\t"
-        "smmlar  lr, r3, r0, r1\n\t"
-        "add     lr, lr, r5, asr #31\n\t"
-        "asr     lr, lr, r2\n\t"
-        "ssat    r5, #8, lr\n\t"
-        "ldrd    r0, r1, [r9, #36]\n\t"
-        "ldr     r2, [r9, #44]\n\t"
-        "lsl     r3, r6, #1\n\t"
-        "smmlar  lr, r3, r0, r1\n\t"
-        "add     lr, lr, r6, asr #31\n\t"
-        "asr     lr, lr, r2\n\t"
-        "ssat    r6, #8, lr\n\t"
-        "ldrd    r0, r1, [r9, #52]\n\t"
-        "ldr     r2, [r9, #60]\n\t"
-        "lsl     r3, r7, #1\n\t"
-        "smmlar  lr, r3, r0, r1\n\t"
-        "add     lr, lr, r7, asr #31\n\t"
-        "asr     lr, lr, r2\n\t"
-        "ssat    r7, #8, lr\n\t"
-        "strb    r5, [r10, #1]\n\t"
-        "strb    r6, [r10, #2]\n\t"
-        "strb    r7, [r10, #3]\n\t"
-        "strb    r4, [r10], #4\n\t"
-        "add     r9, r9, #64\n\t"
+        MSF_REQUANT4_STORE_ASM
         "subs    r11, r11, #1\n\t"
         "bne     1b\n\t"
         "add     sp, sp, #16\n\t"

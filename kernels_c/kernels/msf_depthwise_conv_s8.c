@@ -6,6 +6,7 @@
  * per tap, so padding contributes nothing. On DSP cores four channels go through each pass:
  * one word of input and one of weights per tap, SXTB16 lanes into SMLABB / SMLATT. */
 #include "msf_kernels.h"
+#include "msf_dsp_asm.h"
 
 #if defined(__GNUC__) && !defined(__clang__)
 /* GCC's pre-allocation scheduling otherwise stretches the unrolled loads' live ranges into
@@ -148,39 +149,7 @@ msf_dw3x3_dsp(const dw_job *job __attribute__((unused)))
         MSF_DW_TAP_ASM("[r2], #4", "[r9]")
         "pop     {r9-r11}\n\t"
         "push    {r0-r3, r8}\n\t"
-        "ldrd    r0, r1, [r9, #4]\n\t"
-        "ldr     r2, [r9, #12]\n\t"
-        "lsl     r3, r4, #1\n\t"
-        "smmlar  lr, r3, r0, r1\n\t"
-        "add     lr, lr, r4, asr #31\n\t"
-        "asr     lr, lr, r2\n\t"
-        "ssat    r4, #8, lr\n\t"
-        "ldrd    r0, r1, [r9, #20]\n\t"
-        "ldr     r2, [r9, #28]\n\t"
-        "lsl     r3, r5, #1\n\t"
-        "smmlar  lr, r3, r0, r1\n\t"
-        "add     lr, lr, r5, asr #31\n\t"
-        "asr     lr, lr, r2\n\t"
-        "ssat    r5, #8, lr\n\t"
-        "ldrd    r0, r1, [r9, #36]\n\t"
-        "ldr     r2, [r9, #44]\n\t"
-        "lsl     r3, r6, #1\n\t"
-        "smmlar  lr, r3, r0, r1\n\t"
-        "add     lr, lr, r6, asr #31\n\t"
-        "asr     lr, lr, r2\n\t"
-        "ssat    r6, #8, lr\n\t"
-        "ldrd    r0, r1, [r9, #52]\n\t"
-        "ldr     r2, [r9, #60]\n\t"
-        "lsl     r3, r7, #1\n\t"
-        "smmlar  lr, r3, r0, r1\n\t"
-        "add     lr, lr, r7, asr #31\n\t"
-        "asr     lr, lr, r2\n\t"
-        "ssat    r7, #8, lr\n\t"
-        "strb    r5, [r10, #1]\n\t"
-        "strb    r6, [r10, #2]\n\t"
-        "strb    r7, [r10, #3]\n\t"
-        "strb    r4, [r10], #4\n\t"
-        "add     r9, r9, #64\n\t"
+        MSF_REQUANT4_STORE_ASM
         "pop     {r0-r3, r8}\n\t"
         "subs    r11, r11, #1\n\t"
         "bne     1b\n\t"

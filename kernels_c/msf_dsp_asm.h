@@ -1,0 +1,34 @@
+/* msf_dsp_asm.h - inline-assembly fragments shared by the kernels' Thumb-2 loops (include after
+ * msf_kernels.h, which decides MSF_DSP_ASM). */
+#ifndef MSF_DSP_ASM_H
+#define MSF_DSP_ASM_H
+
+#if MSF_DSP_ASM
+/* msf_requantize_fast in the kernels' Thumb-2 loops. MSF_CHANNEL_ASM loads a channel's
+ * multiplier, rounding and rshift (msf_channel_params at r9; byte offsets of its multiplier
+ * and rshift as strings) into r0-r2; MSF_REQUANT_ASM turns accumulator register `acc` into
+ * its saturated int8 in place (clobbers r3, lr). */
+#define MSF_CHANNEL_ASM(mult_off, shift_off)                                                \
+    "ldrd    r0, r1, [r9, #" mult_off "]\n\t"                                              \
+    "ldr     r2, [r9, #" shift_off "]\n\t"
+#define MSF_REQUANT_ASM(acc)                                                                \
+    "lsl     r3, " acc ", #1\n\t"                                                          \
+    "smmlar  lr, r3, r0, r1\n\t"                                                           \
+    "add     lr, lr, " acc ", asr #31\n\t"                                                 \
+    "asr     lr, lr, r2\n\t"                                                               \
+    "ssat    " acc ", #8, lr\n\t"
+/* Four channels' accumulators r4-r7 -> int8 stored at r10 (advanced by 4); r9 moves to the
+ * next four channels' parameters. */
+#define MSF_REQUANT4_STORE_ASM                                                              \
+    MSF_CHANNEL_ASM("4", "12") MSF_REQUANT_ASM("r4")                                        \
+    MSF_CHANNEL_ASM("20", "28") MSF_REQUANT_ASM("r5")                                       \
+    MSF_CHANNEL_ASM("36", "44") MSF_REQUANT_ASM("r6")                                       \
+    MSF_CHANNEL_ASM("52", "60") MSF_REQUANT_ASM("r7")                                       \
+    "strb    r5, [r10, #1]\n\t"                                                            \
+    "strb    r6, [r10, #2]\n\t"                                                            \
+    "strb    r7, [r10, #3]\n\t"                                                            \
+    "strb    r4, [r10], #4\n\t"                                                            \
+    "add     r9, r9, #64\n\t"
+#endif
+
+#endif /* MSF_DSP_ASM_H */
