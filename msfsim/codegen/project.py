@@ -56,6 +56,7 @@ MAIN_C = Template("""\
 #include "msf_runtime.h"
 #include "msf_arena.h"
 #include "msf_generated.h"
+#include "msf_measured_run.h"
 
 #define MSF_CHECK_NOT_RUN 0u
 #define MSF_CHECK_PASS 1u
@@ -73,10 +74,6 @@ extern const int8_t msf_expected_output[MSF_OUTPUT_BYTES];
 
 volatile msf_check_t msf_check;
 
-/* Arena storage in its own section, as in the measurement firmware. */
-static uint8_t msf_arena_storage[MSF_ARENA_BYTES > 0 ? MSF_ARENA_BYTES : 4]
-    __attribute__((section(".msf_arena"), aligned(8)));
-
 static uint32_t msf_count_mismatches(const int8_t *out, uint32_t *first)
 {
     uint32_t n = 0u;
@@ -93,17 +90,7 @@ static uint32_t msf_count_mismatches(const int8_t *out, uint32_t *first)
 
 int main(void)
 {
-    msf_arena_init(msf_arena_storage, MSF_ARENA_BYTES);
-    msf_result.arena_size = MSF_ARENA_BYTES;
-    msf_stack_paint();
-    msf_bench_begin();
-    const int8_t *out = msf_generated_run(msf_input);
-    msf_bench_end();
-    msf_stack_scan();
-    msf_result.arena_peak = msf_arena_high_water();
-    msf_result.output_addr = (uint32_t)(uintptr_t)out;
-    msf_result.output_bytes = MSF_OUTPUT_BYTES;
-
+    const int8_t *out = msf_measured_run(msf_input);
     uint32_t first;
     const uint32_t bad = msf_count_mismatches(out, &first);
     const int overflow = msf_stack_overflowed();
