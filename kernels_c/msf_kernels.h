@@ -439,7 +439,16 @@ typedef struct {
     int32_t input_offset;       /* minus the input zero point */
     int32_t output_offset;      /* the output zero point */
     int32_t act_min, act_max;
-    const int8_t *weights;      /* conv (Cout, kh, kw, Cin); depthwise (kh, kw, C) */
+    const int8_t *weights;      /* conv (Cout, kh, kw, Cin); depthwise (kh, kw, C); NULL when
+                                   weights_s16 holds them */
+    const int16_t *weights_s16; /* or NULL: weights pre-widened for the DSP loops (MSF_DSP_ASM
+                                   builds of a layer whose outputs are fast, from codegen), word
+                                   aligned. Conv (k = kh*kw*Cin >= 4, Cout >= 4; `weights` then
+                                   NULL): rows of msf_wide_row_bytes(k) bytes, each group of
+                                   four as w0 w2 w1 w3 (the SXTB16 lane order), the k % 4 tail
+                                   in order, zero padding. Depthwise 3x3 (C >= 4; a copy beside
+                                   `weights`): per group of four channels c..c+3 (c = 0, 4, ...,
+                                   then C - 4 if C % 4) the nine taps as c c+2 c+1 c+3 */
     const int32_t *bias;        /* Cout entries, or NULL */
     const int32_t *multiplier;  /* per output channel */
     const int32_t *shift;       /* per output channel */
@@ -499,6 +508,12 @@ typedef struct {
     const int32_t *multiplier;  /* per output channel */
     const int32_t *shift;
 } msf_fc_params;
+
+/* Bytes of one row of k pre-widened weights (msf_conv_params.weights_s16). */
+static inline int32_t msf_wide_row_bytes(int32_t k)
+{
+    return ((k + 3) & ~3) * 2;
+}
 
 /* Whether a conv layer's outputs can take msf_requantize_fast and a plain int8 saturation. */
 static inline int msf_conv_fast_output(const msf_conv_params *p)

@@ -79,10 +79,12 @@ def load_model(spec: str, input_shape: str | None = None):
 
 
 def deployed(model, plat, args: argparse.Namespace):
-    """The model as deployed on the board: network input read in place or copied into the
-    arena (--input-in-place / --input-in-arena; default from the board file)."""
-    flag = getattr(args, "input_in_place", None)
-    return model.with_input_in_place(plat.input_in_place if flag is None else flag)
+    """The model as deployed on the board (msfsim.deploy): network input read in place or
+    copied into the arena (--input-in-place / --input-in-arena; default from the board file),
+    weights pre-widened where the board's DSP loops gain and its flash allows (--weights)."""
+    from .deploy import deploy
+    return deploy(model, plat, getattr(args, "input_in_place", None),
+                  wide=getattr(args, "weights", "auto") == "auto")
 
 
 def _emit(args: argparse.Namespace, obj: dict[str, Any], text: str) -> None:
@@ -230,6 +232,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "from a copy in the arena (default: the board's setting)")
         io.add_argument("--input-in-arena", dest="input_in_place", action="store_false",
                         help="copy the network input into the arena first")
+        sp.add_argument("--weights", choices=["auto", "int8"], default="auto",
+                        help="auto: on DSP cores, store weights pre-widened to int16 where the "
+                             "board's flash allows (fewer instructions, same RAM and output); "
+                             "int8: all weights int8 (least flash)")
 
     s = sub.add_parser("search", help="find the fusion plan with the least RAM or latency")
     model_args(s)

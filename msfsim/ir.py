@@ -100,6 +100,9 @@ class Model:
     # Deployment choice: the network input is read where it lies (flash, or a sensor buffer
     # outside the arena) instead of being copied into the arena (`with_input_in_place`).
     input_in_place: bool = False
+    # Deployment choice: conv layers whose weights DSP builds store pre-widened to int16 (flash
+    # for fewer instructions; `msfsim.deploy`). Changes no output and no RAM.
+    wide_weights: frozenset[int] = frozenset()
     _consumers: dict[int, tuple[int, ...]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -117,6 +120,11 @@ class Model:
         if in_place == self.input_in_place:
             return self
         return replace(self, input_in_place=in_place)
+
+    def with_wide_weights(self, layers: frozenset[int]) -> "Model":
+        """The same model deployed with these layers' weights pre-widened on DSP cores."""
+        layers = frozenset(layers)
+        return self if layers == self.wide_weights else replace(self, wide_weights=layers)
 
     def arena_size(self, tid: int) -> int:
         """Bytes tensor `tid` takes in the arena when held whole (0 for an in-place input)."""

@@ -29,7 +29,7 @@ from .fusion import exact
 from .fusion.block import Block, BlockInfeasible
 from .ir import Model
 from .platforms import Platform
-from .search.result import INPUT_IN_PLACE_NOTE, MEMORY_CONVENTION, BlockSummary
+from .search.result import MEMORY_CONVENTION, BlockSummary, deployment_lines
 from .toolchain import (COMMON_FLAGS, LINK_FLAGS, ROOT, LinkOverflowError, ToolchainError,
                         linker_script, select_compiler)
 
@@ -383,6 +383,8 @@ class PlanMeasurement:
     output_matches_reference: bool
     extras: dict[str, Any] = field(default_factory=dict)
     input_in_place: bool = False
+    deployment: tuple[str, ...] = ()   # deployment_lines of the model measured
+    wide_weights: tuple[int, ...] = ()  # layers whose weights are pre-widened (msfsim.deploy)
 
     @property
     def act(self) -> int:
@@ -417,7 +419,8 @@ class PlanMeasurement:
                          "stack": o.stack_peak, "static": o.static_ram, "cached": o.cached,
                          "minstret_instructions": o.csr_instructions},
             "output_matches_reference": self.output_matches_reference,
-            "input_in_place": self.input_in_place, "convention": MEMORY_CONVENTION}
+            "input_in_place": self.input_in_place, "wide_weight_layers": list(self.wide_weights),
+            "convention": MEMORY_CONVENTION}
 
     def format_table(self) -> str:
         o = self.outcome
@@ -443,8 +446,7 @@ class PlanMeasurement:
         lines.append("output: " + ("bit-exact with the host reference" if
                                    self.output_matches_reference else "DIFFERS from the reference"))
         lines.append(MEMORY_CONVENTION)
-        if self.input_in_place:
-            lines.append(INPUT_IN_PLACE_NOTE)
+        lines += self.deployment
         return "\n".join(lines)
 
 
@@ -485,4 +487,6 @@ def measure_plan(model: Model, plat: Platform | str, plan: str | Path | None = N
     return PlanMeasurement(model.name, p.name, backend, compiler,
                            "vanilla" if plan is None or vanilla else str(plan), tuple(blocks),
                            costs, exact.plan_cost(model, blocks), o, p.clock_hz, True,
-                           input_in_place=model.input_in_place)
+                           input_in_place=model.input_in_place,
+                           deployment=tuple(deployment_lines(model)),
+                           wide_weights=tuple(sorted(model.wide_weights)))

@@ -23,11 +23,12 @@ import platform as pyplatform
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from . import MsfsimError, NoPlan, __version__, platforms, refmodel, report, zoo
+from .deploy import deploy
 from .fileio import write_atomic
 from .fusion import exact, msfcnn
 from .fusion.block import Block, BlockInfeasible
@@ -198,6 +199,19 @@ def _prepare(model: Model) -> _Prepared:
     return prep
 
 
+def _on_board(prep: _Prepared, plat: Platform) -> _Prepared:
+    """`prep` with the model as deployed on `plat` (pre-widened weights, msfsim.deploy; the
+    input stays in the arena on every board so that rows compare) and its plans' firmware
+    rebuilt for it."""
+    m = deploy(prep.model, plat, input_in_place=prep.model.input_in_place)
+    if m is prep.model:
+        return prep
+    board = replace(prep, model=m, plans={})
+    board.plans = {name: _make_plan(board, name, p.blocks) if p.item and p.blocks else p
+                   for name, p in prep.plans.items()}
+    return board
+
+
 def _msfsim_plan(prep: _Prepared, plat: Platform, backend: str, jobs: int,
                  cache_dir: str | Path | None, progress: bool | None) -> tuple[_Plan, dict]:
     """msfsim's measured minimum-RAM plan on `plat` (or why there is none) and search facts."""
@@ -311,9 +325,9 @@ def reproduce(what: str, platforms: Sequence[str] | None = None,
             searches: dict[str, Any] = {}
             for n in names:
                 bar.set_description(f"measured search: {n} on {plat.name}")
-                plan, searches[n] = _msfsim_plan(prepared[n], plat, backend, jobs, cache_dir,
-                                                 progress)
-                per_board[n] = {**prepared[n].plans, "msfsim": plan}
+                prep = _on_board(prepared[n], plat)
+                plan, searches[n] = _msfsim_plan(prep, plat, backend, jobs, cache_dir, progress)
+                per_board[n] = {**prep.plans, "msfsim": plan}
                 bar.update()
             bar.set_description(f"whole plans on {plat.name}")
             with Measurer(plat, backend, jobs, cache_dir, progress=progress) as m:

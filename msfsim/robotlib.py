@@ -38,6 +38,7 @@ from robot.api import Failure, SkipExecution, logger
 from robot.api.deco import keyword, library
 
 from . import ROOT, MsfsimError, __version__, platforms, refmodel
+from .deploy import deploy
 from .fusion.block import Block
 from .ir import Model
 from .platforms import Platform
@@ -194,7 +195,7 @@ class MsfsimLibrary:
         P2: objective=latency with max_ram); the board's SRAM caps the RAM. Returns the search
         JSON (DESIGN §7). `cost=measured` runs the measured search on `backend`."""
         plat = platforms.load(platform)
-        model = self._need_model().with_input_in_place(plat.input_in_place)
+        model = deploy(self._need_model(), plat)
         f_max, r_max = _opt_float(max_overhead), _opt_size(max_ram)
         try:
             if cost == "measured":
@@ -223,7 +224,7 @@ class MsfsimLibrary:
         from .fusion import exact
         from .measure_plan import plan_blocks
         plat = platforms.load(platform)
-        model = self._need_model().with_input_in_place(plat.input_in_place)
+        model = deploy(self._need_model(), plat)
         blocks = plan_blocks(model, None)
         total = exact.plan_cost(model, blocks)
         self._set_plan(CurrentPlan(model, plat, tuple(blocks), "vanilla",
@@ -234,7 +235,7 @@ class MsfsimLibrary:
         """Make the blocks of a plan file (`msfsim search -o plan.json`) the current plan."""
         from . import plan as planfile
         plat = platforms.load(platform)
-        model = self._need_model().with_input_in_place(plat.input_in_place)
+        model = deploy(self._need_model(), plat)
         try:
             blocks = planfile.load(model, path)
         except MsfsimError as exc:

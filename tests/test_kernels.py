@@ -693,19 +693,26 @@ DSP_CASES = [
 ]
 
 
+@pytest.mark.parametrize("wide", [False, True], ids=["int8", "wide"])
 @pytest.mark.parametrize("case", range(len(DSP_CASES)))
-def test_dsp_kernels_bit_exact_on_cortex_m7(case):
+def test_dsp_kernels_bit_exact_on_cortex_m7(case, wide):
     """The hand-scheduled Thumb-2 loops (compiled only for DSP cores) against the reference,
-    run in the emulated Cortex-M7: whole layers and fused one-pixel-tile blocks."""
+    run in the emulated Cortex-M7: whole layers and fused one-pixel-tile blocks, with int8
+    weights and with every eligible layer's weights pre-widened (msfsim.deploy)."""
     import shutil
     import tempfile
-    from msfsim.codegen.emit import generate_block
+    from msfsim.codegen.emit import generate_block, wide_eligible
     from msfsim.fusion.block import Block, BlockConfig
     from msfsim.measure import measure_generated
     if shutil.which("arm-none-eabi-gcc") is None:
         pytest.skip("arm-none-eabi-gcc is not installed")
     specs, hw, cin = DSP_CASES[case]
     model = one_layer_chain(specs, hw, cin, seed=case)
+    if wide:
+        layers = frozenset(la.index for la in model.layers if wide_eligible(model, la))
+        if not layers:
+            pytest.skip("no layer of this case can take pre-widened weights")
+        model = model.with_wide_weights(layers)
     x = np.random.default_rng(case).integers(-128, 128, (hw[0], hw[1], cin), dtype=np.int8)
     want = refmodel.run(model, x).tobytes()
     last = len(model.layers) - 1
@@ -713,7 +720,9 @@ def test_dsp_kernels_bit_exact_on_cortex_m7(case):
                                                  Block(0, last, BlockConfig((2, 1), "recompute"))]
     for block in blocks:
         with tempfile.TemporaryDirectory() as d:
-            generate_block(model, block, x).write(d)
+            code = generate_block(model, block, x)
+            assert ("weights_s16 = l" in code.files["msf_generated.c"]) == wide
+            code.write(d)
             m = measure_generated("stm32f746", d)
         assert m.status == "ok", m
         assert m.output == want, f"{specs} {hw} cin={cin} {block}"

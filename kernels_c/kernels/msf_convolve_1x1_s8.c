@@ -36,191 +36,212 @@ static void pw_padding(const msf_conv_params *p, int32_t cout, int8_t *dst)
 typedef struct {
     const int8_t *x0, *x1;       /* the two input pixels */
     int8_t *d0, *d1;             /* their outputs at the first channel of the first pair */
-    const int8_t *w;             /* weights of the first pair's first channel */
+    const void *w;               /* weights of the first pair's first channel */
     const msf_channel_params *q; /* channel parameters of the first pair */
     int32_t pairs;               /* >= 1 */
     int32_t cin;                 /* >= 4 */
+    int32_t wstep;               /* bytes from one weight row to the next */
 } pw_job;
+
+/* Weights in the loops below: four (w0 w2 | w1 w3 lanes into `lo` | `hi`) from weight row
+ * pointer `ptr`, and one tail weight. int8 rows take SXTB16; pre-widened rows
+ * (msf_conv_params.weights_s16) are already in that order and take one LDRD. */
+#define MSF_W4_S8(ptr, lo, hi)                                                              \
+    "ldr     " hi ", [" ptr "], #4\n\t"                                                    \
+    "sxtb16  " lo ", " hi "\n\t"                                                           \
+    "sxtb16  " hi ", " hi ", ror #8\n\t"
+#define MSF_W1_S8(ptr, dst) "ldrsb   " dst ", [" ptr "], #1\n\t"
+#define MSF_W4_S16(ptr, lo, hi) "ldrd    " lo ", " hi ", [" ptr "], #8\n\t"
+#define MSF_W1_S16(ptr, dst) "ldrsh   " dst ", [" ptr "], #2\n\t"
 
 /* The 2x2 blocks of pw_pair with the fast requantisation, for Cortex-M DSP cores. Per pair of
  * channels: accumulators a00 a01 a10 a11 (pixel, channel) in r4-r7 start at the kernel sums;
- * four input channels per step (two words of input and two of weights, SXTB16 lanes into
- * eight SMLAD); the last cin % 4 channels one at a time (SMLABB); then msf_requantize_fast
- * and SSAT. The loop state lives in r8-r12 and is pushed around the multiply-accumulate
- * loop, which needs every other register. */
+ * four input channels per step (two words of input, SXTB16 lanes, against four weights of
+ * each channel, W4, into eight SMLAD); the last cin % 4 channels one at a time (SMLABB); then
+ * msf_requantize_fast and SSAT. The loop state lives in r8-r12 and is pushed around the
+ * multiply-accumulate loop, which needs every other register. */
+#define MSF_PW_PAIRS_ASM(W4, W1)                                                            \
+    "push    {r4-r11, lr}\n\t"                                                             \
+    "sub     sp, sp, #20\n\t"                                                              \
+    "ldrd    r1, r2, [r0, #0]\n\t"      /* frame: x0, x1, wstep, cin % 4, x0 body end */   \
+    "strd    r1, r2, [sp, #0]\n\t"                                                         \
+    "ldr     r3, [r0, #32]\n\t"                                                            \
+    "str     r3, [sp, #8]\n\t"                                                             \
+    "ldr     r3, [r0, #28]\n\t"                                                            \
+    "and     r4, r3, #3\n\t"                                                               \
+    "str     r4, [sp, #12]\n\t"                                                            \
+    "bic     r4, r3, #3\n\t"                                                               \
+    "add     r4, r1, r4\n\t"                                                               \
+    "str     r4, [sp, #16]\n\t"                                                            \
+    "ldrd    r10, r11, [r0, #8]\n\t"    /* r10 d0, r11 d1 */                               \
+    "ldrd    r8, r9, [r0, #16]\n\t"     /* r8 weights, r9 channel parameters */            \
+    "ldr     r12, [r0, #24]\n\t"        /* r12 pairs left */                               \
+    "1:\n\t"                                                                               \
+    "ldr     r4, [r9, #0]\n\t"                                                             \
+    "ldr     r5, [r9, #16]\n\t"                                                            \
+    "mov     r6, r4\n\t"                                                                   \
+    "mov     r7, r5\n\t"                                                                   \
+    "ldrd    r0, r1, [sp, #0]\n\t"                                                         \
+    "ldr     lr, [sp, #8]\n\t"                                                             \
+    "mov     r2, r8\n\t"                                                                   \
+    "add     r3, r8, lr\n\t"                                                               \
+    "add     r8, r3, lr\n\t"                                                               \
+    "push    {r8-r12}\n\t"              /* frame now at sp + 20 */                         \
+    "2:\n\t"                                                                               \
+    "ldr     r8, [r0], #4\n\t"                                                             \
+    "ldr     r9, [r1], #4\n\t"                                                             \
+    "sxtb16  r11, r8\n\t"                                                                  \
+    "sxtb16  r8, r8, ror #8\n\t"                                                           \
+    "sxtb16  r12, r9\n\t"                                                                  \
+    "sxtb16  r9, r9, ror #8\n\t"                                                           \
+    W4("r2", "lr", "r10")                                                                  \
+    "smlad   r4, r11, lr, r4\n\t"                                                          \
+    "smlad   r4, r8, r10, r4\n\t"                                                          \
+    "smlad   r6, r12, lr, r6\n\t"                                                          \
+    "smlad   r6, r9, r10, r6\n\t"                                                          \
+    W4("r3", "lr", "r10")                                                                  \
+    "smlad   r5, r11, lr, r5\n\t"                                                          \
+    "smlad   r5, r8, r10, r5\n\t"                                                          \
+    "smlad   r7, r12, lr, r7\n\t"                                                          \
+    "smlad   r7, r9, r10, r7\n\t"                                                          \
+    "ldr     r8, [sp, #36]\n\t"                                                            \
+    "cmp     r0, r8\n\t"                                                                   \
+    "bne     2b\n\t"                                                                       \
+    "ldr     r12, [sp, #32]\n\t"                                                           \
+    "cmp     r12, #0\n\t"                                                                  \
+    "beq     4f\n\t"                                                                       \
+    "3:\n\t"                                                                               \
+    "ldrsb   r8, [r0], #1\n\t"                                                             \
+    "ldrsb   r9, [r1], #1\n\t"                                                             \
+    W1("r2", "r10")                                                                        \
+    W1("r3", "r11")                                                                        \
+    "smlabb  r4, r8, r10, r4\n\t"                                                          \
+    "smlabb  r6, r9, r10, r6\n\t"                                                          \
+    "smlabb  r5, r8, r11, r5\n\t"                                                          \
+    "smlabb  r7, r9, r11, r7\n\t"                                                          \
+    "subs    r12, r12, #1\n\t"                                                             \
+    "bne     3b\n\t"                                                                       \
+    "4:\n\t"                                                                               \
+    "pop     {r8-r12}\n\t"                                                                 \
+    MSF_CHANNEL_ASM("4", "12")          /* the first channel, both pixels */               \
+    MSF_REQUANT_ASM("r4") MSF_REQUANT_ASM("r6")                                            \
+    MSF_CHANNEL_ASM("20", "28")         /* the second channel */                           \
+    MSF_REQUANT_ASM("r5") MSF_REQUANT_ASM("r7")                                            \
+    "strb    r5, [r10, #1]\n\t"                                                            \
+    "strb    r4, [r10], #2\n\t"                                                            \
+    "strb    r7, [r11, #1]\n\t"                                                            \
+    "strb    r6, [r11], #2\n\t"                                                            \
+    "add     r9, r9, #32\n\t"                                                              \
+    "subs    r12, r12, #1\n\t"                                                             \
+    "bne     1b\n\t"                                                                       \
+    "add     sp, sp, #20\n\t"                                                              \
+    "pop     {r4-r11, pc}\n\t"
+
 __attribute__((naked, noinline)) static void
 msf_pw_pairs_dsp(const pw_job *job __attribute__((unused)))
 {
-    __asm__ volatile(
-        "push    {r4-r11, lr}\n\t"
-        "sub     sp, sp, #20\n\t"
-        "ldrd    r1, r2, [r0, #0]\n\t"      /* frame: x0, x1, cin, cin % 4, x0 body end */
-        "strd    r1, r2, [sp, #0]\n\t"
-        "ldr     r3, [r0, #28]\n\t"
-        "str     r3, [sp, #8]\n\t"
-        "and     r4, r3, #3\n\t"
-        "str     r4, [sp, #12]\n\t"
-        "bic     r4, r3, #3\n\t"
-        "add     r4, r1, r4\n\t"
-        "str     r4, [sp, #16]\n\t"
-        "ldrd    r10, r11, [r0, #8]\n\t"    /* r10 d0, r11 d1 */
-        "ldrd    r8, r9, [r0, #16]\n\t"     /* r8 weights, r9 channel parameters */
-        "ldr     r12, [r0, #24]\n\t"        /* r12 pairs left */
-        "1:\n\t"
-        "ldr     r4, [r9, #0]\n\t"
-        "ldr     r5, [r9, #16]\n\t"
-        "mov     r6, r4\n\t"
-        "mov     r7, r5\n\t"
-        "ldrd    r0, r1, [sp, #0]\n\t"
-        "ldr     lr, [sp, #8]\n\t"
-        "mov     r2, r8\n\t"
-        "add     r3, r8, lr\n\t"
-        "add     r8, r3, lr\n\t"
-        "push    {r8-r12}\n\t"              /* frame now at sp + 20 */
-        "2:\n\t"
-        "ldr     r8, [r0], #4\n\t"
-        "ldr     r9, [r1], #4\n\t"
-        "ldr     r10, [r2], #4\n\t"
-        "sxtb16  r11, r8\n\t"
-        "sxtb16  r8, r8, ror #8\n\t"
-        "sxtb16  r12, r9\n\t"
-        "sxtb16  r9, r9, ror #8\n\t"
-        "sxtb16  lr, r10\n\t"
-        "sxtb16  r10, r10, ror #8\n\t"
-        "smlad   r4, r11, lr, r4\n\t"
-        "smlad   r4, r8, r10, r4\n\t"
-        "smlad   r6, r12, lr, r6\n\t"
-        "smlad   r6, r9, r10, r6\n\t"
-        "ldr     r10, [r3], #4\n\t"
-        "sxtb16  lr, r10\n\t"
-        "sxtb16  r10, r10, ror #8\n\t"
-        "smlad   r5, r11, lr, r5\n\t"
-        "smlad   r5, r8, r10, r5\n\t"
-        "smlad   r7, r12, lr, r7\n\t"
-        "smlad   r7, r9, r10, r7\n\t"
-        "ldr     r8, [sp, #36]\n\t"
-        "cmp     r0, r8\n\t"
-        "bne     2b\n\t"
-        "ldr     r12, [sp, #32]\n\t"
-        "cmp     r12, #0\n\t"
-        "beq     4f\n\t"
-        "3:\n\t"
-        "ldrsb   r8, [r0], #1\n\t"
-        "ldrsb   r9, [r1], #1\n\t"
-        "ldrsb   r10, [r2], #1\n\t"
-        "ldrsb   r11, [r3], #1\n\t"
-        "smlabb  r4, r8, r10, r4\n\t"
-        "smlabb  r6, r9, r10, r6\n\t"
-        "smlabb  r5, r8, r11, r5\n\t"
-        "smlabb  r7, r9, r11, r7\n\t"
-        "subs    r12, r12, #1\n\t"
-        "bne     3b\n\t"
-        "4:\n\t"
-        "pop     {r8-r12}\n\t"
-        MSF_CHANNEL_ASM("4", "12")          /* the first channel, both pixels */
-        MSF_REQUANT_ASM("r4") MSF_REQUANT_ASM("r6")
-        MSF_CHANNEL_ASM("20", "28")         /* the second channel */
-        MSF_REQUANT_ASM("r5") MSF_REQUANT_ASM("r7")
-        "strb    r5, [r10, #1]\n\t"
-        "strb    r4, [r10], #2\n\t"
-        "strb    r7, [r11, #1]\n\t"
-        "strb    r6, [r11], #2\n\t"
-        "add     r9, r9, #32\n\t"
-        "subs    r12, r12, #1\n\t"
-        "bne     1b\n\t"
-        "add     sp, sp, #20\n\t"
-        "pop     {r4-r11, pc}\n\t");
+    __asm__ volatile(MSF_PW_PAIRS_ASM(MSF_W4_S8, MSF_W1_S8));
+}
+
+__attribute__((naked, noinline)) static void
+msf_pw_pairs_s16_dsp(const pw_job *job __attribute__((unused)))
+{
+    __asm__ volatile(MSF_PW_PAIRS_ASM(MSF_W4_S16, MSF_W1_S16));
 }
 
 /* Work of msf_pw_quads_dsp: `quads` groups of four output channels of one input pixel. */
 typedef struct {
     const int8_t *x;             /* the input pixel */
     int32_t cin;                 /* >= 4 */
-    const int8_t *w;             /* weights of the first group's first channel */
+    const void *w;               /* weights of the first group's first channel */
     const msf_channel_params *q; /* channel parameters of the first group */
     int8_t *d;                   /* the output at the first group's first channel */
     int32_t quads;               /* >= 1 */
+    int32_t wstep;               /* bytes from one weight row to the next */
 } pw1_job;
 
 /* One pixel against four output channels per pass (a00..a03 in r4-r7), as msf_pw_pairs_dsp:
  * the input word's SXTB16 lanes feed four weight rows. */
+#define MSF_PW_QUADS_ASM(W4, W1)                                                            \
+    "push    {r4-r11, lr}\n\t"                                                             \
+    "sub     sp, sp, #16\n\t"                                                              \
+    "ldrd    r1, r2, [r0, #0]\n\t"      /* frame: x, wstep, cin % 4, x body end */         \
+    "and     r3, r2, #3\n\t"                                                               \
+    "str     r3, [sp, #8]\n\t"                                                             \
+    "bic     r3, r2, #3\n\t"                                                               \
+    "add     r3, r1, r3\n\t"                                                               \
+    "str     r3, [sp, #12]\n\t"                                                            \
+    "ldr     r2, [r0, #24]\n\t"                                                            \
+    "strd    r1, r2, [sp, #0]\n\t"                                                         \
+    "ldrd    r8, r9, [r0, #8]\n\t"      /* r8 weights, r9 channel parameters */            \
+    "ldrd    r10, r11, [r0, #16]\n\t"   /* r10 output, r11 groups left */                  \
+    "1:\n\t"                                                                               \
+    "ldr     r4, [r9, #0]\n\t"                                                             \
+    "ldr     r5, [r9, #16]\n\t"                                                            \
+    "ldr     r6, [r9, #32]\n\t"                                                            \
+    "ldr     r7, [r9, #48]\n\t"                                                            \
+    "ldrd    r0, lr, [sp, #0]\n\t"      /* x, wstep */                                     \
+    "mov     r1, r8\n\t"                                                                   \
+    "add     r2, r1, lr\n\t"                                                               \
+    "add     r3, r2, lr\n\t"                                                               \
+    "add     r12, r3, lr\n\t"                                                              \
+    "add     r8, r12, lr\n\t"                                                              \
+    "push    {r8-r11}\n\t"              /* frame now at sp + 16 */                         \
+    "2:\n\t"                                                                               \
+    "ldr     r8, [r0], #4\n\t"                                                             \
+    "sxtb16  r9, r8\n\t"                                                                   \
+    "sxtb16  r8, r8, ror #8\n\t"                                                           \
+    W4("r1", "r11", "r10")                                                                 \
+    "smlad   r4, r9, r11, r4\n\t"                                                          \
+    "smlad   r4, r8, r10, r4\n\t"                                                          \
+    W4("r2", "r11", "r10")                                                                 \
+    "smlad   r5, r9, r11, r5\n\t"                                                          \
+    "smlad   r5, r8, r10, r5\n\t"                                                          \
+    W4("r3", "r11", "r10")                                                                 \
+    "smlad   r6, r9, r11, r6\n\t"                                                          \
+    "smlad   r6, r8, r10, r6\n\t"                                                          \
+    W4("r12", "r11", "r10")                                                                \
+    "smlad   r7, r9, r11, r7\n\t"                                                          \
+    "smlad   r7, r8, r10, r7\n\t"                                                          \
+    "ldr     r10, [sp, #28]\n\t"                                                           \
+    "cmp     r0, r10\n\t"                                                                  \
+    "bne     2b\n\t"                                                                       \
+    "ldr     r11, [sp, #24]\n\t"                                                           \
+    "cmp     r11, #0\n\t"                                                                  \
+    "beq     4f\n\t"                                                                       \
+    "3:\n\t"                                                                               \
+    "ldrsb   r8, [r0], #1\n\t"                                                             \
+    W1("r1", "r9")                                                                         \
+    "smlabb  r4, r8, r9, r4\n\t"                                                           \
+    W1("r2", "r9")                                                                         \
+    "smlabb  r5, r8, r9, r5\n\t"                                                           \
+    W1("r3", "r9")                                                                         \
+    "smlabb  r6, r8, r9, r6\n\t"                                                           \
+    W1("r12", "r9")                                                                        \
+    "smlabb  r7, r8, r9, r7\n\t"                                                           \
+    "subs    r11, r11, #1\n\t"                                                             \
+    "bne     3b\n\t"                                                                       \
+    "4:\n\t"                                                                               \
+    "pop     {r8-r11}\n\t"                                                                 \
+    MSF_REQUANT4_STORE_ASM                                                                 \
+    "subs    r11, r11, #1\n\t"                                                             \
+    "bne     1b\n\t"                                                                       \
+    "add     sp, sp, #16\n\t"                                                              \
+    "pop     {r4-r11, pc}\n\t"
+
 __attribute__((naked, noinline)) static void
 msf_pw_quads_dsp(const pw1_job *job __attribute__((unused)))
 {
-    __asm__ volatile(
-        "push    {r4-r11, lr}\n\t"
-        "sub     sp, sp, #16\n\t"
-        "ldrd    r1, r2, [r0, #0]\n\t"      /* frame: x, cin, cin % 4, x body end */
-        "strd    r1, r2, [sp, #0]\n\t"
-        "and     r3, r2, #3\n\t"
-        "str     r3, [sp, #8]\n\t"
-        "bic     r3, r2, #3\n\t"
-        "add     r3, r1, r3\n\t"
-        "str     r3, [sp, #12]\n\t"
-        "ldrd    r8, r9, [r0, #8]\n\t"      /* r8 weights, r9 channel parameters */
-        "ldrd    r10, r11, [r0, #16]\n\t"   /* r10 output, r11 groups left */
-        "1:\n\t"
-        "ldr     r4, [r9, #0]\n\t"
-        "ldr     r5, [r9, #16]\n\t"
-        "ldr     r6, [r9, #32]\n\t"
-        "ldr     r7, [r9, #48]\n\t"
-        "ldrd    r0, lr, [sp, #0]\n\t"      /* x, cin */
-        "mov     r1, r8\n\t"
-        "add     r2, r1, lr\n\t"
-        "add     r3, r2, lr\n\t"
-        "add     r12, r3, lr\n\t"
-        "add     r8, r12, lr\n\t"
-        "push    {r8-r11}\n\t"              /* frame now at sp + 16 */
-        "2:\n\t"
-        "ldr     r8, [r0], #4\n\t"
-        "sxtb16  r9, r8\n\t"
-        "sxtb16  r8, r8, ror #8\n\t"
-        "ldr     r10, [r1], #4\n\t"
-        "sxtb16  r11, r10\n\t"
-        "sxtb16  r10, r10, ror #8\n\t"
-        "smlad   r4, r9, r11, r4\n\t"
-        "smlad   r4, r8, r10, r4\n\t"
-        "ldr     r10, [r2], #4\n\t"
-        "sxtb16  r11, r10\n\t"
-        "sxtb16  r10, r10, ror #8\n\t"
-        "smlad   r5, r9, r11, r5\n\t"
-        "smlad   r5, r8, r10, r5\n\t"
-        "ldr     r10, [r3], #4\n\t"
-        "sxtb16  r11, r10\n\t"
-        "sxtb16  r10, r10, ror #8\n\t"
-        "smlad   r6, r9, r11, r6\n\t"
-        "smlad   r6, r8, r10, r6\n\t"
-        "ldr     r10, [r12], #4\n\t"
-        "sxtb16  r11, r10\n\t"
-        "sxtb16  r10, r10, ror #8\n\t"
-        "smlad   r7, r9, r11, r7\n\t"
-        "smlad   r7, r8, r10, r7\n\t"
-        "ldr     r10, [sp, #28]\n\t"
-        "cmp     r0, r10\n\t"
-        "bne     2b\n\t"
-        "ldr     r11, [sp, #24]\n\t"
-        "cmp     r11, #0\n\t"
-        "beq     4f\n\t"
-        "3:\n\t"
-        "ldrsb   r8, [r0], #1\n\t"
-        "ldrsb   r9, [r1], #1\n\t"
-        "smlabb  r4, r8, r9, r4\n\t"
-        "ldrsb   r9, [r2], #1\n\t"
-        "smlabb  r5, r8, r9, r5\n\t"
-        "ldrsb   r9, [r3], #1\n\t"
-        "smlabb  r6, r8, r9, r6\n\t"
-        "ldrsb   r9, [r12], #1\n\t"
-        "smlabb  r7, r8, r9, r7\n\t"
-        "subs    r11, r11, #1\n\t"
-        "bne     3b\n\t"
-        "4:\n\t"
-        "pop     {r8-r11}\n\t"
-        MSF_REQUANT4_STORE_ASM
-        "subs    r11, r11, #1\n\t"
-        "bne     1b\n\t"
-        "add     sp, sp, #16\n\t"
-        "pop     {r4-r11, pc}\n\t");
+    __asm__ volatile(MSF_PW_QUADS_ASM(MSF_W4_S8, MSF_W1_S8));
 }
+
+__attribute__((naked, noinline)) static void
+msf_pw_quads_s16_dsp(const pw1_job *job __attribute__((unused)))
+{
+    __asm__ volatile(MSF_PW_QUADS_ASM(MSF_W4_S16, MSF_W1_S16));
+}
+#undef MSF_PW_PAIRS_ASM
+#undef MSF_PW_QUADS_ASM
 #endif
 
 /* All output channels of two input pixels, in C. Outputs are computed before they are
@@ -291,16 +312,20 @@ static inline MSF_ALWAYS_INLINE void pw_pair(const msf_conv_params *p, int32_t c
 {
 #if MSF_DSP_ASM
     if (fast && cin >= 4 && cout >= 2) {
-        pw_job job = {x0, x1, d0, d1, p->weights, p->channels, cout >> 1, cin};
-        msf_pw_pairs_dsp(&job);
+        const int wide = p->weights_s16 != NULL;
+        const int32_t wstep = wide ? msf_wide_row_bytes(cin) : cin;
+        const int8_t *w = wide ? (const int8_t *)p->weights_s16 : p->weights;
+        void (*const run)(const pw_job *) = wide ? msf_pw_pairs_s16_dsp : msf_pw_pairs_dsp;
+        pw_job job = {x0, x1, d0, d1, w, p->channels, cout >> 1, cin, wstep};
+        run(&job);
         if (cout & 1) { /* the last pair again one channel lower: cout - 2 is stored twice */
             const int32_t c = cout - 2;
             job.d0 = d0 + c;
             job.d1 = d1 + c;
-            job.w = p->weights + c * cin;
+            job.w = w + c * wstep;
             job.q = p->channels + c;
             job.pairs = 1;
-            msf_pw_pairs_dsp(&job);
+            run(&job);
         }
         return;
     }
@@ -314,15 +339,19 @@ static inline MSF_ALWAYS_INLINE void pw_single(const msf_conv_params *p, int32_t
 {
 #if MSF_DSP_ASM
     if (fast && cin >= 4 && cout >= 4) {
-        pw1_job job = {x, cin, p->weights, p->channels, d, cout >> 2};
-        msf_pw_quads_dsp(&job);
+        const int wide = p->weights_s16 != NULL;
+        const int32_t wstep = wide ? msf_wide_row_bytes(cin) : cin;
+        const int8_t *w = wide ? (const int8_t *)p->weights_s16 : p->weights;
+        void (*const run)(const pw1_job *) = wide ? msf_pw_quads_s16_dsp : msf_pw_quads_dsp;
+        pw1_job job = {x, cin, w, p->channels, d, cout >> 2, wstep};
+        run(&job);
         if (cout & 3) { /* the last group again, ending at the last channel */
             const int32_t c = cout - 4;
-            job.w = p->weights + c * cin;
+            job.w = w + c * wstep;
             job.q = p->channels + c;
             job.d = d + c;
             job.quads = 1;
-            msf_pw_quads_dsp(&job);
+            run(&job);
         }
         return;
     }

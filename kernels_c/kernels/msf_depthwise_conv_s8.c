@@ -93,69 +93,101 @@ MSF_C_LOOPS void dw_taps(const msf_window *in, const msf_conv_params *p,
 /* Work of msf_dw3x3_dsp: `groups` groups of four channels of one output pixel. */
 typedef struct {
     const int8_t *r0, *r1, *r2;  /* the window's rows at its first column, first group */
-    const int8_t *w;             /* weights (3, 3, C) at the first group */
+    const void *w;               /* weights at the first group: (3, 3, C) int8 or, for
+                                    msf_dw3x3_s16_dsp, the group's pre-widened taps */
     int32_t ch;                  /* C, the stride between taps */
     const msf_channel_params *q; /* channel parameters of the first group */
     int8_t *d;                   /* the output at the first group */
     int32_t groups;              /* >= 1 */
 } dw_job;
 
-#define MSF_DW_TAP_ASM(xaddr, waddr)                                                        \
+/* One tap of four channels: the input word at `xaddr` (SXTB16 lanes c0 c2 | c1 c3) against
+ * the tap's weights in lr | r11, loaded by `wload`. */
+#define MSF_DW_TAP_ASM(xaddr, wload)                                                        \
     "ldr     r10, " xaddr "\n\t"                                                            \
-    "ldr     r11, " waddr "\n\t"                                                            \
+    wload                                                                                   \
     "sxtb16  r12, r10\n\t"                                                                  \
     "sxtb16  r10, r10, ror #8\n\t"                                                          \
-    "sxtb16  lr, r11\n\t"                                                                   \
-    "sxtb16  r11, r11, ror #8\n\t"                                                          \
     "smlabb  r4, r12, lr, r4\n\t"                                                           \
     "smlatt  r6, r12, lr, r6\n\t"                                                           \
     "smlabb  r5, r10, r11, r5\n\t"                                                          \
     "smlatt  r7, r10, r11, r7\n\t"
+/* int8 weights (3, 3, C): the tap's word at `waddr`, widened */
+#define MSF_DW_W8(waddr)                                                                    \
+    "ldr     r11, " waddr "\n\t"                                                            \
+    "sxtb16  lr, r11\n\t"                                                                   \
+    "sxtb16  r11, r11, ror #8\n\t"
+/* pre-widened weights: tap t of the group at r3, already c0 c2 | c1 c3 */
+#define MSF_DW_W16(t) "ldrd    lr, r11, [r3, #" #t " * 8]\n\t"
 
 /* dw3x3 for Cortex-M DSP cores with the fast requantisation: per group of four channels the
  * accumulators (r4-r7) start at the kernel sums, each of the nine taps is one word of input
- * and one of weights (offsets ch and 2 * ch as scaled register offsets), the row pointers and
- * weights advance by four channels. The requantisation swaps the tap pointers out with one
- * push, as the group state (r9-r11) is pushed around the taps. */
+ * (offsets ch and 2 * ch as scaled register offsets) and four weights, the row pointers
+ * advance by four channels. int8 weights sit at the same offsets as the input (r3 for kernel
+ * row 0, r9 for rows 1 and 2); pre-widened weights are the group's 72 bytes at r3. The
+ * requantisation swaps the tap pointers out with one push, as the group state (r9-r11) is
+ * pushed around the taps. */
+#define MSF_DW3X3_ASM(W00, W01, W02, ROW1, W10, W11, W12, ROW2, W20, W21, W22, NEXT)        \
+    "push    {r4-r11, lr}\n\t"                                                             \
+    "mov     r12, r0\n\t"                                                                  \
+    "ldrd    r0, r1, [r12, #0]\n\t"     /* rows */                                         \
+    "ldrd    r2, r3, [r12, #8]\n\t"     /* row 2, weights */                               \
+    "ldr     r8, [r12, #16]\n\t"        /* ch */                                           \
+    "ldrd    r9, r10, [r12, #20]\n\t"   /* channel parameters, output */                   \
+    "ldr     r11, [r12, #28]\n\t"       /* groups left */                                  \
+    "1:\n\t"                                                                               \
+    "ldr     r4, [r9, #0]\n\t"                                                             \
+    "ldr     r5, [r9, #16]\n\t"                                                            \
+    "ldr     r6, [r9, #32]\n\t"                                                            \
+    "ldr     r7, [r9, #48]\n\t"                                                            \
+    "push    {r9-r11}\n\t"                                                                 \
+    ROW1                                                                                   \
+    MSF_DW_TAP_ASM("[r0, r8, lsl #1]", W02)                                                \
+    MSF_DW_TAP_ASM("[r0, r8]", W01)                                                        \
+    MSF_DW_TAP_ASM("[r0], #4", W00)                                                        \
+    MSF_DW_TAP_ASM("[r1, r8, lsl #1]", W12)                                                \
+    MSF_DW_TAP_ASM("[r1, r8]", W11)                                                        \
+    MSF_DW_TAP_ASM("[r1], #4", W10)                                                        \
+    ROW2                                                                                   \
+    MSF_DW_TAP_ASM("[r2, r8, lsl #1]", W22)                                                \
+    MSF_DW_TAP_ASM("[r2, r8]", W21)                                                        \
+    MSF_DW_TAP_ASM("[r2], #4", W20)                                                        \
+    NEXT                                                                                   \
+    "pop     {r9-r11}\n\t"                                                                 \
+    "push    {r0-r3, r8}\n\t"                                                              \
+    MSF_REQUANT4_STORE_ASM                                                                 \
+    "pop     {r0-r3, r8}\n\t"                                                              \
+    "subs    r11, r11, #1\n\t"                                                             \
+    "bne     1b\n\t"                                                                       \
+    "pop     {r4-r11, pc}\n\t"
+
 __attribute__((naked, noinline)) static void
 msf_dw3x3_dsp(const dw_job *job __attribute__((unused)))
 {
-    __asm__ volatile(
-        "push    {r4-r11, lr}\n\t"
-        "mov     r12, r0\n\t"
-        "ldrd    r0, r1, [r12, #0]\n\t"     /* rows */
-        "ldrd    r2, r3, [r12, #8]\n\t"     /* row 2, weights */
-        "ldr     r8, [r12, #16]\n\t"        /* ch */
-        "ldrd    r9, r10, [r12, #20]\n\t"   /* channel parameters, output */
-        "ldr     r11, [r12, #28]\n\t"       /* groups left */
-        "1:\n\t"
-        "ldr     r4, [r9, #0]\n\t"
-        "ldr     r5, [r9, #16]\n\t"
-        "ldr     r6, [r9, #32]\n\t"
-        "ldr     r7, [r9, #48]\n\t"
-        "push    {r9-r11}\n\t"
+    __asm__ volatile(MSF_DW3X3_ASM(
+        MSF_DW_W8("[r3], #4"), MSF_DW_W8("[r3, r8]"), MSF_DW_W8("[r3, r8, lsl #1]"),
         "add     r9, r3, r8, lsl #1\n\t"
-        "add     r9, r9, r8\n\t"            /* weights of kernel row 1 */
-        MSF_DW_TAP_ASM("[r0, r8, lsl #1]", "[r3, r8, lsl #1]")
-        MSF_DW_TAP_ASM("[r0, r8]", "[r3, r8]")
-        MSF_DW_TAP_ASM("[r0], #4", "[r3], #4")
-        MSF_DW_TAP_ASM("[r1, r8, lsl #1]", "[r9, r8, lsl #1]")
-        MSF_DW_TAP_ASM("[r1, r8]", "[r9, r8]")
-        MSF_DW_TAP_ASM("[r1], #4", "[r9]")
+        "add     r9, r9, r8\n\t",           /* weights of kernel row 1 */
+        MSF_DW_W8("[r9]"), MSF_DW_W8("[r9, r8]"), MSF_DW_W8("[r9, r8, lsl #1]"),
         "add     r9, r9, r8, lsl #1\n\t"
-        "add     r9, r9, r8\n\t"            /* weights of kernel row 2 */
-        MSF_DW_TAP_ASM("[r2, r8, lsl #1]", "[r9, r8, lsl #1]")
-        MSF_DW_TAP_ASM("[r2, r8]", "[r9, r8]")
-        MSF_DW_TAP_ASM("[r2], #4", "[r9]")
-        "pop     {r9-r11}\n\t"
-        "push    {r0-r3, r8}\n\t"
-        MSF_REQUANT4_STORE_ASM
-        "pop     {r0-r3, r8}\n\t"
-        "subs    r11, r11, #1\n\t"
-        "bne     1b\n\t"
-        "pop     {r4-r11, pc}\n\t");
+        "add     r9, r9, r8\n\t",           /* weights of kernel row 2 */
+        MSF_DW_W8("[r9]"), MSF_DW_W8("[r9, r8]"), MSF_DW_W8("[r9, r8, lsl #1]"), ""));
 }
+
+/* The same with the layer's pre-widened weights (msf_conv_params.weights_s16). */
+__attribute__((naked, noinline)) static void
+msf_dw3x3_s16_dsp(const dw_job *job __attribute__((unused)))
+{
+    __asm__ volatile(MSF_DW3X3_ASM(
+        MSF_DW_W16(0), MSF_DW_W16(1), MSF_DW_W16(2), "",
+        MSF_DW_W16(3), MSF_DW_W16(4), MSF_DW_W16(5), "",
+        MSF_DW_W16(6), MSF_DW_W16(7), MSF_DW_W16(8),
+        "add     r3, r3, #72\n\t"));        /* the next group's taps */
+}
+#undef MSF_DW3X3_ASM
 #undef MSF_DW_TAP_ASM
+#undef MSF_DW_W8
+#undef MSF_DW_W16
 #endif
 
 /* A 3x3 window inside the tensor whose rows start at r0, r1, r2 (channel 0), in C. */
@@ -253,18 +285,22 @@ static inline MSF_ALWAYS_INLINE void dw3x3(const msf_conv_params *p, int32_t ch,
 {
 #if MSF_DSP_ASM
     if (fast && ch >= 4) {
-        dw_job job = {r0, r1, r2, p->weights, ch, p->channels, dst, ch >> 2};
-        msf_dw3x3_dsp(&job);
+        const int wide = p->weights_s16 != NULL;
+        void (*const run)(const dw_job *) = wide ? msf_dw3x3_s16_dsp : msf_dw3x3_dsp;
+        dw_job job = {r0, r1, r2, wide ? (const void *)p->weights_s16 : p->weights, ch,
+                      p->channels, dst, ch >> 2};
+        run(&job);
         if (ch & 3) { /* the last group again, ending at the last channel */
             const int32_t c = ch - 4;
             job.r0 = r0 + c;
             job.r1 = r1 + c;
             job.r2 = r2 + c;
-            job.w = p->weights + c;
+            /* pre-widened: that group follows the ch / 4 aligned ones */
+            job.w = wide ? (const void *)(p->weights_s16 + (ch >> 2) * 36) : p->weights + c;
             job.q = p->channels + c;
             job.d = dst + c;
             job.groups = 1;
-            msf_dw3x3_dsp(&job);
+            run(&job);
         }
         return;
     }

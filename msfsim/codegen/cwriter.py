@@ -9,8 +9,9 @@ PER_LINE = 16
 
 
 def c_array(ctype: str, name: str, values: np.ndarray | Iterable[int], static: bool = True,
-            size: str | None = None) -> str:
-    """`static const ctype name[N] = {...};` with PER_LINE values per line."""
+            size: str | None = None, align: int | None = None) -> str:
+    """`static const ctype name[N] = {...};` with PER_LINE values per line; `align` bytes
+    (GCC/clang attribute) where word loads need more than the type's alignment."""
     vals = np.asarray(list(values) if not isinstance(values, np.ndarray) else values).ravel()
     items = [str(int(v)) for v in vals.tolist()]
     if ctype == "int32_t":  # INT32_MIN is not a valid literal on its own
@@ -18,7 +19,8 @@ def c_array(ctype: str, name: str, values: np.ndarray | Iterable[int], static: b
     lines = [", ".join(items[i:i + PER_LINE]) for i in range(0, len(items), PER_LINE)]
     body = ",\n    ".join(lines) if lines else "0"
     prefix = "static const" if static else "const"
-    return f"{prefix} {ctype} {name}[{size or len(items) or 1}] = {{\n    {body}\n}};\n"
+    attr = f" __attribute__((aligned({align})))" if align else ""
+    return f"{prefix} {ctype} {name}[{size or len(items) or 1}]{attr} = {{\n    {body}\n}};\n"
 
 
 def c_init(fields: Mapping[str, object], indent: str = "    ") -> str:

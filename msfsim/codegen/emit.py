@@ -238,37 +238,42 @@ def _layer_params(model: Model, layer: Layer) -> str:
     common = {"input_offset": -zp_in, "output_offset": zp_out,
               "act_min": layer.act_min, "act_max": layer.act_max}
     if layer.op in (Op.CONV, Op.DWCONV, Op.DENSE):
-        text.append(c_array("int8_t", f"l{i}_weights", layer.weight))
         bias = layer.bias if layer.bias is not None else np.zeros(c, np.int32)
         text.append(c_array("int32_t", f"l{i}_bias", bias))
         text.append(c_array("int32_t", f"l{i}_multiplier", layer.multiplier))
         text.append(c_array("int32_t", f"l{i}_shift", layer.shift))
         arrays = {"weights": f"l{i}_weights", "bias": f"l{i}_bias",
                   "multiplier": f"l{i}_multiplier", "shift": f"l{i}_shift"}
+        weights = c_array("int8_t", f"l{i}_weights", layer.weight)
     if layer.op in (Op.CONV, Op.DWCONV):
-        # msf_channel_params: kernel sums fold the input offset into the bias; the constants
-        # of msf_requantize_fast are valid when every channel is in its range
-        axes = (1, 2, 3) if layer.op == Op.CONV else (0, 1)
-        wt = layer.weight.astype(np.int64)
-        ksum = bias.astype(np.int64) - zp_in * wt.sum(axis=axes)
-        ksum = (ksum + (1 << 31)) % (1 << 32) - (1 << 31)  # int32 arithmetic wraps in C too
-        mult = layer.multiplier.astype(np.int64)
-        e = -layer.shift.astype(np.int64)
-        acc_bound = np.abs(ksum) + 128 * np.abs(wt).sum(axis=axes)
-        fast = bool(np.all(mult >= 0) and np.all((e >= 1) & (e <= 22))
-                    and np.all(acc_bound < (1 << 30)) and -128 <= zp_out <= 127)
-        rnd = ((1 << (e - 1)) + zp_out * (1 << e)) if fast else np.zeros_like(e)
-        rsh = e if fast else np.zeros_like(e)
+        ch = channel_params(model, layer)
         i32 = lambda v: "(-2147483647 - 1)" if v == -(1 << 31) else str(int(v))  # noqa: E731
         rows = ",\n".join(f"    {{{i32(k)}, {int(m)}, {int(r)}, {int(sh)}}}"
-                           for k, m, r, sh in zip(ksum, mult, rnd, rsh))
+                           for k, m, r, sh in zip(ch.kernel_sum, layer.multiplier, ch.rounding,
+                                                  ch.rshift))
         text.append(f"static const msf_channel_params l{i}_channels[{c}] = {{\n{rows}\n}};\n")
         fields = {"kernel_h": layer.kernel[0], "kernel_w": layer.kernel[1],
                   "stride_h": layer.stride[0], "stride_w": layer.stride[1],
                   "pad_top": layer.pad[0], "pad_left": layer.pad[1], **common, **arrays,
-                  "channels": f"l{i}_channels", "fast_requant": int(fast)}
-        text.append(c_struct("msf_conv_params", f"l{i}_params", fields))
+                  "channels": f"l{i}_channels", "fast_requant": int(ch.fast)}
+        if i in model.wide_weights:
+            if not wide_eligible(model, layer):
+                raise ValueError(f"layer {i} ({layer.name}): its weights cannot be pre-widened")
+            # DSP builds of a conv keep only the pre-widened copy (flash); a depthwise layer's
+            # borders still read the int8 weights; builds without DSP use those alone
+            conv = layer.op == Op.CONV
+            wide = c_array("int16_t", f"l{i}_weights_s16", wide_weights(layer), align=4)
+            text += ["#if MSF_DSP_ASM /* weights pre-widened for the DSP loops */\n", wide,
+                     "" if conv else weights,
+                     c_struct("msf_conv_params", f"l{i}_params",
+                              {**fields, "weights": "NULL" if conv else f"l{i}_weights",
+                               "weights_s16": f"l{i}_weights_s16"}),
+                     "#else\n", weights, c_struct("msf_conv_params", f"l{i}_params", fields),
+                     "#endif\n"]
+        else:
+            text += [weights, c_struct("msf_conv_params", f"l{i}_params", fields)]
     elif layer.op == Op.DENSE:
+        text.append(weights)
         fields = {"in_size": model.tensor(layer.inputs[0]).size, "out_size": c, **common, **arrays}
         text.append(c_struct("msf_fc_params", f"l{i}_params", fields))
     elif layer.op in (Op.MAXPOOL, Op.AVGPOOL):
@@ -293,3 +298,64 @@ def _layer_params(model: Model, layer: Layer) -> str:
                   "multiplier": int(layer.multiplier[0]), "shift": int(layer.shift[0])}
         text.append(c_struct("msf_gap_params", f"l{i}_params", fields))
     return "".join(text)
+
+
+@dataclass(frozen=True)
+class ChannelParams:
+    """msf_channel_params of a conv layer: kernel sums fold the input offset into the bias; the
+    constants of msf_requantize_fast are valid (`fast`) when every channel is in its range."""
+    kernel_sum: np.ndarray
+    rounding: np.ndarray
+    rshift: np.ndarray
+    fast: bool
+
+
+def channel_params(model: Model, layer: Layer) -> ChannelParams:
+    zp_in = model.tensor(layer.inputs[0]).q.zero_point
+    zp_out = model.tensor(layer.output).q.zero_point
+    c = model.out_shape(layer)[2]
+    bias = layer.bias if layer.bias is not None else np.zeros(c, np.int32)
+    axes = (1, 2, 3) if layer.op == Op.CONV else (0, 1)
+    wt = layer.weight.astype(np.int64)
+    ksum = bias.astype(np.int64) - zp_in * wt.sum(axis=axes)
+    ksum = (ksum + (1 << 31)) % (1 << 32) - (1 << 31)  # int32 arithmetic wraps in C too
+    mult = layer.multiplier.astype(np.int64)
+    e = -layer.shift.astype(np.int64)
+    acc_bound = np.abs(ksum) + 128 * np.abs(wt).sum(axis=axes)
+    fast = bool(np.all(mult >= 0) and np.all((e >= 1) & (e <= 22))
+                and np.all(acc_bound < (1 << 30)) and -128 <= zp_out <= 127)
+    rnd = ((1 << (e - 1)) + zp_out * (1 << e)) if fast else np.zeros_like(e)
+    return ChannelParams(ksum, rnd, e if fast else np.zeros_like(e), fast)
+
+
+def wide_eligible(model: Model, layer: Layer) -> bool:
+    """Whether a layer's weights can be pre-widened (msf_conv_params.weights_s16): a conv whose
+    every output takes the DSP loops (msf_conv_fast_output, k >= 4, Cout >= 4), or a 3x3
+    depthwise conv with fast outputs and C >= 4."""
+    if layer.op not in (Op.CONV, Op.DWCONV) or layer.weight is None:
+        return False
+    if layer.act_min != -128 or layer.act_max != 127 or not channel_params(model, layer).fast:
+        return False
+    if layer.op == Op.DWCONV:
+        return layer.kernel == (3, 3) and layer.weight.shape[-1] >= 4
+    return layer.weight[0].size >= 4 and layer.weight.shape[0] >= 4
+
+
+def wide_weights(layer: Layer) -> np.ndarray:
+    """A layer's pre-widened int16 weights in the kernels' order (msf_conv_params.weights_s16).
+    Conv (Cout, ...) -> (Cout, 4 * ceil(k / 4)) rows, k = the rest of the shape: each group of
+    four as w0 w2 w1 w3 (SXTB16's lane order), the k % 4 tail in order, zeros. Depthwise 3x3
+    (3, 3, C) -> per group of four channels c..c+3 (c = 0, 4, ..., then C - 4 if C % 4) the
+    nine taps as c c+2 c+1 c+3."""
+    if layer.op == Op.DWCONV:
+        w = layer.weight.reshape(9, -1).astype(np.int16)
+        ch = w.shape[1]
+        starts = list(range(0, ch - 3, 4)) + ([ch - 4] if ch % 4 else [])
+        return np.stack([w[:, [c, c + 2, c + 1, c + 3]] for c in starts])
+    w = layer.weight.reshape(layer.weight.shape[0], -1).astype(np.int16)
+    cout, k = w.shape
+    body = k // 4 * 4
+    out = np.zeros((cout, (k + 3) // 4 * 4), np.int16)
+    out[:, :body] = w[:, :body].reshape(cout, -1, 4)[:, :, [0, 2, 1, 3]].reshape(cout, body)
+    out[:, body:k] = w[:, body:]
+    return out

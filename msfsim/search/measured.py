@@ -43,7 +43,7 @@ from ..toolchain import MIN_STACK_BYTES
 from . import baselines as bl
 from .api import cost_model_of, search
 from .pareto import Infeasible, Plan, build_dag, pareto_front
-from .result import FrontPoint, PlanSummary, SearchResult
+from .result import FrontPoint, PlanSummary, SearchResult, deployment_lines
 from .weights import EdgeWeights
 
 FRONT_PLANS = 8      # front plans around the choice whose blocks must all be measured
@@ -153,7 +153,8 @@ def model_digest(model: Model) -> str:
                        layer.pad, layer.act_min, layer.act_max)).encode())
         for a in (layer.weight, layer.bias, layer.multiplier, layer.shift):
             h.update(b"-" if a is None else a.tobytes())
-    h.update(repr((model.input, model.output, model.input_in_place)).encode())
+    h.update(repr((model.input, model.output, model.input_in_place,
+                   sorted(model.wide_weights))).encode())
     return h.hexdigest()
 
 
@@ -402,4 +403,5 @@ def search_measured(model: Model, plat: Platform | str, objective: str = "ram",
         backend=backend, compiler=compiler,
         constraints={"max_overhead": max_overhead, "max_ram": max_ram, "sram": p.sram.size},
         search_seconds=time.perf_counter() - t0, measurement=measurement,
-        input_in_place=model.input_in_place)
+        input_in_place=model.input_in_place,
+        deployment=tuple(deployment_lines(model)), wide_weights=tuple(sorted(model.wide_weights)))

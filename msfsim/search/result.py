@@ -8,11 +8,25 @@ from typing import Any, Mapping
 
 from .. import MsfsimError
 from ..fusion.block import Block, BlockConfig
+from ..ir import Model
 from .pareto import Plan
 from .weights import EdgeWeights
 
 INPUT_IN_PLACE_NOTE = ("network input read in place (flash or a sensor buffer), never copied into "
                        "the arena: act_io and measured RAM hold the network output only")
+
+
+def deployment_lines(model: Model) -> list[str]:
+    """Notes on how the model is deployed (msfsim.deploy), printed under the figures."""
+    lines = [INPUT_IN_PLACE_NOTE] if model.input_in_place else []
+    if model.wide_weights:
+        n = sum(1 for layer in model.layers if layer.weight is not None)
+        lines.append(f"weights: {len(model.wide_weights)} of {n} layers stored pre-widened to "
+                     f"int16 in flash for the DSP loops (--weights int8 to turn off); RAM and "
+                     f"output unchanged")
+    return lines
+
+
 MEMORY_CONVENTION = (
     "memory: act = block buffers + block input + block output + live skip tensors, network "
     "input and output excluded (msf-CNN convention); act_io = the same with them counted; "
@@ -112,12 +126,15 @@ class SearchResult:
     constraints: dict[str, float | None] = field(default_factory=dict)
     search_seconds: float | None = None
     input_in_place: bool = False   # the network input is read where it lies, not in the arena
+    deployment: tuple[str, ...] = ()  # deployment_lines of the model searched
+    wide_weights: tuple[int, ...] = ()  # layers whose weights are pre-widened (msfsim.deploy)
 
     def to_json(self) -> dict[str, Any]:
         """The `--json` object of DESIGN §7 (measured fields are null in analytic mode)."""
         return {"model": self.model, "platform": self.platform, "objective": self.objective,
                 "cost": self.cost, "cost_model": self.cost_model, "backend": self.backend,
                 "compiler": self.compiler, "input_in_place": self.input_in_place,
+                "wide_weight_layers": list(self.wide_weights),
                 **self.plan.to_json(),
                 "baselines": {k: (v.to_json() if v else None) for k, v in self.baselines.items()},
                 "pareto": [p.to_json() for p in self.pareto]}
@@ -160,8 +177,7 @@ class SearchResult:
         if self.search_seconds is not None:
             lines.append(f"search time: {self.search_seconds:.3f} s")
         lines.append(MEMORY_CONVENTION)
-        if self.input_in_place:
-            lines.append(INPUT_IN_PLACE_NOTE)
+        lines += self.deployment
         return "\n".join(lines)
 
 
