@@ -54,18 +54,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-overhead", type=float, action="append", default=None,
                     help="also run P1 at these F limits (default: 1.1)")
     ap.add_argument("--cache", help="cache directory (default: a fresh one, so the first run is cold)")
+    ap.add_argument("--weights", choices=["auto", "int8"], default="auto",
+                    help="deployment of the weights, as `msfsim search --weights`")
     args = ap.parse_args(argv)
     limits = args.max_overhead if args.max_overhead is not None else [1.1]
 
     root = Path(args.cache) if args.cache else Path(tempfile.mkdtemp(prefix="msfsim-bench-"))
     os.environ["MSFSIM_CACHE"] = str(root)  # firmware builds cached (and cold) here too
-    from msfsim import zoo
+    from msfsim import platforms, zoo
+    from msfsim.deploy import deploy
     from msfsim.search.api import search_analytic
     from msfsim.search.measured import search_measured
 
     print(f"measured search on {args.platform} ({args.backend}), {args.jobs} jobs, cache {root}")
     for name in args.models:
-        model = zoo.load(name)
+        # deployed as `msfsim search` deploys it (input copied into the arena: this board's default)
+        model = deploy(zoo.load(name), platforms.load(args.platform), wide=args.weights == "auto")
         a = search_analytic(model, args.platform)
         print(f"{name}: {len(model.layers)} layers, {model.total_macs:,} MACs; analytic (exact) "
               f"min-RAM plan: act {a.plan.act:,} B, act_io {a.plan.act_io:,} B, "

@@ -20,6 +20,7 @@ import unicorn
 from msfsim import platforms, refmodel
 from msfsim.cli import load_model
 from msfsim.codegen.emit import generate_plan
+from msfsim.deploy import deploy
 from msfsim.measure import build_firmware
 from msfsim.measure_plan import measurement_input, plan_blocks
 from msfsim.search.api import search_analytic
@@ -34,8 +35,8 @@ def main() -> None:
     ap.add_argument("--plan", help="plan file (default: analytic min-RAM plan)")
     ap.add_argument("--top", type=int, default=15)
     a = ap.parse_args()
-    model = load_model(a.model)
     plat = platforms.load(a.platform)
+    model = deploy(load_model(a.model), plat)  # as `msfsim search` deploys it
     blocks = (plan_blocks(model, a.plan) if a.plan
               else [s.block for s in search_analytic(model, plat.name).plan.blocks])
     x = measurement_input(model)

@@ -20,7 +20,11 @@ BOARD = "stm32f746"
 
 @pytest.fixture(scope="module")
 def model():
-    return zoo.load(MODEL)
+    """Deployed as the CLI deploys it (pre-widened weights on this board), so that the CLI
+    runs below find the fixture's measurements in the cache."""
+    from msfsim import platforms
+    from msfsim.deploy import deploy
+    return deploy(zoo.load(MODEL), platforms.load(BOARD))
 
 
 @pytest.fixture(scope="module")

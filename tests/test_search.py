@@ -152,7 +152,7 @@ def test_baselines():
 
 DESIGN_KEYS = {"model", "platform", "objective", "cost", "cost_model", "backend", "compiler",
                "blocks", "peak_ram", "macs", "overhead", "instructions", "latency_ms",
-               "flash_bytes", "baselines", "pareto", "input_in_place"}
+               "flash_bytes", "baselines", "pareto", "input_in_place", "wide_weight_layers"}
 PLAN_KEYS = {"blocks", "peak_ram", "macs", "overhead", "instructions", "latency_ms",
              "flash_bytes"}
 
