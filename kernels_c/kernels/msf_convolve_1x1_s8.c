@@ -161,7 +161,12 @@ typedef struct {
 } pw1_job;
 
 /* One pixel against four output channels per pass (a00..a03 in r4-r7), as msf_pw_pairs_dsp:
- * the input word's SXTB16 lanes feed four weight rows. */
+ * the input word's SXTB16 lanes (r9 | r8) feed four weight rows; MSF_PW1_ROW_ASM is one row
+ * (pointer `ptr`) into accumulator `acc`. */
+#define MSF_PW1_ROW_ASM(W4, ptr, acc)                                                       \
+    W4(ptr, "r11", "r10")                                                                  \
+    "smlad   " acc ", r9, r11, " acc "\n\t"                                                 \
+    "smlad   " acc ", r8, r10, " acc "\n\t"
 #define MSF_PW_QUADS_ASM(W4, W1)                                                            \
     "push    {r4-r11, lr}\n\t"                                                             \
     "sub     sp, sp, #16\n\t"                                                              \
@@ -191,18 +196,8 @@ typedef struct {
     "ldr     r8, [r0], #4\n\t"                                                             \
     "sxtb16  r9, r8\n\t"                                                                   \
     "sxtb16  r8, r8, ror #8\n\t"                                                           \
-    W4("r1", "r11", "r10")                                                                 \
-    "smlad   r4, r9, r11, r4\n\t"                                                          \
-    "smlad   r4, r8, r10, r4\n\t"                                                          \
-    W4("r2", "r11", "r10")                                                                 \
-    "smlad   r5, r9, r11, r5\n\t"                                                          \
-    "smlad   r5, r8, r10, r5\n\t"                                                          \
-    W4("r3", "r11", "r10")                                                                 \
-    "smlad   r6, r9, r11, r6\n\t"                                                          \
-    "smlad   r6, r8, r10, r6\n\t"                                                          \
-    W4("r12", "r11", "r10")                                                                \
-    "smlad   r7, r9, r11, r7\n\t"                                                          \
-    "smlad   r7, r8, r10, r7\n\t"                                                          \
+    MSF_PW1_ROW_ASM(W4, "r1", "r4") MSF_PW1_ROW_ASM(W4, "r2", "r5")                        \
+    MSF_PW1_ROW_ASM(W4, "r3", "r6") MSF_PW1_ROW_ASM(W4, "r12", "r7")                       \
     "ldr     r10, [sp, #28]\n\t"                                                           \
     "cmp     r0, r10\n\t"                                                                  \
     "bne     2b\n\t"                                                                       \
@@ -242,6 +237,7 @@ msf_pw_quads_s16_dsp(const pw1_job *job __attribute__((unused)))
 }
 #undef MSF_PW_PAIRS_ASM
 #undef MSF_PW_QUADS_ASM
+#undef MSF_PW1_ROW_ASM
 #endif
 
 /* All output channels of two input pixels, in C. Outputs are computed before they are
