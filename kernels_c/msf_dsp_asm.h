@@ -4,6 +4,15 @@
 #define MSF_DSP_ASM_H
 
 #if MSF_DSP_ASM
+/* `static void name(const job_type *job)` whose whole body is the assembly text `body`: the
+ * job pointer arrives in r0, the text saves and restores what it uses and returns. */
+#define MSF_ASM_FUNCTION(name, job_type, body)                                              \
+    __attribute__((naked, noinline)) static void name(                                     \
+        const job_type *job __attribute__((unused)))                                        \
+    {                                                                                       \
+        __asm__ volatile(body);                                                             \
+    }
+
 /* msf_requantize_fast in the kernels' Thumb-2 loops. MSF_CHANNEL_ASM loads a channel's
  * multiplier, rounding and rshift (msf_channel_params at r9; byte offsets of its multiplier
  * and rshift as strings) into r0-r2; MSF_REQUANT_ASM turns accumulator register `acc` into

@@ -49,14 +49,13 @@ def wide_weight_layers(model: Model, plat: Platform) -> frozenset[int]:
     if not has_dsp(plat):
         return frozenset()
     room = plat.flash.size - flash_estimate(model)
-    eligible = [layer for layer in model.layers if wide_eligible(model, layer)]
-    eligible.sort(key=lambda layer: (-model.macs(layer) / wide_extra_bytes(layer), layer.index))
+    extra = {layer.index: wide_extra_bytes(layer)
+             for layer in model.layers if wide_eligible(model, layer)}
     chosen = []
-    for layer in eligible:
-        extra = wide_extra_bytes(layer)
-        if extra <= room:
-            chosen.append(layer.index)
-            room -= extra
+    for i in sorted(extra, key=lambda i: (-model.macs(model.layers[i]) / extra[i], i)):
+        if extra[i] <= room:
+            chosen.append(i)
+            room -= extra[i]
     return frozenset(chosen)
 
 

@@ -383,7 +383,6 @@ class PlanMeasurement:
     output_matches_reference: bool
     extras: dict[str, Any] = field(default_factory=dict)
     input_in_place: bool = False
-    deployment: tuple[str, ...] = ()   # deployment_lines of the model measured
     wide_weights: tuple[int, ...] = ()  # layers whose weights are pre-widened (msfsim.deploy)
 
     @property
@@ -446,7 +445,7 @@ class PlanMeasurement:
         lines.append("output: " + ("bit-exact with the host reference" if
                                    self.output_matches_reference else "DIFFERS from the reference"))
         lines.append(MEMORY_CONVENTION)
-        lines += self.deployment
+        lines += deployment_lines(self.input_in_place, self.wide_weights)
         return "\n".join(lines)
 
 
@@ -488,5 +487,4 @@ def measure_plan(model: Model, plat: Platform | str, plan: str | Path | None = N
                            "vanilla" if plan is None or vanilla else str(plan), tuple(blocks),
                            costs, exact.plan_cost(model, blocks), o, p.clock_hz, True,
                            input_in_place=model.input_in_place,
-                           deployment=tuple(deployment_lines(model)),
                            wide_weights=tuple(sorted(model.wide_weights)))

@@ -199,17 +199,21 @@ def _prepare(model: Model) -> _Prepared:
     return prep
 
 
-def _on_board(prep: _Prepared, plat: Platform) -> _Prepared:
+def _on_board(prep: _Prepared, plat: Platform,
+              deployed: dict[tuple[str, frozenset[int]], _Prepared]) -> _Prepared:
     """`prep` with the model as deployed on `plat` (pre-widened weights, msfsim.deploy; the
     input stays in the arena on every board so that rows compare) and its plans' firmware
-    rebuilt for it."""
+    rebuilt for it; `deployed` keeps what an earlier board with the same deployment built."""
     m = deploy(prep.model, plat, input_in_place=prep.model.input_in_place)
     if m is prep.model:
         return prep
-    board = replace(prep, model=m, plans={})
-    board.plans = {name: _make_plan(board, name, p.blocks) if p.item and p.blocks else p
-                   for name, p in prep.plans.items()}
-    return board
+    key = (m.name, m.wide_weights)
+    if key not in deployed:
+        board = replace(prep, model=m, plans={})
+        board.plans = {name: _make_plan(board, name, p.blocks) if p.item and p.blocks else p
+                       for name, p in prep.plans.items()}
+        deployed[key] = board
+    return deployed[key]
 
 
 def _msfsim_plan(prep: _Prepared, plat: Platform, backend: str, jobs: int,
@@ -307,6 +311,7 @@ def reproduce(what: str, platforms: Sequence[str] | None = None,
                        desc="reproduce", file=sys.stderr, disable=not show, leave=False,
                        dynamic_ncols=True)
     prepared: dict[str, _Prepared] = {}
+    deployed: dict[tuple[str, frozenset[int]], _Prepared] = {}  # boards alike share the firmware
     rows: list[Row] = []
     boards_info: dict[str, dict[str, Any]] = {}
     try:
@@ -325,7 +330,7 @@ def reproduce(what: str, platforms: Sequence[str] | None = None,
             searches: dict[str, Any] = {}
             for n in names:
                 bar.set_description(f"measured search: {n} on {plat.name}")
-                prep = _on_board(prepared[n], plat)
+                prep = _on_board(prepared[n], plat, deployed)
                 plan, searches[n] = _msfsim_plan(prep, plat, backend, jobs, cache_dir, progress)
                 per_board[n] = {**prep.plans, "msfsim": plan}
                 bar.update()

@@ -137,17 +137,8 @@ typedef struct {
     "add     sp, sp, #20\n\t"                                                              \
     "pop     {r4-r11, pc}\n\t"
 
-__attribute__((naked, noinline)) static void
-msf_pw_pairs_dsp(const pw_job *job __attribute__((unused)))
-{
-    __asm__ volatile(MSF_PW_PAIRS_ASM(MSF_W4_S8, MSF_W1_S8));
-}
-
-__attribute__((naked, noinline)) static void
-msf_pw_pairs_s16_dsp(const pw_job *job __attribute__((unused)))
-{
-    __asm__ volatile(MSF_PW_PAIRS_ASM(MSF_W4_S16, MSF_W1_S16));
-}
+MSF_ASM_FUNCTION(msf_pw_pairs_dsp, pw_job, MSF_PW_PAIRS_ASM(MSF_W4_S8, MSF_W1_S8))
+MSF_ASM_FUNCTION(msf_pw_pairs_s16_dsp, pw_job, MSF_PW_PAIRS_ASM(MSF_W4_S16, MSF_W1_S16))
 
 /* Work of msf_pw_quads_dsp: `quads` groups of four output channels of one input pixel. */
 typedef struct {
@@ -224,20 +215,12 @@ typedef struct {
     "add     sp, sp, #16\n\t"                                                              \
     "pop     {r4-r11, pc}\n\t"
 
-__attribute__((naked, noinline)) static void
-msf_pw_quads_dsp(const pw1_job *job __attribute__((unused)))
-{
-    __asm__ volatile(MSF_PW_QUADS_ASM(MSF_W4_S8, MSF_W1_S8));
-}
-
-__attribute__((naked, noinline)) static void
-msf_pw_quads_s16_dsp(const pw1_job *job __attribute__((unused)))
-{
-    __asm__ volatile(MSF_PW_QUADS_ASM(MSF_W4_S16, MSF_W1_S16));
-}
+MSF_ASM_FUNCTION(msf_pw_quads_dsp, pw1_job, MSF_PW_QUADS_ASM(MSF_W4_S8, MSF_W1_S8))
+MSF_ASM_FUNCTION(msf_pw_quads_s16_dsp, pw1_job, MSF_PW_QUADS_ASM(MSF_W4_S16, MSF_W1_S16))
 #undef MSF_PW_PAIRS_ASM
 #undef MSF_PW_QUADS_ASM
 #undef MSF_PW1_ROW_ASM
+
 #endif
 
 /* All output channels of two input pixels, in C. Outputs are computed before they are

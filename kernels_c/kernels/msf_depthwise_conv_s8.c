@@ -90,6 +90,9 @@ MSF_C_LOOPS void dw_taps(const msf_window *in, const msf_conv_params *p,
 }
 
 #if MSF_DSP_ASM
+/* Pre-widened depthwise 3x3 weights per group of four channels: 9 taps x 4 int16. */
+#define MSF_DW3X3_GROUP_S16 36
+
 /* Work of msf_dw3x3_dsp: `groups` groups of four channels of one output pixel. */
 typedef struct {
     const int8_t *r0, *r1, *r2;  /* the window's rows at its first column, first group */
@@ -161,29 +164,22 @@ typedef struct {
     "bne     1b\n\t"                                                                       \
     "pop     {r4-r11, pc}\n\t"
 
-__attribute__((naked, noinline)) static void
-msf_dw3x3_dsp(const dw_job *job __attribute__((unused)))
-{
-    __asm__ volatile(MSF_DW3X3_ASM(
-        MSF_DW_W8("[r3], #4"), MSF_DW_W8("[r3, r8]"), MSF_DW_W8("[r3, r8, lsl #1]"),
-        "add     r9, r3, r8, lsl #1\n\t"
-        "add     r9, r9, r8\n\t",           /* weights of kernel row 1 */
-        MSF_DW_W8("[r9]"), MSF_DW_W8("[r9, r8]"), MSF_DW_W8("[r9, r8, lsl #1]"),
-        "add     r9, r9, r8, lsl #1\n\t"
-        "add     r9, r9, r8\n\t",           /* weights of kernel row 2 */
-        MSF_DW_W8("[r9]"), MSF_DW_W8("[r9, r8]"), MSF_DW_W8("[r9, r8, lsl #1]"), ""));
-}
+MSF_ASM_FUNCTION(msf_dw3x3_dsp, dw_job, MSF_DW3X3_ASM(
+    MSF_DW_W8("[r3], #4"), MSF_DW_W8("[r3, r8]"), MSF_DW_W8("[r3, r8, lsl #1]"),
+    "add     r9, r3, r8, lsl #1\n\t"
+    "add     r9, r9, r8\n\t",               /* weights of kernel row 1 */
+    MSF_DW_W8("[r9]"), MSF_DW_W8("[r9, r8]"), MSF_DW_W8("[r9, r8, lsl #1]"),
+    "add     r9, r9, r8, lsl #1\n\t"
+    "add     r9, r9, r8\n\t",               /* weights of kernel row 2 */
+    MSF_DW_W8("[r9]"), MSF_DW_W8("[r9, r8]"), MSF_DW_W8("[r9, r8, lsl #1]"), ""))
 
-/* The same with the layer's pre-widened weights (msf_conv_params.weights_s16). */
-__attribute__((naked, noinline)) static void
-msf_dw3x3_s16_dsp(const dw_job *job __attribute__((unused)))
-{
-    __asm__ volatile(MSF_DW3X3_ASM(
-        MSF_DW_W16(0), MSF_DW_W16(1), MSF_DW_W16(2), "",
-        MSF_DW_W16(3), MSF_DW_W16(4), MSF_DW_W16(5), "",
-        MSF_DW_W16(6), MSF_DW_W16(7), MSF_DW_W16(8),
-        "add     r3, r3, #72\n\t"));        /* the next group's taps */
-}
+/* The same with the layer's pre-widened weights (msf_conv_params.weights_s16): a group's
+ * MSF_DW3X3_GROUP_S16 int16 (72 bytes) at r3. */
+MSF_ASM_FUNCTION(msf_dw3x3_s16_dsp, dw_job, MSF_DW3X3_ASM(
+    MSF_DW_W16(0), MSF_DW_W16(1), MSF_DW_W16(2), "",
+    MSF_DW_W16(3), MSF_DW_W16(4), MSF_DW_W16(5), "",
+    MSF_DW_W16(6), MSF_DW_W16(7), MSF_DW_W16(8),
+    "add     r3, r3, #72\n\t"))                /* the next group's taps */
 #undef MSF_DW3X3_ASM
 #undef MSF_DW_TAP_ASM
 #undef MSF_DW_W8
@@ -296,7 +292,8 @@ static inline MSF_ALWAYS_INLINE void dw3x3(const msf_conv_params *p, int32_t ch,
             job.r1 = r1 + c;
             job.r2 = r2 + c;
             /* pre-widened: that group follows the ch / 4 aligned ones */
-            job.w = wide ? (const void *)(p->weights_s16 + (ch >> 2) * 36) : p->weights + c;
+            job.w = wide ? (const void *)(p->weights_s16 + (ch >> 2) * MSF_DW3X3_GROUP_S16)
+                         : p->weights + c;
             job.q = p->channels + c;
             job.d = dst + c;
             job.groups = 1;

@@ -257,7 +257,7 @@ def _layer_params(model: Model, layer: Layer) -> str:
                   "pad_top": layer.pad[0], "pad_left": layer.pad[1], **common, **arrays,
                   "channels": f"l{i}_channels", "fast_requant": int(ch.fast)}
         if i in model.wide_weights:
-            if not wide_eligible(model, layer):
+            if not _wide_ok(layer, ch.fast):
                 raise ValueError(f"layer {i} ({layer.name}): its weights cannot be pre-widened")
             # DSP builds of a conv keep only the pre-widened copy (flash); a depthwise layer's
             # borders still read the int8 weights; builds without DSP use those alone
@@ -334,7 +334,12 @@ def wide_eligible(model: Model, layer: Layer) -> bool:
     depthwise conv with fast outputs and C >= 4."""
     if layer.op not in (Op.CONV, Op.DWCONV) or layer.weight is None:
         return False
-    if layer.act_min != -128 or layer.act_max != 127 or not channel_params(model, layer).fast:
+    return _wide_ok(layer, channel_params(model, layer).fast)
+
+
+def _wide_ok(layer: Layer, fast: bool) -> bool:
+    """wide_eligible for a conv / depthwise layer whose ChannelParams.fast is `fast`."""
+    if not fast or layer.act_min != -128 or layer.act_max != 127:
         return False
     if layer.op == Op.DWCONV:
         return layer.kernel == (3, 3) and layer.weight.shape[-1] >= 4

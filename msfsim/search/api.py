@@ -11,7 +11,7 @@ from ..fusion.space import candidate_blocks
 from ..ir import Model
 from . import baselines as bl
 from .pareto import Infeasible, Plan, build_dag, min_cost_plan, min_ram_plan, pareto_front
-from .result import FrontPoint, PlanSummary, SearchResult, deployment_lines
+from .result import FrontPoint, PlanSummary, SearchResult
 from .weights import CostModel, EdgeWeights, WeightSource
 
 OBJECTIVES = ("ram", "latency")
@@ -123,4 +123,4 @@ def search_analytic(model: Model, platform: str, objective: str = "ram",
         pareto=tuple(FrontPoint(p.ram, p.cost, p.cost / vanilla.cost) for p in front),
         constraints={"max_overhead": max_overhead, "max_ram": max_ram, "sram": sram_bytes},
         search_seconds=seconds, input_in_place=model.input_in_place,
-        deployment=tuple(deployment_lines(model)), wide_weights=tuple(sorted(model.wide_weights)))
+        wide_weights=tuple(sorted(model.wide_weights)))

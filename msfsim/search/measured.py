@@ -43,7 +43,7 @@ from ..toolchain import MIN_STACK_BYTES
 from . import baselines as bl
 from .api import cost_model_of, search
 from .pareto import Infeasible, Plan, build_dag, pareto_front
-from .result import FrontPoint, PlanSummary, SearchResult, deployment_lines
+from .result import FrontPoint, PlanSummary, SearchResult
 from .weights import EdgeWeights
 
 FRONT_PLANS = 8      # front plans around the choice whose blocks must all be measured
@@ -404,4 +404,4 @@ def search_measured(model: Model, plat: Platform | str, objective: str = "ram",
         constraints={"max_overhead": max_overhead, "max_ram": max_ram, "sram": p.sram.size},
         search_seconds=time.perf_counter() - t0, measurement=measurement,
         input_in_place=model.input_in_place,
-        deployment=tuple(deployment_lines(model)), wide_weights=tuple(sorted(model.wide_weights)))
+        wide_weights=tuple(sorted(model.wide_weights)))

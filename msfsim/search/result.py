@@ -8,7 +8,6 @@ from typing import Any, Mapping
 
 from .. import MsfsimError
 from ..fusion.block import Block, BlockConfig
-from ..ir import Model
 from .pareto import Plan
 from .weights import EdgeWeights
 
@@ -16,14 +15,12 @@ INPUT_IN_PLACE_NOTE = ("network input read in place (flash or a sensor buffer), 
                        "the arena: act_io and measured RAM hold the network output only")
 
 
-def deployment_lines(model: Model) -> list[str]:
+def deployment_lines(input_in_place: bool, wide_weights: tuple[int, ...]) -> list[str]:
     """Notes on how the model is deployed (msfsim.deploy), printed under the figures."""
-    lines = [INPUT_IN_PLACE_NOTE] if model.input_in_place else []
-    if model.wide_weights:
-        n = sum(1 for layer in model.layers if layer.weight is not None)
-        lines.append(f"weights: {len(model.wide_weights)} of {n} layers stored pre-widened to "
-                     f"int16 in flash for the DSP loops (--weights int8 to turn off); RAM and "
-                     f"output unchanged")
+    lines = [INPUT_IN_PLACE_NOTE] if input_in_place else []
+    if wide_weights:
+        lines.append(f"weights: {len(wide_weights)} layers stored pre-widened to int16 in flash "
+                     f"for the DSP loops (--weights int8 to turn off); RAM and output unchanged")
     return lines
 
 
@@ -126,7 +123,6 @@ class SearchResult:
     constraints: dict[str, float | None] = field(default_factory=dict)
     search_seconds: float | None = None
     input_in_place: bool = False   # the network input is read where it lies, not in the arena
-    deployment: tuple[str, ...] = ()  # deployment_lines of the model searched
     wide_weights: tuple[int, ...] = ()  # layers whose weights are pre-widened (msfsim.deploy)
 
     def to_json(self) -> dict[str, Any]:
@@ -177,7 +173,7 @@ class SearchResult:
         if self.search_seconds is not None:
             lines.append(f"search time: {self.search_seconds:.3f} s")
         lines.append(MEMORY_CONVENTION)
-        lines += self.deployment
+        lines += deployment_lines(self.input_in_place, self.wide_weights)
         return "\n".join(lines)
 
 
