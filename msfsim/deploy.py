@@ -12,6 +12,7 @@ the output.
 """
 from __future__ import annotations
 
+from . import NoPlan
 from .codegen.emit import wide_eligible, wide_weights
 from .ir import Layer, Model, Op
 from .platforms import Platform
@@ -34,6 +35,23 @@ def flash_estimate(model: Model) -> int:
     data = sum(layer.weight.size + PER_CHANNEL_BYTES * model.out_shape(layer)[2]
                for layer in model.layers if layer.weight is not None)
     return data + model.tensor(model.input).size + CODE_RESERVE
+
+
+def weight_bytes(model: Model) -> int:
+    """Flash the model's constant data takes as deployed (a lower bound of the firmware's
+    flash): weights (int8, or int16 for pre-widened layers) and per-channel parameters."""
+    return sum(layer.weight.size + PER_CHANNEL_BYTES * model.out_shape(layer)[2]
+               + (wide_extra_bytes(layer) if layer.index in model.wide_weights else 0)
+               for layer in model.layers if layer.weight is not None)
+
+
+def check_flash(model: Model, plat: Platform) -> None:
+    """NoPlan (exit 3) when the weights alone cannot fit the board's flash, whatever the plan."""
+    need = weight_bytes(model)
+    if need > plat.flash.size:
+        raise NoPlan(f"{model.name}: its weights need {need:,} B of flash (int8 weights and "
+                     f"per-channel parameters), {plat.name} has {plat.flash.size:,} B: no plan "
+                     f"can fit this board")
 
 
 def wide_extra_bytes(layer: Layer) -> int:
@@ -64,5 +82,8 @@ def deploy(model: Model, plat: Platform, input_in_place: bool | None = None,
     """`model` as deployed on `plat`: input in place (None: the board's default) and, unless
     `wide` is off, the board's pre-widened weights."""
     in_place = plat.input_in_place if input_in_place is None else input_in_place
+    check_flash(model, plat)
     layers = wide_weight_layers(model, plat) if wide else frozenset()
-    return model.with_input_in_place(in_place).with_wide_weights(layers)
+    deployed = model.with_input_in_place(in_place).with_wide_weights(layers)
+    check_flash(deployed, plat)
+    return deployed

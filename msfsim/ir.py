@@ -15,12 +15,15 @@ layer indices count only the layers that do work.
 """
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Iterable
 
 import numpy as np
+
+from .names import safe_name, shown
 
 Shape = tuple[int, int, int]  # (H, W, C)
 
@@ -47,6 +50,10 @@ class Tensor:
     name: str
     shape: Shape
     q: QParams
+
+    def __post_init__(self) -> None:
+        # Names come from model files: the IR only ever holds sanitised ones (msfsim.names).
+        object.__setattr__(self, "name", safe_name(self.name, f"t{self.id}"))
 
     @property
     def size(self) -> int:
@@ -81,6 +88,9 @@ class Layer:
     act_max: int = 127
     activation: str = "none"  # "none" | "relu" | "relu6" | "clip": for reports only
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", safe_name(self.name, f"{self.op.value}_{self.index}"))
+
     @property
     def is_spatial(self) -> bool:
         """True when an output pixel depends on a bounded input window (tileable)."""
@@ -106,6 +116,7 @@ class Model:
     _consumers: dict[int, tuple[int, ...]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "name", safe_name(self.name, "model"))
         cons: dict[int, list[int]] = {t.id: [] for t in self.tensors}
         for layer in self.layers:
             for t in layer.inputs:
@@ -114,6 +125,22 @@ class Model:
 
     def tensor(self, tid: int) -> Tensor:
         return self.tensors[tid]
+
+    def fingerprint(self) -> str:
+        """Content hash of the computation: tensors' shapes and qparams, every layer's op,
+        geometry, connections and integer parameters. Names and deployment choices (input in
+        place, widened weights) are left out: they change neither the plan's meaning nor the
+        output. Plan files record it, so a plan is never applied to another model."""
+        h = hashlib.sha256(b"msfsim-ir-1")
+        for t in self.tensors:
+            h.update(repr((t.id, t.shape, float(t.q.scale).hex(), t.q.zero_point)).encode())
+        for layer in self.layers:
+            h.update(repr((layer.index, layer.op.value, layer.inputs, layer.output, layer.kernel,
+                           layer.stride, layer.pad, layer.act_min, layer.act_max)).encode())
+            for a in (layer.weight, layer.bias, layer.multiplier, layer.shift):
+                h.update(b"-" if a is None else repr((a.dtype.str, a.shape)).encode() + a.tobytes())
+        h.update(repr((self.input, self.output)).encode())
+        return h.hexdigest()[:16]
 
     def with_input_in_place(self, in_place: bool = True) -> "Model":
         """The same model deployed with its input read in place (or copied into the arena)."""
@@ -249,7 +276,7 @@ class IRBuilder:
 
     def _tensor(self, name: str, shape: Shape, q: QParams) -> int:
         if any(d <= 0 for d in shape):
-            raise ValueError(f"tensor {name!r} has a non-positive dimension {shape}")
+            raise ValueError(f"tensor {shown(name)} has a non-positive dimension {shape}")
         tid = len(self.tensors)
         self.tensors.append(Tensor(tid, name, tuple(int(d) for d in shape), q))  # type: ignore[arg-type]
         return tid
@@ -284,11 +311,11 @@ class IRBuilder:
         if depthwise:
             kh, kw, cout = w_q.shape
             if cout != cin:
-                raise ValueError(f"depthwise conv {name}: {cout} channels for a {cin}-channel input")
+                raise ValueError(f"depthwise conv {shown(name)}: {cout} channels for a {cin}-channel input")
         else:
             cout, kh, kw, wcin = w_q.shape
             if wcin != cin:
-                raise ValueError(f"conv {name}: weights expect {wcin} input channels, input has {cin}")
+                raise ValueError(f"conv {shown(name)}: weights expect {wcin} input channels, input has {cin}")
         ho = out_size(h, kh, stride[0], pad[0], pad[2])
         wo = out_size(w, kw, stride[1], pad[1], pad[3])
         w_scale = np.broadcast_to(np.asarray(w_scale, dtype=np.float64), (cout,))
@@ -312,7 +339,7 @@ class IRBuilder:
         xt = self.tensors[x]
         cout, cin = w_q.shape
         if cin != xt.size:
-            raise ValueError(f"dense {name}: weights expect {cin} inputs, input has {xt.size}")
+            raise ValueError(f"dense {shown(name)}: weights expect {cin} inputs, input has {xt.size}")
         w_scale = np.broadcast_to(np.asarray(w_scale, dtype=np.float64), (cout,))
         acc_scale = xt.q.scale * w_scale
         b = np.zeros(cout) if bias is None else np.asarray(bias, dtype=np.float64)
@@ -329,7 +356,7 @@ class IRBuilder:
             name: str | None = None, out_name: str | None = None) -> int:
         ta, tb = self.tensors[a], self.tensors[b]
         if ta.shape != tb.shape:
-            raise ValueError(f"add {name}: shapes {ta.shape} and {tb.shape} differ (no broadcasting)")
+            raise ValueError(f"add {shown(name)}: shapes {ta.shape} and {tb.shape} differ (no broadcasting)")
         twice_max = 2.0 * max(ta.q.scale, tb.q.scale)
         m1, s1 = quantize_multiplier(ta.q.scale / twice_max)
         m2, s2 = quantize_multiplier(tb.q.scale / twice_max)

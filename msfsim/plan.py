@@ -46,6 +46,10 @@ def from_json(model: Model, data: dict, source: str = "plan") -> list[Block]:
             blocks.append(Block(first, last, BlockConfig(tile, scheme)))  # type: ignore[arg-type]
     except (KeyError, TypeError, ValueError) as exc:
         raise MsfsimError(f"{source}: not a msfsim plan ({type(exc).__name__}: {exc})") from None
+    made_for = data.get("model_fingerprint")
+    if made_for is not None and made_for != model.fingerprint():
+        raise MsfsimError(f"{source}: made for another model (fingerprint {str(made_for)[:16]!r}; "
+                          f"{model.name} has {model.fingerprint()}): search this model again")
     count = data.get("layer_count")
     if count is not None and count != len(model.layers):
         raise MsfsimError(f"{source}: made for a model with {count} layers; "
@@ -67,6 +71,7 @@ def load(model: Model, path: str | Path) -> list[Block]:
 
 
 def to_json(model: Model, blocks: list[Block]) -> dict:
-    return {"model": model.name, "layer_count": len(model.layers),
+    return {"model": model.name, "model_fingerprint": model.fingerprint(),
+            "layer_count": len(model.layers),
             "blocks": [{"layers": [b.first, b.last], "tile": list(b.config.tile),
                         "scheme": b.config.scheme} for b in blocks]}

@@ -105,3 +105,19 @@ def test_cli_measure_reports_wide_weights(capsys):
 def _have_arm_gcc() -> bool:
     import shutil
     return shutil.which("arm-none-eabi-gcc") is not None
+
+
+def test_weights_that_cannot_fit_flash_are_exit_3(capsys):
+    """Every search (analytic too) refuses a model whose weights alone exceed the board's flash,
+    naming both sizes."""
+    import dataclasses
+    from msfsim import NoPlan
+    from msfsim.deploy import check_flash, weight_bytes
+    model = zoo.load("mbv2-w0.35-r144")
+    plat = platforms.load("stm32f746")
+    tiny = dataclasses.replace(plat, flash=Region(plat.flash.origin, 64 * 1024))
+    with pytest.raises(NoPlan, match=f"{weight_bytes(model):,} B of flash"):
+        check_flash(model, tiny)
+    with pytest.raises(NoPlan):
+        deploy(model, tiny)
+    check_flash(model, plat)  # the real board takes it

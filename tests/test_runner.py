@@ -102,3 +102,19 @@ def test_cli_run_round_trip(resnet8_plan, tmp_path):
     r = msfsim("run", "zoo:resnet8-r32", "--platform", BOARD, "--backend", "host",
                "--input", tmp_path / "f.npy", "--output", tmp_path / "o.npy")
     assert r.returncode == 2 and "int8" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_plan_of_another_model_is_refused(resnet8_plan, tmp_path):
+    """A plan file names its model by a content hash of the IR: the same layer count with other
+    weights is refused before anything is built (exit 2)."""
+    model, path = resnet8_plan
+    assert json.loads(path.read_text())["model_fingerprint"] == model.fingerprint()
+    other = zoo.load("resnet8-r32")
+    assert other.fingerprint() == model.fingerprint()      # deterministic
+    data = json.loads(path.read_text())
+    data["model_fingerprint"] = "0" * 16
+    bad = tmp_path / "other.json"
+    bad.write_text(json.dumps(data))
+    r = msfsim("measure", "zoo:resnet8-r32", "--platform", BOARD, "--plan", bad)
+    assert r.returncode == 2 and "made for another model" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1

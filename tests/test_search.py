@@ -152,7 +152,8 @@ def test_baselines():
 
 DESIGN_KEYS = {"model", "platform", "objective", "cost", "cost_model", "backend", "compiler",
                "blocks", "peak_ram", "macs", "overhead", "instructions", "latency_ms",
-               "flash_bytes", "baselines", "pareto", "input_in_place", "wide_weight_layers"}
+               "flash_bytes", "baselines", "pareto", "input_in_place", "wide_weight_layers",
+               "model_fingerprint", "layer_count"}
 PLAN_KEYS = {"blocks", "peak_ram", "macs", "overhead", "instructions", "latency_ms",
              "flash_bytes"}
 

@@ -1,11 +1,27 @@
-"""A tiny writer for readable C: arrays, designated initialisers, comments."""
+"""A tiny writer for readable C: arrays, designated initialisers, comments.
+
+It is the only way msfsim writes generated C, and it writes nothing unchecked: identifiers must
+be C identifiers and comment text must pass `msfsim.names.check_c_text`, so a raw string from a
+model file (which the IR never holds: `msfsim.names.safe_name`) cannot reach the compiler.
+"""
 from __future__ import annotations
 
+import re
 from typing import Iterable, Mapping
 
 import numpy as np
 
+from msfsim.names import check_c_text
+
 PER_LINE = 16
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+
+
+def ident(name: str) -> str:
+    """`name` if it is a C identifier msfsim may declare; anything else is a bug upstream."""
+    if not _IDENT.fullmatch(name):
+        raise ValueError(f"refusing to declare {name[:40]!r} in generated C: not a C identifier")
+    return name
 
 
 def c_array(ctype: str, name: str, values: np.ndarray | Iterable[int], static: bool = True,
@@ -20,7 +36,7 @@ def c_array(ctype: str, name: str, values: np.ndarray | Iterable[int], static: b
     body = ",\n    ".join(lines) if lines else "0"
     prefix = "static const" if static else "const"
     attr = f" __attribute__((aligned({align})))" if align else ""
-    return f"{prefix} {ctype} {name}[{size or len(items) or 1}]{attr} = {{\n    {body}\n}};\n"
+    return f"{prefix} {ident(ctype)} {ident(name)}[{size or len(items) or 1}]{attr} = {{\n    {body}\n}};\n"
 
 
 def c_init(fields: Mapping[str, object], indent: str = "    ") -> str:
@@ -30,7 +46,7 @@ def c_init(fields: Mapping[str, object], indent: str = "    ") -> str:
 
 
 def c_struct(ctype: str, name: str, fields: Mapping[str, object]) -> str:
-    return f"static const {ctype} {name} = {c_init(fields, '')};\n"
+    return f"static const {ident(ctype)} {ident(name)} = {c_init(fields, '')};\n"
 
 
 def c_init_line(fields: Mapping[str, object]) -> str:
@@ -42,8 +58,8 @@ def c_struct_array(ctype: str, name: str, rows: list[Mapping[str, object]],
                    const: bool = True, one_line: bool = False) -> str:
     body = ",\n".join("    " + (c_init_line(r) if one_line else c_init(r)) for r in rows)
     qual = "static const" if const else "static"
-    return f"{qual} {ctype} {name}[{len(rows)}] = {{\n{body}\n}};\n"
+    return f"{qual} {ident(ctype)} {ident(name)}[{len(rows)}] = {{\n{body}\n}};\n"
 
 
 def comment(text: str) -> str:
-    return f"/* {text} */\n"
+    return f"/* {check_c_text(text)} */\n"

@@ -116,7 +116,8 @@ def search_analytic(model: Model, platform: str, objective: str = "ram",
             "streamnet": bl.streamnet(model, w)}
     seconds = time.perf_counter() - t0
     return SearchResult(
-        model=model.name, platform=platform, objective=objective, cost="analytic",
+        model=model.name, model_fingerprint=model.fingerprint(), platform=platform,
+        objective=objective, cost="analytic",
         cost_model=cost_model, plan=PlanSummary.of(plan, analytic, vanilla.cost),
         baselines={k: (PlanSummary.of(p, analytic, vanilla.cost) if p else None)
                    for k, p in base.items()},

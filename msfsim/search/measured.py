@@ -398,7 +398,8 @@ def search_measured(model: Model, plat: Platform | str, objective: str = "ram",
         "dropped": [{"block": b.key, "cause": c} for b, c in sorted(dropped.items())],
     }
     return MeasuredSearchResult(
-        model=model.name, platform=p.name, objective=objective, cost="measured",
+        model=model.name, model_fingerprint=model.fingerprint(), platform=p.name,
+        objective=objective, cost="measured",
         cost_model=cost_model, plan=summary(plan, o), baselines=baselines, pareto=pareto,
         backend=backend, compiler=compiler,
         constraints={"max_overhead": max_overhead, "max_ram": max_ram, "sram": p.sram.size},

@@ -124,10 +124,13 @@ class SearchResult:
     search_seconds: float | None = None
     input_in_place: bool = False   # the network input is read where it lies, not in the arena
     wide_weights: tuple[int, ...] = ()  # layers whose weights are pre-widened (msfsim.deploy)
+    model_fingerprint: str | None = None  # Model.fingerprint(): plan files name their model
 
     def to_json(self) -> dict[str, Any]:
         """The `--json` object of DESIGN §7 (measured fields are null in analytic mode)."""
-        return {"model": self.model, "platform": self.platform, "objective": self.objective,
+        return {"model": self.model, "model_fingerprint": self.model_fingerprint,
+                "layer_count": sum(b.block.last - b.block.first + 1 for b in self.plan.blocks),
+                "platform": self.platform, "objective": self.objective,
                 "cost": self.cost, "cost_model": self.cost_model, "backend": self.backend,
                 "compiler": self.compiler, "input_in_place": self.input_in_place,
                 "wide_weight_layers": list(self.wide_weights),
