@@ -129,7 +129,13 @@ def all_platforms() -> list[Platform]:
 
 
 def _kb(n: int) -> str:
-    return f"{n // 1024} KB" if n < 1024 * 1024 else f"{n / (1024 * 1024):g} MB"
+    """A memory size as the datasheets write it: whole MB, else whole KB, else bytes
+    (4 MB, 520 KB, 4,032 KB; K = 1024)."""
+    if n >= 1 << 20 and n % (1 << 20) == 0:
+        return f"{n >> 20:,} MB"
+    if n % 1024 == 0:
+        return f"{n >> 10:,} KB"
+    return f"{n:,} B"
 
 
 def describe() -> list[dict[str, str]]:

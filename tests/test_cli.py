@@ -1,12 +1,13 @@
 """The command-line contract of DESIGN §7: exit codes and one-line errors, never a traceback."""
 import argparse
+import json
 import subprocess
 import sys
 
 import onnx
 import pytest
 
-from msfsim.cli import parse_size
+from msfsim.cli import build_parser, parse_size, positive_float, positive_int
 
 from onnx_models import residual_net
 
@@ -31,10 +32,23 @@ def test_parse_size(text, value):
     assert parse_size(text) == value
 
 
-@pytest.mark.parametrize("bad", ["", "abc", "-3K", "0", "nan"])
+@pytest.mark.parametrize("bad", ["", "abc", "-3K", "0", "nan", "inf", "-inf", "1e400", "infK",
+                                 "0.5", "1e-400", "2048G"])
 def test_parse_size_rejects(bad):
     with pytest.raises(argparse.ArgumentTypeError):
         parse_size(bad)
+
+
+@pytest.mark.parametrize("bad", ["inf", "nan", "-inf", "0", "-1", "1e400", "x"])
+def test_positive_float_rejects(bad):
+    with pytest.raises(argparse.ArgumentTypeError):
+        positive_float(bad)
+
+
+@pytest.mark.parametrize("bad", ["0", "-1", "1.5", "x", ""])
+def test_positive_int_rejects(bad):
+    with pytest.raises(argparse.ArgumentTypeError):
+        positive_int(bad)
 
 
 def test_usage_error_is_one_line_exit_2():
@@ -96,6 +110,7 @@ def test_unknown_zoo_model():
 def test_platforms_and_doctor_list_every_board_and_tool():
     r = msfsim("platforms")
     assert r.returncode == 0
+    assert "3.9375" not in r.stdout
     for board in ("stm32f746", "nucleo-f767zi", "nucleo-f412zg", "hifive1b", "esp32c3", "esp32 (proxy"):
         assert board in r.stdout
     r = msfsim("doctor", "--json")
@@ -127,3 +142,95 @@ def test_infeasible_budget_exits_3():
     r = msfsim("search", "zoo:lenet5-r28", "--platform", "stm32f746", "--cost", "analytic",
                "--objective", "latency", "--max-ram", "16")
     assert_one_line_error(r, 3)
+
+
+# ------------------------------------------------------------------ help, listings, info
+
+def _parsers(parser, path=("msfsim",)):
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helped = {a.dest for a in action._choices_actions if a.help}
+            for name, sp in action.choices.items():
+                assert name in helped, f"{' '.join(path)} {name} has no help line"
+                yield from _parsers(sp, (*path, name))
+
+
+def test_every_option_has_help_with_its_default():
+    seen = set()
+    for path, parser in _parsers(build_parser()):
+        seen.add(" ".join(path))
+        for a in parser._actions:
+            if isinstance(a, argparse._SubParsersAction):
+                continue
+            name = "/".join(a.option_strings) or a.dest
+            assert a.help and a.help.strip(), f"{' '.join(path)} {name}: no help"
+            if a.default not in (None, False, argparse.SUPPRESS) and a.option_strings:
+                assert "default" in a.help, f"{' '.join(path)} {name}: default not stated"
+    for cmd in ("search", "measure", "run", "info", "zoo list", "zoo export", "platforms",
+                "doctor", "reproduce"):
+        assert f"msfsim {cmd}" in seen, cmd
+
+
+@pytest.mark.parametrize("cmd", ["search", "measure", "run", "reproduce"])
+def test_help_shows_examples(cmd):
+    r = msfsim(cmd, "--help")
+    assert r.returncode == 0
+    examples = r.stdout.split("examples:", 1)[1]
+    lines = [line.strip() for line in examples.splitlines() if line.strip().startswith(f"msfsim {cmd}")]
+    assert 2 <= len(lines) <= 3, r.stdout
+    assert all(len(line) > len(f"msfsim {cmd}") + 5 for line in lines)  # not wrapped away
+
+
+def test_zoo_list_columns_align():
+    r = msfsim("zoo", "list")
+    assert r.returncode == 0
+    lines = r.stdout.splitlines()
+    assert len(lines) >= 5
+    assert len({line.index(" layers ") for line in lines}) == 1, r.stdout
+    shape_ends = {line.index(" layers ") - 5 for line in lines}  # "  NNN layers": shapes end aligned
+    assert len(shape_ends) == 1
+    assert any(len(line.split()[1]) >= 11 for line in lines)  # e.g. 1x3x144x144
+
+
+def test_platform_sizes_are_clean():
+    from msfsim.platforms import _kb
+    assert [_kb(n) for n in (16 << 10, 4 << 20, (4 << 20) - (64 << 10), 520 << 10, 1000)] == \
+        ["16 KB", "4 MB", "4,032 KB", "520 KB", "1,000 B"]
+    r = msfsim("platforms", "--json")
+    rows = {row["board"]: row for row in json.loads(r.stdout)}
+    assert rows["hifive1b"]["flash"] == "4,032 KB" and rows["hifive1b"]["sram"] == "16 KB"
+    for row in rows.values():
+        for key in ("sram", "flash"):
+            assert row[key].replace(",", "").split()[0].isdigit(), row
+
+
+def test_info_lenet_text_and_json():
+    from msfsim import zoo
+    model = zoo.load("lenet5-r28")
+    q = model.tensor(model.input).q
+    r = msfsim("info", "zoo:lenet5-r28")
+    assert r.returncode == 0, r.stderr
+    assert f"scale {q.scale:.9g}, zero point {q.zero_point}" in r.stdout
+    assert "NHWC 1x28x28x1" in r.stdout and "int8" in r.stdout
+    assert f"{len(model.layers)} layers" in r.stdout and f"{model.total_macs:,} MACs" in r.stdout
+    for layer in model.layers:
+        assert layer.name in r.stdout
+    r = msfsim("info", "zoo:lenet5-r28", "--json")
+    assert r.returncode == 0, r.stderr
+    info = json.loads(r.stdout)
+    assert info["input"] == {"name": model.tensor(model.input).name, "dtype": "int8",
+                             "layout": "NHWC", "shape": [1, 28, 28, 1], "scale": q.scale,
+                             "zero_point": q.zero_point}
+    assert info["totals"]["layers"] == len(info["layers"]) == len(model.layers) == 7
+    assert info["totals"]["macs"] == model.total_macs
+    assert info["totals"]["weight_bytes"] == sum(l.weight.nbytes for l in model.layers
+                                                 if l.weight is not None)
+    assert info["layers"][0]["kernel"] == [5, 5] and info["layers"][0]["output_shape"] == [28, 28, 6]
+    assert info["totals"]["largest_activation"]["bytes"] == max(t.size for t in model.tensors)
+    assert info["output"]["shape"] == [1, 1, 1, 10]
+
+
+def test_info_errors_are_one_line(tmp_path):
+    assert_one_line_error(msfsim("info", tmp_path / "none.onnx"), 2, "none.onnx")
+    assert_one_line_error(msfsim("info", "zoo:nope"), 2, "unknown zoo model 'nope'")
