@@ -130,7 +130,7 @@ def test_activation_on_shared_tensor_is_rejected(tmp_path):
     for n in nodes:
         if n.name == "res":
             n.input[1] = "d1"
-    with pytest.raises(MsfsimError, match=r"node 'relu' \(Relu\): an activation must directly follow"):
+    with pytest.raises(MsfsimError, match=r"node 'relu' \(Relu, output 'r2'\): an activation must directly follow"):
         import_model(save(tmp_path, proto))
 
 
@@ -144,7 +144,7 @@ def test_grouped_conv_rejected(tmp_path):
     for i in proto.graph.initializer:
         if i.name == "wd":
             i.CopyFrom(onnx.numpy_helper.from_array(np.ones((8, 4, 3, 3), np.float32), "wd"))
-    with pytest.raises(MsfsimError, match=r"node 'dw' \(Conv\): group=2"):
+    with pytest.raises(MsfsimError, match=r"node 'dw' \(Conv, output 'd1'\): group=2"):
         import_model(save(tmp_path, proto))
 
 
