@@ -142,6 +142,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     if args.objective == "latency" and args.max_ram is None:
         raise MsfsimError("--objective latency needs --max-ram SIZE (minimise latency under a RAM budget)")
     # Every path before any work: a typo must not cost a search that may take minutes.
+    plat = _stage("platforms", "board descriptions").load(args.platform)
     if args.output:
         check_output_file(args.output, "--output")
     if args.report:
@@ -150,13 +151,12 @@ def cmd_search(args: argparse.Namespace) -> int:
         check_output_dir(args.cache, "--cache")
     if args.emit_c:
         check_output_dir(args.emit_c, "--emit-c")
-        _stage("codegen.project", "C project emission").check_target(args.emit_c)
+        _stage("codegen.project", "C project emission").check_target(args.emit_c, plat,
+                                                                      args.prefix)
     if args.jobs > cores():
         print(f"msfsim: --jobs {args.jobs} is more than the {cores()} cores here; using {cores()}",
               file=sys.stderr)
         args.jobs = cores()
-    platforms = _stage("platforms", "board descriptions")
-    plat = platforms.load(args.platform)
     model = deployed(load_model(args.model, args.input_shape), plat, args)
     if args.cost == "measured":
         api = _stage("search.measured", "the measured search")
@@ -173,7 +173,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     # The C project first: it is the output most likely to be refused (a proxy board, an
     # arena the board cannot hold), and then nothing else has been written either.
     if args.emit_c:
-        _stage("codegen.project", "C project emission").emit_project(model, plat, result, args.emit_c)
+        _stage("codegen.project", "C project emission").emit_project(model, plat, result,
+                                                                      args.emit_c, args.prefix)
     if args.output:
         write_atomic(args.output, json.dumps(result.to_plan_json(), indent=1) + "\n")
     if args.report:
@@ -456,6 +457,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--emit-c", metavar="DIR",
                    help="write a self-contained C project of the plan for the board into DIR, "
                         "new, empty or emitted before (default: none)")
+    s.add_argument("--prefix", metavar="PREFIX", default="msf_",
+                   help="symbol prefix of the --emit-c project: <prefix>generated_run, "
+                        "<PREFIX>ARENA_BYTES, ... so several models link into one firmware "
+                        "(default: msf_)")
     s.add_argument("--report", metavar="DIR",
                    help="write an HTML report with plots and result.json into DIR (default: none)")
     json_arg(s)

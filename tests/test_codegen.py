@@ -101,3 +101,59 @@ def test_block_input_is_every_tensor_it_reads():
     assert code.arena_bytes == bp.arena_bytes
     with pytest.raises(ValueError):
         generate_block(m, block, np.zeros(3, np.int8))
+
+
+def test_prefix_renames_only_the_public_names():
+    """A prefix renames the files, the run function and the header's macros; the plan's data
+    is the same, all static, and the header is C++-ready and declares no firmware data."""
+    m = residual_net()
+    blocks = FUSED["residual"]
+    x = random_input(m, 3)
+    default = generate_plan(m, blocks, x)
+    kws = generate_plan(m, blocks, x, prefix="kws_")
+    assert sorted(default.files) == ["msf_generated.c", "msf_generated.h", "msf_input.c"]
+    assert sorted(kws.files) == ["kws_generated.c", "kws_generated.h", "kws_input.c"]
+    src = kws.files["kws_generated.c"]
+    assert "const int8_t *kws_generated_run(const int8_t *input)" in src
+    back = src.replace("kws_generated", "msf_generated").replace("KWS_", "MSF_")
+    assert back == default.files["msf_generated.c"]
+    header = kws.files["kws_generated.h"]
+    assert "#ifndef KWS_GENERATED_H" in header and 'extern "C" {' in header
+    assert "msf_" not in header and "MSF_" not in header and "extern const" not in header
+    assert "const int8_t kws_input[KWS_INPUT_BYTES]" in kws.files["kws_input.c"]
+    # Everything but the run function is static (two plans' data cannot clash).
+    top = [line for line in src.splitlines() if re.match(r"[a-z]", line)]
+    assert [line for line in top if not line.startswith("static ")] == [
+        "const int8_t *kws_generated_run(const int8_t *input)"]
+
+
+def test_header_quantisation_macros():
+    m = residual_net()
+    code = generate_plan(m, FUSED["residual"], prefix="net_")
+    got = dict(re.findall(r"#define NET_(\w+) (\S+)", code.files["net_generated.h"]))
+    for role, tid in (("INPUT", m.input), ("OUTPUT", m.output)):
+        t = m.tensor(tid)
+        assert float(got[f"{role}_SCALE"]) == t.q.scale
+        assert int(got[f"{role}_ZERO_POINT"].strip("()")) == t.q.zero_point
+        assert [int(got[f"{role}_{a}"].rstrip("u")) for a in "HWC"] == list(t.shape)
+
+
+@pytest.mark.parametrize("prefix", ["", "1a", "a.b", "a-", "é", "x" * 33, "msf_x", 3])
+def test_bad_prefix_raises(prefix):
+    m = residual_net()
+    with pytest.raises(ValueError, match="prefix"):
+        generate_plan(m, FUSED["residual"], prefix=prefix)
+
+
+def test_templates_ship_inside_the_package():
+    """--emit-c's templates are package files under msfsim/codegen/templates/, every one of
+    them used, and the `@name@` placeholders leave make's and the shell's `$` and `@` alone."""
+    from msfsim.codegen import emit
+    d = Path(emit.__file__).parent / emit.TEMPLATES
+    names = sorted(p.name for p in d.iterdir())
+    assert names == ["Makefile.in", "README.md.in", "main.c.in", "msf_generated.h.in",
+                     "msf_generated_run.c.in"]
+    t = emit.SourceTemplate("$@: $(OBJS)\n\t@mkdir -p $(@D) @x@ a@b.c")
+    assert t.substitute(x="X") == "$@: $(OBJS)\n\t@mkdir -p $(@D) X a@b.c"
+    with pytest.raises(KeyError):
+        t.substitute()

@@ -1,9 +1,12 @@
 """`--emit-c DIR`: the emitted project builds with make alone (after being moved), its firmware
 runs in the emulator and reports pass with the reference output, the measured count matches
-msfsim's own build, and DIR is written atomically and never over someone else's files."""
+msfsim's own build, and DIR is written atomically and never over someone else's files. Two
+projects emitted with symbol prefixes link into one C++ program; the header gives the model's
+shapes and quantisation; the README says where the input lives; `make qemu` prints one line."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import shutil
 import subprocess
@@ -166,4 +169,179 @@ def test_unsupported_cases_are_one_line_errors(model, tmp_path, capsys):
     with pytest.raises(MsfsimError, match="SRAM"):
         project.emit_project(big, tiny, dataclasses.replace(result, platform="hifive1b"),
                              tmp_path / "q")
+    assert list(tmp_path.iterdir()) == []
+
+
+# ----------------------------------------------------------------------------- prefix, C++, API
+
+CPP_MAIN = r"""
+// Two emitted models in one C++ program: both headers, one kernel library, one arena.
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include "msf_arena.h"
+#include "a_generated.h"
+#include "b_generated.h"
+
+// The sample inputs and reference outputs of the projects' self-tests (app/).
+extern "C" const int8_t a_input[A_INPUT_BYTES];
+extern "C" const int8_t a_expected_output[A_OUTPUT_BYTES];
+extern "C" const int8_t b_input[B_INPUT_BYTES];
+extern "C" const int8_t b_expected_output[B_OUTPUT_BYTES];
+
+static uint8_t arena[A_ARENA_BYTES > B_ARENA_BYTES ? A_ARENA_BYTES : B_ARENA_BYTES]
+    __attribute__((aligned(8)));
+
+void msf_fatal(int code) { std::printf("msf_fatal(%d)\n", code); std::exit(3); }
+
+int main()
+{
+    static_assert(A_INPUT_H * A_INPUT_W * A_INPUT_C == A_INPUT_BYTES, "input shape");
+    static_assert(B_OUTPUT_H * B_OUTPUT_W * B_OUTPUT_C == B_OUTPUT_BYTES, "output shape");
+    msf_arena_init(arena, sizeof arena);
+    const bool a_ok = std::memcmp(a_generated_run(a_input), a_expected_output, A_OUTPUT_BYTES) == 0;
+    msf_arena_init(arena, sizeof arena);
+    const bool b_ok = std::memcmp(b_generated_run(b_input), b_expected_output, B_OUTPUT_BYTES) == 0;
+    std::printf("a %s, b %s\n", a_ok ? "PASS" : "FAIL", b_ok ? "PASS" : "FAIL");
+    return a_ok && b_ok ? 0 : 1;
+}
+"""
+SECOND_MODEL = "dscnn-kws"
+
+
+def _compile(argv: list[str]) -> None:
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+    assert r.returncode == 0, (argv, r.stderr[-2000:])
+
+
+def _globals(obj: Path) -> set[str]:
+    """Symbols an object defines with external linkage (nm: upper-case type, not U)."""
+    out = subprocess.run(["nm", "--defined-only", str(obj)], capture_output=True, text=True,
+                         check=True).stdout
+    return {p[2] for p in (line.split() for line in out.splitlines())
+            if len(p) == 3 and p[1].isupper()}
+
+
+@pytest.mark.skipif(not all(shutil.which(t) for t in ("gcc", "g++", "nm")),
+                    reason="host gcc, g++ or nm not installed")
+def test_two_prefixed_models_link_into_one_cpp_program(model, tmp_path):
+    """lenet5 as a_ and dscnn-kws as b_, emitted for one board: their generated sources, one
+    copy of the kernel library and a C++ main that includes both headers link into one host
+    program, which runs both plans and gets both reference outputs."""
+    pa, ra = _search(model, "stm32f746")
+    a = project.emit_project(model, pa, ra, tmp_path / "a", prefix="a_")
+    second = zoo.load(SECOND_MODEL)
+    pb, rb = _search(second, "stm32f746")
+    b = project.emit_project(second, pb, rb, tmp_path / "b", prefix="b_")
+    assert (a / "model/a_generated.h").is_file() and (b / "model/b_generated.c").is_file()
+    assert not (a / "model/msf_generated.h").exists()
+    for d, p in ((a, "a_"), (b, "b_")):
+        h = (d / f"model/{p}generated.h").read_text()
+        assert 'extern "C" {' in h and f"const int8_t *{p}generated_run(" in h
+        assert "msf_input" not in h and "extern const" not in h  # no firmware data in the API
+    assert (a / "lib/msf_arena.h").read_text().count('extern "C" {') == 1
+    objs = tmp_path / "obj"
+    objs.mkdir()
+    inc = [f"-I{a}/model", f"-I{b}/model", f"-I{a}/lib"]
+    sources = [a / "model/a_generated.c", a / "app/a_input.c", a / "app/a_expected.c",
+               b / "model/b_generated.c", b / "app/b_input.c", b / "app/b_expected.c",
+               *sorted((a / "lib").glob("*.c")), *sorted((a / "lib/kernels").glob("*.c"))]
+    for src in sources:
+        _compile(["gcc", "-O1", "-std=c11", "-Wall", "-Wextra", "-Werror", *inc, "-c", str(src),
+                  "-o", str(objs / f"{src.stem}.o")])
+    (tmp_path / "main.cpp").write_text(CPP_MAIN)
+    _compile(["g++", "-std=c++11", "-O1", "-Wall", "-Wextra", "-Werror", "-pedantic", *inc, "-c",
+              str(tmp_path / "main.cpp"), "-o", str(objs / "main.o")])
+    exe = tmp_path / "two_models"
+    _compile(["g++", "-o", str(exe), *map(str, sorted(objs.glob("*.o")))])
+    r = subprocess.run([str(exe)], capture_output=True, text=True, timeout=60, check=False)
+    assert r.returncode == 0 and r.stdout.strip() == "a PASS, b PASS", r.stdout + r.stderr
+    # Each plan's weights, parameters and descriptors are static: it exports its run only.
+    assert _globals(objs / "a_generated.o") == {"a_generated_run"}
+    assert _globals(objs / "b_generated.o") == {"b_generated_run"}
+
+
+def _macros(header: str, prefix: str) -> dict[str, str]:
+    return dict(re.findall(rf"#define {prefix}(\w+) (\S+)", header))
+
+
+def test_header_gives_shapes_and_quantisation(tmp_path):
+    m = zoo.load(SECOND_MODEL)  # its output zero point is negative
+    p, result = _search(m, "stm32f746")
+    d = project.emit_project(m, p, result, tmp_path / "p", prefix="kws_")
+    got = _macros((d / "model/kws_generated.h").read_text(), "KWS_")
+    for role, tid in (("INPUT", m.input), ("OUTPUT", m.output)):
+        t = m.tensor(tid)
+        assert float(got[f"{role}_SCALE"]) == t.q.scale  # the double literal reads back exactly
+        assert int(got[f"{role}_ZERO_POINT"].strip("()")) == t.q.zero_point
+        assert tuple(int(got[f"{role}_{a}"].rstrip("u")) for a in "HWC") == t.shape
+        assert int(got[f"{role}_BYTES"].rstrip("u")) == t.size
+    assert got["OUTPUT_ZERO_POINT"].startswith("(-")  # a negative macro is parenthesised
+    readme = (d / "README.md").read_text()
+    assert "`kws_generated_run`" in readme and "`KWS_ARENA_BYTES`" in readme
+    assert "msf_generated" not in readme and "MSF_ARENA_BYTES" not in readme
+    main = (d / "app/main.c").read_text()
+    assert "extern const int8_t kws_input[KWS_INPUT_BYTES];" in main
+    assert json.loads((d / project.MARKER).read_text())["prefix"] == "kws_"
+
+
+def test_readme_follows_where_the_input_lives(model, tmp_path):
+    """hifive1b reads the network input in place (its board default): its README must not say
+    the input is copied into the arena; a board that copies it says so."""
+    from msfsim.deploy import deploy
+    texts = {}
+    for board in ("hifive1b", "stm32f746"):
+        p = platforms.load(board)
+        m = deploy(model, p, None, wide=False)
+        assert m.input_in_place == (board == "hifive1b")
+        result = search_analytic(m, p.name, sram_bytes=p.sram.size)
+        d = project.emit_project(m, p, result, tmp_path / board)
+        texts[board] = " ".join((d / "README.md").read_text().split())
+        header = (d / "model/msf_generated.h").read_text()
+        assert f"#define MSF_INPUT_IN_PLACE {int(m.input_in_place)}" in header
+    hifive, stm = texts["hifive1b"], texts["stm32f746"]
+    assert "reads the input in place" in hifive and "`MSF_INPUT_IN_PLACE` = 1" in hifive
+    assert "copied in by" not in hifive and "copies the network input" not in hifive
+    assert "copied in by `msf_generated_run`" in stm and "`MSF_INPUT_IN_PLACE` = 0" in stm
+    assert "in place" not in stm
+
+
+def _make_qemu(d: Path, *args: str) -> subprocess.CompletedProcess:
+    # cwd instead of -C: make -C adds its own "Entering/Leaving directory" lines
+    return subprocess.run(["make", "qemu", *args], cwd=d, capture_output=True, text=True,
+                          timeout=300, check=False)
+
+
+def test_make_qemu_prints_one_verdict_line(model, tmp_path):
+    _need("stm32f746")
+    if shutil.which("qemu-system-arm") is None:
+        pytest.skip("qemu-system-arm not installed")
+    p, result = _search(model, "stm32f746")
+    d = project.emit_project(model, p, result, tmp_path / "proj")
+    _make(d)
+    r = _make_qemu(d)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.splitlines() == ["msf self-test: PASS, output matches the reference"]
+    r = _make_qemu(d, "V=1")  # the command and the firmware's whole report, then the verdict
+    lines = r.stdout.splitlines()
+    assert r.returncode == 0 and lines[0].startswith("qemu-system-arm ")
+    assert any(x.startswith("MSFR ") for x in lines) and any(x.startswith("MSFO ") for x in lines)
+    assert lines[-1] == "msf self-test: PASS, output matches the reference"
+    exp = d / "app/msf_expected.c"
+    head, body = exp.read_text().split("{\n    ", 1)
+    first, rest = body.split(",", 1)
+    exp.write_text(f"{head}{{\n    {(int(first) + 1 + 128) % 256 - 128}," + rest)
+    _make(d)
+    r = _make_qemu(d)
+    assert r.returncode != 0
+    assert r.stdout.splitlines() == ["msf self-test: FAIL, output differs from the reference"]
+
+
+@pytest.mark.parametrize("prefix", ["", "9a_", "a-b", "a b", "kws_\n", "a;rm", "ä_", "x" * 33,
+                                    "msf_kws_", "MSF_", None])
+def test_bad_prefix_is_refused(model, tmp_path, prefix):
+    p, result = _search(model, "stm32f746")
+    with pytest.raises(ValueError, match="prefix") as exc:
+        project.emit_project(model, p, result, tmp_path / "p", prefix=prefix)
+    assert isinstance(exc.value, MsfsimError) and "\n" not in str(exc.value)
     assert list(tmp_path.iterdir()) == []

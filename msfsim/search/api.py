@@ -106,12 +106,22 @@ def search_analytic(model: Model, platform: str, objective: str = "ram",
     except Infeasible as exc:
         if exc.constraint != "plan" or sram_bytes is None:
             raise
-        # every complete path was cut by the board filter: say what the best plan would need
-        best = pareto_front(build_dag(len(model.layers), space(model), w))
+        # every complete path was cut by the board filter, which counts the network I/O
+        # (act_io): say what the best plan would need in that same measure
+        io = model.arena_size(model.input) + model.tensor(model.output).size
+        if io + MIN_STACK_BYTES > sram_bytes:
+            raise Infeasible("max-ram", sram_bytes, io,
+                             f"no plan fits the board's {sram_bytes:,} B of SRAM: the network "
+                             f"input and output alone take {io:,} B in the arena"
+                             + ("" if model.input_in_place else " (try --input-in-place)")
+                             ) from None
+        best = pareto_front(build_dag(len(model.layers), space(model),
+                                      EdgeWeights(model, cost_fn, ram_metric="act_io")))
         lowest = best[0].ram if best else math.inf
         raise Infeasible("max-ram", sram_bytes, lowest,
                          f"no plan fits the board's {sram_bytes:,} B of SRAM; the lowest peak "
-                         f"any plan reaches is {lowest:,} B ({w.ram_metric})") from None
+                         f"any plan reaches is {lowest:,} B (act_io) + {MIN_STACK_BYTES:,} B "
+                         f"of stack") from None
     base = {"vanilla": vanilla, "mcunetv2": bl.mcunetv2(model, w),
             "streamnet": bl.streamnet(model, w)}
     seconds = time.perf_counter() - t0
