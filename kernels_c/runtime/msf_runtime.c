@@ -123,9 +123,10 @@ void msf_fatal(int code)
     msf_finish();
 }
 
-void msf_fault(uint32_t pc, uint32_t cause)
+void msf_fault(uint32_t pc, uint32_t cause, uint32_t addr)
 {
     msf_result.status = MSF_STATUS_FAULT;
+    msf_result.code = addr;
     msf_result.fault_pc = pc;
     msf_result.fault_cause = cause;
     msf_finish();

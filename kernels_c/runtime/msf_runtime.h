@@ -15,6 +15,11 @@
 #define MSF_STATUS_FAULT 3u    /* CPU exception; fault_pc / fault_cause set */
 #define MSF_STATUS_OVERFLOW 4u /* the stack reached the bottom of its region */
 
+/* msf_fatal code of the startup's memory guard: the board's flash and SRAM cannot be covered
+ * with the core's protection regions (or the core has none). Kernel and arena codes are below
+ * 32, the emitted self-test's is 32. */
+#define MSF_FATAL_MEMORY_GUARD 48
+
 /* Bytes below the painting function's stack pointer left unpainted: covers its own frame. */
 #define MSF_STACK_PAINT_MARGIN 16u
 #define MSF_STACK_PAINT_WORD 0xC5A5C5A5u
@@ -31,7 +36,9 @@
 typedef struct {
     uint32_t magic;
     uint32_t status;
-    uint32_t code;         /* msf_fatal code */
+    uint32_t code;         /* msf_fatal code; MSF_STATUS_FAULT: the faulting address, where
+                            * fault_cause says the core recorded one (MMFAR/BFAR, mtval,
+                            * EXCVADDR), else 0 */
     uint32_t phase;        /* last marker entered: 1 begin, 2 end */
     uint32_t stack_top;    /* initial stack pointer (end of SRAM) */
     uint32_t stack_bottom; /* lowest address of the stack region */
@@ -65,14 +72,20 @@ int msf_stack_overflowed(void);
 
 /* Record a fatal error, report and exit: never returns. */
 void msf_fatal(int code) __attribute__((noreturn));
-/* CPU exception path (called by the per-core fault handlers). */
-void msf_fault(uint32_t pc, uint32_t cause) __attribute__((noreturn));
+/* CPU exception path (called by the per-core fault handlers): the faulting instruction, the
+ * core's cause register and the faulting address it reports (0 if none). */
+void msf_fault(uint32_t pc, uint32_t cause, uint32_t addr) __attribute__((noreturn));
 
 /* Report the result (semihosting console) and leave the emulator. */
 void msf_finish(void) __attribute__((noreturn));
 
-/* Startup helper: copy .data, zero .bss; then main; then msf_finish. */
+/* Startup helper: copy .data, zero .bss; then the memory guard, main, msf_finish. */
 void msf_crt_init(void);
+/* Startup (Cortex-M: MPU, RV32: PMP, in startup_cortexm.c / crt0_rv32.S; the lx106 has
+ * neither and relies on the emulator's map): from here on, an access outside the board's flash
+ * and SRAM (link.ld.in: __msf_flash_*, __msf_sram_*) or a write to its flash faults. Runs
+ * before main, so outside the measured interval. */
+void msf_memory_guard(void);
 int main(void);
 
 /* Per-core semihosting (msf_semihost_*.{c,S}). */

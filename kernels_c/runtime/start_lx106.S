@@ -41,6 +41,7 @@ msf_vectors:
 msf_xt_exception:
     rsr.epc1 a2
     rsr.exccause a3
+    rsr.excvaddr a4
     movi a1, __stack_top
     call0 msf_fault
 3:  j 3b

@@ -6,7 +6,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 from msfsim import ToolMissing
-from msfsim.platforms import Platform
+from msfsim.platforms import Platform, Region
 from msfsim.sim.elf import ElfImage
 
 STATUSES = ("ok", "fault", "timeout", "budget", "overflow")
@@ -18,6 +18,7 @@ RESULT_FIELDS = ("magic", "status", "code", "phase", "stack_top", "stack_bottom"
                  "arena_peak", "arena_size", "output_addr", "output_bytes", "fault_pc", "fault_cause",
                  "instret_lo", "instret_hi")
 RESULT_MAGIC = 0x4D534652
+FATAL_MEMORY_GUARD = 48  # msf_runtime.h: MSF_FATAL_MEMORY_GUARD
 GUEST_STATUS = {0: "running", 1: "ok", 2: "fatal", 3: "fault", 4: "overflow"}
 
 
@@ -80,12 +81,14 @@ def result_size() -> int:
 def make_measurement(*, instructions: int | None, result: GuestResult | None, output: bytes,
                      static_ram: int, backend: str, compiler: str, platform: Platform,
                      stop: str | None = None, stop_detail: str = "",
-                     csr_instructions: int | None = None) -> Measurement:
+                     csr_instructions: int | None = None, image: ElfImage | None = None) -> Measurement:
     """One place that turns what a backend saw into a Measurement, so backends agree.
 
     `stop` is the host-side reason the run ended early (timeout, budget, fault seen by the
     emulator) and overrides what the guest reported. `csr_instructions` is passed only by a
     backend whose emulated instruction counter is exact (see GuestResult.csr_instret).
+    `image` (the firmware) lets a guest-reported memory fault say whether it was a read or a
+    write where the core's fault registers do not (Cortex-M, Xtensa).
     """
     label = platform.label
     if stop is not None:
@@ -97,12 +100,15 @@ def make_measurement(*, instructions: int | None, result: GuestResult | None, ou
     stack = result["stack_top"] - result["stack_lowest"]
     arena = result["arena_peak"]
     if gs == "fatal":
-        return Measurement(None, stack, arena, static_ram, None, b"", "fault",
-                           f"msf_fatal({result['code']})", backend, compiler, label)
+        detail = f"msf_fatal({result['code']})"
+        if result["code"] == FATAL_MEMORY_GUARD:
+            detail += (": the startup's memory guard could not confine the firmware to the board's "
+                       "flash and SRAM (the core has no MPU/PMP, or too few regions)")
+        return Measurement(None, stack, arena, static_ram, None, b"", "fault", detail,
+                           backend, compiler, label)
     if gs == "fault":
         return Measurement(None, None, None, static_ram, None, b"", "fault",
-                           f"cpu exception at pc=0x{result['fault_pc']:08x} cause=0x{result['fault_cause']:x}",
-                           backend, compiler, label)
+                           guest_fault_detail(platform, result, image), backend, compiler, label)
     if gs == "running" or instructions is None:
         return Measurement(None, None, None, static_ram, None, b"", "fault",
                            f"firmware exited without completing (guest status {gs})", backend, compiler, label)
@@ -115,6 +121,120 @@ def make_measurement(*, instructions: int | None, result: GuestResult | None, ou
             f"cross-check failed: minstret {csr_instructions} != counted {instructions}"
     return Measurement(instructions, stack, arena, static_ram, arena + stack + static_ram, output,
                        status, detail, backend, compiler, label, csr_instructions)
+
+
+# ---------------------------------------------------------------- memory faults
+# The firmware's memory guard (kernels_c/runtime: the Cortex-M MPU, the RV32 PMP, QEMU's RAM
+# size for the lx106 proxy) and the unicorn backend's memory map (exactly the board's flash,
+# read-only, and SRAM) make every access outside the board's memories fault. These describe
+# such a fault the same way whichever backend saw it.
+
+READ, WRITE, FETCH = "read", "write", "instruction fetch"
+# Cortex-M CFSR bits (MMFSR, BFSR).
+CFSR_IACCVIOL, CFSR_DACCVIOL, CFSR_MMARVALID = 1 << 0, 1 << 1, 1 << 7
+CFSR_IBUSERR, CFSR_PRECISERR, CFSR_BFARVALID = 1 << 8, 1 << 9, 1 << 15
+# RV32 mcause: instruction, load and store/AMO access faults (mtval holds the address).
+RV_ACCESS_FAULTS = {1: FETCH, 5: READ, 7: WRITE}
+# Xtensa EXCCAUSE of faults whose EXCVADDR holds the address (None: load or store, decoded).
+XT_ACCESS_FAULTS = {2: FETCH, 3: None, 12: FETCH, 13: None, 14: FETCH, 15: None, 28: READ, 29: WRITE}
+
+
+def _span(r: Region) -> str:
+    size = f"{r.size >> 20} MB" if r.size % (1 << 20) == 0 else f"{r.size / 1024:g} KB"
+    return f"{size} at 0x{r.origin:08x}..0x{r.origin + r.size - 1:08x}"
+
+
+def memory_fault_detail(platform: Platform, access: str, address: int, pc: int | None = None,
+                        cause: str = "") -> str:
+    """'memory fault: read at 0x20050000 outside the board's SRAM (320 KB at ...) at pc=...'."""
+    regions = {"flash": platform.link_flash, "SRAM": platform.link_sram}
+    inside = [n for n, r in regions.items() if r.origin <= address < r.origin + r.size]
+    if inside and inside[0] == "flash" and access == WRITE:
+        where = f"to the board's flash (read-only, {_span(regions['flash'])})"
+    elif inside:
+        where = f"inside the board's {inside[0]} ({_span(regions[inside[0]])})"
+    else:
+        def distance(r: Region) -> int:
+            return r.origin - address if address < r.origin else address - (r.origin + r.size) + 1
+        near = min(regions, key=lambda n: distance(regions[n]))
+        if distance(regions[near]) <= regions[near].size:
+            where = f"outside the board's {near} ({_span(regions[near])})"
+        else:
+            where = ("outside the board's memories (flash " + _span(regions["flash"]) + ", SRAM "
+                     + _span(regions["SRAM"]) + ")")
+    text = f"memory fault: {access} at 0x{address:08x} {where}"
+    if pc is not None:
+        text += f" at pc=0x{pc:08x}"
+    return text + (f" ({cause})" if cause else "")
+
+
+def thumb_access(code: bytes) -> str | None:
+    """READ or WRITE for a Thumb-2 load or store (its first 2-4 bytes), None otherwise."""
+    if len(code) < 2:
+        return None
+    hw = int.from_bytes(code[:2], "little")
+    load = bool(hw & (1 << 11))
+    if hw >> 11 in (0x1D, 0x1E, 0x1F):  # 32-bit encodings
+        # 1110100x: load/store multiple, dual, exclusive, table branch; 1111100x: load/store
+        # single. In both, bit 20 of the instruction (bit 4 of the first halfword) is L.
+        if hw & 0xFE00 in (0xE800, 0xF800):
+            return READ if hw & 0x10 else WRITE
+        return None
+    if hw >> 11 == 0b01001:                                  # LDR (literal)
+        return READ
+    if hw >> 12 == 0b0101:                                   # register offset: STR/STRH/STRB, then loads
+        return READ if (hw >> 9) & 7 >= 3 else WRITE
+    if hw >> 13 == 0b011 or hw >> 12 in (0b1000, 0b1001, 0b1100):  # immediate, SP-relative, LDM/STM
+        return READ if load else WRITE
+    if hw & 0xFE00 == 0xB400:                                # PUSH
+        return WRITE
+    if hw & 0xFE00 == 0xBC00:                                # POP
+        return READ
+    return None
+
+
+def xtensa_access(code: bytes) -> str | None:
+    """READ or WRITE for an Xtensa load or store (L32R, LSAI group, L32I.N / S32I.N)."""
+    if len(code) < 2:
+        return None
+    op0 = code[0] & 0xF
+    if op0 in (1, 8):                  # L32R, L32I.N
+        return READ
+    if op0 == 9:                       # S32I.N
+        return WRITE
+    if op0 == 2:                       # LSAI: r field picks the operation
+        r = code[1] >> 4
+        if r in (0, 1, 2, 9, 11):      # L8UI L16UI L32I L16SI L32AI
+            return READ
+        if r in (4, 5, 6, 14, 15):     # S8I S16I S32I S32C1I S32RI
+            return WRITE
+    return None
+
+
+def guest_fault_detail(platform: Platform, result: "GuestResult", image: ElfImage | None = None) -> str:
+    """What the firmware's fault handler reported (msf_fault: pc, cause register, address),
+    as a memory fault where the cause is one, else as the raw exception."""
+    pc, cause, addr = result["fault_pc"], result["fault_cause"], result["code"]
+    raw = f"cpu exception at pc=0x{pc:08x} cause=0x{cause:x}"
+    code = image.read(pc, 4) if image is not None else b""
+    access: str | None = None
+    if platform.family == "cortex-m":
+        if cause & (CFSR_IACCVIOL | CFSR_IBUSERR):
+            access, addr = FETCH, pc
+        elif (cause & CFSR_DACCVIOL and cause & CFSR_MMARVALID) or \
+                (cause & CFSR_PRECISERR and cause & CFSR_BFARVALID):
+            access = thumb_access(code) or "access"
+        name = "MemManage" if cause & 0xFF else "BusFault"
+        note = f"{name}, CFSR 0x{cause:x}"
+    elif platform.family == "rv32":
+        access = RV_ACCESS_FAULTS.get(cause)
+        note = f"mcause {cause}"
+    elif platform.family == "lx106" and cause in XT_ACCESS_FAULTS:
+        access = XT_ACCESS_FAULTS[cause] or xtensa_access(code) or "access"
+        note = f"EXCCAUSE {cause}"
+    if access is None:
+        return raw
+    return memory_fault_detail(platform, access, addr, pc, note)
 
 
 class Backend(ABC):
@@ -139,7 +259,7 @@ class Backend(ABC):
         begin, end = markers(image)
         static_ram = sum(image.sections[n].size for n in (".data", ".bss") if n in image.sections)
         return image, begin, end, dict(static_ram=static_ram, backend=self.name,
-                                       compiler=elf.compiler, platform=platform)
+                                       compiler=elf.compiler, platform=platform, image=image)
 
 
 def markers(image: ElfImage) -> tuple[int, int]:

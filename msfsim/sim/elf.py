@@ -101,6 +101,14 @@ class ElfImage:
         v = self.symbol(name)
         return v & ~1 if self.machine == EM_ARM else v
 
+    def read(self, address: int, size: int) -> bytes:
+        """Up to `size` file bytes the image loads at `address` (b"" if it loads none there)."""
+        for seg in self.segments:
+            lo = address - seg.vaddr
+            if 0 <= lo < len(seg.data):
+                return seg.data[lo:lo + size]
+        return b""
+
     def _cstr(self, off: int) -> str:
         end = self.raw.index(b"\0", off)
         return self.raw[off:end].decode()

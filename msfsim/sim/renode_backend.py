@@ -5,6 +5,10 @@ available only when a `renode` executable is found (or named by MSFSIM_RENODE). 
 platform description from the board file (same addresses and sizes the firmware is linked
 for), logs `cpu.ExecutedInstructions` from hooks on the two markers, pauses in `msf_finish`
 and reads the result record from guest memory (DESIGN §8).
+
+Renode answers an access to an unmapped address with a log line, not a fault: the firmware's
+own memory guard (the Cortex-M MPU or the RV32 PMP, set up before main) makes such an access,
+or a write to flash, fault, and its handler reports it as on QEMU (base.guest_fault_detail).
 """
 from __future__ import annotations
 

@@ -4,6 +4,14 @@ The counting hook is native C built with cffi on first use (see benchmarks/emula
 speed); a Python block hook with the same algorithm is the fallback when no host C compiler is
 available. Semihosting is handled by a code hook on the runtime's single trap instruction. The
 wall-clock timeout is a sleeping watchdog thread, not unicorn's polling `emu_start(timeout=)`.
+
+Memory: exactly the board's flash (read and execute only) and SRAM are mapped, so any other
+access, or a write to flash, stops the run as a memory fault naming the access and the
+address. That map is unicorn's memory guard: the firmware's own (`msf_memory_guard`, run before
+main) is skipped here. unicorn models no Cortex-M System Control Space, so the MPU's registers
+do not exist, and on RV32 it applies the PMP but cannot deliver the fault to the guest's trap
+handler (it stops with an anonymous UC_ERR_EXCEPTION), so neither would say more than the map.
+The guard runs before the begin marker: counts are the same either way.
 """
 from __future__ import annotations
 
@@ -16,10 +24,10 @@ import tempfile
 import threading
 from pathlib import Path
 
-from msfsim.platforms import Platform
-from msfsim.sim.base import (DEFAULT_BUDGET, DEFAULT_TIMEOUT_S, Backend, GuestResult, Measurement,
-                             make_measurement, markers, result_size)
-from msfsim.sim.elf import EM_ARM, ElfImage
+from msfsim.platforms import Platform, Region
+from msfsim.sim.base import (DEFAULT_BUDGET, DEFAULT_TIMEOUT_S, FETCH, READ, WRITE, Backend, GuestResult,
+                             Measurement, make_measurement, markers, memory_fault_detail, result_size)
+from msfsim.sim.elf import EM_ARM, ElfError, ElfImage
 
 SYS_WRITE0, SYS_EXIT = 0x04, 0x18
 PAGE = 0x1000
@@ -137,6 +145,15 @@ class _PyCounter:
             uc.emu_stop()
 
 
+def memory_map(platform: Platform) -> list[tuple[Region, int]]:
+    """What unicorn maps, and nothing else: the board's real memories at the addresses the
+    firmware is linked for, flash read and execute only (the loader's mem_write is not
+    subject to that), SRAM read, write and execute."""
+    unicorn, _ = _import_unicorn()
+    return [(platform.link_flash, unicorn.UC_PROT_READ | unicorn.UC_PROT_EXEC),
+            (platform.link_sram, unicorn.UC_PROT_ALL)]
+
+
 class UnicornBackend(Backend):
     name = "unicorn"
 
@@ -146,6 +163,10 @@ class UnicornBackend(Backend):
     def available(self, platform: Platform) -> tuple[bool, str]:
         if "unicorn" not in platform.backends:
             return False, f"unicorn has no model of the {platform.proxy_core or platform.core} core"
+        for name, region in (("flash", platform.link_flash), ("SRAM", platform.link_sram)):
+            if region.origin % PAGE or region.size % PAGE:
+                return False, (f"unicorn maps whole {PAGE}-byte pages and {platform.name}'s {name} "
+                               f"(0x{region.size:x} bytes at 0x{region.origin:x}) is not made of them")
         try:
             _import_unicorn()
         except ImportError as e:
@@ -174,9 +195,8 @@ class UnicornBackend(Backend):
             pc_reg, sp_reg, a0, a1 = (riscv_const.UC_RISCV_REG_PC, riscv_const.UC_RISCV_REG_SP,
                                       riscv_const.UC_RISCV_REG_A0, riscv_const.UC_RISCV_REG_A1)
 
-        # The board's real memories, at the addresses the firmware is linked for.
-        for region in (platform.link_flash, platform.link_sram):
-            uc.mem_map(region.origin, (region.size + PAGE - 1) & ~(PAGE - 1))
+        for region, perms in memory_map(platform):  # page multiples: see available()
+            uc.mem_map(region.origin, region.size, perms)
         for seg in image.segments:
             if seg.data:
                 uc.mem_write(seg.paddr, seg.data)
@@ -227,8 +247,34 @@ class UnicornBackend(Backend):
 
         uc.hook_add(unicorn.UC_HOOK_CODE, semihost, begin=trap, end=trap)
 
+        try:
+            guard = image.address("msf_memory_guard")
+        except ElfError:
+            guard = None
+        if guard is not None:
+            lr = arm_const.UC_ARM_REG_LR if arm else riscv_const.UC_RISCV_REG_RA
+
+            def skip_guard(uc_, address, size, _user):  # return at once: the map is the guard
+                uc_.reg_write(pc_reg, uc_.reg_read(lr))
+
+            uc.hook_add(unicorn.UC_HOOK_CODE, skip_guard, begin=guard, end=guard)
+
+        bad_access: list[tuple[str, int]] = []
+        kinds = {unicorn.UC_MEM_READ_UNMAPPED: READ, unicorn.UC_MEM_READ_PROT: READ,
+                 unicorn.UC_MEM_WRITE_UNMAPPED: WRITE, unicorn.UC_MEM_WRITE_PROT: WRITE,
+                 unicorn.UC_MEM_FETCH_UNMAPPED: FETCH, unicorn.UC_MEM_FETCH_PROT: FETCH}
+
+        def invalid_access(uc_, access, address, size, value, _user):
+            if not bad_access:
+                bad_access.append((kinds.get(access, "access"), address))
+            return False  # not handled: the run stops with unicorn's error
+
+        uc.hook_add(unicorn.UC_HOOK_MEM_INVALID, invalid_access)
+
         sp = platform.link_sram.origin + platform.sram.size
         uc.reg_write(sp_reg, sp)
+        if arm:
+            uc.reg_write(arm_const.UC_ARM_REG_LR, 0xFFFFFFFF)  # ARMv7-M reset value, as in QEMU
         entry = image.entry
         stop, stop_detail = None, ""
         try:
@@ -239,7 +285,13 @@ class UnicornBackend(Backend):
             if not arm and e.errno == unicorn.UC_ERR_EXCEPTION:
                 # unicorn leaves PC past a trapping RV32 instruction: walk the last block.
                 pc = _previous_rv_insn(uc, int(counter.last_block), pc)
-            stop, stop_detail = "fault", f"{e} at pc=0x{pc:08x}{cause}"
+            if bad_access and e.errno in (unicorn.UC_ERR_READ_UNMAPPED, unicorn.UC_ERR_WRITE_UNMAPPED,
+                                          unicorn.UC_ERR_FETCH_UNMAPPED, unicorn.UC_ERR_READ_PROT,
+                                          unicorn.UC_ERR_WRITE_PROT, unicorn.UC_ERR_FETCH_PROT):
+                access, address = bad_access[0]
+                stop, stop_detail = "fault", memory_fault_detail(platform, access, address, pc, str(e))
+            else:
+                stop, stop_detail = "fault", f"{e} at pc=0x{pc:08x}{cause}"
         if stop is None and counter.over_budget:
             stop, stop_detail = "budget", f"instruction budget of {budget_instructions} exhausted"
         elif stop is None and not exited:
@@ -254,7 +306,8 @@ class UnicornBackend(Backend):
             output = bytes(uc.mem_read(result["output_addr"], result["output_bytes"]))
         return make_measurement(instructions=instructions, result=result, output=output,
                                 static_ram=_static_ram(image), backend=self.name + ("" if native else " (python hook)"),
-                                compiler=elf.compiler, platform=platform, stop=stop, stop_detail=stop_detail)
+                                compiler=elf.compiler, platform=platform, stop=stop, stop_detail=stop_detail,
+                                image=image)
 
 
 class _Watchdog:
