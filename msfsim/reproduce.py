@@ -12,6 +12,13 @@ same thing.
 Output in `out_dir` (each file written atomically): `msf-cnn.md`, `msf-cnn.json` and the
 plots `ram_<model>.{png,svg}` (RAM by method and board) and `ram_vs_instructions.{png,svg}`
 (SVG only, simplified, without matplotlib).
+
+The run shows one progress bar over its rows (models x boards x plans, with an ETA; the
+searches and measurers inside it show none). After each model on each board, msf-cnn.md and
+msf-cnn.json are rewritten with the rows so far, marked partial (`"partial": {"rows", "of"}`;
+no plots yet), so an interrupted run leaves what it completed; a rerun redoes the rows from the
+measurement cache and goes on where the interrupted run stopped. The finished files are the
+same as without the partial writes.
 """
 from __future__ import annotations
 
@@ -217,7 +224,7 @@ def _on_board(prep: _Prepared, plat: Platform,
 
 
 def _msfsim_plan(prep: _Prepared, plat: Platform, backend: str, jobs: int,
-                 cache_dir: str | Path | None, progress: bool | None) -> tuple[_Plan, dict]:
+                 cache_dir: str | Path | None) -> tuple[_Plan, dict]:
     """msfsim's measured minimum-RAM plan on `plat` (or why there is none) and search facts."""
     m = prep.model
     if prep.min_act_io is not None and prep.min_act_io > plat.sram.size:
@@ -228,7 +235,7 @@ def _msfsim_plan(prep: _Prepared, plat: Platform, backend: str, jobs: int,
     t0 = time.perf_counter()
     try:
         r = search_measured(m, plat, objective="ram", backend=backend, jobs=jobs,
-                            cache_dir=cache_dir, progress=progress)
+                            cache_dir=cache_dir, progress=False)  # reproduce shows one bar
     except NoPlan as exc:
         return _Plan(None, status="does not fit", reason=f"no plan fits: {exc}"), {}
     except MsfsimError as exc:  # e.g. the chosen plan's firmware failed: this row only
@@ -296,7 +303,9 @@ def reproduce(what: str, platforms: Sequence[str] | None = None,
               progress: bool | None = None) -> list[Path]:
     """Run the comparison and write it to `out_dir`; returns the paths written. `models`,
     `backend`, `jobs` and `cache_dir` (measurement cache; default: the user cache) narrow or
-    redirect the run."""
+    redirect the run. `progress` (default: when stderr is a terminal) shows one bar over the
+    rows; msf-cnn.md and msf-cnn.json are rewritten, marked partial, after each model and board,
+    so an interrupted run leaves the rows it completed."""
     if what not in WHAT:
         raise MsfsimError(f"unknown reproduction {what!r}; available: {', '.join(WHAT)}")
     boards = _boards(platforms)
@@ -305,57 +314,85 @@ def reproduce(what: str, platforms: Sequence[str] | None = None,
         if n not in zoo.NAMES:
             raise MsfsimError(f"unknown zoo model {n!r}; available: {', '.join(zoo.NAMES)}")
     jobs = max(1, jobs or os.cpu_count() or 1)
+    out = Path(out_dir)
     t0 = time.perf_counter()
+    boards_info: dict[str, dict[str, Any]] = {}
+    runnable: list[Platform] = []
+    for plat in boards:
+        why = _unavailable(plat, backend)
+        if why:
+            boards_info[plat.name] = {"skipped": why}
+            print(f"msfsim: skipping {plat.label}: {why}", file=sys.stderr)
+        else:
+            runnable.append(plat)
+    total = len(names) * len(runnable) * len(METHODS)   # one row per model, board and plan
     show = sys.stderr.isatty() if progress is None else progress
-    bar = _bar_class()(total=len(names) * (1 + len(boards)) + len(boards), unit="step",
-                       desc="reproduce", file=sys.stderr, disable=not show, leave=False,
-                       dynamic_ncols=True)
+    # The one bar of the run: the searches and measurers below run without theirs.
+    bar = _bar_class()(total=total, unit="row", desc="reproduce", file=sys.stderr,
+                       disable=not show, leave=False, dynamic_ncols=True)
     prepared: dict[str, _Prepared] = {}
     deployed: dict[tuple[str, frozenset[int]], _Prepared] = {}  # boards alike share the firmware
     rows: list[Row] = []
-    boards_info: dict[str, dict[str, Any]] = {}
+
+    def data(partial: bool = False) -> dict[str, Any]:
+        return _data(what, backend, platforms, out_dir, names, boards, boards_info, rows, t0,
+                     (len(rows), total) if partial else None)
+
     try:
-        for n in names:
-            bar.set_description(f"analytic plans of {n}")
-            prepared[n] = _prepare(zoo.load(n))
-            bar.update()
-        for plat in boards:
-            why = _unavailable(plat, backend)
-            if why:
-                boards_info[plat.name] = {"skipped": why}
-                print(f"msfsim: skipping {plat.label}: {why}", file=sys.stderr)
-                bar.update(len(names) + 1)
-                continue
-            per_board: dict[str, dict[str, _Plan]] = {}
+        for plat in runnable:
             searches: dict[str, Any] = {}
+            whole: dict[str, int] = {}
             for n in names:
+                if n not in prepared:
+                    bar.set_description(f"analytic plans of {n}")
+                    prepared[n] = _prepare(zoo.load(n))
                 bar.set_description(f"measured search: {n} on {plat.name}")
                 prep = _on_board(prepared[n], plat, deployed)
-                plan, searches[n] = _msfsim_plan(prep, plat, backend, jobs, cache_dir, progress)
-                per_board[n] = {**prep.plans, "msfsim": plan}
-                bar.update()
-            bar.set_description(f"whole plans on {plat.name}")
-            with Measurer(plat, backend, jobs, cache_dir, progress=progress) as m:
-                items = [p.item for plans in per_board.values() for p in plans.values() if p.item]
-                outcomes = m.measure(items)
-                boards_info[plat.name] = {"label": plat.label, "compiler": m.compiler_label,
-                                          "clock_hz": plat.clock_hz, "sram": plat.sram.size,
-                                          "flash": plat.flash.size, "searches": searches,
-                                          "whole_plans": m.stats.to_json()}
-            for n, plans in per_board.items():
-                board_rows = [_row(prepared[n], plat, method, p,
+                plan, searches[n] = _msfsim_plan(prep, plat, backend, jobs, cache_dir)
+                plans = {**prep.plans, "msfsim": plan}
+                bar.set_description(f"whole plans: {n} on {plat.name}")
+                with Measurer(plat, backend, jobs, cache_dir, progress=False) as m:
+                    outcomes = m.measure([p.item for p in plans.values() if p.item])
+                    for k, v in m.stats.to_json().items():
+                        whole[k] = whole.get(k, 0) + v
+                    boards_info[plat.name] = {"label": plat.label, "compiler": m.compiler_label,
+                                              "clock_hz": plat.clock_hz, "sram": plat.sram.size,
+                                              "flash": plat.flash.size, "searches": dict(searches),
+                                              "whole_plans": dict(whole)}
+                model_rows = [_row(prepared[n], plat, method, p,
                                    outcomes.get(p.item.label) if p.item else None)
                               for method, p in plans.items()]
-                _measured_overhead(board_rows)
-                rows += board_rows
-            bar.update()
+                _measured_overhead(model_rows)
+                rows += model_rows
+                _write_partial(data(partial=True), out)
+                bar.update(len(model_rows))
+    except KeyboardInterrupt:
+        if rows:
+            print(f"msfsim: reproduce interrupted: {len(rows)} of {total} rows are in "
+                  f"{out / 'msf-cnn.md'} and msf-cnn.json (marked partial); rerun the same "
+                  f"command to finish: the measurement cache serves what was measured",
+                  file=sys.stderr)
+        raise
     finally:
         bar.close()
+    final = data()
+    paths = write_outputs(final, out)
+    print(summary_table(final))
+    for p in paths:
+        print(f"wrote {p}", file=sys.stderr)
+    return paths
+
+
+def _data(what: str, backend: str, plats: Sequence[str] | None, out_dir: str | os.PathLike,
+          names: list[str], boards: list[Platform], boards_info: dict[str, dict[str, Any]],
+          rows: list[Row], t0: float, partial: tuple[int, int] | None) -> dict[str, Any]:
+    """The run's JSON document. `partial` (rows done, rows in all) marks a run in progress."""
     data = {
         "what": what, "msfsim_version": __version__, "backend": backend,
         "backend_version": _backend_version(backend), "python": pyplatform.python_version(),
-        "command": _command(platforms, out_dir), "models": names,
-        "boards": [p.name for p in boards], "board_info": boards_info,
+        "command": _command(plats, out_dir), "models": names,
+        "boards": [p.name for p in boards],
+        "board_info": {p.name: boards_info[p.name] for p in boards if p.name in boards_info},
         "methods": METHODS, "conventions": list(CONVENTION_LINES),
         "measurement_input": f"uniform random int8, seed {INPUT_SEED}; outputs compared with "
                              f"the host reference (refmodel)",
@@ -366,11 +403,15 @@ def reproduce(what: str, platforms: Sequence[str] | None = None,
         "comparison": {n: _comparison(n, rows) for n in names if n in PUBLISHED},
         "wall_seconds": round(time.perf_counter() - t0, 1),
     }
-    paths = write_outputs(data, Path(out_dir))
-    print(summary_table(data))
-    for p in paths:
-        print(f"wrote {p}", file=sys.stderr)
-    return paths
+    if partial is not None:
+        data["partial"] = {"rows": partial[0], "of": partial[1]}
+    return data
+
+
+def _write_partial(data: dict[str, Any], out: Path) -> None:
+    """msf-cnn.json and msf-cnn.md of the rows so far (no plots: they come at the end)."""
+    write_atomic(out / "msf-cnn.json", json.dumps(data, indent=1) + "\n")
+    write_atomic(out / "msf-cnn.md", render_markdown(data, {}))
 
 
 def _measured_overhead(rows: list[Row]) -> None:
@@ -542,9 +583,18 @@ def render_markdown(data: dict[str, Any], plots: dict[str, list[str]]) -> str:
            f"Command: `{data['command']}` — msfsim {data['msfsim_version']}, backend "
            f"{data['backend']}" + (f" ({data['backend_version']})" if data["backend_version"]
                                    else "") + f", Python {data['python']}; wall time "
-           f"{data['wall_seconds']:,.1f} s.", "", "Boards:"]
+           f"{data['wall_seconds']:,.1f} s.", ""]
+    if data.get("partial"):
+        done, total = data["partial"]["rows"], data["partial"]["of"]
+        out += [f"**Partial: {done} of {total} rows.** The run is in progress or was "
+                f"interrupted; rerun the command to complete it (the measurement cache serves "
+                f"what was already measured). Plots are written when the run completes.", ""]
+    out += ["Boards:"]
     for b in data["boards"]:
         i = info.get(b, {})
+        if not i:
+            out.append(f"- {b}: not measured yet")
+            continue
         if "skipped" in i:
             out.append(f"- {b}: skipped — {i['skipped']}")
             continue

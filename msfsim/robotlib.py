@@ -15,11 +15,17 @@ One library instance serves the whole run (GLOBAL scope) and keeps one measureme
 so a firmware measured by one test (or by `Backends Should Agree`) is not measured again. Every
 failure states both figures and, for RAM, the memory convention (DESIGN §3).
 
+`Search Plan` searches as `msfsim search` does: on measured costs by default (candidate blocks
+compiled and run on the emulator), or with `cost=analytic` on the exact analytic model (no
+compiler needed for the search itself; much faster).
+
 Baselines are JSON files of measured figures, one per suite, written by the baseline keywords
-themselves when the environment variable MSFSIM_UPDATE_BASELINES=1 is set (see
-`scripts/update_baselines.py`). Each entry records the compiler and backend versions it was
-measured with; a run with other versions fails and says to regenerate rather than comparing
-counts that are not comparable.
+themselves in a recording run: `robot --variable MSFSIM_UPDATE_BASELINES:1 SUITE` (or the
+environment variable MSFSIM_UPDATE_BASELINES=1, or the library argument `update_baselines=True`).
+Recording merges: it updates the entries the run measured and keeps every other entry of the
+file. Each entry records the board and the compiler and backend versions it was measured with; a
+run on another board or with other versions fails and says so rather than comparing counts that
+are not comparable.
 """
 from __future__ import annotations
 
@@ -39,16 +45,20 @@ from robot.api.deco import keyword, library
 
 from . import ROOT, MsfsimError, __version__, platforms, refmodel
 from .deploy import deploy
+from .fileio import write_atomic
 from .fusion.block import Block
 from .ir import Model
 from .platforms import Platform
 from .search.result import MEMORY_CONVENTION
 
-UPDATE_ENV = "MSFSIM_UPDATE_BASELINES"
-UPDATE_COMMAND = "python scripts/update_baselines.py"
-REGENERATE = (f"regenerate the baselines with `{UPDATE_COMMAND}` (or run the suite with "
-              f"{UPDATE_ENV}=1)")
+UPDATE_ENV = "MSFSIM_UPDATE_BASELINES"      # environment or Robot variable of a recording run
+UPDATE_VARIABLE = f"--variable {UPDATE_ENV}:1"
+UPDATE_COMMAND = "python scripts/update_baselines.py"   # msfsim's own suites (robot/), all at once
+RECORD = (f"record it by running the suite with `{UPDATE_VARIABLE}` (or {UPDATE_ENV}=1 in the "
+          f"environment) and commit the file once the run passes")
+GENERATED_BY = f"msfsim.robotlib baseline keywords, recording run ({UPDATE_ENV}=1)"
 BASELINE_FORMAT = 1
+COSTS = ("measured", "analytic")
 RAM_CONVENTIONS = ("measured", "act", "act_io")
 MEASURED_RAM = "measured RAM = arena high-water + stack high-water + static .data/.bss"
 
@@ -74,6 +84,23 @@ def _opt_float(v: Any) -> float | None:
 
 def _opt_size(v: Any) -> int | None:
     return None if v in (None, "", "None", "${None}") else parse_size(v)
+
+
+def _truthy(v: Any) -> bool:
+    return str(v).strip().lower() in ("1", "true", "yes", "on")
+
+
+def how_to_record(path: str | os.PathLike) -> str:
+    """How to (re-)record the baselines in `path`: the recording switch every suite has, and for
+    msfsim's own suites (robot/baselines/) the script that re-records them all."""
+    text = RECORD
+    try:
+        own = Path(path).resolve().is_relative_to((ROOT / "robot").resolve())
+    except OSError:
+        own = False
+    if own:
+        text += f"; msfsim's own suites all at once: `{UPDATE_COMMAND}`"
+    return text
 
 
 @lru_cache(maxsize=None)
@@ -155,14 +182,12 @@ class MsfsimLibrary:
         # A fresh cache per run by default: a regression run measures today's firmware.
         self._tmp = None if cache_dir else tempfile.TemporaryDirectory(prefix="msfsim-robot-")
         self.cache_dir = Path(cache_dir) if cache_dir else Path(self._tmp.name)
-        env = os.environ.get(UPDATE_ENV, "")
-        self.update = (str(update_baselines).lower() in ("1", "true", "yes")
-                       if update_baselines is not None else env.lower() in ("1", "true", "yes"))
+        # None: decided per check, by the environment or the Robot variable (see _recording)
+        self.update = None if update_baselines is None else _truthy(update_baselines)
         self._model: Model | None = None
         self._plan: CurrentPlan | None = None
         self._figures: dict[tuple, Figures] = {}
         self._last: Figures | None = None
-        self._rewritten: set[Path] = set()   # baseline files started afresh in this run
 
     # ------------------------------------------------------------------ model and plan
 
@@ -189,11 +214,18 @@ class MsfsimLibrary:
 
     @keyword
     def search_plan(self, platform: str, objective: str = "ram", max_overhead: Any = None,
-                    max_ram: Any = None, cost: str = "analytic", cost_model: str = "exact",
+                    max_ram: Any = None, cost: str = "measured", cost_model: str = "exact",
                     backend: str = "unicorn") -> dict[str, Any]:
         """Search the current model's plan for `platform` (P1: objective=ram with max_overhead;
         P2: objective=latency with max_ram); the board's SRAM caps the RAM. Returns the search
-        JSON (DESIGN §7). `cost=measured` runs the measured search on `backend`."""
+        JSON (DESIGN §7).
+
+        `cost=measured` (the default, as `msfsim search`): candidate blocks are compiled and run
+        on `backend`, and the overhead bound counts measured instructions. `cost=analytic`: the
+        exact analytic model ranks the plans (MACs and allocated bytes; fast, nothing compiled).
+        The plan's tag (in baseline keys) names the cost unless it is analytic."""
+        if cost not in COSTS:
+            raise Failure(f"unknown cost {cost!r}; use one of {', '.join(COSTS)}")
         plat = platforms.load(platform)
         model = deploy(self._need_model(), plat)
         f_max, r_max = _opt_float(max_overhead), _opt_size(max_ram)
@@ -439,23 +471,27 @@ class MsfsimLibrary:
         k = self._baseline_key(key, fig)
         entry = {"model": plan.model.name, "platform": plan.platform.name, "plan": plan.block_keys,
                  **fig.to_json()}
-        if self.update:
-            self._record(path, k, entry)
-            logger.info(f"baseline {path.name}[{k}] recorded: {entry}")
+        if self._recording():
+            kept = self._record(path, k, entry)
+            logger.info(f"baseline {path.name}[{k}] recorded ({kept} other entries kept): {entry}")
             return
         data = _read_baselines(path)
         base = data["entries"].get(k)
         if base is None:
-            raise Failure(f"{path}: no baseline {k!r}; {REGENERATE}")
+            raise Failure(f"{path}: no baseline {k!r}; {how_to_record(path)}")
+        if base.get("platform", entry["platform"]) != entry["platform"]:
+            raise Failure(f"{path.name}[{k}] was recorded on {base['platform']}, this run is on "
+                          f"{entry['platform']}: keep each board's baselines in a file (or under "
+                          f"keys) of its own")
         stale = [f"{what} {base.get(what)!r} (this run: {entry[what]!r})"
                  for what in ("compiler", "backend_version") if base.get(what) != entry[what]]
         if stale:
             raise Failure(f"{path.name}[{k}] was recorded with " + "; ".join(stale) +
                           f": counts are only comparable with the same compiler and backend; "
-                          f"{REGENERATE}")
+                          f"{how_to_record(path)}")
         if base.get("plan") != entry["plan"]:
             raise Failure(f"{path.name}[{k}]: the plan changed: baseline {base.get('plan')}, "
-                          f"now {entry['plan']}; if intended, {REGENERATE}")
+                          f"now {entry['plan']}; if intended, {how_to_record(path)}")
         errors = []
         for f in fields:
             want, got = base.get(f), entry[f]
@@ -473,20 +509,37 @@ class MsfsimLibrary:
         logger.info(f"{plan.what}: equal to baseline {path.name}[{k}]: " +
                     ", ".join(f"{f} {entry[f]:,}" for f in fields))
 
-    def _record(self, path: Path, key: str, entry: dict[str, Any]) -> None:
-        # The first write to a file in this run starts it afresh, so removed tests leave no entry.
-        if path in self._rewritten and path.is_file():
-            data = _read_baselines(path)
-        else:
-            data = {"format": BASELINE_FORMAT, "generated_by": UPDATE_COMMAND,
-                    "msfsim": __version__, "entries": {}}
-            self._rewritten.add(path)
-        data["entries"][key] = entry
-        data["entries"] = dict(sorted(data["entries"].items()))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(data, indent=1) + "\n")
-        os.replace(tmp, path)
+    def _recording(self) -> bool:
+        """A recording run: the library argument `update_baselines`, else the Robot variable
+        ${MSFSIM_UPDATE_BASELINES} (`--variable MSFSIM_UPDATE_BASELINES:1`), else the
+        environment variable of the same name."""
+        if self.update is not None:
+            return self.update
+        try:
+            from robot.libraries.BuiltIn import BuiltIn, RobotNotRunningError
+            try:
+                value = BuiltIn().get_variable_value("${%s}" % UPDATE_ENV)
+            except RobotNotRunningError:
+                value = None
+        except ImportError:  # pragma: no cover - robot is a dependency of this module
+            value = None
+        return _truthy(value if value is not None else os.environ.get(UPDATE_ENV, ""))
+
+    def _record(self, path: Path, key: str, entry: dict[str, Any]) -> int:
+        """Merge `entry` under `key` into the baseline file `path` (created if missing): the
+        other entries are kept, the file is replaced atomically. Returns how many were kept."""
+        try:
+            data = _parse_baselines(path)
+        except FileNotFoundError:
+            data = {"entries": {}}
+        except ValueError as exc:  # never drop what a file holds: the user decides
+            raise Failure(f"cannot record into {path}: {exc}; move it away to record "
+                          f"afresh") from None
+        entries = {**data["entries"], key: entry}
+        data = {**data, "format": BASELINE_FORMAT, "generated_by": GENERATED_BY,
+                "msfsim": __version__, "entries": dict(sorted(entries.items()))}
+        write_atomic(path, json.dumps(data, indent=1) + "\n")
+        return len(entries) - 1
 
     # ------------------------------------------------------------------ the command line
 
@@ -529,13 +582,25 @@ class MsfsimLibrary:
         return lines[0]
 
 
-def _read_baselines(path: Path) -> dict[str, Any]:
+def _parse_baselines(path: Path) -> dict[str, Any]:
+    """The baseline file's contents; FileNotFoundError when there is none, ValueError (saying
+    what is wrong) when it is not a baseline file of this format."""
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
-        raise Failure(f"{path}: no baseline file; {REGENERATE}") from None
-    except ValueError as exc:
-        raise Failure(f"{path}: not a baseline file ({exc}); {REGENERATE}") from None
-    if data.get("format") != BASELINE_FORMAT or not isinstance(data.get("entries"), dict):
-        raise Failure(f"{path}: unknown baseline format; {REGENERATE}")
+        raise
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"not a baseline file ({exc})") from None
+    if (not isinstance(data, dict) or data.get("format") != BASELINE_FORMAT
+            or not isinstance(data.get("entries"), dict)):
+        raise ValueError("unknown baseline format")
     return data
+
+
+def _read_baselines(path: Path) -> dict[str, Any]:
+    try:
+        return _parse_baselines(path)
+    except FileNotFoundError:
+        raise Failure(f"{path}: no baseline file; {how_to_record(path)}") from None
+    except ValueError as exc:
+        raise Failure(f"{path}: {exc}; {how_to_record(path)}") from None

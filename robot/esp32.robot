@@ -26,6 +26,6 @@ Outputs are bit-exact (lx106 proxy)
 
 Figures are labelled as a proxy estimate
     Load Model    zoo:lenet5-r28
-    Search Plan    ${PLATFORM}    objective=ram    max_overhead=${MAX_OVERHEAD}
+    Search Plan    ${PLATFORM}    objective=ram    max_overhead=${MAX_OVERHEAD}    cost=analytic
     Measure Plan    ${BACKEND}
     Measurement Should Be Proxy Estimate

@@ -32,7 +32,7 @@ MobileNetV2 runs within 16 KB
     [Documentation]    The min-RAM plan of mbv2-w0.35-r144, network input read in place: the whole
     ...    firmware (arena + stack + static) fits the 16 KB DTIM and is bit-exact.
     Load Model    zoo:mbv2-w0.35-r144
-    Search Plan    ${PLATFORM}    objective=ram
+    Search Plan    ${PLATFORM}    objective=ram    cost=analytic
     Measure Plan    ${BACKEND}
     Plan Should Fit Board
     Peak RAM Should Be At Most    16K    measured

@@ -24,6 +24,6 @@ Renode and unicorn agree
 
 Plan fits the board on Renode
     Load Model    zoo:dscnn-kws
-    Search Plan    ${PLATFORM}    objective=ram    max_overhead=${MAX_OVERHEAD}
+    Search Plan    ${PLATFORM}    objective=ram    max_overhead=${MAX_OVERHEAD}    cost=analytic
     Measure Plan    ${BACKEND}
     Plan Should Fit Board

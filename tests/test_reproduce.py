@@ -1,14 +1,17 @@
 """`msfsim reproduce msf-cnn` on a reduced set: LeNet-5 (fits the 16 KB HiFive1) and the
 published MCUNet 320 KB proxy (no plan of it fits), so measured and does-not-fit rows, the
-published comparison and the cache are exercised in under a minute."""
+published comparison, the progress bar, the partial outputs of an interrupted run and the cache
+are exercised in a minute or two."""
 import contextlib
 import io
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from msfsim import MsfsimError, platforms, report
+from msfsim import measure_plan
 from msfsim import reproduce as rp
 from msfsim.cli import main
 
@@ -21,31 +24,70 @@ def cache(tmp_path_factory):
     return tmp_path_factory.mktemp("measurements")
 
 
-def _run(out: Path, cache: Path, models=MODELS):
+class FakeBar:
+    """Stands in for tqdm: records the total, the updates and whether it was shown."""
+    made: list["FakeBar"] = []
+
+    def __init__(self, total=None, disable=False, **kw):
+        self.total, self.disable, self.kw, self.n, self.closed = total, disable, kw, 0, False
+        FakeBar.made.append(self)
+
+    def update(self, k=1):
+        self.n += k
+
+    def set_description(self, *a, **k):
+        pass
+
+    def set_postfix_str(self, *a, **k):
+        pass
+
+    def close(self):
+        self.closed = True
+
+
+def _run(out: Path, cache: Path, models=MODELS, mp: pytest.MonkeyPatch | None = None):
+    """reproduce() with the bar shown (to fake bars), recording every atomic write and a
+    snapshot of msf-cnn.json each time it is written."""
     written: list[Path] = []
+    snapshots: list[dict] = []
     real = rp.write_atomic
 
     def recording(path, data, *a, **k):
         written.append(Path(path))
+        if Path(path).name == "msf-cnn.json":
+            snapshots.append(json.loads(data))
         return real(path, data, *a, **k)
 
     stdout = io.StringIO()
-    mp = pytest.MonkeyPatch()
+    own = mp is None
+    mp = mp or pytest.MonkeyPatch()
+    FakeBar.made = []
     mp.setattr(rp, "write_atomic", recording)
+    mp.setattr(rp, "_bar_class", lambda: FakeBar)
+    mp.setattr(measure_plan, "_bar_class", lambda: FakeBar)
     try:
         with contextlib.redirect_stdout(stdout):
             paths = rp.reproduce("msf-cnn", [BOARD], out, models=models, cache_dir=cache,
-                                 progress=False)
+                                 progress=True)
     finally:
-        mp.undo()
-    return paths, written, stdout.getvalue()
+        if own:
+            mp.undo()
+    return paths, written, stdout.getvalue(), snapshots, list(FakeBar.made)
 
 
 @pytest.fixture(scope="module")
-def cold(tmp_path_factory, cache):
+def cold_run(tmp_path_factory, cache):
     out = tmp_path_factory.mktemp("repro")
-    paths, written, stdout = _run(out, cache)
-    return out, paths, written, stdout, json.loads((out / "msf-cnn.json").read_text())
+    paths, written, stdout, snaps, bars = _run(out, cache)
+    return SimpleNamespace(out=out, paths=paths, written=written, stdout=stdout,
+                           data=json.loads((out / "msf-cnn.json").read_text()),
+                           snapshots=snaps, bars=bars)
+
+
+@pytest.fixture(scope="module")
+def cold(cold_run):
+    c = cold_run
+    return c.out, c.paths, c.written, c.stdout, c.data
 
 
 def test_files_written_atomically(cold):
@@ -162,3 +204,59 @@ def test_bad_input_is_a_one_line_error(tmp_path, capsys):
         rp.reproduce("msf-cnn", ["hifive1b"], out, models=["nope"])
     with pytest.raises(MsfsimError, match="unknown reproduction"):
         rp.reproduce("tinyengine", None, out)
+
+
+def test_one_bar_over_the_rows(cold_run):
+    data = cold_run.data
+    outer, *inner = cold_run.bars
+    # reproduce's own bar: one step per row (models x boards x plans), shown, complete, closed
+    assert outer.kw["unit"] == "row" and outer.disable is False
+    assert outer.total == len(data["rows"]) == len(MODELS) * 1 * len(rp.METHODS)
+    assert outer.n == outer.total and outer.closed
+    # the searches and whole-plan measurers inside it draw no bar of their own
+    assert inner and all(b.disable for b in inner)
+
+
+def test_rows_are_written_as_they_complete(cold_run):
+    data, snaps = cold_run.data, cold_run.snapshots
+    partial = [s for s in snaps if "partial" in s]
+    # after each model: the rows so far, marked partial; the final file is not marked
+    assert [s["partial"] for s in partial] == [{"rows": 5, "of": 10}, {"rows": 10, "of": 10}]
+    assert snaps[-1] == data and "partial" not in data
+    assert partial[0]["rows"] == data["rows"][:5]
+    assert {r["model"] for r in partial[0]["rows"]} == {MODELS[0]}
+
+
+def test_interrupted_run_leaves_its_rows_and_a_rerun_completes(cold, cache, tmp_path, capsys):
+    *_, first = cold
+    real = rp._msfsim_plan
+
+    def interrupt_second_model(prep, *a, **k):
+        if prep.model.name == MODELS[1]:
+            raise KeyboardInterrupt
+        return real(prep, *a, **k)
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(rp, "_msfsim_plan", interrupt_second_model)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            _run(tmp_path, cache, mp=mp)
+    finally:
+        mp.undo()
+    data = json.loads((tmp_path / "msf-cnn.json").read_text())
+    assert data["partial"] == {"rows": 5, "of": 10}
+
+    def key(rows):
+        return [(r["model"], r["method"], r["status"], r["blocks"], r["measured"] and
+                 {k: v for k, v in r["measured"].items() if k != "cached"}) for r in rows]
+    assert key(data["rows"]) == key(first["rows"][:5])
+    md = (tmp_path / "msf-cnn.md").read_text()
+    assert "**Partial: 5 of 10 rows.**" in md and "| vanilla |" in md
+    err = capsys.readouterr().err
+    assert "interrupted: 5 of 10 rows are in" in err and "rerun" in err
+    # the rerun completes the same table, the measured rows served by the cache
+    _run(tmp_path, cache)
+    done = json.loads((tmp_path / "msf-cnn.json").read_text())
+    assert "partial" not in done and key(done["rows"]) == key(first["rows"])
+    assert all(r["measured"]["cached"] for r in done["rows"] if r["measured"])
+    assert "Partial" not in (tmp_path / "msf-cnn.md").read_text()

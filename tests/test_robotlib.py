@@ -1,6 +1,9 @@
-"""The Robot Framework regression layer: a tampered baseline must fail with both figures."""
+"""The Robot Framework regression layer: a tampered baseline must fail with both figures;
+recording merges into a baseline file; `Search Plan` searches as `msfsim search` does."""
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import json
 import shutil
 from pathlib import Path
@@ -10,7 +13,7 @@ import pytest
 robot = pytest.importorskip("robot")
 from robot.api import ExecutionResult  # noqa: E402
 
-from msfsim import ROOT  # noqa: E402
+from msfsim import ROOT, platforms  # noqa: E402
 from msfsim import robotlib  # noqa: E402
 
 SUITE = "stm32f746.robot"
@@ -66,8 +69,8 @@ def test_tampered_baselines_fail_with_both_figures(tmp_path, monkeypatch):
     # RAM: both figures, their breakdown and the memory convention
     assert f"measured RAM: baseline {true_ram - 100:,} B" in msg and f"actual {true_ram:,} B" in msg
     assert robotlib.MEASURED_RAM in msg
-    # another compiler: no comparison, a request to regenerate
-    assert "arm-none-eabi-gcc 99.1.0" in msg and robotlib.UPDATE_COMMAND in msg
+    # another compiler: no comparison, a request to re-record with the suite's own switch
+    assert "arm-none-eabi-gcc 99.1.0" in msg and robotlib.UPDATE_VARIABLE in msg
 
 
 def test_untampered_baselines_pass(tmp_path, monkeypatch):
@@ -85,9 +88,124 @@ def test_parse_size():
         robotlib.parse_size("lots")
 
 
-def test_missing_or_foreign_baseline_file_says_how_to_regenerate(tmp_path):
-    with pytest.raises(robotlib.Failure, match="update_baselines"):
+def test_missing_or_foreign_baseline_file_says_how_to_record(tmp_path):
+    # a user's project: the recording switch, not a script of msfsim's checkout
+    with pytest.raises(robotlib.Failure, match="no baseline file") as exc:
         robotlib._read_baselines(tmp_path / "none.json")
+    assert robotlib.UPDATE_VARIABLE in str(exc.value)
+    assert "scripts/update_baselines.py" not in str(exc.value)
     (tmp_path / "old.json").write_text(json.dumps({"format": 0, "entries": {}}))
-    with pytest.raises(robotlib.Failure, match="update_baselines"):
+    with pytest.raises(robotlib.Failure, match="unknown baseline format") as exc:
         robotlib._read_baselines(tmp_path / "old.json")
+    assert robotlib.UPDATE_VARIABLE in str(exc.value)
+    # msfsim's own suites also name the script that re-records them all
+    own = robotlib.how_to_record(ROOT / "robot" / "baselines" / "stm32f746.json")
+    assert robotlib.UPDATE_VARIABLE in own and robotlib.UPDATE_COMMAND in own
+
+
+# ---------------------------------------------------------------- recording merges
+
+def _lib_with_measurement(update=True) -> robotlib.MsfsimLibrary:
+    """A library whose current plan is lenet5-r28 layer by layer on stm32f746, with figures set
+    by hand (no emulator needed to exercise the baseline keywords)."""
+    lib = robotlib.MsfsimLibrary(update_baselines=update)
+    lib.load_model("zoo:lenet5-r28")
+    lib.use_vanilla_plan("stm32f746")
+    lib._last = robotlib.Figures("ok", "", 1000, 900, 600, 200, 100, 5000, "gcc 1",
+                                 "unicorn", "unicorn 9", False)
+    return lib
+
+
+def test_recording_merges_into_the_baseline_file(tmp_path):
+    path = tmp_path / "baselines.json"
+    other = {"model": "x", "plan": ["L0-0:layer:1x1"], "instructions": 7}
+    stale_key = "lenet5-r28/vanilla/unicorn"
+    path.write_text(json.dumps({"format": 1, "generated_by": "someone", "msfsim": "0",
+                                "entries": {"x/ram/unicorn": other,
+                                            stale_key: {**other, "instructions": 1}}}))
+    lib = _lib_with_measurement()
+    lib.measurement_should_match_baseline(str(path))
+    data = json.loads(path.read_text())
+    # the other entry is kept as it was; the recorded one is replaced by what was measured
+    assert data["entries"]["x/ram/unicorn"] == other
+    rec = data["entries"][stale_key]
+    assert rec["instructions"] == 1000 and rec["measured_ram"] == 900
+    assert rec["model"] == "lenet5-r28" and rec["platform"] == "stm32f746" and rec["plan"]
+    assert data["format"] == robotlib.BASELINE_FORMAT
+    assert sorted(data["entries"]) == ["lenet5-r28/vanilla/unicorn", "x/ram/unicorn"]
+    assert [p.name for p in tmp_path.iterdir()] == ["baselines.json"]  # atomic: no temp left
+    # a second key in the same run, and then a check run: both entries are there to compare
+    lib._set_plan(dataclasses.replace(lib._plan, tag="other"))
+    lib._last = robotlib.Figures("ok", "", 2000, 950, 650, 200, 100, 5000, "gcc 1",
+                                 "unicorn", "unicorn 9", False)
+    lib.instructions_should_match_baseline(str(path))
+    assert set(json.loads(path.read_text())["entries"]) == {
+        "x/ram/unicorn", stale_key, "lenet5-r28/other/unicorn"}
+    check = _lib_with_measurement(update=False)
+    check.measurement_should_match_baseline(str(path))
+    # the same key measured on another board is not compared with this board's figures
+    figures = check._last
+    check._set_plan(dataclasses.replace(check._plan, platform=platforms.load("nucleo-f767zi")))
+    check._last = figures
+    with pytest.raises(robotlib.Failure, match="recorded on stm32f746, this run is on "
+                                              "nucleo-f767zi"):
+        check.measurement_should_match_baseline(str(path))
+    # a file that is not a baseline file is never overwritten by a recording
+    bad = tmp_path / "notes.json"
+    bad.write_text("my notes")
+    with pytest.raises(robotlib.Failure, match="cannot record into"):
+        lib.measurement_should_match_baseline(str(bad))
+    assert bad.read_text() == "my notes"
+
+
+def test_recording_switch_as_robot_variable(tmp_path, monkeypatch):
+    """`robot --variable MSFSIM_UPDATE_BASELINES:1 SUITE` records (a new file here), and a run
+    without it compares against what was recorded."""
+    monkeypatch.delenv(robotlib.UPDATE_ENV, raising=False)
+    suite = tmp_path / "budget.robot"
+    suite.write_text(
+        "*** Settings ***\nLibrary    msfsim.robotlib.MsfsimLibrary\n\n"
+        "*** Test Cases ***\nRecorded\n"
+        "    Load Model    zoo:lenet5-r28\n"
+        "    Search Plan    stm32f746    objective=ram    max_overhead=1.5    cost=analytic\n"
+        "    Measure Plan    unicorn\n"
+        "    Measurement Should Match Baseline    ${CURDIR}/baselines.json\n")
+    for i, variables in enumerate(([f"{robotlib.UPDATE_ENV}:1"], [])):
+        out = tmp_path / f"out{i}"
+        out.mkdir()
+        with open(out / "console.txt", "w") as console:
+            rc = robot.run(str(suite), outputdir=str(out), log="NONE", report="NONE",
+                           variable=variables, stdout=console, pythonpath=[str(ROOT)])
+        assert rc == 0, (out / "console.txt").read_text()
+    entries = json.loads((tmp_path / "baselines.json").read_text())["entries"]
+    assert list(entries) == ["lenet5-r28/ram,F<=1.5/unicorn"]
+
+
+# ---------------------------------------------------------------- Search Plan's cost
+
+def test_search_plan_default_cost_is_measured_as_on_the_command_line(monkeypatch):
+    from msfsim.cli import build_parser
+    from msfsim.search import api, measured
+    default = inspect.signature(robotlib.MsfsimLibrary.search_plan).parameters["cost"].default
+    assert default == "measured"
+    args = build_parser().parse_args(["search", "zoo:lenet5-r28", "--platform", "stm32f746"])
+    assert args.cost == default
+    # without a cost argument the keyword runs the measured search (stubbed here with the
+    # analytic result, so that no firmware is built) and tags the plan with it
+    calls: list[dict] = []
+
+    def fake_measured(model, plat, **kw):
+        calls.append(kw)
+        return api.search_analytic(model, plat.name, objective=kw["objective"],
+                                   max_overhead=kw["max_overhead"], sram_bytes=plat.sram.size)
+    monkeypatch.setattr(measured, "search_measured", fake_measured)
+    lib = robotlib.MsfsimLibrary()
+    lib.load_model("zoo:lenet5-r28")
+    lib.search_plan("stm32f746", objective="ram", max_overhead="1.5")
+    assert len(calls) == 1 and calls[0]["backend"] == "unicorn"
+    assert lib._plan.tag == "ram,F<=1.5,measured"
+    # cost=analytic stays available, and does not touch the measured search
+    lib.search_plan("stm32f746", objective="ram", max_overhead="1.5", cost="analytic")
+    assert len(calls) == 1 and lib._plan.tag == "ram,F<=1.5"
+    with pytest.raises(robotlib.Failure, match="unknown cost"):
+        lib.search_plan("stm32f746", cost="guess")
