@@ -5,8 +5,9 @@
 
 Runs the suites with MSFSIM_UPDATE_BASELINES=1: each baseline keyword then records the figures
 it measured (instructions, arena, stack, static RAM, flash, the plan's blocks, compiler and
-backend versions) instead of comparing them. A baseline file is rewritten whole by the first
-test that records into it, so entries of removed tests disappear. A test records only after
+backend versions) instead of comparing them. Recording merges into a baseline file (entries
+of other tests are kept); to drop the entries of removed tests, delete the file first and
+regenerate every suite that records into it. A test records only after
 its earlier checks passed (the plan measured bit-exact and fits the board), and the whole run
 must pass before the files are worth committing. Exit status: Robot's (0 = every test passed or was skipped).
 """
