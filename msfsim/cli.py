@@ -432,8 +432,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ram: least peak RAM (under --max-overhead); latency: fewest "
                         "instructions under --max-ram (default: %(default)s)")
     s.add_argument("--max-overhead", type=positive_float, metavar="F",
-                   help="with --objective ram: compute may grow at most F times over "
-                        "layer-by-layer, F a finite number > 0 (default: no limit)")
+                   help="with --objective ram: the cost may grow at most F times over "
+                        "layer-by-layer: MACs with --cost analytic, instructions of the blocks "
+                        "measured alone with --cost measured; a finite number > 0 (default: no "
+                        "limit)")
     s.add_argument("--max-ram", type=parse_size, metavar="SIZE",
                    help="RAM budget: bytes, or e.g. 64K, 0.5M; required by --objective latency "
                         "(default: the board's SRAM)")

@@ -12,18 +12,22 @@ from __future__ import annotations
 import concurrent.futures as cf
 import hashlib
 import multiprocessing
+import multiprocessing.util
 import os
 import signal
 import sys
 import tempfile
+import threading
+import time
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from . import MsfsimError, ToolMissing, platforms, refmodel
-from .cache import MeasurementCache, make_key
+from . import MsfsimError, NoPlan, ToolMissing, platforms, refmodel
+from .cache import MeasurementCache, make_key, remove_tree, sweep_temp, temp_prefix, usable_dir
 from .codegen import GeneratedCode, generate_plan
 from .fusion import exact
 from .fusion.block import Block, BlockInfeasible
@@ -31,7 +35,8 @@ from .ir import Model
 from .platforms import Platform
 from .search.result import MEMORY_CONVENTION, BlockSummary, deployment_lines
 from .toolchain import (COMMON_FLAGS, LINK_FLAGS, ROOT, LinkOverflowError, ToolchainError,
-                        linker_script, select_compiler)
+                        kill_descendants, linker_script, remove_build_dirs, select_compiler,
+                        tools_in_caller_group, using_cache_dir)
 
 KERNELS_DIR = ROOT / "kernels_c"
 DEFAULT_TIMEOUT_S = 300.0
@@ -40,6 +45,7 @@ INSTRUCTIONS_PER_WORK = 200       # budget per MAC (or byte moved): ~20x what in
 INPUT_SEED = 0                    # measurement input: deterministic, so cache keys are stable
 # Deterministic outcomes are cached; timeouts, budget stops and host errors may not recur.
 CACHED_STATUSES = ("ok", "fault", "overflow")
+PARENT_POLL_S = 0.25              # how often a pool worker checks that msfsim still runs
 
 
 def measurement_input(model: Model, seed: int = INPUT_SEED) -> np.ndarray:
@@ -66,6 +72,31 @@ class Job:
     compiler: str | None
     budget: int
     timeout_s: float
+    cache_dir: str | None = None   # cache root: the ELF build cache (and native helpers) live here
+
+
+# A measurement row: what `measure_job` returns and the cache stores (JSON).
+_ROW: dict[str, Any] = {"status": "error", "detail": "", "instructions": None,
+                        "stack_peak": None, "arena_peak": None, "static_ram": None,
+                        "measured_ram": None, "flash_bytes": None, "elf": None,
+                        "compiler": None, "output_sha256": None, "csr_instructions": None}
+_ROW_COUNTS = ("instructions", "stack_peak", "arena_peak", "static_ram", "measured_ram",
+               "flash_bytes")
+
+
+def valid_row(row: dict[str, Any]) -> bool:
+    """Whether a cached row is one `measure_job` could have written (a row that is not is a
+    cache miss: measured again, never trusted)."""
+    if not all(k in row for k in _ROW) or row["status"] not in CACHED_STATUSES:
+        return False
+    if not isinstance(row["detail"], str) or not isinstance(row["compiler"], (str, type(None))):
+        return False
+    if not isinstance(row["output_sha256"], (str, type(None))):
+        return False
+    counts = [row[k] for k in _ROW_COUNTS] + [row["csr_instructions"]]
+    if not all(v is None or (type(v) is int and v >= 0) for v in counts):
+        return False
+    return row["status"] != "ok" or all(row[k] is not None for k in _ROW_COUNTS)
 
 
 def measure_job(job: Job) -> dict[str, Any]:
@@ -75,17 +106,15 @@ def measure_job(job: Job) -> dict[str, Any]:
     from .measure import build_firmware, measure_elf
     from .sim import BackendUnavailable
 
-    row: dict[str, Any] = {"status": "error", "detail": "", "instructions": None,
-                           "stack_peak": None, "arena_peak": None, "static_ram": None,
-                           "measured_ram": None, "flash_bytes": None, "elf": None,
-                           "compiler": None, "output_sha256": None, "csr_instructions": None}
+    row = dict(_ROW)
     try:
         plat = platforms.load(job.platform)
-        try:
-            elf = build_firmware(plat, job.generated_dir, compiler=job.compiler)
-        except LinkOverflowError as exc:
-            return {**row, "status": "overflow", "detail": str(exc)}
-        m = measure_elf(elf, plat, job.backend, job.budget, job.timeout_s)
+        with using_cache_dir(job.cache_dir):
+            try:
+                elf = build_firmware(plat, job.generated_dir, compiler=job.compiler)
+            except LinkOverflowError as exc:
+                return {**row, "status": "overflow", "detail": str(exc)}
+            m = measure_elf(elf, plat, job.backend, job.budget, job.timeout_s)
     except BackendUnavailable:
         raise
     except Exception as exc:  # a broken candidate must not stop the search
@@ -97,9 +126,61 @@ def measure_job(job: Job) -> dict[str, Any]:
             "csr_instructions": m.csr_instructions}
 
 
-def _worker_init() -> None:
+# ----------------------------------------------------------------------------- pool workers
+#
+# A worker must never outlive msfsim. It leads a process group of its own, holding the
+# compilers and emulators it starts, so that msfsim ends it and them with one killpg (Ctrl-C,
+# SIGTERM, an error). If msfsim itself is killed (kill -9), a thread of the worker sees its
+# parent change, kills its children, removes its temporary dirs and exits. Its temporary files
+# (TMPDIR: gcc's, QEMU's) live in a scratch dir under the cache root, named so that the next
+# run removes it if neither could.
+
+_SCRATCH: str | None = None
+
+
+def _worker_init(cache_dir: str | None = None, parent: int | None = None) -> None:
+    global _SCRATCH
     # Ctrl-C is the parent's to handle: it stops the pool and keeps the cache consistent.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handler (fork copies it)
+    try:
+        os.setpgid(0, 0)
+        tools_in_caller_group()
+        signal.signal(signal.SIGTTOU, signal.SIG_IGN)  # a background group may still warn on a tty
+    except OSError:
+        pass
+    if cache_dir is not None:
+        try:
+            _SCRATCH = tempfile.mkdtemp(prefix=temp_prefix("work"), dir=cache_dir)
+        except OSError:
+            _SCRATCH = None
+        if _SCRATCH is not None:
+            tempfile.tempdir = _SCRATCH
+            os.environ["TMPDIR"] = _SCRATCH
+            multiprocessing.util.Finalize(None, remove_tree, args=(_SCRATCH,), exitpriority=10)
+    if parent is not None:
+        threading.Thread(target=_watch_parent, args=(parent,), name="msfsim-parent-watch",
+                         daemon=True).start()
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL_S)
+    _die()
+
+
+def _die() -> None:
+    """msfsim is gone: stop the compilers and emulators, remove the temporary dirs, exit.
+    The main thread may still be running a job meanwhile: builds are closed first, and what
+    it may have started since the first sweep goes in a second one."""
+    try:
+        for _ in range(2):
+            remove_build_dirs()
+            kill_descendants(os.getpid())
+            if _SCRATCH is not None:
+                remove_tree(_SCRATCH)
+    finally:
+        os._exit(1)
 
 
 # ----------------------------------------------------------------------------- outcomes
@@ -166,6 +247,14 @@ class Stats:
 
 # ----------------------------------------------------------------------------- the measurer
 
+def _holds(d: Path, code: GeneratedCode) -> bool:
+    try:
+        return (set(os.listdir(d)) == set(code.files)
+                and all((d / name).read_text() == text for name, text in code.files.items()))
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
 def _tree_digest(root: Path) -> str:
     """Digest of every kernel / runtime source and header (they all go into a firmware)."""
     h = hashlib.sha256()
@@ -192,8 +281,12 @@ class Measurer:
         self.compiler = compiler
         self.compiler_label = cc.label
         _check_backend(backend, self.platform)
-        self.cache = MeasurementCache(cache_dir)
-        self.gen_root = self.cache.path.parent / "generated"
+        # One cache root for measurements, generated sources and ELF builds; one that cannot
+        # be written is an error now (exit 2), not a failure of every candidate later.
+        self.cache_root = usable_dir(cache_dir)
+        sweep_temp(self.cache_root)  # what a killed run left
+        self.cache = MeasurementCache(self.cache_root)
+        self.gen_root = self.cache_root / "generated"
         p = self.platform
         self._base = {"compiler": self.compiler_label, "backend": backend, "platform": p.name,
                       "flags": [*p.gcc_flags, *p.clang_flags, *COMMON_FLAGS, *LINK_FLAGS],
@@ -206,6 +299,7 @@ class Measurer:
         show = sys.stderr.isatty() if progress is None else progress
         self.bar = _bar_class()(total=0, unit="fw", desc="measuring", file=sys.stderr, disable=not show,
                         dynamic_ncols=True, leave=False)
+        self._old_sigterm = _on_sigterm_like_sigint()
 
     # -- keys and sources
     def key_of(self, **parts: Any) -> str:
@@ -219,25 +313,36 @@ class Measurer:
         return self.key_of(kind="firmware-measurement", generated=h.hexdigest())
 
     def _write(self, key: str, code: GeneratedCode) -> Path:
+        """The generated sources on disk (atomically: a temporary dir renamed), reused only if
+        every file there is what `code` holds."""
         d = self.gen_root / key[:24]
-        if not (d / "msf_generated.h").is_file():
+        if not _holds(d, code):
             d.parent.mkdir(parents=True, exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(prefix=".gen-", dir=d.parent))
-            code.write(tmp)
+            tmp = Path(tempfile.mkdtemp(prefix=temp_prefix("gen"), dir=d.parent))
             try:
-                os.replace(tmp, d)
-            except OSError:  # written by a concurrent run; same content
-                pass
+                code.write(tmp)
+                try:
+                    os.replace(tmp, d)
+                except OSError:  # there already: a concurrent run's (same content) or damaged
+                    if not _holds(d, code):
+                        remove_tree(d)
+                        os.replace(tmp, d)
+            finally:
+                if tmp.exists():
+                    remove_tree(tmp)
         return d
 
     # -- running
     def _executor(self) -> cf.ProcessPoolExecutor:
+        if self._pool is not None and getattr(self._pool, "_broken", False):
+            self._discard_pool()  # a worker died between batches (OOM killer, a signal)
         if self._pool is None:
             # fork: workers need no re-import of the caller's main module; the parent has no
             # threads at this point (the progress bar runs without its monitor thread).
             method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
             ctx = multiprocessing.get_context(method)
-            self._pool = cf.ProcessPoolExecutor(self.jobs, mp_context=ctx, initializer=_worker_init)
+            self._pool = cf.ProcessPoolExecutor(self.jobs, mp_context=ctx, initializer=_worker_init,
+                                                initargs=(str(self.cache_root), os.getpid()))
         return self._pool
 
     def set_best(self, text: str) -> None:
@@ -250,7 +355,7 @@ class Measurer:
         todo: dict[str, tuple[Job, list[Item]]] = {}
         for it in items:
             key = self.key(it.code)
-            row = self._seen.get(key) or self.cache.get(key)
+            row = self._seen.get(key) or self.cache.get(key, check=valid_row)
             if row is not None:
                 self.stats.cache_hits += key not in self._seen
                 self.stats.shared += key in self._seen
@@ -260,25 +365,47 @@ class Measurer:
                 todo[key][1].append(it)
             else:
                 job = Job(key, it.label, str(self._write(key, it.code)), self.platform.name,
-                          self.backend, self.compiler, it.budget, self.timeout_s)
+                          self.backend, self.compiler, it.budget, self.timeout_s,
+                          str(self.cache_root))
                 todo[key] = (job, [it])
         self.bar.total += len(items)
         self.bar.update(len(items) - sum(len(v[1]) for v in todo.values()))
         self._refresh()
-        if self.jobs == 1 or len(todo) == 1:
+        if self.jobs == 1:
             for key, (job, its) in todo.items():
                 self._collect(key, its, measure_job(job), out)
-        else:
-            pool = self._executor()
-            futs = {pool.submit(measure_job, job): key for key, (job, _) in todo.items()}
+        elif todo:
+            # In workers even when one firmware is left: msfsim itself then never has a
+            # compiler or an emulator to leave behind if it is killed.
             try:
-                for fut in cf.as_completed(futs):
-                    key = futs[fut]
-                    self._collect(key, todo[key][1], fut.result(), out)
+                self._run_pool(todo, out)
             except BaseException:
                 self.abort()
                 raise
         return out
+
+    def _run_pool(self, todo: dict[str, tuple[Job, list[Item]]], out: dict[str, Outcome]) -> None:
+        pool = self._executor()
+        futs = {pool.submit(measure_job, job): key for key, (job, _) in todo.items()}
+        crashed: list[str] = []
+        for fut in cf.as_completed(futs):
+            key = futs[fut]
+            try:
+                row = fut.result()
+            except BrokenProcessPool:  # a worker died: every job it shared the pool with fails
+                crashed.append(key)
+                continue
+            self._collect(key, todo[key][1], row, out)
+        # Again, one at a time in a fresh pool: a crash is then its own candidate's alone.
+        for key in sorted(crashed):
+            self._discard_pool()
+            try:
+                row = self._executor().submit(measure_job, todo[key][0]).result()
+            except BrokenProcessPool:
+                row = {**_ROW, "detail": "the worker process measuring it died (crashed or "
+                                         "was killed)"}
+                self._discard_pool()
+            self._collect(key, todo[key][1], row, out)
 
     def _collect(self, key: str, its: list[Item], row: dict[str, Any], out: dict[str, Outcome]) -> None:
         self.stats.measured += 1
@@ -304,21 +431,55 @@ class Measurer:
         self.bar.set_description(f"measuring ({s.measured} built+run, {s.cache_hits} cached, "
                                  f"{s.failed} dropped)", refresh=True)
 
+    def _discard_pool(self) -> None:
+        """End the pool at once: queued jobs are cancelled; each worker is killed with its
+        process group (its compilers and emulators); their temporary dirs are removed."""
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        procs = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        pids = [p.pid for p in procs if p.pid is not None]
+        for p in procs:
+            if p.pid is None:
+                continue
+            try:
+                os.killpg(p.pid, signal.SIGKILL)  # the worker leads its group (_worker_init)
+            except OSError:
+                kill_descendants(p.pid)
+                try:
+                    p.kill()
+                except (OSError, ValueError):
+                    pass
+        deadline = time.monotonic() + 5.0
+        for p in procs:
+            try:
+                p.join(max(0.0, deadline - time.monotonic()))
+            except (OSError, ValueError, AssertionError):
+                pass
+        sweep_temp(self.cache_root, dead=pids)
+
     def abort(self) -> None:
-        """Stop at once: queued jobs are cancelled, running workers are ended."""
-        if self._pool is not None:
-            procs = list(getattr(self._pool, "_processes", {}).values())
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            for p in procs:
-                p.terminate()
-            self._pool = None
+        """Stop at once: queued jobs are cancelled, running workers are ended with what they
+        started; a second Ctrl-C or SIGTERM meanwhile waits until that is done."""
+        with _signals_held():
+            self._discard_pool()
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
-        self.bar.close()
-        self.cache.close()
+        try:
+            if self._pool is not None:
+                try:
+                    self._pool.shutdown(wait=True)
+                    self._pool = None
+                except BaseException:  # interrupted while waiting: end the workers now
+                    self.abort()
+                    raise
+        finally:
+            self.bar.close()
+            self.cache.close()
+            sweep_temp(self.cache_root)
+            _restore_sigterm(self._old_sigterm)
+            self._old_sigterm = None
 
     def __enter__(self) -> "Measurer":
         return self
@@ -327,6 +488,50 @@ class Measurer:
         if exc[0] is not None:
             self.abort()
         self.close()
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _on_sigterm_like_sigint() -> Any:
+    """SIGTERM stops a measurement as Ctrl-C does (workers and their children ended, temporary
+    dirs removed, the cache consistent), where nothing else handles it. -> the old handler."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    try:
+        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+            return None
+        signal.signal(signal.SIGTERM, _raise_interrupt)
+    except (ValueError, OSError):
+        return None
+    return signal.SIG_DFL
+
+
+def _restore_sigterm(old: Any) -> None:
+    if old is None or threading.current_thread() is not threading.main_thread():
+        return
+    try:
+        if signal.getsignal(signal.SIGTERM) is _raise_interrupt:
+            signal.signal(signal.SIGTERM, old)
+    except (ValueError, OSError):
+        pass
+
+
+class _signals_held:
+    """Block SIGINT and SIGTERM in this thread for a cleanup; pending ones fire afterwards."""
+
+    def __enter__(self) -> None:
+        self._old = None
+        if threading.current_thread() is threading.main_thread():
+            try:
+                self._old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+            except (AttributeError, OSError, ValueError):
+                self._old = None
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._old is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, self._old)
 
 
 def _bar_class() -> type:
@@ -479,8 +684,8 @@ def measure_plan(model: Model, plat: Platform | str, plan: str | Path | None = N
     if o.status == "mismatch":
         raise MsfsimError(f"the plan's firmware output differs from the host reference on "
                           f"{backend}: generated code or kernels are wrong for this plan")
-    if o.status == "overflow":
-        raise MsfsimError(f"the plan does not fit {p.label}: {o.detail}")
+    if o.status == "overflow":  # nothing to choose: this plan is all there is (exit 3)
+        raise NoPlan(f"the plan's {o.detail}")
     if not o.ok:
         raise ToolMissing(f"measuring the plan on {backend} failed: {o.cause}")
     return PlanMeasurement(model.name, p.name, backend, compiler,

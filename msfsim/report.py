@@ -11,6 +11,7 @@ bar chart instead and no PNG is written.
 """
 from __future__ import annotations
 
+import copy
 import html
 import io
 import json
@@ -22,6 +23,7 @@ from typing import Any, Iterable
 from . import __version__
 from .fileio import write_atomic
 
+SCHEMA = 2             # the JSON schema this module reads (msfsim.search.result)
 BASELINES = ("vanilla", "mcunetv2", "streamnet")
 SCHEME_COLOURS = {"layer": "#a6a6a6", "recompute": "#f28e2b", "hcache": "#4e79a7",
                   "stream2d": "#59a14f"}
@@ -33,7 +35,14 @@ CONVENTIONS = {
     "act_io": "act_io: act with the network input and output buffers counted",
     "measured": "measured: arena high-water + stack high-water + static RAM of the runtime, as "
                 "measured in the emulator (the figure that must fit the board)",
+    "measured_act": "measured act: the act convention on measurements, the plan's worst block "
+                    "measured alone (arena + stack high-water minus the network input/output "
+                    "buffers it holds); a measured search's RAM weight",
 }
+CONVENTION_NAMES = {"act": "act", "act_io": "act_io", "measured": "measured",
+                    "measured_act": "measured act"}
+F_TEXT = "overhead F = MACs / layer-by-layer MACs"
+INSTR_RATIO_TEXT = "x instr vs layer-by-layer (instructions, blocks measured alone)"
 LOG_SCALE_RATIO = 8     # a y (or x) range wider than this is drawn on a log axis
 PNG_DPI = 150
 FALLBACK_NOTE = ("The PNG files and the full plots need matplotlib (pip install "
@@ -58,7 +67,7 @@ def write_report_json(data: Json, out_dir: str | os.PathLike, model: Any = None,
     """Report from a §7 JSON dict; `model` / `platform` (IR model, board), when given, add
     layer and board details to (or replace those of) its `report_context`. Returns the
     index.html path."""
-    data = dict(data)
+    data = upgrade(dict(data))
     ctx = dict(data.get("report_context") or {})
     if model is not None or platform is not None:
         ctx.update({k: v for k, v in context(model, platform).items() if v})
@@ -108,16 +117,113 @@ def context(model: Any = None, platform: Any = None, constraints: dict | None = 
 
 # ------------------------------------------------------------------------------ data helpers
 
-def plot_convention(blocks: list[Json]) -> str:
-    """`measured` when every block of the plan has a measured RAM, else `act` (DESIGN §3)."""
-    return "measured" if blocks and all(b["ram"]["measured"] is not None for b in blocks) \
-        else "act"
+def upgrade(data: Json) -> Json:
+    """A schema-1 object (before front points and plans named their RAM convention) in
+    schema 2 terms: its measured-search front RAM was measured act and its `overhead` there an
+    instructions ratio; what it did not record becomes null."""
+    if data.get("schema", 1) >= SCHEMA:
+        return data
+    data = copy.deepcopy(data)
+    measured = data.get("cost") == "measured"
+    plans = [data] + [v for v in (data.get("baselines") or {}).values() if v]
+    van = (data.get("baselines") or {}).get("vanilla")
+    van_macs = van["macs"] if van else None
+
+    def f_of(macs: Any) -> float | None:  # F was an instructions ratio in measured searches
+        return macs / van_macs if van_macs and macs is not None else None
+
+    for s in plans:
+        s["peak_ram"].setdefault("measured_act", None)
+        for b in s["blocks"]:
+            b["ram"].setdefault("measured_act", None)
+        s.setdefault("block_instructions", None)
+        s.setdefault("instructions_ratio", s.get("overhead") if measured else None)
+        if measured:
+            s["overhead"] = f_of(s.get("macs"))
+    for p in data.get("pareto") or []:
+        p.setdefault("measured", measured)
+        p.setdefault("chosen", False)
+        if measured:
+            p.setdefault("peak_ram_measured_act", p.get("peak_ram_act"))
+            p["instructions_ratio"] = p.get("overhead")
+            p["peak_ram_act"], p["overhead"] = None, f_of(p.get("macs"))
+        else:
+            p.setdefault("peak_ram_measured_act", None)
+            p.setdefault("instructions_ratio", None)
+    data["ram_convention"] = "act"  # schema 1 plans carry no measured act
+    data["schema"] = SCHEMA
+    return data
 
 
-def block_ram(block: Json, convention: str) -> int:
-    """A block's RAM under `convention`, falling back to act when it was not measured."""
+def ram_convention(data: Json) -> str:
+    """The convention plan, baselines and front are compared in (JSON `ram_convention`):
+    measured_act in a measured search, act in an analytic one."""
+    conv = data.get("ram_convention") or "act"
+    return conv if conv in CONVENTION_NAMES else "act"
+
+
+def plot_convention(data: Json) -> str:
+    """The RAM convention of both plots and the comparison columns: `ram_convention(data)`
+    when every block of the plan has a figure in it, else `act` (DESIGN §3)."""
+    conv = ram_convention(data)
+    blocks = data["blocks"]
+    return conv if blocks and all(block_ram(b, conv) is not None for b in blocks) else "act"
+
+
+def block_ram(block: Json, convention: str) -> int | None:
+    """A block's RAM under `convention` (None when it has no figure in it)."""
     value = block["ram"].get(convention)
-    return int(block["ram"]["act"] if value is None else value)
+    return None if value is None else int(value)
+
+
+def plan_peak(summary: Json, convention: str) -> int | None:
+    """A plan's peak RAM under `convention`: the one figure the summary table, the baseline
+    table and both plots show (for a measured search: the worst block measured alone, which is
+    also the plan's front point)."""
+    value = summary["peak_ram"].get(convention)
+    return None if value is None else int(value)
+
+
+def front_ram(point: Json, convention: str) -> int | None:
+    """A front point's peak RAM under `convention`."""
+    value = point.get("peak_ram_measured_act" if convention == "measured_act" else "peak_ram_act")
+    return None if value is None else int(value)
+
+
+def conv_name(convention: str) -> str:
+    return CONVENTION_NAMES.get(convention, convention)
+
+
+def point_basis(data: Json, point: Json) -> str:
+    """measured / estimate (measured search) or analytic, as `msfsim.search.result`."""
+    if data.get("cost") != "measured":
+        return "analytic"
+    return "measured" if point.get("measured") else "estimate"
+
+
+def network_io(blocks: list[Json]) -> list[int]:
+    """Per block: the network input / output buffers it holds (act_io - act), which the act
+    conventions leave out; drawn hatched on the RAM-per-block plot when any is non-zero."""
+    return [int(b["ram"]["act_io"]) - int(b["ram"]["act"]) for b in blocks]
+
+
+def ram_plot_caption(data: Json, conv: str) -> str:
+    """The RAM-per-block figure's caption; it names hatching only when the plot draws it."""
+    text = (f"RAM per block of the chosen plan ({conv_name(conv)} convention; bars span the "
+            f"layers each block runs")
+    if any(network_io(data["blocks"])):
+        text += ("; hatched on top: the network input/output buffers a block holds, left out "
+                 "by the act conventions and counted in act_io")
+    base = [name for name, s in _baselines(data) if _plan_blocks_ram(s, conv) is not None]
+    text += "), the plan's peak (solid line)"
+    if base:
+        text += " and the baselines' per-block RAM (steps) and peaks (dashed)"
+    return text + "."
+
+
+def _plan_blocks_ram(summary: Json, conv: str) -> list[int] | None:
+    vals = [block_ram(b, conv) for b in summary["blocks"]]
+    return None if any(v is None for v in vals) else vals  # type: ignore[return-value]
 
 
 def block_label(block: Json, layers: list[Json] | None = None) -> str:
@@ -174,10 +280,14 @@ def _title_bits(data: Json) -> tuple[str, str]:
     else:
         goal = "minimise latency (P2)"
     limits = []
+    conv = conv_name(ram_convention(data))
     if cons.get("max_overhead") is not None:
-        limits.append(f"overhead F ≤ {cons['max_overhead']:g}")
+        # --max-overhead bounds the search's cost ratio: instructions when measured, else MACs
+        limits.append(f"instructions ≤ {cons['max_overhead']:g} × layer-by-layer"
+                      if data["cost"] == "measured" else
+                      f"overhead F ≤ {cons['max_overhead']:g} (MACs)")
     if cons.get("max_ram") is not None:
-        limits.append(f"RAM ≤ {int(cons['max_ram']):,} B")
+        limits.append(f"peak {conv} ≤ {int(cons['max_ram']):,} B")
     if cons.get("sram") is not None:
         limits.append(f"board SRAM {int(cons['sram']):,} B")
     return plat, goal + (" subject to " + ", ".join(limits) if limits else ", unconstrained")
@@ -253,9 +363,10 @@ def _draw_ram_per_block(fig: Any, data: Json) -> None:
     from matplotlib.ticker import MaxNLocator
 
     blocks, n = data["blocks"], n_layers(data)
-    conv = plot_convention(blocks)
+    conv = plot_convention(data)
+    name = conv_name(conv)
     ax, strip = fig.subplots(2, 1, sharex=True, height_ratios=[4.2, 1.4])
-    values = [block_ram(b, conv) for b in blocks]
+    values = [block_ram(b, conv) or 0 for b in blocks]
     lefts = [b["layers"][0] - 0.5 for b in blocks]
     widths = [b["layers"][1] - b["layers"][0] + 1 for b in blocks]
     colours = [SCHEME_COLOURS.get(b["scheme"], "#777777") for b in blocks]
@@ -263,34 +374,36 @@ def _draw_ram_per_block(fig: Any, data: Json) -> None:
            zorder=2)
     handles = [Patch(color=c, label=f"plan block: {s}") for s, c in SCHEME_COLOURS.items()
                if any(b["scheme"] == s for b in blocks)]
-    if conv == "act":
-        # act_io - act is the network input/output the msf-CNN convention leaves out.
-        extra = [b["ram"]["act_io"] - b["ram"]["act"] for b in blocks]
-        if any(extra):
-            ax.bar(lefts, extra, widths, bottom=values, align="edge", color="none",
-                   edgecolor="#555555", hatch="///", linewidth=0.5, zorder=2)
-            handles.append(Patch(facecolor="none", edgecolor="#555555", hatch="///",
-                                 label="+ network input/output (act_io)"))
-    peak = max(values)
-    handles.append(ax.axhline(peak, color="black", linewidth=1.4, zorder=9,
-                              label=f"plan peak ({conv}): {peak:,} B"))
-    everything = list(values)
+    extra = network_io(blocks)
+    if any(extra):  # ram_plot_caption() names the hatching under the same condition
+        ax.bar(lefts, extra, widths, bottom=values, align="edge", color="none",
+               edgecolor="#555555", hatch="///", linewidth=0.5, zorder=2)
+        handles.append(Patch(facecolor="none", edgecolor="#555555", hatch="///",
+                             label="+ network input/output (counted in act_io)"))
+    peak = plan_peak(data, conv)
+    everything = list(values) + [v + e for v, e in zip(values, extra)]
+    if peak is not None:
+        handles.append(ax.axhline(peak, color="black", linewidth=1.4, zorder=9,
+                                  label=f"plan peak ({name}): {peak:,} B"))
     # Baselines share their layer-by-layer tails: wider lines underneath keep each one visible.
     widths_by_rank = (3.4, 2.2, 1.1)
-    for rank, (name, base) in enumerate(_baselines(data)):
-        colour = BASELINE_STYLE.get(name, ("#333333", "o"))[0]
-        bconv = conv if plot_convention(base["blocks"]) == conv else "act"
-        bvals = [block_ram(b, bconv) for b in base["blocks"]]
+    for rank, (bname, base) in enumerate(_baselines(data)):
+        colour = BASELINE_STYLE.get(bname, ("#333333", "o"))[0]
+        bvals = _plan_blocks_ram(base, conv)
+        bpeak = plan_peak(base, conv)
+        if bvals is None or bpeak is None:
+            handles.append(Line2D([], [], linestyle="none",
+                                  label=f"{bname}: not plotted (no {name} for every block)"))
+            continue
         everything += bvals
-        tag = "" if bconv == conv else f" ({bconv})"
         handles.append(ax.stairs(bvals, _stair_edges(base["blocks"]), baseline=None,
                                  color=colour, zorder=4 + rank,
                                  linewidth=widths_by_rank[min(rank, len(widths_by_rank) - 1)],
-                                 label=f"{name}{tag} per block, peak {max(bvals):,} B"))
-        ax.axhline(max(bvals), color=colour, linestyle="--", linewidth=1.0, zorder=3)
-    for name, base in (data.get("baselines") or {}).items():
+                                 label=f"{bname} per block, peak {bpeak:,} B"))
+        ax.axhline(bpeak, color=colour, linestyle="--", linewidth=1.0, zorder=3)
+    for bname, base in (data.get("baselines") or {}).items():
         if base is None:
-            handles.append(Line2D([], [], linestyle="none", label=f"{name}: not expressible "
+            handles.append(Line2D([], [], linestyle="none", label=f"{bname}: not expressible "
                                   f"under cost model {data['cost_model']}"))
     sram = (data.get("report_context", {}).get("platform") or {}).get("sram_bytes")
     top = max(everything)
@@ -298,14 +411,15 @@ def _draw_ram_per_block(fig: Any, data: Json) -> None:
         handles.append(ax.axhline(sram, color="#e15759", linestyle=":", linewidth=1.5,
                                   label=f"board SRAM {sram:,} B"))
         top = max(top, sram)
-    log = top / max(1, min(v for v in values if v > 0) if any(values) else 1) > LOG_SCALE_RATIO
+    positive = [v for v in everything if v > 0]
+    log = bool(positive) and top / min(positive) > LOG_SCALE_RATIO
     if log:
         ax.set_yscale("log")
-        ax.set_ylim(max(1, min(everything) / 1.6), top * 1.6)
+        ax.set_ylim(max(1, min(positive) / 1.6), top * 1.6)
     else:
         ax.set_ylim(0, top * 1.12)
     _bytes_axis(ax.yaxis, log)
-    ax.set_ylabel(f"RAM per block, {conv} convention (bytes{', log scale' if log else ''})")
+    ax.set_ylabel(f"RAM per block, {name} convention (bytes{', log scale' if log else ''})")
     ax.grid(axis="y", which="major", alpha=0.3, zorder=0)
     ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0),
               borderaxespad=0)
@@ -328,49 +442,81 @@ def _draw_ram_per_block(fig: Any, data: Json) -> None:
     strip.set_xlabel("layer index (topological order); each bar spans its block's layers")
 
 
+def pareto_axes(data: Json) -> tuple[str, str, str]:
+    """(RAM convention, y key of front points, y key of plans) of the trade-off plot: measured
+    act and instructions of the blocks measured alone in a measured search (the front's own
+    figures, so the chosen plan lies on its front), act and F otherwise."""
+    conv = plot_convention(data)
+    front = data.get("pareto") or []
+    if data["cost"] == "measured" and front and all(p.get("instructions") is not None
+                                                    for p in front):
+        return conv, "instructions", "block_instructions"
+    return conv, "overhead", "overhead"
+
+
+def pareto_point(summary: Json, conv: str, ykey: str) -> tuple[int, float] | None:
+    """A plan's (x, y) on the trade-off plot, None when it has no figure in that convention."""
+    x, y = plan_peak(summary, conv), summary.get(ykey)
+    return None if x is None or y is None else (x, y)
+
+
 def _draw_pareto(fig: Any, data: Json) -> None:
     ax = fig.subplots()
-    front = sorted(data.get("pareto") or [], key=lambda p: p["peak_ram_act"])
-    use_instr = bool(front) and all(p.get("instructions") is not None for p in front)
-    ykey = "instructions" if use_instr else "overhead"
-
-    def yval(s: Json) -> float | None:
-        return s.get(ykey)
-
-    xs = [p["peak_ram_act"] for p in front]
-    ys = [yval(p) for p in front]
+    conv, fkey, pkey = pareto_axes(data)
+    name = conv_name(conv)
+    front = sorted((p for p in data.get("pareto") or []
+                    if front_ram(p, conv) is not None and p.get(fkey) is not None),
+                   key=lambda p: front_ram(p, conv))  # type: ignore[arg-type, return-value]
+    xs = [front_ram(p, conv) for p in front]
+    ys = [p[fkey] for p in front]
     if front:
         # Staircase of the best cost reachable within a RAM budget.
         ax.step(xs + [xs[-1] * 1.15], ys + [ys[-1]], where="post", color="#4e79a7",
                 linewidth=1.4, zorder=2)
-        ax.plot(xs, ys, "o", color="#4e79a7", markersize=4, zorder=3,
-                label=f"Pareto front ({len(front)} plans)")
+        for basis in ("measured", "analytic", "estimate"):
+            pts = [(x, y) for p, x, y in zip(front, xs, ys) if point_basis(data, p) == basis]
+            if not pts:
+                continue
+            hollow = basis == "estimate"  # an estimate is never drawn like a measurement
+            ax.plot([x for x, _ in pts], [y for _, y in pts], "o", color="#4e79a7",
+                    markerfacecolor="white" if hollow else "#4e79a7",
+                    markersize=5 if hollow else 4, zorder=3,
+                    label=f"Pareto front, {basis} ({len(pts)} plans)")
     allx = list(xs)
-    plan_y = yval(data)
-    if plan_y is not None:
-        ax.plot([data["peak_ram"]["act"]], [plan_y], "*", color="#f28e2b", markersize=17,
-                markeredgecolor="black", zorder=5,
-                label=f"chosen plan: {data['peak_ram']['act']:,} B, "
-                      f"{_y_text(ykey, plan_y)}")
-        allx.append(data["peak_ram"]["act"])
+    chosen = pareto_point(data, conv, pkey)
+    if chosen is not None:
+        x, y = chosen
+        whole = (f"; whole firmware {data['instructions']:,}"
+                 if pkey == "block_instructions" and data.get("instructions") is not None else "")
+        ax.plot([x], [y], "*", color="#f28e2b", markersize=17, markeredgecolor="black", zorder=5,
+                label=f"chosen plan: {x:,} B, {_y_text(fkey, y)}{whole}")
+        allx.append(x)
     labels = []
-    for k, (name, base) in enumerate(_baselines(data)):
-        y = yval(base)
-        if y is None:
+    for k, (bname, base) in enumerate(_baselines(data)):
+        colour, marker = BASELINE_STYLE.get(bname, ("#333333", "o"))
+        pt = pareto_point(base, conv, pkey)
+        if pt is None:
+            ax.plot([], [], linestyle="none",
+                    label=f"{bname}: not plotted (no {name} or cost for every block)")
             continue
-        colour, marker = BASELINE_STYLE.get(name, ("#333333", "o"))
-        x = base["peak_ram"]["act"]
+        x, y = pt
         allx.append(x)
         ax.plot([x], [y], marker, color=colour, markersize=8, zorder=4,
-                label=f"{name}: {x:,} B, {_y_text(ykey, y)}")
-        labels.append((name, x, y, colour, 10 if k % 2 == 0 else -16))
+                label=f"{bname}: {x:,} B, {_y_text(fkey, y)}")
+        labels.append((bname, x, y, colour, 10 if k % 2 == 0 else -16))
     cons = data.get("report_context", {}).get("constraints") or {}
-    if ykey == "overhead" and cons.get("max_overhead") is not None:
-        ax.axhline(cons["max_overhead"], color="#e15759", linestyle="--", linewidth=1,
-                   label=f"max overhead F = {cons['max_overhead']:g}")
+    if cons.get("max_overhead") is not None:
+        f_max = cons["max_overhead"]
+        van = (data.get("baselines") or {}).get("vanilla") or {}
+        if data["cost"] != "measured":  # analytic: --max-overhead bounds F itself
+            ax.axhline(f_max, color="#e15759", linestyle="--", linewidth=1,
+                       label=f"max overhead F = {f_max:g}")
+        elif fkey == "instructions" and van.get(pkey) is not None:
+            ax.axhline(f_max * van[pkey], color="#e15759", linestyle="--", linewidth=1,
+                       label=f"--max-overhead {f_max:g} × layer-by-layer instructions")
     if cons.get("max_ram") is not None:
         ax.axvline(cons["max_ram"], color="#e15759", linestyle="-.", linewidth=1,
-                   label=f"max RAM {int(cons['max_ram']):,} B")
+                   label=f"max RAM {int(cons['max_ram']):,} B ({name})")
     if allx and max(allx) / max(1, min(allx)) > LOG_SCALE_RATIO:
         ax.set_xscale("log")
         _bytes_axis(ax.xaxis, True)
@@ -378,27 +524,24 @@ def _draw_pareto(fig: Any, data: Json) -> None:
     else:
         _bytes_axis(ax.xaxis, False)
         xlabel_extra = ""
-    ax.set_xlabel(f"peak RAM, act convention (bytes{xlabel_extra})")
-    if use_instr:
-        ax.set_ylabel("instructions (measured, whole plan)")
-    elif data["cost"] == "measured":
-        ax.set_ylabel("overhead F = cost / layer-by-layer cost")
-    else:
-        ax.set_ylabel("overhead F = MACs / layer-by-layer MACs")
-    if use_instr:
+    ax.set_xlabel(f"peak RAM, {name} convention (bytes{xlabel_extra})")
+    if fkey == "instructions":
+        ax.set_ylabel("instructions, sum of the blocks measured alone")
         from matplotlib.ticker import FuncFormatter
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    else:
+        ax.set_ylabel(F_TEXT)
     ax.grid(alpha=0.3, which="major")
     ax.margins(x=0.06, y=0.08)
     ax.autoscale_view()
     to_axes = ax.transData + ax.transAxes.inverted()
-    for name, x, y, colour, dy in labels:
+    for bname, x, y, colour, dy in labels:
         # Labels point inwards so that points near the right edge keep theirs inside.
         inward = to_axes.transform((x, y))[0] > 0.75
-        ax.annotate(name, (x, y), xytext=(-10 if inward else 10, dy), fontsize=9,
+        ax.annotate(bname, (x, y), xytext=(-10 if inward else 10, dy), fontsize=9,
                     textcoords="offset points", color=colour,
                     ha="right" if inward else "left")
-    ax.legend(fontsize=8, loc="upper right", framealpha=0.92)
+    ax.legend(fontsize=8, loc="best", framealpha=0.92)
     plat, _ = _title_bits(data)
     ax.set_title(f"RAM / latency trade-off: {data['model']} on {plat}\n"
                  f"{data['cost']} costs, cost model {data['cost_model']}", fontsize=11)
@@ -422,43 +565,64 @@ def _inline_svg(svg: str, prefix: str) -> str:
 # ------------------------------------------------------------------------------ fallback plot
 
 def _fallback_svg(data: Json) -> str:
-    """Plain SVG bar chart of RAM per block with the plan's and baselines' peaks."""
+    """Plain SVG bar chart of RAM per block with the plan's and baselines' peaks, in the same
+    convention, hatching and peaks as the matplotlib plot."""
     blocks = data["blocks"]
-    conv = plot_convention(blocks)
-    values = [block_ram(b, conv) for b in blocks]
-    lines = [(f"plan peak ({conv})", max(values), "#000000")]
-    for name, base in _baselines(data):
-        bconv = conv if plot_convention(base["blocks"]) == conv else "act"
-        lines.append((name + ("" if bconv == conv else f" ({bconv})"),
-                      max(block_ram(b, bconv) for b in base["blocks"]),
-                      BASELINE_STYLE.get(name, ("#333333",))[0]))
+    conv = plot_convention(data)
+    name = conv_name(conv)
+    values = [block_ram(b, conv) or 0 for b in blocks]
+    extra = network_io(blocks)
+    peak = plan_peak(data, conv)
+    lines = [] if peak is None else [(f"plan peak ({name})", peak, "#000000")]
+    skipped = []
+    for bname, base in _baselines(data):
+        bpeak = plan_peak(base, conv)
+        if _plan_blocks_ram(base, conv) is None or bpeak is None:
+            skipped.append(f"{bname}: not plotted")
+            continue
+        lines.append((bname, bpeak, BASELINE_STYLE.get(bname, ("#333333",))[0]))
     w, h, left, bottom, top = 760, 360, 70, 110, 20
-    ymax = max(v for _, v, _ in lines) * 1.08
+    ymax = max([v for _, v, _ in lines] + [v + e for v, e in zip(values, extra)]) * 1.08
     bw = (w - left - 180) / len(blocks)
 
     def y(v: float) -> float:
         return top + (h - top - bottom) * (1 - v / ymax)
 
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="plot" viewBox="0 0 {w} {h}" '
-             f'font-family="sans-serif" font-size="10">',
-             f'<text x="{left}" y="12" font-size="12">RAM per block, {conv} convention '
-             f'(bytes)</text>',
-             f'<line x1="{left}" y1="{y(0)}" x2="{w - 180}" y2="{y(0)}" stroke="#333"/>']
+             f'font-family="sans-serif" font-size="10">']
+    if any(extra):  # the hatch of the network input/output, as ram_plot_caption() says
+        parts.append('<defs><pattern id="netio" width="6" height="6" '
+                     'patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><line x1="0" '
+                     'y1="0" x2="0" y2="6" stroke="#555" stroke-width="1"/></pattern></defs>')
+    parts += [f'<text x="{left}" y="12" font-size="12">RAM per block, {html.escape(name)} '
+              f'convention (bytes)</text>',
+              f'<line x1="{left}" y1="{y(0)}" x2="{w - 180}" y2="{y(0)}" stroke="#333"/>']
     for frac in (0.0, 0.5, 1.0):  # y-axis labels
         parts.append(f'<text x="{left - 4}" y="{y(frac * ymax) + 3:.1f}" text-anchor="end">'
                      f'{frac * ymax:,.0f}</text>')
-    for k, (b, v) in enumerate(zip(blocks, values)):
+    for k, (b, v, e) in enumerate(zip(blocks, values, extra)):
         x = left + k * bw
-        parts.append(f'<rect x="{x + 1:.1f}" y="{y(v):.1f}" width="{max(bw - 2, 1):.1f}" '
-                     f'height="{y(0) - y(v):.1f}" fill="{SCHEME_COLOURS.get(b["scheme"], "#777")}">'
+        parts.append(f'<rect class="bar" x="{x + 1:.1f}" y="{y(v):.1f}" '
+                     f'width="{max(bw - 2, 1):.1f}" height="{y(0) - y(v):.1f}" '
+                     f'fill="{SCHEME_COLOURS.get(b["scheme"], "#777")}">'
                      f'<title>{html.escape(block_label(b))}: {v:,} B</title></rect>')
+        if e:  # network input/output on top, hatched as in the matplotlib plot
+            parts.append(f'<rect class="netio" x="{x + 1:.1f}" y="{y(v + e):.1f}" '
+                         f'width="{max(bw - 2, 1):.1f}" height="{y(v) - y(v + e):.1f}" '
+                         f'fill="url(#netio)" stroke="#555" stroke-width="0.5">'
+                         f'<title>+ network input/output {e:,} B (counted in act_io)</title>'
+                         f'</rect>')
         parts.append(f'<text transform="translate({x + bw / 2:.1f},{y(0) + 6}) rotate(60)" '
                      f'font-size="9">{html.escape(block_label(b))}</text>')
-    for k, (name, v, colour) in enumerate(lines):
+    for k, (lname, v, colour) in enumerate(lines):
         parts.append(f'<line x1="{left}" y1="{y(v):.1f}" x2="{w - 180}" y2="{y(v):.1f}" '
                      f'stroke="{colour}" stroke-dasharray="{"none" if k == 0 else "5,3"}"/>')
         parts.append(f'<text x="{w - 175}" y="{top + 14 * (k + 1)}" fill="{colour}">'
-                     f'{html.escape(name)}: {v:,} B</text>')
+                     f'{html.escape(lname)}: {v:,} B</text>')
+    notes = skipped + (["hatched: network I/O (act_io)"] if any(extra) else [])
+    for j, note in enumerate(notes):
+        parts.append(f'<text x="{w - 175}" y="{top + 14 * (len(lines) + j + 1)}" '
+                     f'fill="#555">{html.escape(note)}</text>')
     parts.append("</svg>")
     return "\n".join(parts)
 
@@ -499,20 +663,31 @@ def _table(table_id: str, header: Iterable[str], rows: Iterable[Iterable[tuple[s
 
 def _summary_rows(data: Json) -> list[list[tuple[str, bool]]]:
     peak = data["peak_ram"]
+    conv = plot_convention(data)
     ms, how = latency_estimate(data, data)
-    rows = [[("peak RAM act (B)", False), (_fmt_int(peak["act"]), True)],
-            [("peak RAM act_io (B)", False), (_fmt_int(peak["act_io"]), True)],
-            [("peak RAM measured (B)", False), (_fmt_int(peak["measured"]), True)],
-            [("MACs", False), (_fmt_int(data["macs"]), True)],
-            [("overhead F (vs layer-by-layer)", False), (_fmt_float(data["overhead"]), True)],
-            [("instructions", False), (_fmt_int(data.get("instructions")), True)],
-            [(how, False), (_fmt_float(ms, 3), True)],
-            [("flash (B)", False), (_fmt_int(data.get("flash_bytes")), True)],
-            [("blocks", False), (str(len(data["blocks"])), True)]]
+    ram_rows = {
+        "act": [("peak RAM act (B)", False), (_fmt_int(plan_peak(data, "act")), True)],
+        "measured_act": [("peak RAM measured act (B; blocks measured alone)", False),
+                         (_fmt_int(plan_peak(data, "measured_act")), True)]}
+    order = [conv] + [c for c in ram_rows if c != conv]
+    rows = [ram_rows[c] for c in order]
+    rows += [[("peak RAM act_io (B)", False), (_fmt_int(peak["act_io"]), True)],
+             [("peak RAM measured, whole-plan firmware (B)", False),
+              (_fmt_int(peak["measured"]), True)],
+             [("MACs", False), (_fmt_int(data["macs"]), True)],
+             [(F_TEXT, False), (_fmt_float(data["overhead"]), True)],
+             [(INSTR_RATIO_TEXT, False), (_fmt_float(data.get("instructions_ratio")), True)],
+             [("instructions, blocks measured alone", False),
+              (_fmt_int(data.get("block_instructions")), True)],
+             [("instructions, whole-plan firmware", False),
+              (_fmt_int(data.get("instructions")), True)],
+             [(how, False), (_fmt_float(ms, 3), True)],
+             [("flash (B)", False), (_fmt_int(data.get("flash_bytes")), True)],
+             [("blocks", False), (str(len(data["blocks"])), True)]]
     plat = data.get("report_context", {}).get("platform") or {}
     if plat.get("sram_bytes"):
         fig = peak["measured"] if peak["measured"] is not None else peak["act_io"]
-        basis = "measured" if peak["measured"] is not None \
+        basis = "measured, whole-plan firmware" if peak["measured"] is not None \
             else "act_io: a lower bound, no stack or runtime"
         verdict = "yes" if fig <= plat["sram_bytes"] else "no"
         rows.append([(f"fits board SRAM {plat['sram_bytes']:,} B ({basis})", False),
@@ -538,22 +713,34 @@ def _ops_text(ctx: Json, first: int, last: int) -> str:
 
 def _block_rows(data: Json) -> tuple[list[list[tuple[str, bool]]], list[str]]:
     ctx = data.get("report_context", {})
-    conv = plot_convention(data["blocks"])
-    peak = max(block_ram(b, conv) for b in data["blocks"])
+    conv = plot_convention(data)
+    peak = plan_peak(data, conv) or 1
     rows, classes = [], []
     for k, b in enumerate(data["blocks"]):
         first, last = b["layers"]
-        ram = block_ram(b, conv)
+        ram = block_ram(b, conv) or 0
         span = str(first) if first == last else f"{first}–{last}"
         rows.append([(str(k), True), (span, False), (block_label(b), False),
                      (f"{b['tile'][0]}×{b['tile'][1]}", False), (b["scheme"], False),
                      (_ops_text(ctx, first, last), False),
                      (_fmt_int(b["ram"]["act"]), True), (_fmt_int(b["ram"]["act_io"]), True),
+                     (_fmt_int(b["ram"].get("measured_act")), True),
                      (_fmt_int(b["ram"]["measured"]), True), (_fmt_int(b["macs"]), True),
                      (_fmt_int(b.get("instructions")), True),
                      (f"{100 * ram / peak:.0f}%", True)])
         classes.append("peak" if ram == peak else "")
     return rows, classes
+
+
+BLOCK_HEADER = ["#", "layers", "block", "tile", "scheme", "layer ops", "act B", "act_io B",
+                "measured act B (block alone)", "measured B (block's own firmware)", "MACs",
+                "instructions (block alone)"]
+BASELINE_HEADER = ["plan", "blocks", "peak act B", "peak act_io B", "peak measured act B",
+                   "peak measured B (whole-plan firmware)", "MACs", "overhead F (MACs)",
+                   "x instr vs layer-by-layer", "instructions (whole-plan firmware)"]
+PARETO_HEADER = ["peak RAM measured act B", "peak RAM act B", "MACs", "overhead F (MACs)",
+                 "instructions (blocks measured alone)", "x instr vs layer-by-layer", "basis",
+                 "chosen plan"]
 
 
 def _baseline_rows(data: Json) -> list[list[tuple[str, bool]]]:
@@ -564,23 +751,54 @@ def _baseline_rows(data: Json) -> list[list[tuple[str, bool]]]:
     for name, s in entries:
         if s is None:
             rows.append([(name, False)] + [("not expressible under cost model "
-                                            f"{data['cost_model']}", False)] + [("", False)] * 7)
+                                            f"{data['cost_model']}", False)]
+                        + [("", False)] * (len(BASELINE_HEADER) - 1))
             continue
         ms, _ = latency_estimate(data, s)
         rows.append([(name, False), (str(len(s["blocks"])), True),
-                     (_fmt_int(s["peak_ram"]["act"]), True),
-                     (_fmt_int(s["peak_ram"]["act_io"]), True),
-                     (_fmt_int(s["peak_ram"]["measured"]), True), (_fmt_int(s["macs"]), True),
-                     (_fmt_float(s["overhead"]), True), (_fmt_int(s.get("instructions")), True),
+                     (_fmt_int(plan_peak(s, "act")), True),
+                     (_fmt_int(plan_peak(s, "act_io")), True),
+                     (_fmt_int(plan_peak(s, "measured_act")), True),
+                     (_fmt_int(plan_peak(s, "measured")), True), (_fmt_int(s["macs"]), True),
+                     (_fmt_float(s["overhead"]), True),
+                     (_fmt_float(s.get("instructions_ratio")), True),
+                     (_fmt_int(s.get("instructions")), True),
                      (_fmt_float(ms, 3), True)])
     return rows
 
 
+def _pareto_rows(data: Json) -> list[list[tuple[str, bool]]]:
+    return [[(_fmt_int(p.get("peak_ram_measured_act")), True),
+             (_fmt_int(p.get("peak_ram_act")), True), (_fmt_int(p["macs"]), True),
+             (_fmt_float(p.get("overhead")), True), (_fmt_int(p.get("instructions")), True),
+             (_fmt_float(p.get("instructions_ratio")), True), (point_basis(data, p), False),
+             ("yes" if p.get("chosen") else "", False)] for p in data["pareto"]]
+
+
+def pareto_caption(data: Json) -> str:
+    conv, fkey, _ = pareto_axes(data)
+    name = conv_name(conv)
+    cost = ("instructions (sum of the blocks measured alone)" if fkey == "instructions"
+            else "overhead F (MACs / layer-by-layer MACs)")
+    bases = {point_basis(data, p) for p in data.get("pareto") or []}
+    if data["cost"] != "measured":
+        marks = "points of the analytic cost model"
+    else:
+        marks = "filled markers: front plans whose every block was measured"
+        if "estimate" in bases:  # as drawn by _draw_pareto
+            marks += "; hollow markers: estimates (some blocks not measured)"
+        marks += (". The front is made of the blocks measured, those near the chosen plan and "
+                  "of the baselines: far from the chosen plan, unmeasured plans may do better")
+    return (f"Pareto front of peak RAM ({name} convention) against {cost}; {marks}. The chosen "
+            f"plan (star) and the baselines (labelled points) are drawn in the same convention.")
+
+
 def render_html(data: Json, svgs: dict[str, str], have_png: bool = True) -> str:
     """The report page for `data` with the given inline SVG plots."""
+    data = upgrade(data)
     ctx = data.get("report_context", {})
     plat, goal = _title_bits(data)
-    conv = plot_convention(data["blocks"])
+    conv = plot_convention(data)
     esc = html.escape
     title = f"msfsim report: {data['model']} on {plat}"
     model_line = f"{n_layers(data)} layers"
@@ -593,45 +811,43 @@ def render_html(data: Json, svgs: dict[str, str], have_png: bool = True) -> str:
         f"<title>{esc(title)}</title><style>{CSS}</style></head><body>",
         f"<h1>{esc(title)}</h1>",
         f'<p class="sub">Objective: {esc(goal)}. Model: {esc(model_line)}. '
-        f"{esc(_cost_text(data)[0].upper() + _cost_text(data)[1:])}.</p>",
+        f"{esc(_cost_text(data)[0].upper() + _cost_text(data)[1:])}. RAM figures compared in "
+        f"the <b>{esc(conv_name(conv))}</b> convention; {esc(F_TEXT)}.</p>",
     ]
     if not have_png:
         parts.append(f'<p class="note">{esc(FALLBACK_NOTE)}</p>')
     parts += ["<h2>Summary</h2>",
               _table("summary", ["chosen plan", "value"], _summary_rows(data)),
               "<h2>RAM per block</h2>",
-              f'<figure>{svgs["ram_per_block"]}<figcaption>RAM per block of the chosen plan '
-              f"({esc(conv)} convention; bars span the layers each block runs, hatched: network "
-              f"input/output counted only in act_io), the plan's peak (solid line) and the "
-              f"baselines' per-block RAM (steps) and peaks (dashed)."
+              f'<figure>{svgs["ram_per_block"]}<figcaption id="ram-caption">'
+              f"{esc(ram_plot_caption(data, conv))}"
               + (' Files: <a href="ram_per_block.png">PNG</a>, '
                  '<a href="ram_per_block.svg">SVG</a>.' if have_png else "")
               + "</figcaption></figure>"]
     if "pareto" in svgs:
         parts.append("<h2>RAM / latency trade-off</h2>"
-                     f'<figure>{svgs["pareto"]}<figcaption>Pareto front of peak RAM (act) '
-                     "against cost; the chosen plan is the star, baselines are labelled points. "
+                     f'<figure>{svgs["pareto"]}<figcaption id="pareto-caption">'
+                     f"{esc(pareto_caption(data))} "
                      'Files: <a href="pareto.png">PNG</a>, <a href="pareto.svg">SVG</a>.'
                      "</figcaption></figure>")
     parts += ["<h2>Blocks of the chosen plan</h2>",
-              _table("blocks", ["#", "layers", "block", "tile", "scheme", "layer ops", "act B",
-                                "act_io B", "measured B", "MACs", "instructions",
-                                f"% of peak ({conv})"], block_rows, block_classes),
+              _table("blocks", BLOCK_HEADER + [f"% of peak ({conv_name(conv)})"], block_rows,
+                     block_classes),
               "<h2>Baselines</h2>",
-              _table("baselines", ["plan", "blocks", "peak act B", "peak act_io B",
-                                   "peak measured B", "MACs", "overhead F", "instructions",
-                                   latency_how], _baseline_rows(data))]
+              _table("baselines", BASELINE_HEADER + [latency_how], _baseline_rows(data))]
     if data.get("pareto"):
         parts += ["<h2>Pareto front</h2>",
-                  _table("pareto", ["peak RAM act B", "MACs", "overhead F", "instructions"],
-                         [[(_fmt_int(p["peak_ram_act"]), True), (_fmt_int(p["macs"]), True),
-                           (_fmt_float(p["overhead"]), True),
-                           (_fmt_int(p.get("instructions")), True)] for p in data["pareto"]])]
+                  _table("pareto", PARETO_HEADER, _pareto_rows(data))]
     seconds = ctx.get("search_seconds")
+    shown = ("act", "act_io", "measured") + (("measured_act",) if data["cost"] == "measured"
+                                             else ())
     parts += ["<footer><p>Memory conventions (bytes): "
-              + "; ".join(esc(CONVENTIONS[c]) for c in ("act", "act_io", "measured"))
-              + ". The RAM-per-block plot uses measured RAM when every block of the plan "
-              f"was measured, else act: here <b>{esc(conv)}</b>.</p>",
+              + "; ".join(esc(CONVENTIONS[c]) for c in shown)
+              + ". Plots and comparisons use the search's own convention, measured act in a "
+              "measured search and act in an analytic one, when every block of the plan has "
+              f"it, else act: here <b>{esc(conv_name(conv))}</b>. {esc(F_TEXT)}"
+              + (f"; {esc(INSTR_RATIO_TEXT)}, the figure --max-overhead bounds in a measured "
+                 "search" if data["cost"] == "measured" else "") + ".</p>",
               f"<p>Costs: {esc(_cost_text(data))}. Backend: "
               f"{esc(str(data.get('backend') or 'none'))}; compiler: "
               f"{esc(str(data.get('compiler') or 'none'))}."

@@ -17,15 +17,20 @@ import importlib.util
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Iterator, Mapping, Sequence
 
-from msfsim import ToolMissing
+from msfsim import NoPlan, ToolMissing
+from msfsim.cache import remove_tree, sweep_temp, temp_prefix, usable_dir
 
 from msfsim.platforms import Platform
 from msfsim.sim.elf import ElfImage
@@ -61,8 +66,9 @@ class ToolchainError(ToolMissing):
     """A compiler is missing, or compiling / linking failed (message carries file:line)."""
 
 
-class LinkOverflowError(ToolchainError):
-    """The firmware does not fit the board's flash or SRAM."""
+class LinkOverflowError(ToolchainError, NoPlan):
+    """The firmware does not fit the board's flash or SRAM: nothing fits the board (exit 3)."""
+    exit_code = NoPlan.exit_code
 
     def __init__(self, message: str, region: str, overflow: int):
         super().__init__(message)
@@ -107,10 +113,60 @@ def _zig_version() -> str:
     return f"{clang} (zig {zig})"
 
 
-def cache_dir() -> Path:
-    d = Path(os.environ.get("MSFSIM_CACHE", Path.home() / ".cache" / "msfsim"))
-    d.mkdir(parents=True, exist_ok=True)
-    return d
+_CACHE_DIR: ContextVar[str | None] = ContextVar("msfsim_cache_dir", default=None)
+
+
+def cache_dir(directory: str | Path | None = None) -> Path:
+    """The cache root builds go under: `directory`, else the one a `using_cache_dir` around
+    the caller names (a measurement's --cache), else `cache.default_dir()`. Created and
+    checked writable (`cache.CacheDirError`, exit 2, if it cannot be used)."""
+    return _root(directory)
+
+
+def _root(directory: str | Path | None) -> Path:
+    return usable_dir(directory or _CACHE_DIR.get())
+
+
+@contextmanager
+def using_cache_dir(directory: str | Path | None) -> Iterator[None]:
+    """Builds (and the emulators' native helpers) in this context go under `directory`."""
+    if directory is None:
+        yield
+        return
+    token = _CACHE_DIR.set(str(directory))
+    try:
+        yield
+    finally:
+        _CACHE_DIR.reset(token)
+
+
+# Build dirs of this process that exist right now: a worker told to die removes them.
+_LIVE_BUILDS: set[str] = set()
+_LIVE_LOCK = threading.Lock()
+_CLOSED = False
+_SWEPT: set[str] = set()
+
+
+def remove_build_dirs() -> None:
+    """Remove the temporary build dirs of this process, which is about to exit abruptly (a
+    worker whose msfsim is gone): no build starts in it afterwards."""
+    global _CLOSED
+    with _LIVE_LOCK:
+        _CLOSED = True
+        dirs = list(_LIVE_BUILDS)
+    for d in dirs:
+        remove_tree(d)
+
+
+def _elf_ok(path: Path) -> bool:
+    """Whether the cached ELF at `path` is whole: its bytes match the digest stored beside it
+    (`KEY.elf.sha256`, written after the ELF). A truncated, unreadable or unsigned ELF is
+    rebuilt, never reused."""
+    try:
+        want = path.with_name(path.name + ".sha256").read_text().split()[0]
+        return hashlib.sha256(path.read_bytes()).hexdigest() == want
+    except (OSError, IndexError, UnicodeDecodeError):
+        return False
 
 
 _ZIG_CC = (sys.executable, "-m", "ziglang", "cc")
@@ -166,6 +222,77 @@ class Elf:
         """.data + .bss of runtime and kernels: the arena storage and the stack excluded."""
         secs = self.image().sections
         return sum(secs[n].size for n in (".data", ".bss") if n in secs)
+
+
+# Compilers run in a process group of their own, killed whole (driver, cc1, as, ld) when the
+# caller is interrupted; a measurement worker leads a group itself and keeps them in it.
+_TOOLS_OWN_GROUP = True
+
+
+def tools_in_caller_group() -> None:
+    """Run tools in this process's group (a pool worker that leads one: killing the group
+    ends the worker and its compilers together)."""
+    global _TOOLS_OWN_GROUP
+    _TOOLS_OWN_GROUP = False
+
+
+def run_tool(cmd: Sequence[str], timeout: float) -> subprocess.CompletedProcess:
+    """`subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)`, except that a
+    timeout or an interrupt (Ctrl-C, SIGTERM) kills the tool with every process it started."""
+    own = _TOOLS_OWN_GROUP and os.name == "posix"
+    p = subprocess.Popen(list(cmd), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         **({"process_group": 0} if own else {}))
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except BaseException:
+        kill_descendants(p.pid)
+        try:
+            if own:
+                os.killpg(p.pid, signal.SIGKILL)
+            else:
+                p.kill()
+        except OSError:
+            pass
+        p.communicate()
+        raise
+    return subprocess.CompletedProcess(list(cmd), p.returncode, out, err)
+
+
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for t in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{t}/children") as f:
+                out += [int(c) for c in f.read().split()]
+        except (OSError, ValueError):
+            pass
+    return out
+
+
+def kill_descendants(pid: int) -> None:
+    """SIGKILL every descendant of `pid` (Linux: found in /proc; elsewhere none). Each is
+    stopped (SIGSTOP) before its children are listed, so none starts another one unseen."""
+    todo = _children(pid)
+    seen: set[int] = set()
+    while todo:
+        c = todo.pop()
+        if c in seen:
+            continue
+        seen.add(c)
+        try:
+            os.kill(c, signal.SIGSTOP)
+        except OSError:
+            continue
+        todo += _children(c)
+    for c in seen:
+        try:
+            os.kill(c, signal.SIGKILL)
+        except OSError:
+            pass
 
 
 def linker_script(platform: Platform, min_stack: int = MIN_STACK_BYTES, discard_debug: bool = False) -> str:
@@ -240,61 +367,98 @@ def _headers(include_dirs: Iterable[Path]) -> list[Path]:
 def compile_firmware(platform: Platform, sources: Sequence[str | Path],
                      include_dirs: Sequence[str | Path] = (), defines: Mapping[str, object] | None = None,
                      *, compiler: str | None = None, with_runtime: bool = True,
-                     min_stack: int = MIN_STACK_BYTES, extra_flags: Sequence[str] = ()) -> Elf:
-    """Compile and link `sources` (+ the runtime) into an ELF for `platform`, cached by content.
+                     min_stack: int = MIN_STACK_BYTES, extra_flags: Sequence[str] = (),
+                     cache_dir: str | Path | None = None) -> Elf:
+    """Compile and link `sources` (+ the runtime) into an ELF for `platform`, cached by content
+    under `cache_dir` (default: see `cache_dir()`).
 
     The cache key covers every source and header byte, the flags, the linker script and the
-    compiler's version line, so a hit is the very same build.
+    compiler's version line, so a hit is the very same build. The ELF is written atomically
+    (temporary dir + rename) with its SHA-256 beside it; a cached ELF whose bytes do not match
+    is rebuilt.
     """
     cc = select_compiler(platform, compiler)
     srcs = [Path(s) for s in sources] + (runtime_sources(platform) if with_runtime else [])
     incs = [Path(d) for d in include_dirs] + [RUNTIME_DIR]
     flags = _flags(platform, cc) + list(extra_flags)
     flags += [f"-D{k}={v}" if v is not None else f"-D{k}" for k, v in sorted((defines or {}).items())]
-    flags += [f"-I{d}" for d in incs]
     link, libs = _link_flags(platform, cc), _libs(cc)
     script = linker_script(platform, min_stack, discard_debug=cc.kind == "zig")
 
+    # The include dirs enter the key by position, not by path (their headers by name and
+    # content): a cache moved or copied elsewhere, generated sources under it, still hits.
     h = hashlib.sha256()
-    for part in (cc.name, cc.version, platform.name, script, *flags, *link, *libs):
+    for part in (cc.name, cc.version, platform.name, script, *flags,
+                 *(f"-I#{i}" for i in range(len(incs))), *link, *libs):
         h.update(part.encode() + b"\0")
-    for f in [*srcs, *_headers(incs)]:
+    flags += [f"-I{d}" for d in incs]
+    for f in srcs:
         h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
+    for i, d in enumerate(incs):
+        for f in _headers([d]):
+            h.update(f"{i}/{f.name}".encode() + b"\0" + f.read_bytes() + b"\0")
     key = h.hexdigest()[:24]
-    out = cache_dir() / "elf" / platform.name / f"{key}.elf"
+    root = _root(cache_dir)
+    out = root / "elf" / platform.name / f"{key}.elf"
     label = cc.label
-    if out.is_file():
+    if _elf_ok(out):
         return Elf(str(out), platform.name, label, key)
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out.parent, prefix=".build-") as tmp:
+    if str(root) not in _SWEPT:  # build dirs a killed run left behind
+        _SWEPT.add(str(root))
+        sweep_temp(root)
+    with _LIVE_LOCK:
+        if _CLOSED:
+            raise ToolchainError("msfsim is stopping: no new build")
+        tmp = tempfile.mkdtemp(dir=out.parent, prefix=temp_prefix("build"))
+        _LIVE_BUILDS.add(tmp)
+    try:
         ld = Path(tmp) / "link.ld"
         ld.write_text(script)
         tmp_elf = Path(tmp) / "fw.elf"
         cmd = [*cc.argv, *flags, *link, f"-Wl,-T,{ld}", "-o", str(tmp_elf), *map(str, srcs), *libs]
         try:
-            r = subprocess.run(cmd, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S)
+            r = run_tool(cmd, COMPILE_TIMEOUT_S)
         except subprocess.TimeoutExpired as e:
             raise ToolchainError(f"{cc.name} timed out after {COMPILE_TIMEOUT_S} s") from e
         if r.returncode != 0:
             raise _diagnose(r.stderr, platform)
-        os.replace(tmp_elf, out)  # atomic: concurrent builders of the same key agree
+        digest = Path(tmp) / "fw.elf.sha256"
+        digest.write_text(hashlib.sha256(tmp_elf.read_bytes()).hexdigest() + "\n")
+        # Atomic renames, the ELF first: a reader between the two sees a digest that does not
+        # match (or none) and builds again; it never takes a partial ELF for a whole one.
+        os.replace(tmp_elf, out)
+        os.replace(digest, out.with_name(out.name + ".sha256"))
+    finally:
+        remove_tree(tmp)
+        with _LIVE_LOCK:
+            _LIVE_BUILDS.discard(tmp)
     return Elf(str(out), platform.name, label, key)
 
 
-_OVERFLOW = re.compile(r"region `(\w+)' overflowed by (\d+) bytes")
+# GNU ld: "region `SRAM' overflowed by N bytes" (after "section `.bss' will not fit in region
+# `SRAM'"); lld: "section '.bss' will not fit in region 'SRAM': overflowed by N bytes".
+_OVERFLOW = re.compile(r"region [`'](?P<region>\w+)' overflowed by (?P<n>\d+) bytes"
+                       r"|will not fit in region [`'](?P<region2>\w+)'(?::\s*overflowed by (?P<n2>\d+) bytes)?")
 _DIAG = re.compile(r"^(?P<loc>[^:\s]+:\d+(?::\d+)?): (?:fatal )?error: (?P<msg>.*)$", re.M)
 _UNDEF = re.compile(r"undefined reference to `([^']+)'")
 
 
 def _diagnose(stderr: str, platform: Platform) -> ToolchainError:
-    m = _OVERFLOW.search(stderr)
-    if m:
-        region, n = m.group(1), int(m.group(2))
-        size = platform.sram.size if region == "SRAM" else platform.flash.size
-        return LinkOverflowError(
-            f"firmware does not fit {platform.label}: {region} ({size} bytes) overflowed by {n} bytes",
-            region, n)
+    over: dict[str, int] = {}   # region -> bytes over (0: the linker did not say)
+    for m in _OVERFLOW.finditer(stderr):
+        region, n = m["region"] or m["region2"], m["n"] or m["n2"]
+        over[region] = max(over.get(region, 0), int(n or 0))
+    if over:
+        parts = []
+        for region, n in over.items():
+            size = platform.sram.size if region == "SRAM" else platform.flash.size
+            parts.append(f"{region} ({size} bytes) overflowed by {n} bytes" if n else
+                         f"{region} ({size} bytes) overflowed")
+        region = max(over, key=lambda r: over[r])
+        return LinkOverflowError(f"firmware does not fit {platform.label}: " + "; ".join(parts),
+                                 region, over[region])
     diags = [f"{d['loc']}: {d['msg']}" for d in _DIAG.finditer(stderr)]
     undef = sorted(set(_UNDEF.findall(stderr)))
     if undef:

@@ -61,8 +61,9 @@ def test_cold_search_measures_and_reports_the_whole_plan(model, cold):
     # the vanilla baseline is measured too and defines F
     van = r.baselines["vanilla"]
     assert van.instructions > 0 and van.overhead == 1.0
-    assert p.overhead == pytest.approx(sum(b.instructions for b in p.blocks)
-                                       / sum(b.instructions for b in van.blocks))
+    assert p.instructions_ratio == pytest.approx(sum(b.instructions for b in p.blocks)
+                                                 / sum(b.instructions for b in van.blocks))
+    assert p.overhead == pytest.approx(p.macs / van.macs)  # F is the MACs ratio
     # JSON (DESIGN §7) carries the measured fields
     j = json.loads(r.dumps())
     assert j["cost"] == "measured" and j["peak_ram"]["measured"] == p.measured
@@ -84,7 +85,7 @@ def test_chosen_plan_is_bit_exact_with_the_reference(model, cold):
 def test_min_ram_is_minimal_on_the_measured_front(cold):
     r, _ = cold
     ram_weight = r.measurement["plan_firmware"]["ram_weight"]
-    assert ram_weight == min(pt.peak_ram_act for pt in r.pareto)
+    assert ram_weight == min(pt.peak_ram_measured_act for pt in r.pareto)
 
 
 def test_warm_run_measures_nothing_new(model, cold, cache):
@@ -120,12 +121,12 @@ def test_faulting_candidate_is_reported_and_dropped(model, cold, cache, capsys):
 def test_p1_overhead_limit_holds_on_measured_instructions(model, cold, cache):
     r0, _ = cold
     limit = 1.2
-    assert r0.plan.overhead > limit  # otherwise the constraint would not bind
+    assert r0.plan.instructions_ratio > limit  # otherwise the constraint would not bind
     r = search_measured(model, BOARD, max_overhead=limit, jobs=2, cache_dir=cache, progress=False)
     van = r.baselines["vanilla"]
     instr = sum(b.instructions for b in r.plan.blocks)
     assert instr <= limit * sum(b.instructions for b in van.blocks)
-    assert r.plan.overhead <= limit
+    assert r.plan.instructions_ratio <= limit
     assert r.measurement["plan_firmware"]["ram_weight"] >= r0.measurement["plan_firmware"]["ram_weight"]
     with pytest.raises(NoPlan):
         search_measured(model, BOARD, max_overhead=0.5, jobs=2, cache_dir=cache, progress=False)
@@ -133,16 +134,16 @@ def test_p1_overhead_limit_holds_on_measured_instructions(model, cold, cache):
 
 def test_p2_ram_limit_holds_on_measured_ram(model, cold, cache):
     r0, _ = cold
-    front = sorted(r0.pareto, key=lambda p: p.peak_ram_act)
+    front = sorted(r0.pareto, key=lambda p: p.peak_ram_measured_act)
     if len(front) < 2:
         pytest.skip("a one-point front has no RAM / speed trade-off")
-    limit = front[0].peak_ram_act  # the tightest budget any plan meets
+    limit = front[0].peak_ram_measured_act  # the tightest budget any plan meets
     r = search_measured(model, BOARD, objective="latency", max_ram=limit, jobs=2,
                         cache_dir=cache, progress=False)
     assert r.measurement["plan_firmware"]["ram_weight"] <= limit
     loose = search_measured(model, BOARD, objective="latency", max_ram=10**6, jobs=2,
                             cache_dir=cache, progress=False)
-    assert loose.plan.overhead <= r.plan.overhead
+    assert loose.plan.instructions_ratio <= r.plan.instructions_ratio
     with pytest.raises(NoPlan):
         search_measured(model, BOARD, objective="latency", max_ram=limit - 1, jobs=2,
                         cache_dir=cache, progress=False)

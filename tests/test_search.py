@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import zlib
 
 import pytest
@@ -150,12 +151,16 @@ def test_baselines():
     assert bl.streamnet(model, w).blocks[0].config.scheme == "stream2d"
 
 
-DESIGN_KEYS = {"model", "platform", "objective", "cost", "cost_model", "backend", "compiler",
-               "blocks", "peak_ram", "macs", "overhead", "instructions", "latency_ms",
-               "flash_bytes", "baselines", "pareto", "input_in_place", "wide_weight_layers",
-               "model_fingerprint", "layer_count"}
-PLAN_KEYS = {"blocks", "peak_ram", "macs", "overhead", "instructions", "latency_ms",
-             "flash_bytes"}
+DESIGN_KEYS = {"schema", "model", "platform", "objective", "cost", "cost_model", "backend",
+               "compiler", "blocks", "peak_ram", "macs", "overhead", "instructions",
+               "block_instructions", "instructions_ratio", "latency_ms", "flash_bytes",
+               "baselines", "pareto", "input_in_place", "wide_weight_layers",
+               "model_fingerprint", "layer_count", "ram_convention"}
+PLAN_KEYS = {"blocks", "peak_ram", "macs", "overhead", "instructions", "block_instructions",
+             "instructions_ratio", "latency_ms", "flash_bytes"}
+PEAK_RAM_KEYS = {"act", "act_io", "measured", "measured_act"}
+FRONT_KEYS = {"peak_ram_act", "peak_ram_measured_act", "measured", "macs", "overhead",
+              "instructions", "instructions_ratio", "chosen"}
 
 
 def test_search_result_json_and_table():
@@ -163,20 +168,44 @@ def test_search_result_json_and_table():
     r = search_analytic(model, "stm32f746", cost_model="msfcnn", max_overhead=1.5)
     js = json.loads(r.dumps())
     assert set(js) == DESIGN_KEYS
+    assert js["schema"] == 2 and js["ram_convention"] == "act"
     assert js["cost"] == "analytic" and js["backend"] is None and js["instructions"] is None
+    assert js["instructions_ratio"] is None and js["block_instructions"] is None
     assert set(js["baselines"]) == {"vanilla", "mcunetv2", "streamnet"}
     assert set(js["baselines"]["vanilla"]) == PLAN_KEYS
     assert js["baselines"]["mcunetv2"] is None  # recompute is outside msf-CNN's space
     blk = js["blocks"][0]
     assert set(blk) == {"layers", "tile", "scheme", "ram", "macs", "instructions"}
-    assert set(blk["ram"]) == {"act", "act_io", "measured"} and blk["ram"]["measured"] is None
+    assert set(blk["ram"]) == PEAK_RAM_KEYS and blk["ram"]["measured"] is None
+    assert blk["ram"]["measured_act"] is None
+    assert set(js["peak_ram"]) == PEAK_RAM_KEYS and js["peak_ram"]["measured_act"] is None
     assert js["peak_ram"]["act"] == max(b["ram"]["act"] for b in js["blocks"])
     assert js["macs"] == sum(b["macs"] for b in js["blocks"])
     assert js["overhead"] <= 1.5 and js["baselines"]["vanilla"]["overhead"] == 1.0
     assert js["pareto"][0]["peak_ram_act"] <= js["peak_ram"]["act"]
-    assert set(js["pareto"][0]) == {"peak_ram_act", "macs", "overhead", "instructions"}
+    assert all(set(p) == FRONT_KEYS for p in js["pareto"])
+    assert not any(p["measured"] for p in js["pareto"])  # analytic: nothing is measured
+    (chosen,) = [p for p in js["pareto"] if p["chosen"]]
+    assert (chosen["peak_ram_act"], chosen["macs"]) == (js["peak_ram"]["act"], js["macs"])
     table = r.format_table()
     assert "act = block buffers" in table and "vanilla" in table and "pareto front" in table
+    front = table.split("pareto front")[1].split("search time")[0]
+    assert "<- chosen plan" in front and "measured" not in front and "analytic" in front
+
+
+def test_f_is_the_macs_ratio_even_under_instruction_weights():
+    """F = MACs / layer-by-layer MACs for plan, baselines and front, whatever the search
+    weights (here a mapping block -> (ram, instructions))."""
+    model = random_chain(2, 7, res=16)
+    runnable = EdgeWeights(model, msfcnn.block_cost)
+    table = {b: (fake_cost(model, b).act, fake_cost(model, b).macs)
+             for b in msfcnn.candidate_blocks(model) if runnable(b) is not None}
+    for r in (search_analytic(model, "b", cost_model="msfcnn"),
+              search_analytic(model, "b", cost_model="msfcnn", weights=table)):
+        van = r.baselines["vanilla"]
+        for s in [r.plan] + [v for v in r.baselines.values() if v]:
+            assert s.overhead == pytest.approx(s.macs / van.macs)
+            assert s.instructions_ratio is None  # nothing was measured
 
 
 def test_sram_caps_the_ram():
@@ -233,3 +262,92 @@ def test_plan_file_round_trip(tmp_path):
         load_plan(js, 7)
     with pytest.raises(MsfsimError, match="the model has 8"):
         load_plan(r.to_plan_json(), 8)
+
+
+# ------------------------------------------------------------------------------ measured search
+# One measured search of lenet5 (seconds with a warm cache: MSFSIM_CACHE): its text, JSON and
+# figures tell one story, in one RAM convention.
+
+@pytest.fixture(scope="module")
+def measured_lenet():
+    from msfsim import ToolMissing, platforms, zoo
+    from msfsim.deploy import deploy
+    from msfsim.search.measured import search_measured
+    plat = platforms.load("stm32f746")
+    model = deploy(zoo.load("lenet5-r28"), plat)
+    try:
+        return model, plat, search_measured(model, plat, jobs=2, progress=False)
+    except ToolMissing as exc:
+        pytest.skip(f"measured search unavailable: {exc}")
+
+
+def test_measured_json_schema(measured_lenet):
+    _, _, r = measured_lenet
+    js = json.loads(r.dumps())
+    assert set(js) == DESIGN_KEYS | {"measurement"}
+    assert js["schema"] == 2 and js["ram_convention"] == "measured_act"
+    for s in [js] + [v for v in js["baselines"].values() if v]:
+        assert set(s["peak_ram"]) == PEAK_RAM_KEYS
+        assert s["peak_ram"]["measured_act"] == max(b["ram"]["measured_act"] for b in s["blocks"])
+        assert s["block_instructions"] == sum(b["instructions"] for b in s["blocks"])
+    assert all(set(p) == FRONT_KEYS for p in js["pareto"])
+    # the final front is searched on measured weights: every point is measured
+    assert all(p["measured"] and p["peak_ram_measured_act"] is not None for p in js["pareto"])
+    assert js["peak_ram"]["measured_act"] == js["measurement"]["measured_act"]["bytes"]
+
+
+def test_measured_plan_is_on_its_front_and_no_baseline_below_it(measured_lenet):
+    _, _, r = measured_lenet
+    p = r.plan
+    (chosen,) = [q for q in r.to_json()["pareto"] if q["chosen"]]
+    assert (chosen["peak_ram_measured_act"], chosen["instructions"]) == \
+        (p.measured_act, p.block_instructions)
+    assert (chosen["peak_ram_act"], chosen["macs"]) == (p.act, p.macs)
+    for name, s in r.baselines.items():
+        if s is None or s.measured_act is None:
+            continue
+        assert any(q.peak_ram_measured_act <= s.measured_act
+                   and q.instructions <= s.block_instructions for q in r.pareto), name
+
+
+def test_measured_f_is_the_macs_ratio(measured_lenet):
+    _, _, r = measured_lenet
+    van = r.baselines["vanilla"]
+    for s in [r.plan] + [v for v in r.baselines.values() if v]:
+        assert s.overhead == pytest.approx(s.macs / van.macs)
+        assert s.instructions_ratio == pytest.approx(s.block_instructions
+                                                     / van.block_instructions)
+    stream = r.baselines["streamnet"]
+    assert stream.overhead == pytest.approx(stream.macs / van.macs)
+    for q in r.pareto:
+        assert q.overhead == pytest.approx(q.macs / van.macs)
+        assert q.instructions_ratio == pytest.approx(q.instructions / van.block_instructions)
+
+
+def test_measured_text_shows_measured_columns(measured_lenet):
+    _, _, r = measured_lenet
+    text = r.format_table()
+    head = next(line for line in text.splitlines() if "layers" in line and "tile" in line)
+    assert "meas.act B" in head and "instructions" in head and "measured B" in head
+    rows = [line for line in text.splitlines() if re.match(r"\s+\d+\s+\d+-\d+\s", line)]
+    assert len(rows) == len(r.plan.blocks)
+    for row, b in zip(rows, r.plan.blocks):
+        assert f"{b.measured_act:,}" in row and f"{b.instructions:,}" in row
+    assert f"peak measured act {r.plan.measured_act:,} B" in text
+    assert f"F {r.plan.overhead:.3f}" in text
+    assert f"{r.plan.instructions_ratio:.3f} x instr vs layer-by-layer" in text
+    front = text.split("pareto front")[1]
+    assert "<- chosen plan" in front and "estimate" not in front.split("search time")[0]
+
+
+def test_measured_report_tells_one_story(measured_lenet, tmp_path):
+    from msfsim import report
+    from test_report import svg_legend_peak, inline_svgs, tables, num
+    model, plat, r = measured_lenet
+    index = report.write_report(model, plat, r, tmp_path)
+    page = index.read_text()
+    summary = {row[0]: row[1] for row in tables(index)["summary"]}
+    peak = num(summary["peak RAM measured act (B; blocks measured alone)"])
+    assert peak == r.plan.measured_act
+    assert svg_legend_peak(inline_svgs(page)[0], "measured act") == peak
+    assert num(summary["peak RAM measured, whole-plan firmware (B)"]) == r.plan.measured

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from msfsim import platforms, toolchain
+from msfsim import NoPlan, cache, platforms, toolchain
 from msfsim.sim.elf import ElfImage
 
 FW = Path(__file__).parent / "firmware"
@@ -41,8 +41,99 @@ def test_too_large_for_hifive1b_fails_at_link_time():
         toolchain.compile_firmware(platforms.load("hifive1b"), SOURCES, [FW], {"MSF_TEST_STATIC_BYTES": 20000})
     assert e.value.region == "SRAM" and e.value.overflow > 0
     assert "hifive1b" in str(e.value) and "SRAM" in str(e.value) and f"{e.value.overflow} bytes" in str(e.value)
+    # Nothing fits the board: exit 3, as for any plan that does not fit (not 2, not 4).
+    assert isinstance(e.value, NoPlan) and e.value.exit_code == 3
     # The same firmware fits a board with more SRAM.
     toolchain.compile_firmware(platforms.load("esp32c3"), SOURCES, [FW], {"MSF_TEST_STATIC_BYTES": 20000})
+
+
+@pytest.mark.parametrize("stderr, region, n", [
+    ("ld: fw.elf section `.bss' will not fit in region `SRAM'\n"
+     "ld: region `SRAM' overflowed by 3616 bytes\ncollect2: error: ld returned 1 exit status\n",
+     "SRAM", 3616),
+    ("ld.lld: error: section '.bss' will not fit in region 'SRAM': overflowed by 3616 bytes\n",
+     "SRAM", 3616),
+    ("ld: region `FLASH' overflowed by 10 bytes\nld: region `SRAM' overflowed by 7 bytes\n",
+     "FLASH", 10),
+])
+def test_link_overflow_names_region_and_bytes(stderr, region, n):
+    """GNU ld's and lld's words for a firmware too large: exit 3 with the region and bytes."""
+    e = toolchain._diagnose(stderr, platforms.load("hifive1b"))
+    assert isinstance(e, toolchain.LinkOverflowError) and e.exit_code == 3
+    assert (e.region, e.overflow) == (region, n)
+    assert f"{region} (" in str(e) and f"overflowed by {n} bytes" in str(e)
+
+
+def _whole(elf: str) -> bool:
+    p = Path(elf)
+    want = p.with_name(p.name + ".sha256").read_text().split()[0]
+    import hashlib
+    return hashlib.sha256(p.read_bytes()).hexdigest() == want
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty", "no-digest", "bad-digest"])
+def test_damaged_cached_elf_is_rebuilt(tmp_path, damage):
+    p = platforms.load("stm32f746")
+    a = toolchain.compile_firmware(p, SOURCES, [FW], cache_dir=tmp_path)
+    elf, digest = Path(a.path), Path(a.path + ".sha256")
+    whole = elf.read_bytes()
+    assert _whole(a.path)
+    if damage == "truncated":
+        os.truncate(elf, len(whole) // 2)
+    elif damage == "empty":
+        os.truncate(elf, 0)
+    elif damage == "no-digest":
+        digest.unlink()
+    else:
+        digest.write_text("0" * 64 + "\n")
+    mtime = os.stat(elf).st_mtime_ns
+    b = toolchain.compile_firmware(p, SOURCES, [FW], cache_dir=tmp_path)
+    # Rebuilt (gcc names a temporary object in the symbol table: not the same bytes).
+    assert b == a and _whole(b.path) and len(elf.read_bytes()) == len(whole)
+    assert os.stat(elf).st_mtime_ns != mtime
+    assert not list(elf.parent.glob(".*"))  # no temporary build dir left
+
+
+def test_builds_go_under_the_given_cache_dir(tmp_path):
+    p = platforms.load("stm32f746")
+    a = toolchain.compile_firmware(p, SOURCES, [FW], cache_dir=tmp_path / "one")
+    assert Path(a.path).parent == tmp_path / "one" / "elf" / p.name
+    with toolchain.using_cache_dir(tmp_path / "two"):
+        b = toolchain.compile_firmware(p, SOURCES, [FW])
+        assert toolchain.cache_dir() == tmp_path / "two"
+    assert Path(b.path).parent == tmp_path / "two" / "elf" / p.name and a.key == b.key
+    # Without either: the one default rule of msfsim.cache.
+    assert toolchain.cache_dir() == cache.default_dir()
+
+
+def test_cache_key_does_not_depend_on_where_the_sources_are(tmp_path):
+    """A cache moved or copied elsewhere (generated sources under it) still hits."""
+    import shutil
+    p = platforms.load("stm32f746")
+    keys = set()
+    for where in ("a", "zz/b"):
+        d = tmp_path / where
+        shutil.copytree(FW, d)
+        keys.add(toolchain.compile_firmware(p, [d / "test_block.c", d / "msf_arena.c",
+                                                toolchain.RUNTIME_DIR / "msf_main.c"], [d],
+                                            cache_dir=tmp_path / "c").key)
+    assert len(keys) == 1
+
+
+def test_failed_build_leaves_no_temporary_dir(tmp_path):
+    bad = tmp_path / "bad.c"
+    bad.write_text("int f(void) { return nope; }\n")
+    with pytest.raises(toolchain.ToolchainError):
+        toolchain.compile_firmware(platforms.load("stm32f746"), [bad], with_runtime=False,
+                                   cache_dir=tmp_path / "c")
+    assert not list((tmp_path / "c").rglob(".*"))
+
+
+def test_unusable_cache_dir_is_exit_2(tmp_path):
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(cache.CacheDirError) as e:
+        toolchain.compile_firmware(platforms.load("stm32f746"), SOURCES, [FW], cache_dir=tmp_path / "f")
+    assert e.value.exit_code == 2 and "--cache" in str(e.value)
 
 
 def test_missing_compiler_says_how_to_install():

@@ -48,19 +48,19 @@ def select(front: list[Plan], vanilla_cost: int, objective: str, max_overhead: f
     except LookupError:
         if objective == "ram":
             raise Infeasible("max-overhead", f_max, best_f,
-                             f"no plan within overhead F <= {f_max:g}; the lowest achievable "
-                             f"is F = {best_f:.4f}") from None
+                             f"no plan within --max-overhead {f_max:g}; the lowest achievable "
+                             f"overhead is {best_f:.4f}") from None
         raise Infeasible("max-ram", r_max, best_ram,
                          f"no plan within {r_max:,.0f} B of RAM; the lowest achievable peak is "
                          f"{best_ram:,} B") from None
     if plan.ram > r_max:
         raise Infeasible("max-ram", r_max, plan.ram,
-                         f"no plan within {r_max:,.0f} B of RAM at F <= {f_max:g}; the lowest "
+                         f"no plan within {r_max:,.0f} B of RAM at overhead <= {f_max:g}; the lowest "
                          f"peak there is {plan.ram:,} B")
     if plan.cost > cost_cap:
         raise Infeasible("max-overhead", f_max, plan.cost / vanilla_cost,
-                         f"no plan within overhead F <= {f_max:g} at {r_max:,.0f} B; the lowest "
-                         f"overhead there is F = {plan.cost / vanilla_cost:.4f}")
+                         f"no plan within --max-overhead {f_max:g} at {r_max:,.0f} B; the lowest "
+                         f"overhead there is {plan.cost / vanilla_cost:.4f}")
     return plan
 
 

@@ -24,7 +24,7 @@ import hashlib
 import math
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -43,7 +43,7 @@ from ..toolchain import MIN_STACK_BYTES
 from . import baselines as bl
 from .api import cost_model_of, search
 from .pareto import Infeasible, Plan, build_dag, pareto_front
-from .result import FrontPoint, PlanSummary, SearchResult
+from .result import FrontPoint, MeasuredSearchResult, PlanSummary
 from .weights import EdgeWeights
 
 FRONT_PLANS = 8      # front plans around the choice whose blocks must all be measured
@@ -94,45 +94,6 @@ class _Fit:
         return int(cost.act + off), int(math.ceil(ratio * (cost.macs + cost.act_io)))
 
 
-@dataclass(frozen=True)
-class MeasuredSearchResult(SearchResult):
-    """A SearchResult whose plan and baselines carry whole-firmware measurements, plus how the
-    search measured (`measurement`: counts, dropped candidates, the plan's RAM breakdown)."""
-    measurement: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return {**super().to_json(), "measurement": self.measurement}
-
-    def format_table(self) -> str:
-        lines = [super().format_table()]
-        m, p = self.measurement, self.plan
-        w = m.get("plan_firmware", {})
-        if p.instructions is not None:
-            lines.append(f"measured (one firmware, {self.backend}, {self.compiler}): "
-                         f"{p.instructions:,} instructions, RAM {p.measured:,} B = arena "
-                         f"{w.get('arena'):,} + stack {w.get('stack'):,} + static "
-                         f"{w.get('static'):,}, flash {p.flash_bytes:,} B, output bit-exact "
-                         f"with the host reference")
-            lines.append(f"latency estimate: {p.latency_ms:.2f} ms (instructions / clock)")
-        a = m.get("measured_act")
-        if a:
-            lines.append(f"measured act: {a['bytes']:,} B = worst block {a['block']} measured alone: "
-                         f"arena {a['arena']:,} + stack {a['stack']:,} - network I/O "
-                         f"{a['network_io']:,}")
-        for name, s in self.baselines.items():
-            if s is not None and s.instructions is not None:
-                lines.append(f"  {name:<10} measured {s.instructions:,} instructions, RAM "
-                             f"{s.measured:,} B")
-        st = m.get("stats", {})
-        lines.append(f"candidates: {m.get('blocks_measured', 0)} blocks measured in "
-                     f"{m.get('rounds', 0)} rounds ({st.get('measured', 0)} firmware built and "
-                     f"run, {st.get('cache_hits', 0)} from the cache), "
-                     f"{len(m.get('dropped', []))} dropped")
-        for d in m.get("dropped", [])[:10]:
-            lines.append(f"  dropped {d['block']}: {d['cause']}")
-        return "\n".join(lines)
-
-
 def _measured_act(model: Model, plan: Plan, measured: dict[Block, _BlockMeasure],
                   net_io: Callable[[Block], int]) -> dict[str, Any]:
     """The act convention on measurements: the plan's worst block, measured alone, as arena +
@@ -164,6 +125,10 @@ def _block_json(b: Block) -> list:
 
 def _block_of(d: list) -> Block:
     return Block(int(d[0]), int(d[1]), BlockConfig((int(d[3]), int(d[4])), str(d[2])))
+
+
+def _memo_blocks(memo: dict) -> set[Block]:
+    return {_block_of(d) for d in memo["blocks"]}
 
 
 class _Interrupted:
@@ -312,10 +277,10 @@ def search_measured(model: Model, plat: Platform | str, objective: str = "ram",
             want |= wanted(analytic, plan0, front)
             memo_key = m.key_of(kind="search-seed", model=model_digest(model), cost_model=cost_model,
                                 objective=objective, max_overhead=max_overhead, max_ram=ram_cap)
-            memo = m.cache.get(memo_key)
+            memo = m.cache.get(memo_key, check=_memo_blocks)  # a damaged row is a miss
             if memo is not None:
                 m.cache.hits -= 1  # a hint, not a measurement
-                want |= {_block_of(d) for d in memo["blocks"]}
+                want |= _memo_blocks(memo)
             want &= set(blocks)
             while True:
                 rounds += 1
@@ -367,11 +332,18 @@ def search_measured(model: Model, plat: Platform | str, objective: str = "ram",
             raise MsfsimError(f"the {name} baseline's firmware output differs from the host "
                               f"reference on {backend}")
 
-    per_block = {b: (v.measured_ram, v.instructions) for b, v in measured.items()}
+    # Per block: its own firmware's RAM, its instructions and its measured act (the search's
+    # RAM weight), so that plan, baselines and front all carry the measured act convention.
+    per_block = {b: (v.measured_ram, v.instructions, v.ram) for b, v in measured.items()}
     summary_analytic = EdgeWeights(model, cost_fn)
+    # F = MACs / layer-by-layer MACs (DESIGN §2); instruction ratios are relative to
+    # vanilla.cost, the layer-by-layer instructions the search used (blocks measured alone).
+    vanilla_macs = sum(summary_analytic.block_cost(b).macs  # type: ignore[union-attr]
+                       for b in vanilla.blocks)
 
     def summary(pl: Plan, out: Outcome | None) -> PlanSummary:
-        s = PlanSummary.of(pl, summary_analytic, vanilla.cost, measured=per_block)
+        s = PlanSummary.of(pl, summary_analytic, vanilla.cost, measured=per_block,
+                           vanilla_macs=vanilla_macs)
         if out is None or not out.ok:
             return replace(s, measured=None, instructions=None)
         return replace(s, measured=out.measured_ram, instructions=out.instructions,
@@ -379,15 +351,30 @@ def search_measured(model: Model, plat: Platform | str, objective: str = "ram",
                        flash_bytes=out.flash_bytes)
 
     baselines = {k: (summary(v, whole.get(k)) if v is not None else None) for k, v in base.items()}
-    pareto = tuple(FrontPoint(f.ram, sum(analytic.block_cost(b).macs for b in f.blocks),  # type: ignore[union-attr]
-                              f.cost / vanilla.cost, f.cost) for f in front)
+
+    def point(f: Plan) -> FrontPoint:
+        """A front plan in both conventions: measured act and instructions of its blocks
+        measured alone (the search's weights; estimates unless every block was measured)
+        beside analytic act and MACs."""
+        costs = [summary_analytic.block_cost(b) for b in f.blocks]
+        macs = sum(c.macs for c in costs)  # type: ignore[union-attr]
+        return FrontPoint(peak_ram_act=max(c.act for c in costs),  # type: ignore[union-attr]
+                          macs=macs, overhead=macs / vanilla_macs, instructions=f.cost,
+                          peak_ram_measured_act=f.ram,
+                          measured=all(b in measured for b in f.blocks),
+                          instructions_ratio=f.cost / vanilla.cost, chosen=f == plan)
+
+    pareto = tuple(point(f) for f in front)
     measurement = {
         "input": f"uniform random int8, seed {INPUT_SEED}",
-        "front_ram": "measured arena + stack high-water of the plan's worst block, network "
-                     "input and output excluded (act convention); overhead = instructions / "
-                     "vanilla instructions" + (" (layers too large for the board estimated from "
-                                               "the measured blocks' instructions per work)"
-                                               if too_big else ""),
+        "front_ram": "measured act: arena + stack high-water of the plan's worst block "
+                     "measured alone, network input and output excluded (act convention); "
+                     "front points, plan and baselines carry it as peak_ram_measured_act / "
+                     "peak_ram.measured_act beside analytic act; overhead = F = MACs / "
+                     "layer-by-layer MACs; instructions_ratio = instructions of the blocks "
+                     "measured alone / layer-by-layer instructions, the figure --max-overhead "
+                     "bounds" + (" (layers too large for the board estimated from the measured "
+                                 "blocks' instructions per work)" if too_big else ""),
         "latency_is_estimate": True,
         "plan_firmware": {"arena": o.arena_peak, "stack": o.stack_peak, "static": o.static_ram,
                           "output_matches_reference": True, "ram_weight": plan.ram},
