@@ -3,10 +3,13 @@ from pathlib import Path
 
 __version__ = "0.1.0"
 
-# Repository-relative data (C kernels, board files) used by codegen, toolchain and platforms.
-ROOT = Path(__file__).resolve().parent.parent
-KERNELS_DIR = ROOT / "kernels_c"
-PLATFORMS_DIR = ROOT / "platforms"
+# Package data (shipped in the wheel): the C kernels and runtime, and the board files. Every
+# module finds them here and nowhere else.
+PACKAGE_DIR = Path(__file__).resolve().parent
+KERNELS_DIR = PACKAGE_DIR / "kernels_c"
+PLATFORMS_DIR = PACKAGE_DIR / "boards"
+# The folder msfsim is imported from (a checkout, or site-packages).
+ROOT = PACKAGE_DIR.parent
 
 
 class MsfsimError(Exception):

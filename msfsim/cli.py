@@ -14,6 +14,7 @@ import json
 import math
 import os
 import sys
+import textwrap
 from typing import Any, Sequence
 
 from . import MsfsimError, ToolMissing, __version__
@@ -185,12 +186,15 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def cmd_measure(args: argparse.Namespace) -> int:
     _check_plan(args)
+    if args.cache:
+        check_output_dir(args.cache, "--cache")
     platforms = _stage("platforms", "board descriptions")
     plat = platforms.load(args.platform)
     model = deployed(load_model(args.model, args.input_shape), plat, args)
     measure = _stage("measure_plan", "plan measurement")
     result = measure.measure_plan(model, plat, plan=args.plan, vanilla=args.vanilla,
-                                  backend=args.backend, compiler=args.compiler)
+                                  backend=args.backend, compiler=args.compiler,
+                                  cache_dir=args.cache)
     _emit(args, result.to_json(), result.format_table())
     return EXIT_OK
 
@@ -268,7 +272,15 @@ def cmd_platforms(args: argparse.Namespace) -> int:
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     rows = _stage("toolchain", "toolchain detection").doctor()
-    print(json.dumps(rows) if args.json else format_rows(rows))
+    if args.json:
+        print(json.dumps(rows))
+    else:  # narrow: the install hint on its own line, only where something is missing
+        print(format_rows([{"tool": r["tool"], "status": r["status"],
+                            "detail": textwrap.shorten(r["detail"], 64, placeholder="...")}
+                           for r in rows]))
+        hints = [f"  {r['tool']}: {r['install']}" for r in rows if r["status"] != "ok"]
+        if hints:
+            print("\nto install:\n" + "\n".join(hints))
     missing = [r for r in rows if r.get("status") == "missing"]
     if missing and not args.json:
         print(f"\n{len(missing)} required tool(s) missing: install with the commands above "
@@ -452,7 +464,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "number of cores, %(default)s)")
     compiler_arg(s)
     s.add_argument("--cache", metavar="DIR",
-                   help="measurement cache directory (default: $MSFSIM_CACHE, else "
+                   help="measurement and build cache directory (default: $MSFSIM_CACHE, else "
                         "~/.cache/msfsim)")
     s.add_argument("-o", "--output", metavar="plan.json",
                    help="write the chosen plan to this JSON file (default: not written)")
@@ -480,6 +492,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="layer-by-layer execution instead of a plan")
     backend_arg(m)
     compiler_arg(m)
+    m.add_argument("--cache", metavar="DIR",
+                   help="measurement and build cache directory (default: $MSFSIM_CACHE, else "
+                        "~/.cache/msfsim)")
     json_arg(m)
     m.set_defaults(func=cmd_measure)
 

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import numpy as np
 
-from msfsim import host_build
+from msfsim import KERNELS_DIR, host_build
 from msfsim.codegen import GeneratedCode, generate_block, generate_plan
 from msfsim.fusion.block import Block
 from msfsim.ir import Model
 
-KERNELS_C = Path(__file__).resolve().parent.parent / "kernels_c"
+KERNELS_C = KERNELS_DIR
 ARENA_FILL = 0x5A  # arena bytes before a run: reading unwritten data gives visibly wrong output
 
 CDEF = """

@@ -8,12 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Mapping
 
-from msfsim import platforms
+from msfsim import KERNELS_DIR, platforms
 from msfsim.platforms import Platform
 from msfsim.sim import DEFAULT_BUDGET, DEFAULT_TIMEOUT_S, Measurement, get_backend
-from msfsim.toolchain import ROOT, RUNTIME_DIR, Elf, LinkOverflowError, compile_firmware
+from msfsim.toolchain import RUNTIME_DIR, Elf, LinkOverflowError, compile_firmware
 
-KERNELS_DIR = ROOT / "kernels_c"
 
 
 def _platform(p: Platform | str) -> Platform:

@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from . import MsfsimError, NoPlan, ToolMissing, platforms, refmodel
+from . import KERNELS_DIR, MsfsimError, NoPlan, ToolMissing, platforms, refmodel
 from .cache import MeasurementCache, make_key, remove_tree, sweep_temp, temp_prefix, usable_dir
 from .codegen import GeneratedCode, generate_plan
 from .fusion import exact
@@ -34,11 +34,10 @@ from .fusion.block import Block, BlockInfeasible
 from .ir import Model
 from .platforms import Platform
 from .search.result import MEMORY_CONVENTION, BlockSummary, deployment_lines
-from .toolchain import (COMMON_FLAGS, LINK_FLAGS, ROOT, LinkOverflowError, ToolchainError,
+from .toolchain import (COMMON_FLAGS, LINK_FLAGS, LinkOverflowError, ToolchainError,
                         kill_descendants, linker_script, remove_build_dirs, select_compiler,
                         tools_in_caller_group, using_cache_dir)
 
-KERNELS_DIR = ROOT / "kernels_c"
 DEFAULT_TIMEOUT_S = 300.0
 BASE_BUDGET = 20_000_000          # instructions any firmware may spend beyond its work estimate
 INSTRUCTIONS_PER_WORK = 200       # budget per MAC (or byte moved): ~20x what int8 kernels need

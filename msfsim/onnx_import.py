@@ -31,7 +31,7 @@ CALIBRATION_BATCH = 4
 CALIBRATION_SEED = 0
 
 # Size bounds, checked from declared dims before anything is allocated. No supported board
-# (platforms/*.toml) has more than 4 MB of flash and 520 KB of SRAM. An int8 activation tensor
+# (msfsim/boards/*.toml) has more than 4 MB of flash and 520 KB of SRAM. An int8 activation tensor
 # lives in SRAM, or (the network input) in flash; a fused block never holds a whole intermediate
 # tensor, but one of more than 16 MiB elements is 4x the largest flash and 32x the largest SRAM
 # and cannot be deployed however it is tiled. The weights all go to flash, so more than 16 MiB of

@@ -1,4 +1,4 @@
-"""Boards: one declarative TOML file per board in `platforms/`, read into a frozen `Platform`.
+"""Boards: one declarative TOML file per board in `msfsim/boards/`, read into a frozen `Platform`.
 
 A board file states the core, the real memory sizes (enforced by the linker script), the
 addresses the firmware is linked at (chosen so that every emulator maps them), the compiler
@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from msfsim import MsfsimError
+from msfsim import PLATFORMS_DIR as _PACKAGED_BOARDS, MsfsimError
 
-PLATFORMS_DIR = Path(os.environ.get("MSFSIM_PLATFORMS", Path(__file__).resolve().parent.parent / "platforms"))
+PLATFORMS_DIR = Path(os.environ.get("MSFSIM_PLATFORMS", _PACKAGED_BOARDS))
 FAMILIES = ("cortex-m", "rv32", "lx106")
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import MsfsimError, ToolMissing, platforms
+from . import MsfsimError, NoPlan, ToolMissing, platforms
 from .codegen import generate_plan
 from .ir import Model
 from .measure_plan import plan_blocks, plan_budget
@@ -50,7 +50,7 @@ def run(model: Model, plat: Platform | str, x: np.ndarray, plan: str | Path | No
             elf = build_firmware(p, d)
             m = measure_elf(elf, p, backend, budget)
         except LinkOverflowError as exc:
-            raise MsfsimError(f"the plan does not fit {p.label}: {exc}") from None
+            raise NoPlan(f"the plan does not fit {p.label}: {exc}") from None
         except (ToolchainError, BackendUnavailable) as exc:
             raise ToolMissing(str(exc)) from None
         except ValueError as exc:  # a board without this backend

@@ -29,14 +29,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping, Sequence
 
-from msfsim import NoPlan, ToolMissing
+from msfsim import KERNELS_DIR, NoPlan, ToolMissing
 from msfsim.cache import remove_tree, sweep_temp, temp_prefix, usable_dir
 
 from msfsim.platforms import Platform
 from msfsim.sim.elf import ElfImage
 
-ROOT = Path(__file__).resolve().parent.parent
-RUNTIME_DIR = ROOT / "kernels_c" / "runtime"
+RUNTIME_DIR = KERNELS_DIR / "runtime"
 COMMON_FLAGS = ("-ffreestanding", "-nostdlib", "-O2", "-std=c11", "-Wall", "-Wextra",
                 "-ffunction-sections", "-fdata-sections")
 LINK_FLAGS = ("-Wl,--gc-sections", "-Wl,--no-warn-rwx-segments")
@@ -468,11 +467,28 @@ def _diagnose(stderr: str, platform: Platform) -> ToolchainError:
     return ToolchainError(f"build for {platform.label} failed: {detail}")
 
 
-def doctor() -> list[dict[str, str]]:
-    """What `msfsim doctor` prints: each tool, whether it is here, and how to install it."""
-    from msfsim import sim
+# What msfsim reads from its own package at run time (shipped in the wheel as package data).
+PACKAGE_DATA = ("kernels_c/msf_kernels.h", "kernels_c/msf_executor.c", "kernels_c/kernels/*.c",
+                "kernels_c/runtime/link.ld.in", "kernels_c/runtime/*.S", "boards/*.toml",
+                "sim/uc_count.c", "sim/qemu_plugin/msf_count.c", "codegen/templates/*.in")
 
-    rows = []
+
+def missing_package_data() -> list[str]:
+    """The PACKAGE_DATA patterns that match no file in the installed package."""
+    from msfsim import PACKAGE_DIR
+    return [p for p in PACKAGE_DATA if not any(f.is_file() for f in PACKAGE_DIR.glob(p))]
+
+
+def doctor() -> list[dict[str, str]]:
+    """What `msfsim doctor` prints: each tool, whether it is here, what it is, and how to
+    install it."""
+    from msfsim import PACKAGE_DIR, sim
+
+    lost = missing_package_data()
+    rows = [{"tool": "msfsim package data", "status": "missing" if lost else "ok",
+             "detail": ("not found: " + ", ".join(lost)) if lost else
+             f"kernels, runtime, boards, templates in {PACKAGE_DIR}",
+             "install": "reinstall msfsim (pip install --force-reinstall msfsim)"}]
     for tool, pkg in APT_PACKAGES.items():
         path = shutil.which(tool)
         rows.append({"tool": tool, "status": "ok" if path else "missing",

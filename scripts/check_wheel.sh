@@ -10,12 +10,12 @@ WORK="$(mktemp -d "${TMPDIR:-/tmp}/msfsim-wheel.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
 
 echo "check_wheel: building the wheel" >&2
-"$SRC/.venv/bin/python" -m pip wheel -q --no-deps -w "$WORK/dist" "$SRC" >/dev/null
+quiet() { "$@" >"$WORK/pip.log" 2>&1 || { cat "$WORK/pip.log" >&2; exit 1; }; }
+quiet "$SRC/.venv/bin/python" -m pip wheel -q --no-deps -w "$WORK/dist" "$SRC"
 WHEEL="$(ls "$WORK"/dist/msfsim-*.whl)"
 "$PY" -m venv "$WORK/venv"
-# Reuse the checkout venv's downloads: the wheel's own dependencies, nothing from the checkout.
-"$WORK/venv/bin/python" -m pip install -q --upgrade pip >/dev/null
-"$WORK/venv/bin/python" -m pip install -q "$WHEEL" >/dev/null
+quiet "$WORK/venv/bin/python" -m pip install -q --upgrade pip
+quiet "$WORK/venv/bin/python" -m pip install -q "$WHEEL"
 cd "$WORK"                          # nowhere near the checkout
 export MSFSIM_CACHE="$WORK/cache"
 M="$WORK/venv/bin/msfsim"

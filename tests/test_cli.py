@@ -234,3 +234,10 @@ def test_info_lenet_text_and_json():
 def test_info_errors_are_one_line(tmp_path):
     assert_one_line_error(msfsim("info", tmp_path / "none.onnx"), 2, "none.onnx")
     assert_one_line_error(msfsim("info", "zoo:nope"), 2, "unknown zoo model 'nope'")
+
+
+def test_doctor_text_is_narrow_and_hints_only_what_is_missing():
+    r = msfsim("doctor")
+    assert r.returncode == 0
+    assert max(len(line) for line in r.stdout.splitlines()) <= 132
+    assert "msfsim package data" in r.stdout and "apt-get install" not in r.stdout.split("to install:")[0]

@@ -15,7 +15,7 @@ from msfsim.fusion.block import Block, BlockConfig
 from msfsim.fusion.memplan import block_plan, plan_layout
 from test_executor import FUSED, random_input, residual_net, tail_net
 
-KERNELS_C = Path(__file__).resolve().parent.parent / "kernels_c"
+KERNELS_C = Path(__file__).resolve().parent.parent / "msfsim" / "kernels_c"
 GCC = "arm-none-eabi-gcc"
 CFLAGS = ["-mcpu=cortex-m7", "-mthumb", "-O2", "-ffreestanding", "-nostdlib", "-std=c99",
           "-Wall", "-Werror"]

@@ -17,7 +17,7 @@ from msfsim.fusion.memplan import (align, block_plan, conv_maxpool_scratch, conv
 from test_executor import Net, chain_net, pool_net, residual_net, tail_net
 from test_geometry import conv_chain
 
-KERNELS_C = Path(__file__).resolve().parent.parent / "kernels_c"
+KERNELS_C = Path(__file__).resolve().parent.parent / "msfsim" / "kernels_c"
 
 
 def test_layer_block_ram_and_macs():

@@ -16,7 +16,7 @@ import pytest
 from msfsim import refmodel
 from msfsim.host_build import build, cdef_from_header
 
-ROOT = Path(__file__).resolve().parents[1] / "kernels_c"
+ROOT = Path(__file__).resolve().parents[1] / "msfsim" / "kernels_c"
 SHIM = """
 static int32_t msf_test_requantize(int32_t acc, int32_t m, int32_t s)
 { return msf_requantize(acc, m, s); }
