@@ -6,6 +6,7 @@ shapes and quantisation; the README says where the input lives; `make qemu` prin
 from __future__ import annotations
 
 import dataclasses
+import os
 import json
 import re
 import shutil
@@ -307,9 +308,11 @@ def test_readme_follows_where_the_input_lives(model, tmp_path):
 
 
 def _make_qemu(d: Path, *args: str) -> subprocess.CompletedProcess:
-    # cwd instead of -C: make -C adds its own "Entering/Leaving directory" lines
+    # as a user types it: cwd instead of -C (make -C adds "Entering/Leaving directory" lines),
+    # and not as a sub-make of the test run's own make (which adds them too)
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
     return subprocess.run(["make", "qemu", *args], cwd=d, capture_output=True, text=True,
-                          timeout=300, check=False)
+                          timeout=300, check=False, env=env)
 
 
 def test_make_qemu_prints_one_verdict_line(model, tmp_path):

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from msfsim import report
+from msfsim import plots, report
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MIN_PNG_BYTES = 10_000      # a rendered plot with text, not an empty canvas
 MIN_PNG_SIDE = 600          # pixels
 
-HAS_MATPLOTLIB = report._matplotlib() is not None
+HAS_MATPLOTLIB = plots.matplotlib() is not None
 needs_matplotlib = pytest.mark.skipif(not HAS_MATPLOTLIB, reason="matplotlib (extra plots)")
 
 
@@ -284,7 +284,7 @@ def test_measured_report_uses_measured_ram(tmp_path):
 
 
 def test_fallback_without_matplotlib(tmp_path, monkeypatch):
-    monkeypatch.setattr(report, "_matplotlib", lambda: None)
+    monkeypatch.setattr(plots, "matplotlib", lambda: None)
     data = hand_written()
     index = report.write_report_json(data, tmp_path)
     names = {p.name for p in tmp_path.iterdir()}
@@ -317,18 +317,18 @@ def test_write_replaces_existing_report(tmp_path):
 def test_fallback_removes_images_of_an_earlier_report(tmp_path, monkeypatch):
     report.write_report_json(hand_written(), tmp_path)
     assert (tmp_path / "pareto.png").exists()
-    monkeypatch.setattr(report, "_matplotlib", lambda: None)
+    monkeypatch.setattr(plots, "matplotlib", lambda: None)
     report.write_report_json(hand_written(), tmp_path)
     assert {p.name for p in tmp_path.iterdir()} == {"index.html", "result.json"}
 
 
 # ------------------------------------------------------------------------------ one story
 
-@pytest.mark.parametrize("plots", ["matplotlib", "fallback"])
-def test_ram_plot_caption_matches_hatching(tmp_path, monkeypatch, plots):
+@pytest.mark.parametrize("drawn_by", ["matplotlib", "fallback"])
+def test_ram_plot_caption_matches_hatching(tmp_path, monkeypatch, drawn_by):
     """The caption names hatching exactly when the plot draws it, in both plot paths."""
-    if plots == "fallback":
-        monkeypatch.setattr(report, "_matplotlib", lambda: None)
+    if drawn_by == "fallback":
+        monkeypatch.setattr(plots, "matplotlib", lambda: None)
     elif not HAS_MATPLOTLIB:
         pytest.skip("matplotlib (extra plots)")
     for data, hatched in ((hand_written(), True), (without_network_io(hand_written()), False)):
@@ -339,16 +339,16 @@ def test_ram_plot_caption_matches_hatching(tmp_path, monkeypatch, plots):
         text = caption(page, "ram-caption")
         assert drawn == hatched
         assert ("hatched" in text) == drawn
-        if plots == "fallback":
+        if drawn_by == "fallback":
             assert bool(re.search(r'class="netio"', svg)) == drawn
 
 
-@pytest.mark.parametrize("plots", ["matplotlib", "fallback"])
-def test_plot_peak_equals_summary_peak(tmp_path, monkeypatch, search_report, plots):
+@pytest.mark.parametrize("drawn_by", ["matplotlib", "fallback"])
+def test_plot_peak_equals_summary_peak(tmp_path, monkeypatch, search_report, drawn_by):
     """The RAM-per-block plot's plan peak is the summary's figure in the same convention, in a
     measured and in an analytic report."""
-    if plots == "fallback":
-        monkeypatch.setattr(report, "_matplotlib", lambda: None)
+    if drawn_by == "fallback":
+        monkeypatch.setattr(plots, "matplotlib", lambda: None)
     elif not HAS_MATPLOTLIB:
         pytest.skip("matplotlib (extra plots)")
     _, analytic = search_report

@@ -10,9 +10,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from msfsim import MsfsimError, platforms, report
-from msfsim import measure_plan
+from msfsim import MsfsimError, measure_plan, platforms, plots
 from msfsim import reproduce as rp
+from msfsim.reproduce import outputs, plans, run
 from msfsim.cli import main
 
 MODELS = ["lenet5-r28", "mcunet-320kb-r176"]
@@ -50,7 +50,7 @@ def _run(out: Path, cache: Path, models=MODELS, mp: pytest.MonkeyPatch | None = 
     snapshot of msf-cnn.json each time it is written."""
     written: list[Path] = []
     snapshots: list[dict] = []
-    real = rp.write_atomic
+    real = outputs.write_atomic
 
     def recording(path, data, *a, **k):
         written.append(Path(path))
@@ -62,8 +62,8 @@ def _run(out: Path, cache: Path, models=MODELS, mp: pytest.MonkeyPatch | None = 
     own = mp is None
     mp = mp or pytest.MonkeyPatch()
     FakeBar.made = []
-    mp.setattr(rp, "write_atomic", recording)
-    mp.setattr(rp, "_bar_class", lambda: FakeBar)
+    mp.setattr(outputs, "write_atomic", recording)
+    mp.setattr(run, "_bar_class", lambda: FakeBar)
     mp.setattr(measure_plan, "_bar_class", lambda: FakeBar)
     try:
         with contextlib.redirect_stdout(stdout):
@@ -94,7 +94,7 @@ def test_files_written_atomically(cold):
     out, paths, written, _, _ = cold
     names = {p.name for p in paths}
     assert {"msf-cnn.md", "msf-cnn.json"} <= names
-    exts = ("png", "svg") if report._matplotlib() else ("svg",)
+    exts = ("png", "svg") if plots.matplotlib() else ("svg",)
     for stem in ("ram_lenet5-r28", "ram_mcunet-320kb-r176", "ram_vs_instructions"):
         assert {f"{stem}.{e}" for e in exts} <= names
     assert all(p.is_file() and p.stat().st_size > 0 for p in paths)
@@ -126,7 +126,7 @@ def test_every_row_is_measured_or_says_why_not(cold):
             assert "SRAM" in r["reason"] and ("overflowed" in r["reason"]
                                               or "16,384 B" in r["reason"])
     van = next(r for r in rows if r["model"] == "lenet5-r28" and r["method"] == "vanilla")
-    assert van["measured"]["overhead"] == 1.0
+    assert van["measured"]["instructions_ratio"] == 1.0
     # msf-CNN's plan is analysed under both models; its own matches the published minimum
     msf = next(r for r in rows if r["model"] == "mcunet-320kb-r176" and r["method"] == "msf-cnn")
     assert msf["analytic"]["msfcnn"]["act"] == rp.PUBLISHED["mcunet-320kb-r176"].msfcnn_min_act
@@ -174,16 +174,48 @@ def test_second_run_is_served_by_the_cache(cold, cache, tmp_path):
 
 def test_fallback_plots_without_matplotlib(cold, tmp_path, monkeypatch):
     *_, data = cold
-    monkeypatch.setattr(report, "_matplotlib", lambda: None)
+    monkeypatch.setattr(plots, "matplotlib", lambda: None)
     paths = rp.write_outputs(dict(data), tmp_path)
     assert not any(p.suffix == ".png" for p in paths)
     svg = (tmp_path / "ram_lenet5-r28.svg").read_text()
     assert svg.startswith("<svg") and "vanilla @ hifive1b" in svg
+    assert svg.count('class="bar"') == 5                          # every plan measured
+    nofit = (tmp_path / "ram_mcunet-320kb-r176.svg").read_text()
+    assert 'class="bar"' not in nofit and nofit.count('class="nobar"') == 5
+    scatter = (tmp_path / "ram_vs_instructions.svg").read_text()  # the shared plain-SVG chart
+    assert scatter.count('class="point"') == sum(1 for r in data["rows"] if r["measured"])
+    assert "measured RAM (bytes)" in scatter and "instructions (measured, whole plan)" in scatter
     assert "ram_vs_instructions.svg" in (tmp_path / "msf-cnn.md").read_text()
 
 
+def test_instructions_ratio_is_not_called_f(cold):
+    """F is the MACs ratio everywhere in msfsim; the measured instructions ratio has its own name."""
+    out, *_, data = cold
+    md = (out / "msf-cnn.md").read_text()
+    assert "measured F" not in md and "| x instr vs layer-by-layer |" in md
+    for r in data["rows"]:
+        if r["measured"]:
+            assert "overhead" not in r["measured"] and r["measured"]["instructions_ratio"] > 0
+            assert r["analytic"]["overhead"] > 0   # F: MACs / layer-by-layer MACs
+
+
+def test_unknown_backend_lists_the_backends(tmp_path):
+    from msfsim.sim import backend_names
+    with pytest.raises(MsfsimError, match="unknown backend 'nope'") as exc:
+        rp.reproduce("msf-cnn", ["hifive1b"], tmp_path / "x", models=["lenet5-r28"],
+                     backend="nope")
+    assert all(name in str(exc.value) for name in backend_names())
+    assert not (tmp_path / "x").exists()
+
+
+def test_published_figures_name_their_source():
+    from msfsim.reproduce import published
+    assert "arXiv:2505.11483" in published.SOURCE
+    assert all(v["source"] == "published" for v in published.published_json().values())
+
+
 def test_board_without_backend_is_skipped(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(rp, "_unavailable", lambda plat, backend: "no emulator here (test)")
+    monkeypatch.setattr(run, "_unavailable", lambda plat, backend: "no emulator here (test)")
     paths = rp.reproduce("msf-cnn", ["esp32c3"], tmp_path, models=["lenet5-r28"],
                          progress=False)
     data = json.loads((tmp_path / "msf-cnn.json").read_text())
@@ -229,7 +261,7 @@ def test_rows_are_written_as_they_complete(cold_run):
 
 def test_interrupted_run_leaves_its_rows_and_a_rerun_completes(cold, cache, tmp_path, capsys):
     *_, first = cold
-    real = rp._msfsim_plan
+    real = plans.msfsim_plan
 
     def interrupt_second_model(prep, *a, **k):
         if prep.model.name == MODELS[1]:
@@ -237,7 +269,7 @@ def test_interrupted_run_leaves_its_rows_and_a_rerun_completes(cold, cache, tmp_
         return real(prep, *a, **k)
 
     mp = pytest.MonkeyPatch()
-    mp.setattr(rp, "_msfsim_plan", interrupt_second_model)
+    mp.setattr(plans, "msfsim_plan", interrupt_second_model)
     try:
         with pytest.raises(KeyboardInterrupt):
             _run(tmp_path, cache, mp=mp)
