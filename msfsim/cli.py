@@ -265,13 +265,13 @@ def format_rows(rows: list[dict[str, str]], right: Sequence[str] = ()) -> str:
 
 
 def cmd_platforms(args: argparse.Namespace) -> int:
-    rows = _stage("platforms", "board descriptions").describe()
+    rows = _stage("sim.inventory", "board descriptions").describe()
     print(json.dumps(rows) if args.json else format_rows(rows, right=("sram", "flash", "clock")))
     return EXIT_OK
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    rows = _stage("toolchain", "toolchain detection").doctor()
+    rows = _stage("sim.inventory", "toolchain detection").doctor()
     if args.json:
         print(json.dumps(rows))
     else:  # narrow: the install hint on its own line, only where something is missing
@@ -432,7 +432,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "(default: gcc)")
 
     def backend_arg(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--backend", choices=["unicorn", "qemu", "renode"], default="unicorn",
+        sims = _stage("sim", "the emulator backends")
+        sp.add_argument("--backend", choices=sims.backend_names(), default=sims.default_backend(),
                         help="emulator that runs the firmware (default: %(default)s)")
 
     s = add(sub, "search", "find the fusion plan with the least RAM or latency",
@@ -510,7 +511,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="plan file written by `msfsim search -o` (default: layer by layer)")
     g.add_argument("--vanilla", action="store_true",
                    help="layer-by-layer execution (the default when --plan is not given)")
-    r.add_argument("--backend", choices=["host", "unicorn", "qemu", "renode"], required=True,
+    r.add_argument("--backend", required=True,
+                   choices=["host", *_stage("sim", "the emulator backends").backend_names()],
                    help="host: the C kernels built for this machine; otherwise the emulator "
                         "that runs the board's firmware (required)")
     r.add_argument("--input", required=True, metavar="in.npy",

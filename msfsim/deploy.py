@@ -26,8 +26,9 @@ PER_CHANNEL_BYTES = 28
 
 
 def has_dsp(plat: Platform) -> bool:
-    """Cortex-M cores with the DSP extension (the kernels' MSF_DSP_ASM builds)."""
-    return plat.family == "cortex-m" and plat.arch == "armv7e-m"
+    """Boards whose file lists the "dsp" feature: cores with the DSP extension (the kernels'
+    MSF_DSP_ASM builds; the compiler predefines the family's `dsp_macro` for them)."""
+    return plat.has("dsp")
 
 
 def flash_estimate(model: Model) -> int:

@@ -1,7 +1,8 @@
 """Measuring firmware: build generated sources + kernels + runtime for a board, run in a backend.
 
 `measure_elf` and `measure_generated` are pure module-level functions of picklable arguments,
-so the search can hand them to a process pool.
+so the search can hand them to a process pool. Without a backend, the board's default one runs
+the firmware (its family's `default_backend`, msfsim.sim.default_backend).
 """
 from __future__ import annotations
 
@@ -10,21 +11,20 @@ from typing import Mapping
 
 from msfsim import KERNELS_DIR, platforms
 from msfsim.platforms import Platform
-from msfsim.sim import DEFAULT_BUDGET, DEFAULT_TIMEOUT_S, Measurement, get_backend
+from msfsim.sim import DEFAULT_BUDGET, DEFAULT_TIMEOUT_S, Measurement, default_backend, get_backend
 from msfsim.toolchain import RUNTIME_DIR, Elf, LinkOverflowError, compile_firmware
-
 
 
 def _platform(p: Platform | str) -> Platform:
     return p if isinstance(p, Platform) else platforms.load(p)
 
 
-def measure_elf(elf: Elf, platform: Platform | str, backend: str = "unicorn",
+def measure_elf(elf: Elf, platform: Platform | str, backend: str | None = None,
                 budget_instructions: int = DEFAULT_BUDGET, timeout_s: float = DEFAULT_TIMEOUT_S) -> Measurement:
     p = _platform(platform)
     if elf.platform != p.name:
         raise ValueError(f"{elf.path} was built for {elf.platform}, not {p.name}")
-    return get_backend(backend).run(elf, p, budget_instructions, timeout_s)
+    return get_backend(backend or default_backend(p)).run(elf, p, budget_instructions, timeout_s)
 
 
 def firmware_sources(generated_dir: str | Path, kernels_dir: str | Path = KERNELS_DIR) -> list[Path]:
@@ -45,13 +45,14 @@ def build_firmware(platform: Platform | str, generated_dir: str | Path, *,
     return compile_firmware(p, srcs, incs, defines, compiler=compiler)
 
 
-def measure_generated(platform: Platform | str, generated_dir: str | Path, backend: str = "unicorn", *,
+def measure_generated(platform: Platform | str, generated_dir: str | Path, backend: str | None = None, *,
                       kernels_dir: str | Path = KERNELS_DIR, compiler: str | None = None,
                       budget_instructions: int = DEFAULT_BUDGET,
                       timeout_s: float = DEFAULT_TIMEOUT_S) -> Measurement:
     """Build and run one generated block/plan; a firmware too large for the board is an
     "overflow" measurement (the search treats it as infeasible), not an exception."""
     p = _platform(platform)
+    backend = backend or default_backend(p)
     try:
         elf = build_firmware(p, generated_dir, kernels_dir=kernels_dir, compiler=compiler)
     except LinkOverflowError as e:

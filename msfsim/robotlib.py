@@ -106,22 +106,10 @@ def how_to_record(path: str | os.PathLike) -> str:
 @lru_cache(maxsize=None)
 def backend_version(backend: str, platform_name: str) -> str:
     """Version of the emulator that runs `platform_name` on `backend` (counts depend on it)."""
-    if backend == "unicorn":
-        import unicorn
-        return f"unicorn {unicorn.__version__}"
-    if backend == "qemu":
-        system = platforms.load(platform_name).backend("qemu")["system"]
-        cmd = [system, "--version"]
-    elif backend == "renode":
-        from .sim.renode_backend import renode_executable
-        cmd = [renode_executable() or "renode", "--version"]
-    else:
+    from .sim import backend_names, backend_version as version
+    if backend not in backend_names():
         return backend
-    try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=60).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return f"{backend} (version unknown)"
-    return out.strip().splitlines()[0] if out.strip() else f"{backend} (version unknown)"
+    return version(backend, platforms.load(platform_name))
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """`msfsim run`: execute a plan on a user's int8 NHWC input.
 
 The host backend runs the generated C compiled for this machine (msfsim.host); an emulator
-backend builds the whole plan, with the input in flash, into one firmware and reads the output
-back from the guest.
+backend (any of the msfsim.sim registry) builds the whole plan, with the input in flash, into
+one firmware and reads the output back from the guest.
 """
 from __future__ import annotations
 
@@ -17,22 +17,29 @@ from .ir import Model
 from .measure_plan import plan_blocks, plan_budget
 from .platforms import Platform
 
-BACKENDS = ("host", "unicorn", "qemu", "renode")
+HOST = "host"
+
+
+def backend_names() -> tuple[str, ...]:
+    """What `run` takes: the host build, then every registered emulator backend."""
+    from .sim import backend_names as emulators
+    return (HOST, *emulators())
 
 
 def run(model: Model, plat: Platform | str, x: np.ndarray, plan: str | Path | None = None,
-        backend: str = "host") -> np.ndarray:
+        backend: str = HOST) -> np.ndarray:
     """Output (int8, the output tensor's HWC shape) of `plan` (layer by layer when None) on
     the int8 HWC input `x`."""
-    if backend not in BACKENDS:
-        raise MsfsimError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    names = backend_names()
+    if backend not in names:
+        raise MsfsimError(f"unknown backend {backend!r}; choose one of {', '.join(names)}")
     shape = model.tensor(model.input).shape
     x = np.asarray(x)
     if x.dtype != np.int8 or x.shape != shape:
         raise MsfsimError(f"input must be int8 of shape {shape}, got {x.dtype} {x.shape}")
     blocks = plan_blocks(model, plan)
     out_shape = model.tensor(model.output).shape
-    if backend == "host":
+    if backend == HOST:
         from . import host
         y, _ = host.run_plan(model, blocks, x)
         return np.asarray(y, np.int8).reshape(out_shape)

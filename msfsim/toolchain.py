@@ -4,6 +4,10 @@ GCC from the Debian cross packages is the reference compiler; clang from the `zi
 (`pip install ziglang`, driven as `zig cc`) is a fallback for Arm and RISC-V. Results name the
 compiler used: instruction counts are only comparable within one compiler and optimisation level.
 
+What a build needs per board is data: the board's compiler, flags and clang target (its core
+family's `[compiler]`, msfsim/boards/families/, which the board may override), the runtime
+files and entry symbol of its family (`[runtime]`). Nothing here branches on a family name.
+
 `zig cc` takes zig's target and CPU names, not clang's: the board file's clang triple and flags
 are translated (thumbv7em-none-eabi + -mcpu=cortex-m7 -> thumb-freestanding-eabi +
 -mcpu=cortex_m7; -march=rv32imac -> -mcpu=generic_rv32+m+a+c+zicsr+zifencei). Its linker is
@@ -18,6 +22,7 @@ import os
 import re
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -25,15 +30,13 @@ import threading
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping, Sequence
 
-from msfsim import KERNELS_DIR, NoPlan, ToolMissing
+from msfsim import KERNELS_DIR, NoPlan, ToolMissing, platforms
 from msfsim.cache import remove_tree, sweep_temp, temp_prefix, usable_dir
-
 from msfsim.platforms import Platform
-from msfsim.sim.elf import ElfImage
 
 RUNTIME_DIR = KERNELS_DIR / "runtime"
 COMMON_FLAGS = ("-ffreestanding", "-nostdlib", "-O2", "-std=c11", "-Wall", "-Wextra",
@@ -46,19 +49,118 @@ CLANG_NAME = "clang (ziglang)"
 MIN_STACK_BYTES = 1024  # linker-enforced floor of the stack region
 COMPILE_TIMEOUT_S = 120
 
-# Runtime sources per core family (startup, semihosting, helpers) + the shared runtime.
-RUNTIME_SOURCES: dict[str, tuple[str, ...]] = {
-    "cortex-m": ("startup_cortexm.c", "semihost_arm.S", "semihost_arm_riscv.c"),
-    "rv32": ("crt0_rv32.S", "markers_rv32.S", "semihost_riscv.S", "semihost_arm_riscv.c"),
-    "lx106": ("start_lx106.S", "semihost_xtensa.S", "semihost_xtensa.c", "libgcc_lx106.c"),
-}
-ENTRY = {"cortex-m": "msf_reset", "rv32": "_start", "lx106": "_start"}
+# The runtime every firmware links (before its family's: msfsim/boards/families/*.toml [runtime]).
+RUNTIME_COMMON = ("msf_runtime.c",)
 
-APT_PACKAGES = {
-    "arm-none-eabi-gcc": "gcc-arm-none-eabi",
-    "riscv64-unknown-elf-gcc": "gcc-riscv64-unknown-elf",
-    "xtensa-lx106-elf-gcc": "gcc-xtensa-lx106",
-}
+
+# ---------------------------------------------------------------- ELF images
+# A minimal little-endian ELF32 reader: loadable segments, sections and symbols. Enough for
+# the emulator backends (what to load where, where the markers and the result record are) and
+# for the RAM / flash accounting; no dependency beyond the standard library. It lives with the
+# toolchain that produces the images (msfsim.sim.elf re-exports it for the backends).
+
+PT_LOAD = 1
+SHT_SYMTAB = 2
+SHT_NOBITS = 8
+SHF_ALLOC = 0x2
+EM_ARM, EM_RISCV, EM_XTENSA = 40, 243, 94
+
+
+class ElfError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Segment:
+    paddr: int       # load (flash) address
+    vaddr: int
+    data: bytes      # file bytes; memsz beyond them is zero
+    memsz: int
+
+
+@dataclass(frozen=True)
+class Section:
+    name: str
+    addr: int
+    size: int
+    nobits: bool
+    alloc: bool
+
+
+class ElfImage:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.raw = self.path.read_bytes()
+        b = self.raw
+        if b[:4] != b"\x7fELF" or b[4] != 1 or b[5] != 1:
+            raise ElfError(f"{path}: not a little-endian ELF32 file")
+        (_, self.machine, _, self.entry, self._phoff, self._shoff, _, _, self._phentsize,
+         self._phnum, self._shentsize, self._shnum, self._shstrndx) = struct.unpack_from(
+            "<HHIIIIIHHHHHH", b, 16)
+
+    @cached_property
+    def segments(self) -> list[Segment]:
+        out = []
+        for i in range(self._phnum):
+            (ptype, off, vaddr, paddr, filesz, memsz, _, _) = struct.unpack_from(
+                "<IIIIIIII", self.raw, self._phoff + i * self._phentsize)
+            if ptype == PT_LOAD and memsz:
+                out.append(Segment(paddr, vaddr, self.raw[off:off + filesz], memsz))
+        return out
+
+    def _section_headers(self) -> list[tuple[int, ...]]:
+        return [struct.unpack_from("<IIIIIIIIII", self.raw, self._shoff + i * self._shentsize)
+                for i in range(self._shnum)]
+
+    @cached_property
+    def sections(self) -> dict[str, Section]:
+        hdrs = self._section_headers()
+        stroff = hdrs[self._shstrndx][4]
+        out = {}
+        for (name, stype, flags, addr, _, size, *_rest) in hdrs:
+            n = self._cstr(stroff + name)
+            if n:
+                out[n] = Section(n, addr, size, stype == SHT_NOBITS, bool(flags & SHF_ALLOC))
+        return out
+
+    @cached_property
+    def symbols(self) -> dict[str, tuple[int, int]]:
+        """name -> (value, size); Thumb function values keep bit 0 (mask it for addresses)."""
+        hdrs = self._section_headers()
+        out: dict[str, tuple[int, int]] = {}
+        for (_, stype, _, _, off, size, link, _, _, entsize) in hdrs:
+            if stype != SHT_SYMTAB:
+                continue
+            stroff = hdrs[link][4]
+            for k in range(size // entsize):
+                name, value, ssize, _, _, _ = struct.unpack_from("<IIIBBH", self.raw, off + k * entsize)
+                n = self._cstr(stroff + name)
+                if n and n not in out:
+                    out[n] = (value, ssize)
+        return out
+
+    def symbol(self, name: str) -> int:
+        try:
+            return self.symbols[name][0]
+        except KeyError:
+            raise ElfError(f"{self.path}: symbol {name!r} not found") from None
+
+    def address(self, name: str) -> int:
+        """A symbol's address with the Thumb bit cleared."""
+        v = self.symbol(name)
+        return v & ~1 if self.machine == EM_ARM else v
+
+    def read(self, address: int, size: int) -> bytes:
+        """Up to `size` file bytes the image loads at `address` (b"" if it loads none there)."""
+        for seg in self.segments:
+            lo = address - seg.vaddr
+            if 0 <= lo < len(seg.data):
+                return seg.data[lo:lo + size]
+        return b""
+
+    def _cstr(self, off: int) -> str:
+        end = self.raw.index(b"\0", off)
+        return self.raw[off:end].decode()
 
 
 class ToolchainError(ToolMissing):
@@ -179,7 +281,7 @@ def compilers_for(platform: Platform) -> list[Compiler]:
     """The compilers that can build for `platform`, preferred first."""
     gcc = platform.gcc
     out = [Compiler(gcc, (gcc,), shutil.which(gcc) is not None,
-                    f"apt-get install --no-install-recommends {APT_PACKAGES.get(gcc, gcc)}")]
+                    f"apt-get install --no-install-recommends {platform.gcc_package or gcc}")]
     if platform.clang_target:
         out.append(Compiler(CLANG_NAME, _ZIG_CC, _zig_available(), "pip install ziglang", kind="zig"))
     return out
@@ -301,7 +403,7 @@ def linker_script(platform: Platform, min_stack: int = MIN_STACK_BYTES, discard_
     if discard_debug:
         text = text.replace("/DISCARD/ : {", "/DISCARD/ : { *(.debug_*)", 1)
     subs = {
-        "BOARD": platform.label, "ENTRY": ENTRY[platform.family],
+        "BOARD": platform.label, "ENTRY": platform.family_info.entry,
         "FLASH_ORIGIN": hex(platform.link_flash.origin), "FLASH_SIZE": hex(platform.flash.size),
         "SRAM_ORIGIN": hex(platform.link_sram.origin), "SRAM_SIZE": hex(platform.sram.size),
         "MIN_STACK": str(min_stack),
@@ -312,7 +414,10 @@ def linker_script(platform: Platform, min_stack: int = MIN_STACK_BYTES, discard_
 
 
 def runtime_sources(platform: Platform) -> list[Path]:
-    return [RUNTIME_DIR / "msf_runtime.c"] + [RUNTIME_DIR / f for f in RUNTIME_SOURCES[platform.family]]
+    """The runtime a firmware for `platform` links: the shared runtime, then the family's
+    startup and the rest of its runtime files, in that order."""
+    names = (*RUNTIME_COMMON, *platform.family_info.runtime_sources)
+    return [RUNTIME_DIR / f for f in names]
 
 
 def _flags(platform: Platform, compiler: Compiler) -> list[str]:
@@ -323,7 +428,7 @@ def _flags(platform: Platform, compiler: Compiler) -> list[str]:
 
 def _link_flags(platform: Platform, compiler: Compiler) -> list[str]:
     if compiler.kind == "zig":
-        return [*ZIG_LINK_FLAGS, f"-Wl,--entry={ENTRY[platform.family]}"]
+        return [*ZIG_LINK_FLAGS, f"-Wl,--entry={platform.family_info.entry}"]
     return list(LINK_FLAGS)
 
 
@@ -470,6 +575,7 @@ def _diagnose(stderr: str, platform: Platform) -> ToolchainError:
 # What msfsim reads from its own package at run time (shipped in the wheel as package data).
 PACKAGE_DATA = ("kernels_c/msf_kernels.h", "kernels_c/msf_executor.c", "kernels_c/kernels/*.c",
                 "kernels_c/runtime/link.ld.in", "kernels_c/runtime/*.S", "boards/*.toml",
+                "boards/families/*.toml",
                 "sim/uc_count.c", "sim/qemu_plugin/msf_count.c", "codegen/templates/*.in")
 
 
@@ -479,17 +585,17 @@ def missing_package_data() -> list[str]:
     return [p for p in PACKAGE_DATA if not any(f.is_file() for f in PACKAGE_DIR.glob(p))]
 
 
-def doctor() -> list[dict[str, str]]:
-    """What `msfsim doctor` prints: each tool, whether it is here, what it is, and how to
-    install it."""
-    from msfsim import PACKAGE_DIR, sim
+def doctor_rows() -> list[dict[str, str]]:
+    """The toolchain's rows of `msfsim doctor` (msfsim.sim.inventory adds the emulators'): the
+    package data, each family's cross-compiler, and the clang fallback."""
+    from msfsim import PACKAGE_DIR
 
     lost = missing_package_data()
     rows = [{"tool": "msfsim package data", "status": "missing" if lost else "ok",
              "detail": ("not found: " + ", ".join(lost)) if lost else
              f"kernels, runtime, boards, templates in {PACKAGE_DIR}",
              "install": "reinstall msfsim (pip install --force-reinstall msfsim)"}]
-    for tool, pkg in APT_PACKAGES.items():
+    for tool, pkg in cross_compilers():
         path = shutil.which(tool)
         rows.append({"tool": tool, "status": "ok" if path else "missing",
                      "detail": _version((tool,)) if path else "",
@@ -498,5 +604,13 @@ def doctor() -> list[dict[str, str]]:
     rows.append({"tool": CLANG_NAME, "status": "ok" if zig else "optional, missing",
                  "detail": f"fallback compiler for Arm and RISC-V{': ' + _zig_version() if zig else ''}",
                  "install": "pip install ziglang"})
-    rows.extend(sim.doctor_rows())
     return rows
+
+
+def cross_compilers() -> list[tuple[str, str]]:
+    """(gcc command, Debian package) of every core family, by command."""
+    found = {}
+    for name in platforms.families():
+        fam = platforms.family(name)
+        found.setdefault(fam.gcc, fam.gcc_package)
+    return sorted(found.items())

@@ -47,7 +47,8 @@ def test_platform_pickles_by_name():
 
 
 def test_describe_rows():
-    rows = {r["board"]: r for r in platforms.describe()}
+    from msfsim.sim import inventory
+    rows = {r["board"]: r for r in inventory.describe()}
     assert rows["stm32f746"]["sram"] == "320 KB" and rows["stm32f746"]["clock"] == "216 MHz"
     esp32 = next(r for b, r in rows.items() if b.startswith("esp32 "))
     assert "proxy" in esp32["board"] and "lx106" in esp32["core"]

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from msfsim import NoPlan, cache, platforms, toolchain
-from msfsim.sim.elf import ElfImage
+from msfsim.toolchain import ElfImage
 
 FW = Path(__file__).parent / "firmware"
 SOURCES = [FW / "test_block.c", FW / "msf_arena.c", toolchain.RUNTIME_DIR / "msf_main.c"]
@@ -149,7 +149,8 @@ def test_linker_script_uses_board_sizes():
 
 
 def test_doctor_lists_every_cross_compiler_and_emulator():
-    tools = {r["tool"]: r for r in toolchain.doctor()}
+    from msfsim.sim import inventory
+    tools = {r["tool"]: r for r in inventory.doctor()}
     for t in ("arm-none-eabi-gcc", "riscv64-unknown-elf-gcc", "xtensa-lx106-elf-gcc",
               "qemu-system-arm", "unicorn", "renode"):
         assert t in tools and tools[t]["install"]
@@ -195,7 +196,7 @@ def test_clang_builds_a_freestanding_firmware(board):
     assert clang.compiler.startswith("clang (ziglang) ") and "(zig " in clang.compiler
     assert clang.key != gcc.key and clang.path != gcc.path
     image = ElfImage(clang.path)
-    assert image.entry & ~1 == image.address(toolchain.ENTRY[p.family])  # not zig's default _start
+    assert image.entry & ~1 == image.address(p.family_info.entry)  # not zig's default _start
     assert not any(n.startswith(".debug") for n in image.sections)  # compiler_rt's DWARF dropped
     assert p.link_flash.origin <= image.address("msf_bench_begin") < p.link_flash.origin + p.flash.size
 

@@ -50,7 +50,6 @@ from msfsim.toolchain import (
     LINK_FLAGS,
     MIN_STACK_BYTES,
     RUNTIME_DIR,
-    RUNTIME_SOURCES,
     linker_script,
     runtime_sources,
 )
@@ -113,9 +112,11 @@ def _check_board(platform: Platform) -> None:
         raise MsfsimError(f"--emit-c: {platform.name} is only emulated through a proxy core "
                           f"({platform.proxy_core}); msfsim cannot build firmware for its "
                           f"{platform.core} core")
-    if platform.family not in RUNTIME_SOURCES or not platform.gcc.endswith("gcc"):
+    missing = [s.name for s in runtime_sources(platform) if not s.is_file()]
+    if missing or not platform.gcc.endswith("gcc"):
         raise MsfsimError(f"--emit-c: no firmware runtime for {platform.name} "
-                          f"({platform.family}, {platform.gcc})")
+                          f"({platform.family}, {platform.gcc}"
+                          + (f"; missing {', '.join(missing)}" if missing else "") + ")")
 
 
 def _check_fits(model: Model, platform: Platform, code: GeneratedCode) -> None:
@@ -213,15 +214,17 @@ def _linker_script(platform: Platform) -> str:
 
 def _qemu(platform: Platform) -> tuple[str, str]:
     """(QEMU binary, its arguments) running the self-test with semihosting on the console;
-    no arguments when no QEMU machine models the board."""
+    no arguments when no QEMU machine models the board. The machine, cpu and how the firmware
+    is loaded come from the board's and its family's [backends.qemu], as for measurements."""
+    from msfsim.sim.qemu_backend import firmware_args
+
     cfg = platform.backends.get("qemu")
     if not cfg:
         return "qemu-system-none", ""
     args = ["-M", cfg["machine"]] + (["-cpu", cfg["cpu"]] if cfg.get("cpu") else [])
     args += ["-m", cfg["ram"]] if cfg.get("ram") else []
-    args += ["-nographic", "-monitor", "none", "-serial", "none",
-             "-semihosting-config", "enable=on,target=native", "-kernel", FIRMWARE]
-    args += ["-bios", "none"] if platform.family == "rv32" else []
+    args += ["-nographic", "-monitor", "none", "-serial", "none"]
+    args += firmware_args(cfg, FIRMWARE)
     return cfg["system"], " ".join(args)
 
 

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import struct
+import subprocess
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 from msfsim import ToolMissing
 from msfsim.platforms import Platform, Region
-from msfsim.sim.elf import ElfImage
+from msfsim.toolchain import ElfImage
 
 STATUSES = ("ok", "fault", "timeout", "budget", "overflow")
 DEFAULT_BUDGET = 20_000_000_000
@@ -211,38 +212,80 @@ def xtensa_access(code: bytes) -> str | None:
     return None
 
 
+def _cortex_m_fault(cause: int, pc: int, addr: int, code: bytes) -> tuple[str | None, int, str]:
+    access: str | None = None
+    if cause & (CFSR_IACCVIOL | CFSR_IBUSERR):
+        access, addr = FETCH, pc
+    elif (cause & CFSR_DACCVIOL and cause & CFSR_MMARVALID) or \
+            (cause & CFSR_PRECISERR and cause & CFSR_BFARVALID):
+        access = thumb_access(code) or "access"
+    name = "MemManage" if cause & 0xFF else "BusFault"
+    return access, addr, f"{name}, CFSR 0x{cause:x}"
+
+
+def _rv32_fault(cause: int, pc: int, addr: int, code: bytes) -> tuple[str | None, int, str]:
+    return RV_ACCESS_FAULTS.get(cause), addr, f"mcause {cause}"
+
+
+def _xtensa_fault(cause: int, pc: int, addr: int, code: bytes) -> tuple[str | None, int, str]:
+    if cause not in XT_ACCESS_FAULTS:
+        return None, addr, ""
+    return XT_ACCESS_FAULTS[cause] or xtensa_access(code) or "access", addr, f"EXCCAUSE {cause}"
+
+
+# A family file's `faults`: how msf_fault's (pc, cause, address) read on that core, as
+# (access or None, faulting address, note naming the cause register).
+FAULT_DECODERS = {"cortex-m": _cortex_m_fault, "rv32": _rv32_fault, "xtensa": _xtensa_fault}
+
+
 def guest_fault_detail(platform: Platform, result: "GuestResult", image: ElfImage | None = None) -> str:
     """What the firmware's fault handler reported (msf_fault: pc, cause register, address),
-    as a memory fault where the cause is one, else as the raw exception."""
+    as a memory fault where the cause is one (decoded as the board's family file says), else
+    as the raw exception."""
     pc, cause, addr = result["fault_pc"], result["fault_cause"], result["code"]
     raw = f"cpu exception at pc=0x{pc:08x} cause=0x{cause:x}"
+    decode = FAULT_DECODERS.get(platform.family_info.faults)
+    if decode is None:
+        return raw
     code = image.read(pc, 4) if image is not None else b""
-    access: str | None = None
-    if platform.family == "cortex-m":
-        if cause & (CFSR_IACCVIOL | CFSR_IBUSERR):
-            access, addr = FETCH, pc
-        elif (cause & CFSR_DACCVIOL and cause & CFSR_MMARVALID) or \
-                (cause & CFSR_PRECISERR and cause & CFSR_BFARVALID):
-            access = thumb_access(code) or "access"
-        name = "MemManage" if cause & 0xFF else "BusFault"
-        note = f"{name}, CFSR 0x{cause:x}"
-    elif platform.family == "rv32":
-        access = RV_ACCESS_FAULTS.get(cause)
-        note = f"mcause {cause}"
-    elif platform.family == "lx106" and cause in XT_ACCESS_FAULTS:
-        access = XT_ACCESS_FAULTS[cause] or xtensa_access(code) or "access"
-        note = f"EXCCAUSE {cause}"
+    access, addr, note = decode(cause, pc, addr, code)
     if access is None:
         return raw
     return memory_fault_detail(platform, access, addr, pc, note)
 
 
+def tool_version(cmd: list[str], fallback: str) -> str:
+    """The first line `cmd` (e.g. `qemu-system-arm --version`) prints, or `fallback`."""
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return fallback
+    return out.strip().splitlines()[0] if out.strip() else fallback
+
+
 class Backend(ABC):
-    name: str = ""
+    """An emulator that runs msfsim firmware (see msfsim.sim for what a backend file defines)."""
+    name: str = ""        # --backend NAME; its settings are the boards' [backends.NAME] tables
+    summary: str = ""     # one line: what it is
+    order: int = 100      # place in listings (CLI choices, doctor, platforms)
+    tested: bool = True   # False: shipped, but not exercised where msfsim is developed
+
+    def serves(self, platform: Platform) -> bool:
+        """Whether it models the board's core: the board (or its family) has `[backends.NAME]`."""
+        return self.name in platform.backends
 
     @abstractmethod
     def available(self, platform: Platform) -> tuple[bool, str]:
         """(usable for this board here?, why not / install hint)."""
+
+    def version(self, platform: Platform | None = None) -> str:
+        """The emulator's version, recorded beside every count (counts depend on it)."""
+        return self.name
+
+    def doctor_rows(self) -> list[dict[str, str]]:
+        """`msfsim doctor` rows: {"tool", "status" (ok | missing | optional, missing),
+        "detail", "install"}."""
+        return []
 
     @abstractmethod
     def run(self, elf, platform: Platform, budget_instructions: int = DEFAULT_BUDGET,

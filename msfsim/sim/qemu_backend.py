@@ -9,6 +9,12 @@ markers' minstret difference (markers_rv32.S) is a second, independent count of 
 interval, reported as `Measurement.csr_instructions`. It leaves the plugin's counts unchanged
 and costs little on real firmware (about 1.0-1.5x the wall time of a CNN run, 2x on a tight
 loop); `QemuBackend(icount=False)` or MSFSIM_QEMU_ICOUNT=0 turns it off.
+
+Per core, the family file's `[backends.qemu]` gives the system binary and its Debian package,
+the cpu, how semihosting is enabled (`chardev`: -semihosting-config with the console in a file;
+`plain`: -semihosting) and how the ELF is loaded (`load`, with `@elf@` for its path), plus any
+arguments after it (`args`); the board's adds the machine and, where needed, the RAM size. The
+family's `[runtime] instret_csr = "minstret"` turns on the cross-check.
 """
 from __future__ import annotations
 
@@ -19,10 +25,12 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from msfsim import platforms
 from msfsim.platforms import Platform
+from msfsim.sim import register
 from msfsim.sim.base import (DEFAULT_BUDGET, DEFAULT_TIMEOUT_S, Backend, GuestResult, Measurement,
-                             make_measurement)
-from msfsim.sim.elf import ElfImage
+                             make_measurement, tool_version)
+from msfsim.toolchain import ElfImage, ToolchainError, cache_dir
 
 PLUGIN_SRC = Path(__file__).with_name("qemu_plugin") / "msf_count.c"
 PLUGIN_BUDGET_EXIT = 3  # the plugin's exit status when the budget is spent
@@ -34,8 +42,6 @@ MARKER_SCAN_INSNS = 16
 
 def plugin_path() -> Path:
     """The counting plugin, built on first use (cached by source hash)."""
-    from msfsim.toolchain import ToolchainError, cache_dir
-
     src = PLUGIN_SRC.read_bytes()
     tag = hashlib.sha256(src).hexdigest()[:16]
     out = cache_dir() / "native" / f"msf_count_{tag}.so"
@@ -67,15 +73,21 @@ def qemu_command(platform: Platform, elf_path: str, plugin: Path, plugin_args: s
         cmd += ["-m", cfg["ram"]]
     cmd += ["-nographic", "-monitor", "none", "-serial", "none",
             "-plugin", f"{plugin},{plugin_args}", "-d", "plugin"]
-    if platform.family == "lx106":
-        # -kernel ignores the ELF entry on this machine; the loader sets the PC from it.
-        cmd += ["-semihosting", "-device", f"loader,file={elf_path},cpu-num=0"]
+    return cmd + firmware_args(cfg, elf_path, console)
+
+
+def firmware_args(cfg: dict, elf_path: str, console: Path | None = None) -> list[str]:
+    """Semihosting, loading the ELF and what follows, as the family's [backends.qemu] says;
+    `console` (a file) receives the semihosting console where the machine allows (`chardev`)."""
+    if cfg.get("semihosting", "chardev") == "plain":
+        args = ["-semihosting"]
+    elif console is not None:
+        args = ["-semihosting-config", "enable=on,target=native,chardev=msfcon",
+                "-chardev", f"file,id=msfcon,path={console}"]
     else:
-        cmd += ["-semihosting-config", "enable=on,target=native,chardev=msfcon",
-                "-chardev", f"file,id=msfcon,path={console}", "-kernel", elf_path]
-        if platform.family == "rv32":
-            cmd += ["-bios", "none"]
-    return cmd
+        args = ["-semihosting-config", "enable=on,target=native"]
+    args += [a.replace("@elf@", elf_path) for a in cfg.get("load", ["-kernel", "@elf@"])]
+    return args + list(cfg.get("args", ()))
 
 
 def minstret_read_offset(image: ElfImage, address: int) -> int | None:
@@ -119,8 +131,11 @@ def _icount_default() -> bool:
     return os.environ.get(ICOUNT_ENV, "1").strip().lower() not in ("0", "no", "off", "false")
 
 
+@register
 class QemuBackend(Backend):
     name = "qemu"
+    summary = "QEMU system emulation with a counting TCG plugin (Debian's QEMU 7.2)"
+    order = 10
 
     def __init__(self, icount: bool | None = None):
         # None: on unless MSFSIM_QEMU_ICOUNT=0. Only RV32 has a counter to cross-check.
@@ -128,18 +143,26 @@ class QemuBackend(Backend):
 
     def cross_checks(self, platform: Platform) -> bool:
         """Whether runs on `platform` report minstret beside the plugin's count."""
-        return self.icount and platform.family == "rv32"
+        return self.icount and platform.family_info.instret_csr == "minstret"
 
     def available(self, platform: Platform) -> tuple[bool, str]:
         if "qemu" not in platform.backends:
             return False, f"no QEMU machine for {platform.name}"
-        system = platform.backends["qemu"]["system"]
+        cfg = platform.backends["qemu"]
+        system = cfg["system"]
         if shutil.which(system) is None:
-            pkg = "qemu-system-arm" if system.endswith("arm") else "qemu-system-misc"
+            pkg = cfg.get("package", system)
             return False, f"{system} not found: apt-get install --no-install-recommends {pkg}"
         if shutil.which("gcc") is None and shutil.which("cc") is None:
             return False, "the counting plugin needs a host C compiler: apt-get install gcc"
         return True, ""
+
+    def version(self, platform: Platform | None = None) -> str:
+        system = platform.backend("qemu")["system"] if platform is not None else systems()[0][0]
+        return tool_version([system, "--version"], "qemu (version unknown)")
+
+    def doctor_rows(self) -> list[dict[str, str]]:
+        return doctor_rows()
 
     def run(self, elf, platform: Platform, budget_instructions: int = DEFAULT_BUDGET,
             timeout_s: float = DEFAULT_TIMEOUT_S) -> Measurement:
@@ -194,10 +217,19 @@ def _parse_counts(path: Path) -> dict[str, int]:
     return out
 
 
+def systems() -> list[tuple[str, str]]:
+    """(qemu-system-* binary, Debian package) of every core family QEMU serves, by binary."""
+    found: dict[str, str] = {}
+    for name in platforms.families():
+        cfg = platforms.family(name).backends.get("qemu")
+        if cfg:
+            found.setdefault(cfg["system"], cfg.get("package", cfg["system"]))
+    return sorted(found.items())
+
+
 def doctor_rows() -> list[dict[str, str]]:
     rows = []
-    for system, pkg in (("qemu-system-arm", "qemu-system-arm"), ("qemu-system-riscv32", "qemu-system-misc"),
-                        ("qemu-system-xtensa", "qemu-system-misc")):
+    for system, pkg in systems():
         path = shutil.which(system)
         ver = ""
         if path:

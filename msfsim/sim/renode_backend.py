@@ -9,6 +9,10 @@ and reads the result record from guest memory (DESIGN §8).
 Renode answers an access to an unmapped address with a log line, not a fault: the firmware's
 own memory guard (the Cortex-M MPU or the RV32 PMP, set up before main) makes such an access,
 or a write to flash, fault, and its handler reports it as on QEMU (base.guest_fault_detail).
+
+Per core, the family file's `[backends.renode]` gives the `cpu` line of the platform description
+(and any `extra` peripheral line, e.g. the Cortex-M NVIC); no Renode platform of msfsim's exists
+for a family without that table (Xtensa).
 """
 from __future__ import annotations
 
@@ -21,8 +25,9 @@ import xmlrpc.client
 from pathlib import Path
 
 from msfsim.platforms import Platform
+from msfsim.sim import register
 from msfsim.sim.base import (DEFAULT_BUDGET, DEFAULT_TIMEOUT_S, Backend, GuestResult, Measurement,
-                             RESULT_FIELDS, make_measurement)
+                             RESULT_FIELDS, make_measurement, tool_version)
 
 INSTALL_HINT = "Renode is not installed: get it from https://renode.io (or set MSFSIM_RENODE)"
 SERVER_START_S = 60.0
@@ -66,8 +71,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@register
 class RenodeBackend(Backend):
     name = "renode"
+    summary = "a user's Renode, driven through its XML-RPC robot server (untested here)"
+    order = 20
+    tested = False
 
     def available(self, platform: Platform) -> tuple[bool, str]:
         if "renode" not in platform.backends:
@@ -75,6 +84,12 @@ class RenodeBackend(Backend):
         if renode_executable() is None:
             return False, INSTALL_HINT
         return True, ""
+
+    def version(self, platform: Platform | None = None) -> str:
+        return tool_version([renode_executable() or "renode", "--version"], "renode (version unknown)")
+
+    def doctor_rows(self) -> list[dict[str, str]]:
+        return doctor_rows()
 
     def run(self, elf, platform: Platform, budget_instructions: int = DEFAULT_BUDGET,
             timeout_s: float = DEFAULT_TIMEOUT_S) -> Measurement:

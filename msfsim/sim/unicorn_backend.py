@@ -12,6 +12,11 @@ main) is skipped here. unicorn models no Cortex-M System Control Space, so the M
 do not exist, and on RV32 it applies the PMP but cannot deliver the fault to the guest's trap
 handler (it stops with an anonymous UC_ERR_EXCEPTION), so neither would say more than the map.
 The guard runs before the begin marker: counts are the same either way.
+
+Per core, the family file's `[backends.unicorn]` names the unicorn architecture (`arch`, a key
+of ARCHES: how the engine is opened, its registers, the instruction-length rule the counter
+uses, the semihosting trap) and the CPU model (`cpu`, a unicorn constant such as
+UC_CPU_ARM_CORTEX_M7). A family without that table (Xtensa) is not served.
 """
 from __future__ import annotations
 
@@ -24,16 +29,19 @@ import tempfile
 import threading
 from pathlib import Path
 
+from dataclasses import dataclass
+
 from msfsim.platforms import Platform, Region
+from msfsim.sim import register
 from msfsim.sim.base import (DEFAULT_BUDGET, DEFAULT_TIMEOUT_S, FETCH, READ, WRITE, Backend, GuestResult,
                              Measurement, make_measurement, markers, memory_fault_detail, result_size)
-from msfsim.sim.elf import EM_ARM, ElfError, ElfImage
+from msfsim.toolchain import ElfError, ElfImage, cache_dir
 
 SYS_WRITE0, SYS_EXIT = 0x04, 0x18
 PAGE = 0x1000
 HOOK_CACHE_SLOTS = 1 << 16
 WATCHDOG_RETRY_S = 0.01
-ISA = {"arm": 0, "riscv32": 1}
+ISA = {"arm": 0, "riscv32": 1}   # uc_count.c: how instruction lengths are decoded
 UNSET = (1 << 64) - 1
 _HOOK_SRC = Path(__file__).with_name("uc_count.c")
 _CDEF = """
@@ -83,8 +91,6 @@ def native_hook():
 
 def _build_native():
     import cffi
-
-    from msfsim.toolchain import cache_dir
 
     src = _HOOK_SRC.read_text()
     tag = hashlib.sha256((src + _CDEF + sys.version).encode()).hexdigest()[:16]
@@ -154,8 +160,39 @@ def memory_map(platform: Platform) -> list[tuple[Region, int]]:
             (platform.link_sram, unicorn.UC_PROT_ALL)]
 
 
+@dataclass(frozen=True)
+class Arch:
+    """How unicorn runs one instruction set (a family's `[backends.unicorn] arch`)."""
+    uc_arch: str                 # unicorn.UC_ARCH_*
+    uc_mode: tuple[str, ...]     # unicorn.UC_MODE_* (or-ed)
+    consts: str                  # unicorn.<consts> module: CPU models and registers
+    pc: str
+    sp: str
+    arg0: str                    # semihosting operation and its argument
+    arg1: str
+    ret: str                     # return address register (the memory guard is skipped to it)
+    isa: int                     # ISA: instruction lengths for the counter
+    thumb: bool                  # code addresses carry the Thumb bit
+    trap_size: int               # bytes of the semihosting trap instruction
+    reset_lr: int | None = None  # LR at reset, as the emulators set it (ARMv7-M: 0xFFFFFFFF)
+    stop_at: int = 0xFFFFFFFF    # emulation end address (never reached: the firmware exits)
+
+
+ARCHES = {
+    "arm": Arch("UC_ARCH_ARM", ("UC_MODE_THUMB", "UC_MODE_MCLASS"), "arm_const",
+                "UC_ARM_REG_PC", "UC_ARM_REG_SP", "UC_ARM_REG_R0", "UC_ARM_REG_R1", "UC_ARM_REG_LR",
+                ISA["arm"], thumb=True, trap_size=2, reset_lr=0xFFFFFFFF, stop_at=0xFFFFFFFE),
+    "riscv32": Arch("UC_ARCH_RISCV", ("UC_MODE_RISCV32",), "riscv_const",
+                    "UC_RISCV_REG_PC", "UC_RISCV_REG_SP", "UC_RISCV_REG_A0", "UC_RISCV_REG_A1",
+                    "UC_RISCV_REG_RA", ISA["riscv32"], thumb=False, trap_size=4),
+}
+
+
+@register
 class UnicornBackend(Backend):
     name = "unicorn"
+    summary = "unicorn engine in-process: exact counts from a native block hook (pip only)"
+    order = 0
 
     def __init__(self, native: bool = True):
         self.native = native
@@ -163,6 +200,10 @@ class UnicornBackend(Backend):
     def available(self, platform: Platform) -> tuple[bool, str]:
         if "unicorn" not in platform.backends:
             return False, f"unicorn has no model of the {platform.proxy_core or platform.core} core"
+        arch = platform.backends["unicorn"].get("arch")
+        if arch not in ARCHES:
+            return False, (f"{platform.name}: [backends.unicorn] arch {arch!r} is not one of "
+                           f"{', '.join(ARCHES)}")
         for name, region in (("flash", platform.link_flash), ("SRAM", platform.link_sram)):
             if region.origin % PAGE or region.size % PAGE:
                 return False, (f"unicorn maps whole {PAGE}-byte pages and {platform.name}'s {name} "
@@ -173,27 +214,43 @@ class UnicornBackend(Backend):
             return False, str(e)
         return True, ""
 
+    def version(self, platform: Platform | None = None) -> str:
+        import unicorn
+        return f"unicorn {unicorn.__version__}"
+
+    def doctor_rows(self) -> list[dict[str, str]]:
+        try:
+            import unicorn
+            rows = [{"tool": "unicorn", "status": "ok", "detail": unicorn.__version__,
+                     "install": "pip install unicorn"}]
+            native = native_hook() is not None
+        except ImportError:
+            rows = [{"tool": "unicorn", "status": "missing", "detail": "default backend",
+                     "install": "pip install unicorn"}]
+            native = False
+        rows.append({"tool": "unicorn native hook (cffi + host gcc)", "status": "ok" if native else "missing",
+                     "detail": "exact counting in native code; without it a much slower Python hook",
+                     "install": "pip install cffi; apt-get install gcc"})
+        return rows
+
     def run(self, elf, platform: Platform, budget_instructions: int = DEFAULT_BUDGET,
             timeout_s: float = DEFAULT_TIMEOUT_S) -> Measurement:
         unicorn, uclib = _import_unicorn()
-        from unicorn import arm_const, riscv_const
 
         ok, why = self.available(platform)
         if not ok:
             raise RuntimeError(why)
         cfg = platform.backend("unicorn")
+        arch = ARCHES[cfg["arch"]]
+        consts = importlib.import_module(f"unicorn.{arch.consts}")
+        mode = 0
+        for m in arch.uc_mode:
+            mode |= getattr(unicorn, m)
+        uc = unicorn.Uc(getattr(unicorn, arch.uc_arch), mode)
+        uc.ctl_set_cpu_model(getattr(consts, cfg["cpu"]))
+        pc_reg, sp_reg, a0, a1 = (getattr(consts, r) for r in (arch.pc, arch.sp, arch.arg0, arch.arg1))
+        thumb = 1 if arch.thumb else 0
         image = ElfImage(elf.path)
-        arm = image.machine == EM_ARM
-        if arm:
-            uc = unicorn.Uc(unicorn.UC_ARCH_ARM, unicorn.UC_MODE_THUMB | unicorn.UC_MODE_MCLASS)
-            uc.ctl_set_cpu_model(getattr(arm_const, f"UC_CPU_ARM_{cfg['cpu']}"))
-            pc_reg, sp_reg, a0, a1 = (arm_const.UC_ARM_REG_PC, arm_const.UC_ARM_REG_SP,
-                                      arm_const.UC_ARM_REG_R0, arm_const.UC_ARM_REG_R1)
-        else:
-            uc = unicorn.Uc(unicorn.UC_ARCH_RISCV, unicorn.UC_MODE_RISCV32)
-            uc.ctl_set_cpu_model(getattr(riscv_const, f"UC_CPU_{cfg['cpu']}"))
-            pc_reg, sp_reg, a0, a1 = (riscv_const.UC_RISCV_REG_PC, riscv_const.UC_RISCV_REG_SP,
-                                      riscv_const.UC_RISCV_REG_A0, riscv_const.UC_RISCV_REG_A1)
 
         for region, perms in memory_map(platform):  # page multiples: see available()
             uc.mem_map(region.origin, region.size, perms)
@@ -205,7 +262,7 @@ class UnicornBackend(Backend):
             (s.paddr + len(s.data) for s in image.segments if s.data), default=flash.origin) - flash.origin)))
 
         begin, end = markers(image)
-        isa = 0 if arm else 1
+        isa = arch.isa
         keepalive: list = []
         native = native_hook() if self.native else None
         if native is not None:
@@ -234,7 +291,7 @@ class UnicornBackend(Backend):
 
         exited: list[int] = []
         trap = image.address("msf_semihost_trap")
-        step = 2 if arm else 4
+        step = arch.trap_size
 
         def semihost(uc_, address, size, _user):
             op = uc_.reg_read(a0)
@@ -243,7 +300,7 @@ class UnicornBackend(Backend):
                 uc_.emu_stop()
                 return
             uc_.reg_write(a0, 0)  # SYS_WRITE0 and others: the host reads memory instead
-            uc_.reg_write(pc_reg, (address + step) | (1 if arm else 0))
+            uc_.reg_write(pc_reg, (address + step) | thumb)
 
         uc.hook_add(unicorn.UC_HOOK_CODE, semihost, begin=trap, end=trap)
 
@@ -252,7 +309,7 @@ class UnicornBackend(Backend):
         except ElfError:
             guard = None
         if guard is not None:
-            lr = arm_const.UC_ARM_REG_LR if arm else riscv_const.UC_RISCV_REG_RA
+            lr = getattr(consts, arch.ret)
 
             def skip_guard(uc_, address, size, _user):  # return at once: the map is the guard
                 uc_.reg_write(pc_reg, uc_.reg_read(lr))
@@ -273,16 +330,16 @@ class UnicornBackend(Backend):
 
         sp = platform.link_sram.origin + platform.sram.size
         uc.reg_write(sp_reg, sp)
-        if arm:
-            uc.reg_write(arm_const.UC_ARM_REG_LR, 0xFFFFFFFF)  # ARMv7-M reset value, as in QEMU
+        if arch.reset_lr is not None:
+            uc.reg_write(getattr(consts, arch.ret), arch.reset_lr)  # ARMv7-M reset value, as in QEMU
         entry = image.entry
         stop, stop_detail = None, ""
         try:
             with _Watchdog(uclib, uc._uch, timeout_s):
-                uc.emu_start(entry | (1 if arm else 0), 0xFFFFFFFF if not arm else 0xFFFFFFFE)
+                uc.emu_start(entry | thumb, arch.stop_at)
         except unicorn.UcError as e:
             pc, cause = uc.reg_read(pc_reg), ""
-            if not arm and e.errno == unicorn.UC_ERR_EXCEPTION:
+            if arch.isa == ISA["riscv32"] and e.errno == unicorn.UC_ERR_EXCEPTION:
                 # unicorn leaves PC past a trapping RV32 instruction: walk the last block.
                 pc = _previous_rv_insn(uc, int(counter.last_block), pc)
             if bad_access and e.errno in (unicorn.UC_ERR_READ_UNMAPPED, unicorn.UC_ERR_WRITE_UNMAPPED,
