@@ -299,6 +299,8 @@ class Measurer:
         self.bar = _bar_class()(total=0, unit="fw", desc="measuring", file=sys.stderr, disable=not show,
                         dynamic_ncols=True, leave=False)
         self._old_sigterm = _on_sigterm_like_sigint()
+        self._announced = 0
+        self.stage = ""
 
     # -- keys and sources
     def key_of(self, **parts: Any) -> str:
@@ -367,7 +369,9 @@ class Measurer:
                           self.backend, self.compiler, it.budget, self.timeout_s,
                           str(self.cache_root))
                 todo[key] = (job, [it])
-        self.bar.total += len(items)
+        announced = min(self._announced, len(items))  # already in the total
+        self._announced -= announced
+        self.bar.total += len(items) - announced
         self.bar.update(len(items) - sum(len(v[1]) for v in todo.values()))
         self._refresh()
         if self.jobs == 1:
@@ -425,10 +429,21 @@ class Measurer:
             if self._on_fail:
                 self._on_fail(it.label, o)
 
+    def announce(self, n: int, stage: str = "") -> None:
+        """Put `n` firmwares that will be measured later into the bar's total now (its ETA
+        then covers them; a negative `n` withdraws what will not come); `stage` names what is
+        being measured (e.g. "round 2")."""
+        self._announced += n
+        self.bar.total += n
+        if stage:
+            self.stage = stage
+        self._refresh()
+
     def _refresh(self) -> None:
         s = self.stats
-        self.bar.set_description(f"measuring ({s.measured} built+run, {s.cache_hits} cached, "
-                                 f"{s.failed} dropped)", refresh=True)
+        stage = f"{self.stage}: " if self.stage else ""
+        self.bar.set_description(f"{stage}measuring ({s.measured} built+run, {s.cache_hits} "
+                                 f"cached, {s.failed} dropped)", refresh=True)
 
     def _discard_pool(self) -> None:
         """End the pool at once: queued jobs are cancelled; each worker is killed with its

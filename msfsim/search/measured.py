@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 import sys
 import time
 from dataclasses import dataclass, replace
@@ -52,6 +53,12 @@ BASELINE_HEADS = 6   # estimated head blocks of a baseline measured per round
 
 Budget = Callable[[Block, BlockCost], int]
 WHOLE_PLANS = ("plan", "vanilla", "mcunetv2", "streamnet")  # labels of whole-model firmware
+
+
+def _overflow_bytes(detail: str | None) -> int | None:
+    """The largest 'overflowed by N bytes' in a link error, if it says."""
+    found = [int(n) for n in re.findall(r"overflowed by (\d+) bytes", detail or "")]
+    return max(found) if found else None
 
 
 @dataclass
@@ -182,13 +189,19 @@ def search_measured(model: Model, plat: Platform | str, objective: str = "ram",
     dropped: dict[Block, str] = {}
     state = _Interrupted()
 
+    overflowed: dict[str, int | None] = {}  # candidates too big for the board: one summary line
+    told: set[str] = set()
+
     def on_fail(label: str, o: Outcome) -> None:
-        if label in WHOLE_PLANS:  # whole-model firmware: handled (raised) after the run
-            print(f"msfsim: {label} firmware: {o.cause}", file=sys.stderr)
-        elif o.status == "mismatch":
-            print(f"msfsim: warning: candidate {label}: {o.detail}; dropped", file=sys.stderr)
-        else:
-            print(f"msfsim: candidate {label} dropped: {o.cause}", file=sys.stderr)
+        if o.status == "overflow" and label not in WHOLE_PLANS:
+            overflowed[label] = _overflow_bytes(o.detail)  # expected on small boards
+            return
+        line = (f"msfsim: {label} firmware: {o.cause}" if label in WHOLE_PLANS  # raised later
+                else f"msfsim: warning: candidate {label}: {o.detail}; dropped"
+                if o.status == "mismatch" else f"msfsim: candidate {label} dropped: {o.cause}")
+        if line not in told:  # a candidate met again in a later round is told once
+            told.add(line)
+            print(line, file=sys.stderr)
 
     def net_io(b: Block) -> int:
         st = block_structure(model, b.first, b.last)
@@ -282,8 +295,11 @@ def search_measured(model: Model, plat: Platform | str, objective: str = "ram",
                 m.cache.hits -= 1  # a hint, not a measurement
                 want |= _memo_blocks(memo)
             want &= set(blocks)
+            # the whole-plan firmwares (plan and baselines) come last: count them from the start
+            m.announce(len(WHOLE_PLANS))
             while True:
                 rounds += 1
+                m.announce(0, f"round {rounds}")
                 measure_blocks(want, m)
                 ew = weights(estimates=True)
                 try:
@@ -308,14 +324,21 @@ def search_measured(model: Model, plat: Platform | str, objective: str = "ram",
             base = {"vanilla": vanilla, "mcunetv2": bl.mcunetv2(model, ew),
                     "streamnet": bl.streamnet(model, ew)}
             expect = values[model.output]
-            whole = m.measure([plan_item(model, list(plan.blocks), x, expect, "plan")] +
-                              [plan_item(model, list(bp.blocks), x, expect, name)
-                               for name, bp in base.items() if bp is not None])
+            items = [plan_item(model, list(plan.blocks), x, expect, "plan")] + \
+                    [plan_item(model, list(bp.blocks), x, expect, name)
+                     for name, bp in base.items() if bp is not None]
+            m.announce(len(items) - len(WHOLE_PLANS), "whole plans")  # a baseline may not exist
+            whole = m.measure(items)
         except KeyboardInterrupt:
             state.report()
             raise
         stats = m.stats.to_json()
         compiler = m.compiler_label
+    if overflowed:
+        over = [v for v in overflowed.values() if v is not None]
+        span = f" (by {min(over):,} to {max(over):,} B)" if over else ""
+        print(f"msfsim: {len(overflowed)} candidate blocks do not fit {p.label}'s memory alone"
+              f"{span} and were left out (--json: measurement.dropped)", file=sys.stderr)
 
     o = whole["plan"]
     if o.status == "mismatch":
