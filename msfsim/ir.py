@@ -18,24 +18,18 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass, field, replace
-from enum import Enum
 from typing import Iterable
 
 import numpy as np
 
+from msfsim import ops
+# The op kinds and the quantisation arithmetic are the op registry's (msfsim.ops), the bottom
+# of the stack; the IR re-exports them.
+from msfsim.ops.fixedpoint import (ADD_LEFT_SHIFT, quantize_multiplier,  # noqa: F401
+                                   quantize_weights)
+from msfsim.ops.kinds import Op, Shape, out_size  # noqa: F401
+
 from .names import safe_name, shown
-
-Shape = tuple[int, int, int]  # (H, W, C)
-
-
-class Op(str, Enum):
-    CONV = "conv"          # standard conv (pointwise when kernel is 1x1)
-    DWCONV = "dwconv"      # depthwise conv, channel multiplier 1
-    ADD = "add"            # residual add of two tensors of the same shape
-    MAXPOOL = "maxpool"
-    AVGPOOL = "avgpool"
-    GAP = "gap"            # global average pooling -> (1, 1, C)
-    DENSE = "dense"        # fully connected over the NHWC-flattened input -> (1, 1, Cout)
 
 
 @dataclass(frozen=True)
@@ -94,10 +88,12 @@ class Layer:
     @property
     def is_spatial(self) -> bool:
         """True when an output pixel depends on a bounded input window (tileable)."""
-        return self.op in (Op.CONV, Op.DWCONV, Op.ADD, Op.MAXPOOL, Op.AVGPOOL)
+        return op_def(self.op).spatial
 
 
-ADD_LEFT_SHIFT = 20
+def op_def(op: Op) -> ops.OpDef:
+    """The definition of `op` in the op registry (`msfsim.ops`)."""
+    return ops.get(op)
 
 
 @dataclass(frozen=True, eq=False)
@@ -196,16 +192,7 @@ class Model:
 
     def macs(self, layer: Layer) -> int:
         """Multiply-accumulates of one layer (adds and pooling count as 0 MACs)."""
-        ho, wo, co = self.out_shape(layer)
-        kh, kw = layer.kernel
-        if layer.op == Op.CONV:
-            return ho * wo * co * kh * kw * self.in_shape(layer)[2]
-        if layer.op == Op.DWCONV:
-            return ho * wo * co * kh * kw
-        if layer.op == Op.DENSE:
-            h, w, c = self.in_shape(layer)
-            return h * w * c * co
-        return 0
+        return op_def(layer.op).macs(self, layer)
 
     @property
     def total_macs(self) -> int:
@@ -218,7 +205,7 @@ class Model:
         for layer in self.layers:
             ins = ",".join("x".join(map(str, self.tensors[t].shape)) for t in layer.inputs)
             extra = ""
-            if layer.op in (Op.CONV, Op.DWCONV, Op.MAXPOOL, Op.AVGPOOL):
+            if op_def(layer.op).windowed:
                 extra = f" k{layer.kernel[0]}x{layer.kernel[1]} s{layer.stride[0]}"
             act = f" {layer.activation}" if layer.activation != "none" else ""
             lines.append(f"  {layer.index:3d} {layer.op.value:8s}{extra:8s} {ins} -> "
@@ -227,24 +214,6 @@ class Model:
 
 
 # ---------------------------------------------------------------- fixed-point helpers
-
-def quantize_multiplier(real: float) -> tuple[int, int]:
-    """Real multiplier -> (Q31 multiplier, shift) as TFLite's QuantizeMultiplier."""
-    if real == 0.0:
-        return 0, 0
-    mant, exp = math.frexp(real)  # real = mant * 2**exp, 0.5 <= mant < 1
-    q = int(round(mant * (1 << 31)))
-    if q == (1 << 31):
-        q //= 2
-        exp += 1
-    if exp < -31:  # too small to represent: the product rounds to zero
-        return 0, 0
-    return q, exp
-
-
-def out_size(n: int, k: int, s: int, p0: int, p1: int) -> int:
-    return (n + p0 + p1 - k) // s + 1
-
 
 def conv_pad(n: int, k: int, s: int) -> tuple[int, int]:
     """SAME-style padding (k//2 on the leading side, the rest trailing) used by the zoo."""
@@ -272,16 +241,17 @@ class IRBuilder:
         self.name = name
         self.tensors: list[Tensor] = []
         self.layers: list[Layer] = []
-        self.input = self._tensor(input_name, input_shape, input_q)
+        self.input = self.new_tensor(input_name, input_shape, input_q)
 
-    def _tensor(self, name: str, shape: Shape, q: QParams) -> int:
+    def new_tensor(self, name: str, shape: Shape, q: QParams) -> int:
         if any(d <= 0 for d in shape):
             raise ValueError(f"tensor {shown(name)} has a non-positive dimension {shape}")
         tid = len(self.tensors)
         self.tensors.append(Tensor(tid, name, tuple(int(d) for d in shape), q))  # type: ignore[arg-type]
         return tid
 
-    def _layer(self, **kw) -> int:
+    def new_layer(self, **kw) -> int:
+        """Append a `Layer` (fields as keywords; arrays made read-only); returns its output."""
         kw.setdefault("name", f"{kw['op'].value}_{len(self.layers)}")
         for key in ("weight", "bias", "multiplier", "shift"):
             if kw.get(key) is not None:
@@ -300,123 +270,43 @@ class IRBuilder:
                 hi = min(hi, q.zero_point + int(round(fmax / q.scale)))
         return max(-128, min(lo, 127)), max(-128, min(hi, 127))
 
+    # Builders of each op's layers (the op modules of msfsim.ops quantise the parameters).
     def conv(self, x: int, w_q: np.ndarray, w_scale: np.ndarray, bias: np.ndarray | None,
              out_q: QParams, stride=(1, 1), pad=(0, 0, 0, 0), depthwise: bool = False,
              activation: str = "none", clip: tuple[float, float] | None = None,
              name: str | None = None, out_name: str | None = None) -> int:
         """w_q: int8 weights, (Cout,kh,kw,Cin) or (kh,kw,C) for depthwise; w_scale per channel;
         bias: float bias (quantised here) or None."""
-        xt = self.tensors[x]
-        h, w, cin = xt.shape
-        if depthwise:
-            kh, kw, cout = w_q.shape
-            if cout != cin:
-                raise ValueError(f"depthwise conv {shown(name)}: {cout} channels for a {cin}-channel input")
-        else:
-            cout, kh, kw, wcin = w_q.shape
-            if wcin != cin:
-                raise ValueError(f"conv {shown(name)}: weights expect {wcin} input channels, input has {cin}")
-        ho = out_size(h, kh, stride[0], pad[0], pad[2])
-        wo = out_size(w, kw, stride[1], pad[1], pad[3])
-        w_scale = np.broadcast_to(np.asarray(w_scale, dtype=np.float64), (cout,))
-        acc_scale = xt.q.scale * w_scale
-        b = np.zeros(cout) if bias is None else np.asarray(bias, dtype=np.float64)
-        bias_q = np.clip(np.round(b / acc_scale), -2**31, 2**31 - 1).astype(np.int32)
-        mult, shift = zip(*(quantize_multiplier(s / out_q.scale) for s in acc_scale))
-        y = self._tensor(out_name or f"t{len(self.tensors)}", (ho, wo, cout), out_q)
-        lo, hi = self.clamp_range(activation, out_q, clip)
-        return self._layer(op=Op.DWCONV if depthwise else Op.CONV, inputs=(x,), output=y,
-                           kernel=(kh, kw), stride=tuple(stride), pad=tuple(pad),
-                           weight=np.asarray(w_q, dtype=np.int8), bias=bias_q,
-                           multiplier=np.array(mult, np.int32), shift=np.array(shift, np.int32),
-                           act_min=lo, act_max=hi, activation=activation,
-                           **({"name": name} if name else {}))
+        return op_def(Op.DWCONV if depthwise else Op.CONV).build(
+            self, x, w_q, w_scale, bias, out_q, stride=stride, pad=pad, activation=activation,
+            clip=clip, name=name, out_name=out_name)
 
     def dense(self, x: int, w_q: np.ndarray, w_scale: np.ndarray, bias: np.ndarray | None,
               out_q: QParams, activation: str = "none", clip=None,
               name: str | None = None, out_name: str | None = None) -> int:
         """w_q: (Cout, H*W*C) int8 in NHWC flatten order."""
-        xt = self.tensors[x]
-        cout, cin = w_q.shape
-        if cin != xt.size:
-            raise ValueError(f"dense {shown(name)}: weights expect {cin} inputs, input has {xt.size}")
-        w_scale = np.broadcast_to(np.asarray(w_scale, dtype=np.float64), (cout,))
-        acc_scale = xt.q.scale * w_scale
-        b = np.zeros(cout) if bias is None else np.asarray(bias, dtype=np.float64)
-        bias_q = np.clip(np.round(b / acc_scale), -2**31, 2**31 - 1).astype(np.int32)
-        mult, shift = zip(*(quantize_multiplier(s / out_q.scale) for s in acc_scale))
-        y = self._tensor(out_name or f"t{len(self.tensors)}", (1, 1, cout), out_q)
-        lo, hi = self.clamp_range(activation, out_q, clip)
-        return self._layer(op=Op.DENSE, inputs=(x,), output=y, weight=np.asarray(w_q, np.int8),
-                           bias=bias_q, multiplier=np.array(mult, np.int32),
-                           shift=np.array(shift, np.int32), act_min=lo, act_max=hi,
-                           activation=activation, **({"name": name} if name else {}))
+        return op_def(Op.DENSE).build(self, x, w_q, w_scale, bias, out_q, activation=activation,
+                                      clip=clip, name=name, out_name=out_name)
 
     def add(self, a: int, b: int, out_q: QParams, activation: str = "none", clip=None,
             name: str | None = None, out_name: str | None = None) -> int:
-        ta, tb = self.tensors[a], self.tensors[b]
-        if ta.shape != tb.shape:
-            raise ValueError(f"add {shown(name)}: shapes {ta.shape} and {tb.shape} differ (no broadcasting)")
-        twice_max = 2.0 * max(ta.q.scale, tb.q.scale)
-        m1, s1 = quantize_multiplier(ta.q.scale / twice_max)
-        m2, s2 = quantize_multiplier(tb.q.scale / twice_max)
-        mo, so = quantize_multiplier(twice_max / ((1 << ADD_LEFT_SHIFT) * out_q.scale))
-        y = self._tensor(out_name or f"t{len(self.tensors)}", ta.shape, out_q)
-        lo, hi = self.clamp_range(activation, out_q, clip)
-        return self._layer(op=Op.ADD, inputs=(a, b), output=y,
-                           multiplier=np.array([m1, m2, mo], np.int32),
-                           shift=np.array([s1, s2, so], np.int32), act_min=lo, act_max=hi,
-                           activation=activation, **({"name": name} if name else {}))
+        return op_def(Op.ADD).build(self, a, b, out_q, activation=activation, clip=clip,
+                                    name=name, out_name=out_name)
 
     def pool(self, x: int, kind: str, kernel, stride, pad=(0, 0, 0, 0), out_q: QParams | None = None,
              activation: str = "none", clip=None, name: str | None = None,
              out_name: str | None = None) -> int:
         """kind: "max" or "avg". Average pooling divides by kh*kw (padding counts as zeros)."""
-        xt = self.tensors[x]
-        h, w, c = xt.shape
-        ho = out_size(h, kernel[0], stride[0], pad[0], pad[2])
-        wo = out_size(w, kernel[1], stride[1], pad[1], pad[3])
-        extra: dict = {}
-        if kind == "max":
-            out_q = xt.q
-            op = Op.MAXPOOL
-        else:
-            out_q = out_q or xt.q
-            m, s = quantize_multiplier(xt.q.scale / (out_q.scale * kernel[0] * kernel[1]))
-            extra = dict(multiplier=np.array([m], np.int32), shift=np.array([s], np.int32))
-            op = Op.AVGPOOL
-        y = self._tensor(out_name or f"t{len(self.tensors)}", (ho, wo, c), out_q)
-        lo, hi = self.clamp_range(activation, out_q, clip)
-        return self._layer(op=op, inputs=(x,), output=y, kernel=tuple(kernel), stride=tuple(stride),
-                           pad=tuple(pad), act_min=lo, act_max=hi, activation=activation,
-                           **extra, **({"name": name} if name else {}))
+        return ops.pool.build(self, x, kind, kernel, stride, pad, out_q=out_q, activation=activation,
+                          clip=clip, name=name, out_name=out_name)
 
     def gap(self, x: int, out_q: QParams | None = None, name: str | None = None,
             out_name: str | None = None) -> int:
-        xt = self.tensors[x]
-        h, w, c = xt.shape
-        out_q = out_q or xt.q
-        m, s = quantize_multiplier(xt.q.scale / (out_q.scale * h * w))
-        y = self._tensor(out_name or f"t{len(self.tensors)}", (1, 1, c), out_q)
-        return self._layer(op=Op.GAP, inputs=(x,), output=y, kernel=(h, w),
-                           multiplier=np.array([m], np.int32), shift=np.array([s], np.int32),
-                           **({"name": name} if name else {}))
+        return op_def(Op.GAP).build(self, x, out_q=out_q, name=name, out_name=out_name)
 
     def build(self, output: int | None = None) -> Model:
         out = self.layers[-1].output if output is None else output
         return Model(self.name, tuple(self.tensors), tuple(self.layers), self.input, out)
-
-
-def quantize_weights(w: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
-    """Symmetric per-channel int8 quantisation along `axis` -> (int8 weights, scales)."""
-    w = np.asarray(w, dtype=np.float64)
-    red = tuple(a for a in range(w.ndim) if a != axis)
-    amax = np.max(np.abs(w), axis=red) if red else np.abs(w)
-    scale = np.where(amax > 0, amax / 127.0, 1.0)
-    shape = [1] * w.ndim
-    shape[axis] = -1
-    q = np.clip(np.round(w / scale.reshape(shape)), -127, 127).astype(np.int8)
-    return q, scale
 
 
 def activation_qparams(lo: float, hi: float) -> QParams:

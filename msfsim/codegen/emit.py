@@ -19,13 +19,17 @@ from string import Template
 
 import numpy as np
 
-from msfsim import MsfsimError
-from msfsim.codegen.cwriter import c_array, c_struct, c_struct_array, comment
+from msfsim import MsfsimError, ops
+from msfsim.codegen.cwriter import c_array, c_struct, c_struct_array, comment, ident
 from msfsim.fusion.block import Block
 from msfsim.fusion.geometry import block_structure, pool_in_place
 from msfsim.fusion.memplan import BlockPlan, block_plan, plan_layout
-from msfsim.ir import Layer, Model, Op
+from msfsim.ir import Layer, Model
 from msfsim.names import check_c_text, shown
+from msfsim.ops.base import CArray, CDecl, CIf, CStruct, CTable
+# Conv parameters, re-exported: msfsim.deploy and the tests use them from here.
+from msfsim.ops.convbase import (ChannelParams, channel_params, wide_eligible,  # noqa: F401
+                                 wide_weights)
 
 SCHEME = {"layer": "MSF_SCHEME_LAYER", "recompute": "MSF_SCHEME_RECOMPUTE",
           "hcache": "MSF_SCHEME_HCACHE", "stream2d": "MSF_SCHEME_STREAM2D"}
@@ -236,13 +240,13 @@ def _block(model: Model, plan: BlockPlan, k: int) -> tuple[str, dict]:
     if blk.config.scheme == "layer" and pool_in_place(model, blk.first, blk.last):
         out.append(_layer_params(model, model.layers[blk.first]))
         out.append(_layer_params(model, model.layers[blk.last]))
-        layers.append(_conv_maxpool_desc(model, blk.first, slot))
+        layers.append(_pool_fusion_desc(model, blk.first, slot))
         st = replace(st, spatial=(blk.first,), tail=())
     for li in () if layers else (*st.spatial, *st.tail):
         layer = model.layers[li]
         out.append(_layer_params(model, layer))
         ins = [slot[t] for t in layer.inputs] + [-1]
-        layers.append({"op": _op(layer), "in0": ins[0], "in1": ins[1] if layer.op == Op.ADD else -1,
+        layers.append({"op": ops.get(layer.op).c_op(layer), "in0": ins[0], "in1": ins[1],
                        "out": slot[layer.output],
                        "kernel_h": layer.kernel[0], "kernel_w": layer.kernel[1],
                        "stride_h": layer.stride[0], "stride_w": layer.stride[1],
@@ -260,165 +264,38 @@ def _block(model: Model, plan: BlockPlan, k: int) -> tuple[str, dict]:
     return "".join(out), desc
 
 
-def _conv_maxpool_desc(model: Model, first: int, slot: dict[int, int]) -> dict:
-    """One executor layer for conv `first` and the max pool after it; its region geometry is
-    the composition of the two."""
-    conv, pool = model.layers[first], model.layers[first + 1]
-    ch, cw, _ = model.out_shape(conv)
-    geo = {}
-    for axis, (k, s, p) in enumerate((("kernel_h", "stride_h", "pad_top"),
-                                      ("kernel_w", "stride_w", "pad_left"))):
-        geo[k] = (pool.kernel[axis] - 1) * conv.stride[axis] + conv.kernel[axis]
-        geo[s] = pool.stride[axis] * conv.stride[axis]
-        geo[p] = pool.pad[axis] * conv.stride[axis] + conv.pad[axis]
-    return {"op": "MSF_OP_CONV_MAXPOOL", "in0": slot[conv.inputs[0]], "in1": -1,
-            "out": slot[pool.output], **geo, "params": f"&l{conv.index}_params",
-            "pool": f"&l{pool.index}_params", "conv_out_h": ch, "conv_out_w": cw}
-
-
-def _op(layer: Layer) -> str:
-    if layer.op == Op.CONV:
-        return "MSF_OP_CONV_1X1" if layer.kernel == (1, 1) else "MSF_OP_CONV"
-    return {Op.DWCONV: "MSF_OP_DWCONV", Op.ADD: "MSF_OP_ADD", Op.MAXPOOL: "MSF_OP_MAXPOOL",
-            Op.AVGPOOL: "MSF_OP_AVGPOOL", Op.GAP: "MSF_OP_GAP", Op.DENSE: "MSF_OP_DENSE"}[layer.op]
+def _pool_fusion_desc(model: Model, first: int, slot: dict[int, int]) -> dict:
+    """One executor layer for layer `first` and the pool folded into its kernel."""
+    prod, pool = model.layers[first], model.layers[first + 1]
+    opdef = ops.get(prod.op)
+    return {"op": opdef.pool_fusion().code, "in0": slot[prod.inputs[0]], "in1": -1,
+            "out": slot[pool.output], **opdef.pool_fusion_desc(model, prod, pool)}
 
 
 def _layer_params(model: Model, layer: Layer) -> str:
-    """const arrays and the kernel's parameter struct `l<index>_params`."""
-    i = layer.index
-    zp_in = model.tensor(layer.inputs[0]).q.zero_point
-    zp_out = model.tensor(layer.output).q.zero_point
+    """A comment, then the const arrays and the kernel's parameter struct `l<index>_params`
+    that the layer's op declares."""
     h, w, c = model.out_shape(layer)
     ins = ", ".join("x".join(map(str, model.tensor(t).shape)) for t in layer.inputs)
+    opdef = ops.get(layer.op)
     geo = (f" k{layer.kernel[0]}x{layer.kernel[1]} s{layer.stride[0]}x{layer.stride[1]}"
-           if layer.op in (Op.CONV, Op.DWCONV, Op.MAXPOOL, Op.AVGPOOL) else "")
-    text = [comment(f"layer {i} ({layer.name}): {layer.op.value}{geo}, {ins} -> {h}x{w}x{c}")]
-    common = {"input_offset": -zp_in, "output_offset": zp_out,
-              "act_min": layer.act_min, "act_max": layer.act_max}
-    if layer.op in (Op.CONV, Op.DWCONV, Op.DENSE):
-        bias = layer.bias if layer.bias is not None else np.zeros(c, np.int32)
-        text.append(c_array("int32_t", f"l{i}_bias", bias))
-        text.append(c_array("int32_t", f"l{i}_multiplier", layer.multiplier))
-        text.append(c_array("int32_t", f"l{i}_shift", layer.shift))
-        arrays = {"weights": f"l{i}_weights", "bias": f"l{i}_bias",
-                  "multiplier": f"l{i}_multiplier", "shift": f"l{i}_shift"}
-        weights = c_array("int8_t", f"l{i}_weights", layer.weight)
-    if layer.op in (Op.CONV, Op.DWCONV):
-        ch = channel_params(model, layer)
-        i32 = lambda v: "(-2147483647 - 1)" if v == -(1 << 31) else str(int(v))  # noqa: E731
-        rows = ",\n".join(f"    {{{i32(k)}, {int(m)}, {int(r)}, {int(sh)}}}"
-                           for k, m, r, sh in zip(ch.kernel_sum, layer.multiplier, ch.rounding,
-                                                  ch.rshift))
-        text.append(f"static const msf_channel_params l{i}_channels[{c}] = {{\n{rows}\n}};\n")
-        fields = {"kernel_h": layer.kernel[0], "kernel_w": layer.kernel[1],
-                  "stride_h": layer.stride[0], "stride_w": layer.stride[1],
-                  "pad_top": layer.pad[0], "pad_left": layer.pad[1], **common, **arrays,
-                  "channels": f"l{i}_channels", "fast_requant": int(ch.fast)}
-        if i in model.wide_weights:
-            if not _wide_ok(layer, ch.fast):
-                raise ValueError(f"layer {i} ({layer.name}): its weights cannot be pre-widened")
-            # DSP builds of a conv keep only the pre-widened copy (flash); a depthwise layer's
-            # borders still read the int8 weights; builds without DSP use those alone
-            conv = layer.op == Op.CONV
-            wide = c_array("int16_t", f"l{i}_weights_s16", wide_weights(layer), align=4)
-            text += ["#if MSF_DSP_ASM /* weights pre-widened for the DSP loops */\n", wide,
-                     "" if conv else weights,
-                     c_struct("msf_conv_params", f"l{i}_params",
-                              {**fields, "weights": "NULL" if conv else f"l{i}_weights",
-                               "weights_s16": f"l{i}_weights_s16"}),
-                     "#else\n", weights, c_struct("msf_conv_params", f"l{i}_params", fields),
-                     "#endif\n"]
-        else:
-            text += [weights, c_struct("msf_conv_params", f"l{i}_params", fields)]
-    elif layer.op == Op.DENSE:
-        text.append(weights)
-        fields = {"in_size": model.tensor(layer.inputs[0]).size, "out_size": c, **common, **arrays}
-        text.append(c_struct("msf_fc_params", f"l{i}_params", fields))
-    elif layer.op in (Op.MAXPOOL, Op.AVGPOOL):
-        mult, shift = (0, 0) if layer.multiplier is None else (layer.multiplier[0], layer.shift[0])
-        fields = {"kernel_h": layer.kernel[0], "kernel_w": layer.kernel[1],
-                  "stride_h": layer.stride[0], "stride_w": layer.stride[1],
-                  "pad_top": layer.pad[0], "pad_left": layer.pad[1], **common,
-                  "multiplier": int(mult), "shift": int(shift)}
-        text.append(c_struct("msf_pool_params", f"l{i}_params", fields))
-    elif layer.op == Op.ADD:
-        m, s = layer.multiplier, layer.shift
-        zp_b = model.tensor(layer.inputs[1]).q.zero_point
-        fields = {"input1_offset": -zp_in, "input2_offset": -zp_b,
-                  "left_shift": "MSF_ADD_LEFT_SHIFT",
-                  "input1_mult": int(m[0]), "input1_shift": int(s[0]),
-                  "input2_mult": int(m[1]), "input2_shift": int(s[1]),
-                  "output_mult": int(m[2]), "output_shift": int(s[2]),
-                  "output_offset": zp_out, "act_min": layer.act_min, "act_max": layer.act_max}
-        text.append(c_struct("msf_add_params", f"l{i}_params", fields))
-    elif layer.op == Op.GAP:
-        fields = {"channels": c, **common,
-                  "multiplier": int(layer.multiplier[0]), "shift": int(layer.shift[0])}
-        text.append(c_struct("msf_gap_params", f"l{i}_params", fields))
-    return "".join(text)
+           if opdef.windowed else "")
+    head = comment(f"layer {layer.index} ({layer.name}): {layer.op.value}{geo}, {ins} -> "
+                   f"{h}x{w}x{c}")
+    return head + "".join(_decl(d) for d in opdef.c_params(model, layer))
 
 
-@dataclass(frozen=True)
-class ChannelParams:
-    """msf_channel_params of a conv layer: kernel sums fold the input offset into the bias; the
-    constants of msf_requantize_fast are valid (`fast`) when every channel is in its range."""
-    kernel_sum: np.ndarray
-    rounding: np.ndarray
-    rshift: np.ndarray
-    fast: bool
-
-
-def channel_params(model: Model, layer: Layer) -> ChannelParams:
-    zp_in = model.tensor(layer.inputs[0]).q.zero_point
-    zp_out = model.tensor(layer.output).q.zero_point
-    c = model.out_shape(layer)[2]
-    bias = layer.bias if layer.bias is not None else np.zeros(c, np.int32)
-    axes = (1, 2, 3) if layer.op == Op.CONV else (0, 1)
-    wt = layer.weight.astype(np.int64)
-    ksum = bias.astype(np.int64) - zp_in * wt.sum(axis=axes)
-    ksum = (ksum + (1 << 31)) % (1 << 32) - (1 << 31)  # int32 arithmetic wraps in C too
-    mult = layer.multiplier.astype(np.int64)
-    e = -layer.shift.astype(np.int64)
-    acc_bound = np.abs(ksum) + 128 * np.abs(wt).sum(axis=axes)
-    fast = bool(np.all(mult >= 0) and np.all((e >= 1) & (e <= 22))
-                and np.all(acc_bound < (1 << 30)) and -128 <= zp_out <= 127)
-    rnd = ((1 << (e - 1)) + zp_out * (1 << e)) if fast else np.zeros_like(e)
-    return ChannelParams(ksum, rnd, e if fast else np.zeros_like(e), fast)
-
-
-def wide_eligible(model: Model, layer: Layer) -> bool:
-    """Whether a layer's weights can be pre-widened (msf_conv_params.weights_s16): a conv whose
-    every output takes the DSP loops (msf_conv_fast_output, k >= 4, Cout >= 4), or a 3x3
-    depthwise conv with fast outputs and C >= 4."""
-    if layer.op not in (Op.CONV, Op.DWCONV) or layer.weight is None:
-        return False
-    return _wide_ok(layer, channel_params(model, layer).fast)
-
-
-def _wide_ok(layer: Layer, fast: bool) -> bool:
-    """wide_eligible for a conv / depthwise layer whose ChannelParams.fast is `fast`."""
-    if not fast or layer.act_min != -128 or layer.act_max != 127:
-        return False
-    if layer.op == Op.DWCONV:
-        return layer.kernel == (3, 3) and layer.weight.shape[-1] >= 4
-    return layer.weight[0].size >= 4 and layer.weight.shape[0] >= 4
-
-
-def wide_weights(layer: Layer) -> np.ndarray:
-    """A layer's pre-widened int16 weights in the kernels' order (msf_conv_params.weights_s16).
-    Conv (Cout, ...) -> (Cout, 4 * ceil(k / 4)) rows, k = the rest of the shape: each group of
-    four as w0 w2 w1 w3 (SXTB16's lane order), the k % 4 tail in order, zeros. Depthwise 3x3
-    (3, 3, C) -> per group of four channels c..c+3 (c = 0, 4, ..., then C - 4 if C % 4) the
-    nine taps as c c+2 c+1 c+3."""
-    if layer.op == Op.DWCONV:
-        w = layer.weight.reshape(9, -1).astype(np.int16)
-        ch = w.shape[1]
-        starts = list(range(0, ch - 3, 4)) + ([ch - 4] if ch % 4 else [])
-        return np.stack([w[:, [c, c + 2, c + 1, c + 3]] for c in starts])
-    w = layer.weight.reshape(layer.weight.shape[0], -1).astype(np.int16)
-    cout, k = w.shape
-    body = k // 4 * 4
-    out = np.zeros((cout, (k + 3) // 4 * 4), np.int16)
-    out[:, :body] = w[:, :body].reshape(cout, -1, 4)[:, :, [0, 2, 1, 3]].reshape(cout, body)
-    out[:, body:k] = w[:, body:]
-    return out
+def _decl(d: CDecl) -> str:
+    """C text of one declaration of an op's parameters."""
+    if isinstance(d, CArray):
+        return c_array(d.ctype, d.name, d.values, align=d.align)
+    if isinstance(d, CStruct):
+        return c_struct(d.ctype, d.name, d.fields)
+    if isinstance(d, CTable):
+        rows = ",\n".join("    {" + ", ".join(r) + "}" for r in d.rows)
+        return f"static const {ident(d.ctype)} {ident(d.name)}[{len(d.rows)}] = {{\n{rows}\n}};\n"
+    if isinstance(d, CIf):
+        return (f"#if {ident(d.cond)} /* {check_c_text(d.comment)} */\n"
+                + "".join(_decl(x) for x in d.then) + "#else\n"
+                + "".join(_decl(x) for x in d.otherwise) + "#endif\n")
+    raise TypeError(f"not a C declaration: {d!r}")

@@ -11,24 +11,19 @@ import weakref
 
 import numpy as np
 
+from msfsim import ops
 from msfsim.fusion.block import Block, BlockCost, BlockInfeasible
 from msfsim.fusion.geometry import (block_structure, hcache_columns, new_span, pool_in_place,
                                     star_axis_regions)
 from msfsim.fusion.memplan import block_buffers, plan_layout
-from msfsim.ir import Layer, Model, Op
+from msfsim.ir import Layer, Model
 
 _CACHE: "weakref.WeakKeyDictionary[Model, dict]" = weakref.WeakKeyDictionary()
 
 
 def macs_per_pixel(model: Model, layer: Layer) -> int:
     """MACs per output pixel (all channels) of a spatial layer."""
-    kh, kw = layer.kernel
-    co = model.out_shape(layer)[2]
-    if layer.op == Op.CONV:
-        return kh * kw * model.in_shape(layer)[2] * co
-    if layer.op == Op.DWCONV:
-        return kh * kw * co
-    return 0
+    return ops.get(layer.op).macs_per_pixel(model, layer)
 
 
 def computed_pixels(model: Model, block: Block) -> dict[int, int]:

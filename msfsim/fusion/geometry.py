@@ -19,12 +19,11 @@ from typing import Iterable
 
 import numpy as np
 
+from msfsim import ops
 from msfsim.fusion.block import BlockInfeasible
-from msfsim.ir import Layer, Model, Op
+from msfsim.ir import Layer, Model
 
 Rect = tuple[int, int, int, int]  # y0, y1, x0, x1 (half-open)
-
-TAIL_OPS = (Op.GAP, Op.DENSE)
 
 
 @dataclass(frozen=True)
@@ -102,7 +101,7 @@ def _block_structure(model: Model, first: int, last: int) -> BlockStructure:
             if tail:
                 raise BlockInfeasible(f"spatial layer {layer.index} after the tail layer {tail[0]}")
             spatial.append(layer.index)
-        elif layer.op in TAIL_OPS:
+        elif ops.get(layer.op).tail:
             tail.append(layer.index)
         else:
             raise BlockInfeasible(f"layer {layer.index}: op {layer.op.value} cannot be fused")
@@ -145,13 +144,15 @@ def _block_structure(model: Model, first: int, last: int) -> BlockStructure:
 
 
 def pool_in_place(model: Model, first: int, last: int) -> bool:
-    """A conv followed by a max pool whose stride covers its window: run as one layer
-    (`msf_convolve_maxpool_s8`), each conv pixel folded into its pooled pixel as it is
-    computed, the conv output never stored (the layer-by-layer baseline's fusion)."""
+    """A layer whose op has a pool-fusion kernel (conv: `msf_convolve_maxpool_s8`) followed
+    by a pool that folds in place (max pool) whose stride covers its window: run as one
+    layer, each conv pixel folded into its pooled pixel as it is computed, the conv output
+    never stored (the layer-by-layer baseline's fusion)."""
     if last != first + 1:
         return False
-    conv, pool = model.layers[first], model.layers[last]
-    return (conv.op == Op.CONV and pool.op == Op.MAXPOOL and pool.inputs == (conv.output,)
+    prod, pool = model.layers[first], model.layers[last]
+    return (ops.get(prod.op).pool_fusion() is not None and ops.get(pool.op).folds_in_place
+            and pool.inputs == (prod.output,)
             and all(s >= k for s, k in zip(pool.stride, pool.kernel)))
 
 
@@ -161,9 +162,10 @@ def layer_in_interval(layer: Layer, axis: int, a: np.ndarray, b: np.ndarray, n_i
                       ) -> tuple[np.ndarray, np.ndarray]:
     """Input interval(s) [a', b') a layer reads to produce output interval(s) [a, b) on `axis`
     (0 = rows, 1 = columns), clipped to the input size n_in. Vectorised over arrays."""
-    if layer.op == Op.ADD:
+    opdef = ops.get(layer.op)
+    if opdef.elementwise:
         return a.copy(), b.copy()
-    k, s, p = layer.kernel[axis], layer.stride[axis], layer.pad[axis]
+    k, s, p = opdef.window(layer, axis)
     lo = np.maximum(a * s - p, 0)
     hi = np.minimum((b - 1) * s - p + k, n_in)
     return lo, np.maximum(hi, lo)
@@ -332,9 +334,8 @@ def _pull_schedule(model: Model, star: int, tw: int) -> HCacheColumns:
         producer[layer.output] = li
         todo += [_producers(model)[u] for u in layer.inputs if u != model.input]
     n_cols = {t.id: t.shape[1] for t in model.tensors}
-    # per layer: (output, kernel, stride, pad) on the column axis; an add reads column x for x
-    geo = {li: (layers[li].output, *((1, 1, 0) if layers[li].op == Op.ADD else
-                                     (layers[li].kernel[1], layers[li].stride[1], layers[li].pad[1])))
+    # per layer: (output, kernel, stride, pad) on the column axis (an add: 1, 1, 0)
+    geo = {li: (layers[li].output, *ops.get(layers[li].op).window(layers[li], 1))
            for li in producer.values()}
     consumers: dict[int, list[tuple[int, int, int, int]]] = {}
     for li in producer.values():

@@ -23,14 +23,16 @@ import weakref
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from msfsim import ops
 from msfsim.fusion.block import Block, BlockInfeasible
 from msfsim.fusion.geometry import (block_structure, clip_tile, hcache_columns,
                                     pool_in_place, star_axis_regions)
-from msfsim.ir import Layer, Model, Op
+from msfsim.ir import Layer, Model
+# The ops' scratch rules (mirrors of the kernels' *_get_buffer_size), also named here.
+from msfsim.ops.base import ACC_BYTES  # noqa: F401
+from msfsim.ops.conv import IM2COL_BYTES, conv_maxpool_scratch, conv_scratch  # noqa: F401
 
 ALIGN = 4
-ACC_BYTES = 4        # int32 accumulator
-IM2COL_BYTES = 2     # int16 im2col element of msf_convolve_s8
 
 
 def align(n: int) -> int:
@@ -39,28 +41,16 @@ def align(n: int) -> int:
 
 # ------------------------------------------------------------- kernel scratch (mirrors C)
 
-def conv_scratch(kh: int, kw: int, cin: int) -> int:
-    """msf_convolve_s8_get_buffer_size: one int16 im2col column; the 1x1 path needs none."""
-    return 0 if kh == 1 and kw == 1 else IM2COL_BYTES * kh * kw * cin
-
-
 def layer_scratch(model: Model, layer: Layer) -> int:
-    """Scratch bytes the kernel that runs `layer` asks for (0 when none)."""
-    if layer.op == Op.CONV:
-        kh, kw = layer.kernel
-        return conv_scratch(kh, kw, model.in_shape(layer)[2])
-    return 0
-
-
-def conv_maxpool_scratch(kh: int, kw: int, cin: int, cout: int) -> int:
-    """msf_convolve_maxpool_s8_get_buffer_size: the im2col column (also for 1x1) and one
-    output pixel."""
-    return align(IM2COL_BYTES * kh * kw * cin) + align(cout)
+    """Scratch bytes the kernel that runs `layer` asks for (0 when none; its op's `scratch`,
+    e.g. msfsim.ops.conv.conv_scratch)."""
+    return ops.get(layer.op).scratch(model, layer)
 
 
 def tail_acc(model: Model, layer: Layer) -> int:
-    """Accumulator bytes of a tail layer: msf_global_avg_pool_s8 / msf_fully_connected_s8."""
-    return ACC_BYTES * model.out_shape(layer)[2]
+    """Accumulator bytes of a tail layer (msf_global_avg_pool_s8: per channel,
+    msf_fully_connected_s8: per output)."""
+    return ops.get(layer.op).tail_acc(model, layer)
 
 
 # ------------------------------------------------------------------------- block plan
@@ -144,7 +134,7 @@ def block_buffers(model: Model, block: Block) -> tuple[tuple[int, int], list[Buf
     if scheme == "layer" and block.first != block.last:
         if not pool_in_place(model, block.first, block.last):
             prod, pool = model.layers[block.first], model.layers[block.last]
-            if pool.op == Op.MAXPOOL and prod.op != Op.CONV:
+            if ops.get(pool.op).folds_in_place and ops.get(prod.op).pool_fusion() is None:
                 # only the conv has a kernel that folds its pixels into the pool as it goes
                 raise BlockInfeasible(f"max pool {pool.index} in place after a {prod.op.value}: "
                                       f"no fused kernel (msf_convolve_maxpool_s8 is conv only)")
@@ -176,9 +166,8 @@ def block_buffers(model: Model, block: Block) -> tuple[tuple[int, int], list[Buf
 
 
 def _pool_in_place_buffers(model: Model, st) -> tuple[tuple[int, int], list[Buffer]]:
-    conv = model.layers[st.first]
-    kh, kw = conv.kernel
-    scratch = conv_maxpool_scratch(kh, kw, model.in_shape(conv)[2], model.out_shape(conv)[2])
+    prod = model.layers[st.first]
+    scratch = ops.get(prod.op).pool_fusion_scratch(model, prod)
     bufs = [_full(model, "input", t) for t in st.inputs]
     bufs += [_full(model, "skip", t) for t in st.skips]
     bufs += [Buffer("scratch", "scratch", -1, scratch), _full(model, "output", st.output)]

@@ -15,20 +15,22 @@ reproduced exactly, quirks included:
 """
 from __future__ import annotations
 
-from ..ir import Layer, Model, Op
+from .. import ops
+from ..ir import Layer, Model
 from .block import LAYER, Block, BlockConfig, BlockCost, BlockInfeasible
 from .space import graph_info, live_skips, why_not
 
 HCACHE_1x1 = BlockConfig((1, 1), "hcache")
-_TILED_OPS = (Op.CONV, Op.DWCONV, Op.MAXPOOL, Op.AVGPOOL)
+
+
+def _tiled(layer: Layer) -> bool:
+    """msf-CNN fuses window ops (conv, depthwise conv, pooling) only."""
+    return ops.get(layer.op).windowed
 
 
 def _macs_per_output(model: Model, layer: Layer) -> int:
     """MACs per output element in msf-CNN's accounting (pooling counts its window)."""
-    kh, kw = layer.kernel
-    if layer.op == Op.CONV:
-        return kh * kw * model.in_shape(layer)[2]
-    return kh * kw
+    return ops.get(layer.op).window_macs(model, layer)
 
 
 def block_tile(layers: list[Layer]) -> tuple[int, int]:
@@ -43,10 +45,10 @@ def block_tile(layers: list[Layer]) -> tuple[int, int]:
 def _check_chain(model: Model, block: Block) -> list[Layer]:
     layers = [model.layers[i] for i in block.layers]
     for prev, layer in zip(layers, layers[1:]):
-        if layer.op not in _TILED_OPS or layer.inputs != (prev.output,):
+        if not _tiled(layer) or layer.inputs != (prev.output,):
             raise BlockInfeasible(f"msf-CNN fuses plain chains of conv/pool layers only "
                                   f"(layer {layer.index} is {layer.op.value})")
-    if layers[0].op not in _TILED_OPS:
+    if not _tiled(layers[0]):
         raise BlockInfeasible(f"msf-CNN fuses plain chains of conv/pool layers only "
                               f"(layer {layers[0].index} is {layers[0].op.value})")
     if any(l.kernel[0] != l.kernel[1] or l.stride[0] != l.stride[1] for l in layers):
@@ -106,7 +108,7 @@ def block_cost(model: Model, block: Block) -> BlockCost:
         if block.config.scheme != "layer":
             raise BlockInfeasible("msf-CNN runs single layers unfused")
         buffers = {}
-        if first.op in _TILED_OPS:  # pooling counts its window, as in fused blocks
+        if _tiled(first):  # pooling counts its window, as in fused blocks
             ho, wo, co = model.out_shape(first)
             macs = ho * wo * co * _macs_per_output(model, first)
         else:
@@ -138,7 +140,7 @@ def candidate_blocks(model: Model) -> list[Block]:
         for j in range(i + 1, n):
             b = Block(i, j, HCACHE_1x1)
             if why_not(model, b) is not None:
-                if model.layers[j].op not in _TILED_OPS:
+                if not _tiled(model.layers[j]):
                     break
                 continue
             try:

@@ -15,7 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from ..ir import Model, Op
+from .. import ops
+from ..ir import Model
 from .block import LAYER, SCHEMES, Block, BlockConfig
 
 __all__ = ["LAYER", "GraphInfo", "graph_info", "why_not", "live_skips", "tile_options",
@@ -23,7 +24,6 @@ __all__ = ["LAYER", "GraphInfo", "graph_info", "why_not", "live_skips", "tile_op
            "last_spatial"]
 
 TILED_SCHEMES = tuple(s for s in SCHEMES if s != "layer")
-_TAIL_OPS = (Op.GAP, Op.DENSE)
 
 
 @dataclass(frozen=True)
@@ -69,8 +69,11 @@ def live_skips(model: Model, block: Block) -> tuple[int, ...]:
 
 
 def is_pool_in_place(model: Model, first: int, last: int) -> bool:
+    """A spatial layer and a pool that folds into it in place (a max pool without padding
+    whose stride covers its window): a candidate for scheme "layer" on the pair."""
     prod, pool = model.layers[first], model.layers[last]
-    return (last == first + 1 and pool.op == Op.MAXPOOL and pool.inputs == (prod.output,)
+    return (last == first + 1 and ops.get(pool.op).folds_in_place
+            and pool.inputs == (prod.output,)
             and prod.is_spatial and pool.pad == (0, 0, 0, 0)
             and all(s >= k for s, k in zip(pool.stride, pool.kernel)))
 
@@ -95,14 +98,16 @@ def range_reason(model: Model, first: int, last: int) -> str | None:
             if tail is not None:
                 return f"layer {i} ({layer.op.value}) follows the iterative tail of the block"
             continue
-        if layer.op not in _TAIL_OPS:
+        opdef = ops.get(layer.op)
+        if not opdef.tail:
             return f"layer {i} ({layer.op.value}) cannot be fused"
         if i == first:
             return f"a fused block must start with a spatial layer (layer {i} is {layer.op.value})"
         if layer.inputs != (model.layers[i - 1].output,):
             return f"tail layer {i} does not read the previous layer's output"
-        if layer.op == Op.GAP and tail is not None:
-            return f"global pooling at layer {i} after a dense tail"
+        if tail is not None and not opdef.follows_tail:  # e.g. global pooling after a dense
+            return (f"{layer.op.value} at layer {i} cannot follow the tail layer "
+                    f"{tail.value} (it reads a spatial tensor)")
         tail = tail or layer.op
     return None
 
@@ -166,7 +171,7 @@ def candidate_blocks(model: Model, schemes: tuple[str, ...] = TILED_SCHEMES,
             continue
         for j in range(i + 1, n if max_layers is None else min(n, i + max_layers)):
             if range_reason(model, i, j):
-                if not model.layers[j].is_spatial and model.layers[j].op not in _TAIL_OPS:
+                if not model.layers[j].is_spatial and not ops.get(model.layers[j].op).tail:
                     break
                 continue
             ho, wo, _ = model.out_shape(model.layers[last_spatial(model, Block(i, j))])

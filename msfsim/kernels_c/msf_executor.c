@@ -4,7 +4,9 @@
  * backwards from the tile of the last spatial layer; it then runs the layers forwards over
  * the part of each rectangle not already held. hcache differs on columns: they are pulled
  * depth first, one at a time (msfsim.fusion.geometry.hcache_columns runs the same schedule to
- * size the buffers). */
+ * size the buffers). What each op runs comes from msf_op_table.h, generated from msfsim.ops:
+ * the kernel call of every spatial op, the tail ops' init / feed / finish, which ops read the
+ * rectangle they write, and (host builds) the MACs of each call. */
 #include "msf_executor.h"
 
 #include "msf_arena.h"
@@ -13,6 +15,12 @@
 #define MSF_AXIS_COLS 1
 
 const int8_t *msf_exec_input;
+
+#ifdef MSF_EXEC_COUNT_MACS
+#define MSF_EXEC_ADD_MACS(n) (msf_exec_macs += (n))
+#else
+#define MSF_EXEC_ADD_MACS(n) ((void)0)
+#endif
 
 static int32_t msf_max_i32(int32_t a, int32_t b) { return a > b ? a : b; }
 static int32_t msf_min_i32(int32_t a, int32_t b) { return a < b ? a : b; }
@@ -37,23 +45,7 @@ static void msf_count_macs(const msf_block_desc *blk, const msf_layer_desc *l, i
     const int32_t cin = blk->tensors[l->in0].c;
     const int32_t cout = blk->tensors[l->out].c;
     switch (l->op) {
-    case MSF_OP_CONV:
-    case MSF_OP_CONV_1X1:
-        msf_exec_macs += (uint64_t)oh * ow * l->kernel_h * l->kernel_w * cin * cout;
-        break;
-    case MSF_OP_DWCONV:
-        msf_exec_macs += (uint64_t)oh * ow * l->kernel_h * l->kernel_w * cout;
-        break;
-    case MSF_OP_CONV_MAXPOOL: {
-        const msf_conv_params *c = (const msf_conv_params *)l->params;
-        const msf_pool_params *p = l->pool;
-        const uint64_t rows = (uint64_t)msf_pooled_span(oy, oh, p->kernel_h, p->stride_h,
-                                                        p->pad_top, l->conv_out_h);
-        const uint64_t cols = (uint64_t)msf_pooled_span(ox, ow, p->kernel_w, p->stride_w,
-                                                        p->pad_left, l->conv_out_w);
-        msf_exec_macs += rows * cols * c->kernel_h * c->kernel_w * cin * cout;
-        break;
-    }
+    MSF_OP_MACS_CASES(l, cin, cout, oy, ox, oh, ow)
     default:
         break;
     }
@@ -85,7 +77,7 @@ void msf_copy_s8(int8_t *dst, const int8_t *src, uint32_t n)
 static void msf_input_interval(const msf_layer_desc *l, int axis, int32_t a, int32_t b,
                                int32_t n, int32_t *lo, int32_t *hi)
 {
-    if (l->op == MSF_OP_ADD) {
+    if (MSF_OP_ELEMENTWISE(l->op)) {
         *lo = a;
         *hi = b;
         return;
@@ -204,29 +196,7 @@ static void msf_run_spatial(const msf_block_desc *blk, const msf_layer_desc *l, 
 #endif
     const msf_window *in = &blk->state[l->in0].win;
     switch (l->op) {
-    case MSF_OP_CONV:
-        msf_convolve_s8(in, (const msf_conv_params *)l->params, &o->win, oy, ox, oh, ow, scratch);
-        break;
-    case MSF_OP_CONV_1X1:
-        msf_convolve_1x1_s8(in, (const msf_conv_params *)l->params, &o->win, oy, ox, oh, ow);
-        break;
-    case MSF_OP_DWCONV:
-        msf_depthwise_conv_s8(in, (const msf_conv_params *)l->params, &o->win, oy, ox, oh, ow);
-        break;
-    case MSF_OP_ADD:
-        msf_elementwise_add_s8(in, &blk->state[l->in1].win, (const msf_add_params *)l->params,
-                               &o->win, oy, ox, oh, ow);
-        break;
-    case MSF_OP_MAXPOOL:
-        msf_max_pool_s8(in, (const msf_pool_params *)l->params, &o->win, oy, ox, oh, ow);
-        break;
-    case MSF_OP_AVGPOOL:
-        msf_avg_pool_s8(in, (const msf_pool_params *)l->params, &o->win, oy, ox, oh, ow);
-        break;
-    case MSF_OP_CONV_MAXPOOL:
-        msf_convolve_maxpool_s8(in, (const msf_conv_params *)l->params, l->pool, l->conv_out_h,
-                                l->conv_out_w, &o->win, oy, ox, oh, ow, scratch);
-        break;
+    MSF_OP_SPATIAL_CASES(l, in, &blk->state[l->in1].win, &o->win, oy, ox, oh, ow, scratch)
     default:
         msf_fatal(MSF_FATAL_EXEC_BAD_DESC);
     }
@@ -234,38 +204,19 @@ static void msf_run_spatial(const msf_block_desc *blk, const msf_layer_desc *l, 
 
 static void msf_tail_init(const msf_layer_desc *l, int32_t *acc)
 {
-    if (l->op == MSF_OP_GAP) {
-        msf_global_avg_pool_init_s8((const msf_gap_params *)l->params, acc);
-    } else {
-        msf_fully_connected_init_s8((const msf_fc_params *)l->params, acc);
-    }
+    MSF_OP_TAIL_INIT(l, acc)
 }
 
 /* Feed the rectangle [y0, y0+h) x [x0, x0+w) of the tail layer's input. */
 static void msf_tail_feed(const msf_layer_desc *l, const msf_window *in, int32_t y0, int32_t x0,
                           int32_t h, int32_t w, int32_t *acc)
 {
-    if (l->op == MSF_OP_GAP) {
-        msf_global_avg_pool_accumulate_s8(in, (const msf_gap_params *)l->params, y0, x0, h, w, acc);
-        return;
-    }
-    const msf_fc_params *p = (const msf_fc_params *)l->params;
-#ifdef MSF_EXEC_COUNT_MACS
-    msf_exec_macs += (uint64_t)h * w * in->c * p->out_size;
-#endif
-    for (int32_t y = y0; y < y0 + h; ++y) {
-        const int32_t offset = (y * in->tensor_w + x0) * in->c;
-        msf_fully_connected_accumulate_s8(p, msf_window_pixel(in, y, x0), offset, w * in->c, acc);
-    }
+    MSF_OP_TAIL_FEED(l, in, y0, x0, h, w, acc)
 }
 
 static void msf_tail_finish(const msf_layer_desc *l, const int32_t *acc, int8_t *out)
 {
-    if (l->op == MSF_OP_GAP) {
-        msf_global_avg_pool_finish_s8((const msf_gap_params *)l->params, acc, out);
-    } else {
-        msf_fully_connected_finish_s8((const msf_fc_params *)l->params, acc, out);
-    }
+    MSF_OP_TAIL_FINISH(l, acc, out)
 }
 
 /* hcache: the lowest column of tensor t that a consumer's next output column reads. */

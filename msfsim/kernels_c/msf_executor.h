@@ -25,17 +25,8 @@ enum {
     MSF_SCHEME_STREAM2D = 3
 };
 
-enum {
-    MSF_OP_CONV = 0,      /* msf_convolve_s8 */
-    MSF_OP_CONV_1X1 = 1,  /* msf_convolve_1x1_s8 */
-    MSF_OP_DWCONV = 2,
-    MSF_OP_ADD = 3,
-    MSF_OP_MAXPOOL = 4,
-    MSF_OP_AVGPOOL = 5,
-    MSF_OP_GAP = 6,       /* tail: running per-channel sum */
-    MSF_OP_DENSE = 7,     /* tail: running accumulators over the flattened input */
-    MSF_OP_CONV_MAXPOOL = 8 /* msf_convolve_maxpool_s8: conv + max pool, conv output unstored */
-};
+/* MSF_OP_* (msf_layer_desc.op) and the executor's dispatch: generated from msfsim.ops. */
+#include "msf_op_table.h"
 
 enum {
     MSF_BUF_FULL = 0,     /* the whole tensor */

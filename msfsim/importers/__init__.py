@@ -1,0 +1,5 @@
+"""Model files -> msfsim's IR (`msfsim.ir`), through the op registry (`msfsim.ops`): each op
+module registers the lowerings of the file format's ops that produce it.
+
+- `msfsim.importers.onnx`: ONNX, float or QDQ int8 (`import_model`).
+"""

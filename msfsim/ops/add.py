@@ -1,0 +1,120 @@
+"""add: residual add of two int8 tensors of the same shape (TFLite's int8 add).
+
+Both inputs are pre-shifted left by ADD_LEFT_SHIFT and requantised to a common scale, summed
+and requantised to the output; `multiplier` / `shift` are [input a, input b, output]. Elementwise:
+an output rectangle reads the same rectangle of both inputs. Kernel: `msf_elementwise_add_s8`.
+ONNX: Add of two activations; Add of a constant folds into the Conv / Gemm before it as bias.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from msfsim import UnsupportedModel
+from msfsim.names import shown
+from msfsim.ops import fixedpoint as fx
+from msfsim.ops.base import (BuilderLike, CKernel, CStruct, FloatLayer, LayerLike, ModelLike,
+                             OpDef, QParamsLike, clamp, get, named, register, zero_points)
+from msfsim.ops.fixedpoint import ADD_LEFT_SHIFT, quantize_multiplier
+from msfsim.ops.kinds import Op
+
+
+def add(a: np.ndarray, b: np.ndarray, multiplier, shift, zp_a: int = 0, zp_b: int = 0,
+        zp_out: int = 0, act_min: int = -128, act_max: int = 127,
+        left_shift: int = ADD_LEFT_SHIFT) -> np.ndarray:
+    """TFLite int8 add; multiplier/shift = [input a, input b, output]."""
+    sa = (a.astype(np.int64) - zp_a) << left_shift
+    sb = (b.astype(np.int64) - zp_b) << left_shift
+    raw = fx.requantize(sa, multiplier[0], shift[0]) + fx.requantize(sb, multiplier[1], shift[1])
+    return fx.to_int8(raw, multiplier[2], shift[2], zp_out, act_min, act_max)
+
+
+def lower_add(ctx, node) -> None:
+    """Add of two activations of one shape -> add; of an activation and a constant -> the
+    bias of the layer producing the activation (a layer with a bias and no activation yet,
+    whose output only this node reads)."""
+    a, b = node.input[0], node.input[1]
+    if ctx.is_act(a) and ctx.is_act(b):
+        ta, tb = ctx.act(node, 0), ctx.act(node, 1)
+        if ta.shape != tb.shape or ta.flat != tb.flat:
+            raise UnsupportedModel(f"{ctx.where(node)}: shapes {ta.shape} and {tb.shape} differ "
+                                   f"(broadcasting adds are not supported)")
+        if ta.flat:
+            raise UnsupportedModel(f"{ctx.where(node)}: adds of flattened tensors are not "
+                                   f"supported")
+        ctx.new_layer(node, FloatLayer(Op.ADD, node.name or node.output[0],
+                                       [ctx.canon(a), ctx.canon(b)], node.output[0], ta.shape))
+        return
+    if ctx.is_act(b) and not ctx.is_act(a):
+        import onnx  # the constant first: the same node with the activation as input 0
+        node = onnx.helper.make_node("Add", [b, a], list(node.output), name=node.name)
+    layer = ctx.foldable(node) if ctx.is_act(node.input[0]) else None
+    if layer is None or get(layer.op).weight_axis is None or layer.activation != "none":
+        raise UnsupportedModel(f"{ctx.where(node)}: adding a constant is supported only as the "
+                               f"bias of the Conv/Gemm/MatMul right before it")
+    c = np.asarray(ctx.const(node, 1, "addend"), dtype=np.float64).ravel()
+    cout = layer.out_shape[2]
+    if c.size not in (1, cout):
+        raise UnsupportedModel(f"{ctx.where(node)}: constant of {c.size} values for {cout} "
+                               f"channels")
+    layer.bias = (layer.bias if layer.bias is not None else 0.0) + np.broadcast_to(c, (cout,))
+    ctx.rename_output(layer, node)
+
+
+ADD = CKernel(
+    "MSF_OP_ADD", 3, "msf_elementwise_add_s8",
+    spatial=("msf_elementwise_add_s8(in, in1, (const msf_add_params *)l->params, out, oy, ox, "
+             "oh, ow);"))
+
+
+class AddOp(OpDef):
+    op = Op.ADD
+    spatial = True
+    elementwise = True
+    c_kernels = (ADD,)
+    onnx = {"Add": lower_add}
+
+    def out_shape(self, layer, in_shapes):
+        return in_shapes[0]
+
+    def build(self, b, a: int, c: int, out_q: QParamsLike, activation="none", clip=None,
+              name=None, out_name=None) -> int:
+        ta, tb = b.tensors[a], b.tensors[c]
+        if ta.shape != tb.shape:
+            raise ValueError(f"add {shown(name)}: shapes {ta.shape} and {tb.shape} differ "
+                             f"(no broadcasting)")
+        twice_max = 2.0 * max(ta.q.scale, tb.q.scale)
+        m1, s1 = quantize_multiplier(ta.q.scale / twice_max)
+        m2, s2 = quantize_multiplier(tb.q.scale / twice_max)
+        mo, so = quantize_multiplier(twice_max / ((1 << ADD_LEFT_SHIFT) * out_q.scale))
+        y = b.new_tensor(out_name or f"t{len(b.tensors)}", ta.shape, out_q)
+        lo, hi = b.clamp_range(activation, out_q, clip)
+        return b.new_layer(op=Op.ADD, inputs=(a, c), output=y,
+                           multiplier=np.array([m1, m2, mo], np.int32),
+                           shift=np.array([s1, s2, so], np.int32), act_min=lo, act_max=hi,
+                           activation=activation, **named(name))
+
+    def quantize(self, b, layer: FloatLayer, ins, out_q):
+        return self.build(b, ins[0], ins[1], out_q, activation=layer.activation,
+                          clip=layer.clip, name=layer.name, out_name=layer.output)
+
+    def reference(self, model, layer, xs):
+        zin, zout = zero_points(model, layer)
+        return add(xs[0], xs[1], layer.multiplier, layer.shift, zin[0], zin[1], zout,
+                   **clamp(layer))
+
+    def float_eval(self, layer, xs):
+        return xs[0] + xs[1]
+
+    def c_params(self, model: ModelLike, layer: LayerLike):
+        m, s = layer.multiplier, layer.shift
+        zin, zout = zero_points(model, layer)
+        fields = {"input1_offset": -zin[0], "input2_offset": -zin[1],
+                  "left_shift": "MSF_ADD_LEFT_SHIFT",
+                  "input1_mult": int(m[0]), "input1_shift": int(s[0]),
+                  "input2_mult": int(m[1]), "input2_shift": int(s[1]),
+                  "output_mult": int(m[2]), "output_shift": int(s[2]),
+                  "output_offset": zout, "act_min": layer.act_min, "act_max": layer.act_max}
+        return [CStruct("msf_add_params", f"l{layer.index}_params", fields)]
+
+
+register(AddOp())

@@ -1,0 +1,244 @@
+"""What conv and dwconv share: per-channel weights and requantisation, the executor's
+`msf_conv_params` (with the `msf_channel_params` table and, on DSP builds, pre-widened
+weights), and the ONNX lowerings of Conv (group 1 -> conv, group C -> dwconv) and of the
+BatchNormalization folded into it."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from msfsim import UnsupportedModel
+from msfsim.names import shown
+from msfsim.ops.base import (BuilderLike, CArray, CDecl, CIf, CStruct, CTable, FloatLayer,
+                             LayerLike, ModelLike, OpDef, QParamsLike, get, named,
+                             quantize_channels, window_shape)
+from msfsim.ops.fixedpoint import quantize_weights
+from msfsim.ops.kinds import Op
+
+
+class ConvLike(OpDef):
+    """A windowed layer with per-output-channel int8 weights, bias and requantisation."""
+    spatial = True
+    windowed = True
+    wide_keeps_int8: ClassVar[bool] = False  # DSP builds also keep the int8 weights
+
+    def out_shape(self, layer, in_shapes):
+        return window_shape(in_shapes[0], layer.kernel, layer.stride, layer.pad,
+                            layer.weight.shape[self.weight_axis])
+
+    def quantize(self, b, layer: FloatLayer, ins, out_q: QParamsLike) -> int:
+        wq, ws = layer.weight_q or quantize_weights(layer.weight, self.weight_axis)
+        return self.build(b, ins[0], wq, ws, layer.bias, out_q, stride=layer.stride,
+                          pad=layer.pad, activation=layer.activation, clip=layer.clip,
+                          name=layer.name, out_name=layer.output)
+
+    def build(self, b, x: int, w_q, w_scale, bias, out_q: QParamsLike, stride=(1, 1),
+              pad=(0, 0, 0, 0), activation="none", clip=None, name=None, out_name=None) -> int:
+        """Add the layer to IRBuilder `b`: int8 weights (IR layout) with per-channel scales,
+        float bias (quantised here) or None."""
+        xt = b.tensors[x]
+        self.check_weights(w_q, xt.shape[2], name)
+        cout = w_q.shape[self.weight_axis]
+        kernel = self.kernel_of(w_q)
+        shape = window_shape(xt.shape, kernel, stride, pad, cout)
+        qc = quantize_channels(xt.q.scale, w_scale, bias, out_q.scale, cout)
+        y = b.new_tensor(out_name or f"t{len(b.tensors)}", shape, out_q)
+        lo, hi = b.clamp_range(activation, out_q, clip)
+        return b.new_layer(op=self.op, inputs=(x,), output=y, kernel=kernel, stride=tuple(stride),
+                           pad=tuple(pad), weight=np.asarray(w_q, dtype=np.int8), **qc,
+                           act_min=lo, act_max=hi, activation=activation, **named(name))
+
+    def check_weights(self, w_q, cin: int, name) -> None:
+        raise NotImplementedError
+
+    def kernel_of(self, w_q) -> tuple[int, int]:
+        raise NotImplementedError
+
+    # -- pre-widened weights (msf_conv_params.weights_s16)
+    def wide_shape_ok(self, layer: LayerLike) -> bool:
+        raise NotImplementedError
+
+    def wide_weights(self, layer: LayerLike) -> np.ndarray:
+        raise NotImplementedError
+
+    def c_params(self, model: ModelLike, layer: LayerLike) -> list[CDecl]:
+        i = layer.index
+        zp_in = model.tensor(layer.inputs[0]).q.zero_point
+        zp_out = model.tensor(layer.output).q.zero_point
+        c = model.out_shape(layer)[2]
+        bias = layer.bias if layer.bias is not None else np.zeros(c, np.int32)
+        ch = channel_params(model, layer)
+        i32 = lambda v: "(-2147483647 - 1)" if v == -(1 << 31) else str(int(v))  # noqa: E731
+        weights = CArray("int8_t", f"l{i}_weights", layer.weight)
+        fields = {"kernel_h": layer.kernel[0], "kernel_w": layer.kernel[1],
+                  "stride_h": layer.stride[0], "stride_w": layer.stride[1],
+                  "pad_top": layer.pad[0], "pad_left": layer.pad[1],
+                  "input_offset": -zp_in, "output_offset": zp_out,
+                  "act_min": layer.act_min, "act_max": layer.act_max,
+                  "weights": f"l{i}_weights", "bias": f"l{i}_bias",
+                  "multiplier": f"l{i}_multiplier", "shift": f"l{i}_shift",
+                  "channels": f"l{i}_channels", "fast_requant": int(ch.fast)}
+        decls: list[CDecl] = [
+            CArray("int32_t", f"l{i}_bias", bias),
+            CArray("int32_t", f"l{i}_multiplier", layer.multiplier),
+            CArray("int32_t", f"l{i}_shift", layer.shift),
+            CTable("msf_channel_params", f"l{i}_channels",
+                   [(i32(k), str(int(m)), str(int(r)), str(int(sh)))
+                    for k, m, r, sh in zip(ch.kernel_sum, layer.multiplier, ch.rounding,
+                                           ch.rshift)])]
+        params = CStruct("msf_conv_params", f"l{i}_params", fields)
+        if i not in model.wide_weights:
+            return decls + [weights, params]
+        if not _wide_ok(self, layer, ch.fast):
+            raise ValueError(f"layer {i} ({layer.name}): its weights cannot be pre-widened")
+        # DSP builds keep only the pre-widened copy (flash) unless the op's border loops still
+        # read the int8 weights; builds without DSP use those alone
+        keep = self.wide_keeps_int8
+        wide = CArray("int16_t", f"l{i}_weights_s16", self.wide_weights(layer), align=4)
+        dsp = CStruct("msf_conv_params", f"l{i}_params",
+                      {**fields, "weights": f"l{i}_weights" if keep else "NULL",
+                       "weights_s16": f"l{i}_weights_s16"})
+        return decls + [CIf("MSF_DSP_ASM", "weights pre-widened for the DSP loops",
+                            (wide, weights, dsp) if keep else (wide, dsp), (weights, params))]
+
+
+# ------------------------------------------------------------------ requantisation constants
+
+@dataclass(frozen=True)
+class ChannelParams:
+    """msf_channel_params of a conv layer: kernel sums fold the input offset into the bias; the
+    constants of msf_requantize_fast are valid (`fast`) when every channel is in its range."""
+    kernel_sum: np.ndarray
+    rounding: np.ndarray
+    rshift: np.ndarray
+    fast: bool
+
+
+def channel_params(model: ModelLike, layer: LayerLike) -> ChannelParams:
+    zp_in = model.tensor(layer.inputs[0]).q.zero_point
+    zp_out = model.tensor(layer.output).q.zero_point
+    c = model.out_shape(layer)[2]
+    bias = layer.bias if layer.bias is not None else np.zeros(c, np.int32)
+    wt = layer.weight.astype(np.int64)
+    axes = tuple(a for a in range(wt.ndim) if a != get(layer.op).weight_axis)
+    ksum = bias.astype(np.int64) - zp_in * wt.sum(axis=axes)
+    ksum = (ksum + (1 << 31)) % (1 << 32) - (1 << 31)  # int32 arithmetic wraps in C too
+    mult = layer.multiplier.astype(np.int64)
+    e = -layer.shift.astype(np.int64)
+    acc_bound = np.abs(ksum) + 128 * np.abs(wt).sum(axis=axes)
+    fast = bool(np.all(mult >= 0) and np.all((e >= 1) & (e <= 22))
+                and np.all(acc_bound < (1 << 30)) and -128 <= zp_out <= 127)
+    rnd = ((1 << (e - 1)) + zp_out * (1 << e)) if fast else np.zeros_like(e)
+    return ChannelParams(ksum, rnd, e if fast else np.zeros_like(e), fast)
+
+
+def wide_eligible(model: ModelLike, layer: LayerLike) -> bool:
+    """Whether a layer's weights can be pre-widened (msf_conv_params.weights_s16): a conv whose
+    every output takes the DSP loops (msf_conv_fast_output, k >= 4, Cout >= 4), or a 3x3
+    depthwise conv with fast outputs and C >= 4."""
+    opdef = get(layer.op)
+    if not isinstance(opdef, ConvLike) or layer.weight is None:
+        return False
+    return _wide_ok(opdef, layer, channel_params(model, layer).fast)
+
+
+def _wide_ok(opdef: ConvLike, layer: LayerLike, fast: bool) -> bool:
+    """wide_eligible for a layer whose ChannelParams.fast is `fast`."""
+    if not fast or layer.act_min != -128 or layer.act_max != 127:
+        return False
+    return opdef.wide_shape_ok(layer)
+
+
+def wide_weights(layer: LayerLike) -> np.ndarray:
+    """A layer's pre-widened int16 weights in the kernels' order (msf_conv_params.weights_s16)."""
+    return get(layer.op).wide_weights(layer)  # type: ignore[attr-defined]
+
+
+# ------------------------------------------------------------------ ONNX lowerings
+
+def lower_conv(ctx, node) -> None:
+    """Conv: group 1 -> conv (weights (Cout, kh, kw, Cin)); group = C = Cout with one input
+    channel per group -> dwconv (weights (kh, kw, C)). No dilation."""
+    x = ctx.act(node)
+    if x.flat:
+        raise UnsupportedModel(f"{ctx.where(node)}: input is flattened")
+    a = ctx.attrs(node)
+    wv = ctx.qconst(node.input[1])
+    w = ctx.const(node, 1, "weights")
+    if w.ndim != 4:
+        raise UnsupportedModel(f"{ctx.where(node)}: only 2-D convolutions are supported "
+                               f"(weights are {w.ndim - 2}-D)")
+    if any(d != 1 for d in a.get("dilations", [1, 1])):
+        raise UnsupportedModel(f"{ctx.where(node)}: dilation {ctx.short(list(a['dilations']))} "
+                               f"is not supported")
+    h, wd, c = x.shape
+    cout, cin_g, kh, kw = w.shape
+    group = a.get("group", 1)
+    k, s = ctx.kernel_stride(node, a.get("kernel_shape", [kh, kw]), a.get("strides", [1, 1]))
+    if k != (kh, kw):
+        raise UnsupportedModel(f"{ctx.where(node)}: kernel_shape {list(k)} differs from the "
+                               f"weights' {kh}x{kw}")
+    pad = ctx.pads(node, a, (h, wd), k, s)
+    ctx.check_padded(node, x.shape, k, pad)
+    if group == 1:
+        if cin_g != c:
+            raise UnsupportedModel(f"{ctx.where(node)}: weights expect {cin_g} input channels, "
+                                   f"input has {c}")
+        op, layout = Op.CONV, (lambda v: v.transpose(0, 2, 3, 1))
+    elif group == c and cout == c and cin_g == 1:
+        op, layout = Op.DWCONV, (lambda v: v[:, 0].transpose(1, 2, 0))
+    else:
+        raise UnsupportedModel(f"{ctx.where(node)}: group={group} with {c} input and {cout} "
+                               f"output channels is not supported (standard or depthwise with "
+                               f"multiplier 1 only)")
+    wq = None
+    if wv is not None and not np.any(wv.zero_point != 0) and wv.q.dtype == np.int8:
+        # (asymmetric or uint8 weights are requantised symmetrically by `quantize`)
+        scale = np.broadcast_to(wv.scale.astype(np.float64).ravel(), (cout,)).copy()
+        wq = (np.ascontiguousarray(layout(wv.q)), scale)
+    bias = (ctx.const(node, 2, "bias").astype(np.float64)
+            if len(node.input) > 2 and node.input[2] else None)
+    if bias is not None and bias.size != cout:
+        raise UnsupportedModel(f"{ctx.where(node)}: bias {shown(node.input[2])} has {bias.size} "
+                               f"values for {cout} output channels")
+    ctx.new_layer(node, FloatLayer(op, node.name or node.output[0], [ctx.canon(x.name)],
+                                   node.output[0], window_shape(x.shape, k, s, pad, cout),
+                                   kernel=k, stride=s, pad=pad,
+                                   weight=layout(w).astype(np.float64), weight_q=wq, bias=bias))
+
+
+def fold_batchnorm(ctx, node) -> None:
+    """BatchNormalization after a conv / dwconv whose output it alone reads: scales its
+    weights and bias (QDQ int8 weights stay exact: |f| goes into the scales, its sign into q)."""
+    layer = ctx.foldable(node)
+    opdef = get(layer.op) if layer is not None else None
+    if not isinstance(opdef, ConvLike):
+        raise UnsupportedModel(f"{ctx.where(node)}: can only be folded into the Conv "
+                               f"right before it, whose output it alone reads")
+    cout = layer.out_shape[2]
+    params = []
+    for i, n in ((1, "scale"), (2, "bias"), (3, "mean"), (4, "var")):
+        v = ctx.const(node, i, n).astype(np.float64).ravel()
+        if v.size not in (1, cout):
+            raise UnsupportedModel(f"{ctx.where(node)}: {n} {shown(node.input[i])} has {v.size} "
+                                   f"values for {cout} channels")
+        params.append(np.broadcast_to(v, (cout,)))
+    scale, b, mean, var = params
+    eps = float(ctx.attrs(node).get("epsilon", 1e-5))
+    if not math.isfinite(eps) or np.any(var + eps <= 0):
+        raise UnsupportedModel(f"{ctx.where(node)}: variance {shown(node.input[4])} + epsilon "
+                               f"{eps:g} must be positive")
+    f = scale / np.sqrt(var + eps)
+    shape = [1] * layer.weight.ndim
+    shape[opdef.weight_axis] = -1
+    layer.weight = layer.weight * f.reshape(shape)
+    if layer.weight_q is not None:
+        q, s = layer.weight_q
+        sign = np.where(f < 0, -1, np.where(f > 0, 1, 0))  # f = 0: the channel is zero
+        layer.weight_q = ((q * sign.reshape(shape)).astype(np.int8),
+                          np.where(f == 0, 1.0, s * np.abs(f)))
+    layer.bias = (layer.bias if layer.bias is not None else 0.0) * f + b - mean * f
+    ctx.rename_output(layer, node)

@@ -1,0 +1,25 @@
+"""The kinds of IR layer and the shape arithmetic of their windows.
+
+The IR (`msfsim.ir`) re-exports these: `msfsim.ir.Op` is this enum.
+"""
+from __future__ import annotations
+
+from enum import Enum
+
+Shape = tuple[int, int, int]  # (H, W, C)
+
+
+class Op(str, Enum):
+    """The kinds of layer (`msfsim.ir.Op`; plan files hold their values). Each has its module
+    in this package; tests/test_ops.py checks that none is missing."""
+    CONV = "conv"          # standard conv (pointwise when kernel is 1x1)
+    DWCONV = "dwconv"      # depthwise conv, channel multiplier 1
+    ADD = "add"            # residual add of two tensors of the same shape
+    MAXPOOL = "maxpool"
+    AVGPOOL = "avgpool"
+    GAP = "gap"            # global average pooling -> (1, 1, C)
+    DENSE = "dense"        # fully connected over the NHWC-flattened input -> (1, 1, Cout)
+
+
+def out_size(n: int, k: int, s: int, p0: int, p1: int) -> int:
+    return (n + p0 + p1 - k) // s + 1
