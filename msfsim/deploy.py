@@ -12,9 +12,9 @@ the output.
 """
 from __future__ import annotations
 
-from . import NoPlan
-from .codegen.emit import wide_eligible, wide_weights
-from .ir import Layer, Model, Op
+from . import NoPlan, ops
+from .ir import Layer, Model
+from .ops.convbase import wide_eligible, wide_weights
 from .platforms import Platform
 
 # Flash the estimate leaves for code, runtime, block descriptors and the linker's alignment
@@ -59,7 +59,7 @@ def wide_extra_bytes(layer: Layer) -> int:
     """Flash a layer's weights take beyond int8 when pre-widened: a conv's int16 rows replace
     its int8 ones; a depthwise layer's are a copy beside them."""
     extra = wide_weights(layer).nbytes
-    return extra - layer.weight.size if layer.op == Op.CONV else extra
+    return extra if ops.get(layer.op).wide_keeps_int8 else extra - layer.weight.size
 
 
 def wide_weight_layers(model: Model, plat: Platform) -> frozenset[int]:

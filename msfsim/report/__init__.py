@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .. import plots
+from .. import ops, plots
 from ..fileio import write_atomic
 from .data import (BASELINE_STYLE, BASELINES, CONVENTION_NAMES, CONVENTIONS, F_TEXT,
                    INSTR_RATIO_TEXT, SCHEMA, SCHEME_COLOURS, Json, block_label, block_ram,
@@ -83,6 +83,7 @@ def context(model: Any = None, platform: Any = None, constraints: dict | None = 
         ctx["model_layers"] = [
             {"index": layer.index, "name": layer.name, "op": getattr(layer.op, "value", layer.op),
              "kernel": list(layer.kernel), "stride": list(layer.stride),
+             "windowed": ops.get(layer.op).windowed,
              "out_shape": list(model.out_shape(layer))} for layer in model.layers]
         ctx["model_macs"] = int(model.total_macs)
     if platform is not None and not isinstance(platform, str):

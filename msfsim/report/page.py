@@ -84,7 +84,7 @@ def _ops_text(ctx: Json, first: int, last: int) -> str:
         return ""
 
     def one(layer: Json) -> str:
-        if layer["op"] in ("conv", "dwconv", "maxpool", "avgpool"):
+        if layer.get("windowed", layer["op"] in ("conv", "dwconv", "maxpool", "avgpool")):
             return f"{layer['op']} {layer['kernel'][0]}×{layer['kernel'][1]}" + (
                 f" s{layer['stride'][0]}" if layer["stride"][0] > 1 else "")
         return str(layer["op"])
