@@ -8,7 +8,6 @@ is refused in a second, not after a search of minutes, and nothing is left half-
 from __future__ import annotations
 
 import argparse
-import importlib
 import io
 import json
 import math
@@ -17,7 +16,7 @@ import sys
 import textwrap
 from typing import Any, Sequence
 
-from . import MsfsimError, ToolMissing, __version__
+from . import MsfsimError, ToolMissing, __version__, pipeline
 from .fileio import (check_input_file, check_output_dir, check_output_file, read_json_file,
                      shown_path, write_atomic)
 
@@ -82,39 +81,17 @@ def cores() -> int:
     return os.cpu_count() or 1
 
 
-def _stage(module: str, what: str):
-    """Import a pipeline stage; a stage not present in this build is reported as exit 4."""
-    try:
-        return importlib.import_module(f"msfsim.{module}")
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.startswith("msfsim"):
-            raise ToolMissing(f"{what} is not available in this build of msfsim "
-                              f"(module msfsim.{module} missing)") from None
-        raise ToolMissing(f"{what} needs the Python package {exc.name!r}: run `make setup` "
-                          f"or `pip install {exc.name}`") from None
-
-
 def load_model(spec: str, input_shape: str | None = None):
     """MODEL argument: a path to an .onnx file or zoo:NAME."""
-    if spec.startswith("zoo:"):
-        zoo = _stage("zoo", "the model zoo")
-        name = spec[4:]
-        if name not in zoo.NAMES:
-            raise MsfsimError(f"unknown zoo model {name!r}; available: {', '.join(zoo.NAMES)}")
-        if input_shape:
-            raise MsfsimError("--input-shape applies to ONNX files, not to zoo models")
-        return zoo.load(name)
-    from .onnx_import import import_model
-    return import_model(spec, input_shape=input_shape)
+    return pipeline.load_model(spec, input_shape)
 
 
 def deployed(model, plat, args: argparse.Namespace):
     """The model as deployed on the board (msfsim.deploy): network input read in place or
     copied into the arena (--input-in-place / --input-in-arena; default from the board file),
     weights pre-widened where the board's DSP loops gain and its flash allows (--weights)."""
-    from .deploy import deploy
-    return deploy(model, plat, getattr(args, "input_in_place", None),
-                  wide=getattr(args, "weights", "auto") == "auto")
+    return pipeline.deployed(model, plat, getattr(args, "input_in_place", None),
+                             getattr(args, "weights", "auto"))
 
 
 def _emit(args: argparse.Namespace, obj: dict[str, Any], text: str) -> None:
@@ -143,7 +120,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     if args.objective == "latency" and args.max_ram is None:
         raise MsfsimError("--objective latency needs --max-ram SIZE (minimise latency under a RAM budget)")
     # Every path before any work: a typo must not cost a search that may take minutes.
-    plat = _stage("platforms", "board descriptions").load(args.platform)
+    plat = pipeline.load_platform(args.platform)
     if args.output:
         check_output_file(args.output, "--output")
     if args.report:
@@ -152,34 +129,24 @@ def cmd_search(args: argparse.Namespace) -> int:
         check_output_dir(args.cache, "--cache")
     if args.emit_c:
         check_output_dir(args.emit_c, "--emit-c")
-        _stage("codegen.project", "C project emission").check_target(args.emit_c, plat,
-                                                                      args.prefix)
+        pipeline.check_emit_target(args.emit_c, plat, args.prefix)
     if args.jobs > cores():
         print(f"msfsim: --jobs {args.jobs} is more than the {cores()} cores here; using {cores()}",
               file=sys.stderr)
         args.jobs = cores()
     model = deployed(load_model(args.model, args.input_shape), plat, args)
-    if args.cost == "measured":
-        api = _stage("search.measured", "the measured search")
-        result = api.search_measured(model, plat, objective=args.objective,
-                                     max_overhead=args.max_overhead, max_ram=args.max_ram,
-                                     cost_model=args.cost_model, backend=args.backend,
-                                     jobs=args.jobs, cache_dir=args.cache,
-                                     compiler=args.compiler)
-    else:
-        api = _stage("search.api", "the analytic search")
-        result = api.search_analytic(model, plat.name, objective=args.objective,
-                                     max_overhead=args.max_overhead, max_ram=args.max_ram,
-                                     cost_model=args.cost_model, sram_bytes=plat.sram.size)
+    result = pipeline.search(model, plat, cost=args.cost, objective=args.objective,
+                             max_overhead=args.max_overhead, max_ram=args.max_ram,
+                             cost_model=args.cost_model, backend=args.backend, jobs=args.jobs,
+                             cache_dir=args.cache, compiler=args.compiler)
     # The C project first: it is the output most likely to be refused (a proxy board, an
     # arena the board cannot hold), and then nothing else has been written either.
     if args.emit_c:
-        _stage("codegen.project", "C project emission").emit_project(model, plat, result,
-                                                                      args.emit_c, args.prefix)
+        pipeline.emit_project(model, plat, result, args.emit_c, args.prefix)
     if args.output:
         write_atomic(args.output, json.dumps(result.to_plan_json(), indent=1) + "\n")
     if args.report:
-        _stage("report", "reports").write_report(model, plat, result, args.report)
+        pipeline.write_report(model, plat, result, args.report)
     _emit(args, result.to_json(), result.format_table())
     return EXIT_OK
 
@@ -188,13 +155,11 @@ def cmd_measure(args: argparse.Namespace) -> int:
     _check_plan(args)
     if args.cache:
         check_output_dir(args.cache, "--cache")
-    platforms = _stage("platforms", "board descriptions")
-    plat = platforms.load(args.platform)
+    plat = pipeline.load_platform(args.platform)
     model = deployed(load_model(args.model, args.input_shape), plat, args)
-    measure = _stage("measure_plan", "plan measurement")
-    result = measure.measure_plan(model, plat, plan=args.plan, vanilla=args.vanilla,
-                                  backend=args.backend, compiler=args.compiler,
-                                  cache_dir=args.cache)
+    result = pipeline.measure_plan(model, plat, plan=args.plan, vanilla=args.vanilla,
+                                   backend=args.backend, compiler=args.compiler,
+                                   cache_dir=args.cache)
     _emit(args, result.to_json(), result.format_table())
     return EXIT_OK
 
@@ -204,8 +169,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     check_input_file(args.input, "--input")
     check_output_file(args.output, "--output")
     _check_plan(args)
-    platforms = _stage("platforms", "board descriptions")
-    plat = platforms.load(args.platform)
+    plat = pipeline.load_platform(args.platform)
     model = deployed(load_model(args.model, args.input_shape), plat, args)
     try:
         x = np.load(args.input, allow_pickle=False)
@@ -218,8 +182,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise MsfsimError(f"{args.input}: dtype {x.dtype}, expected int8 (quantised NHWC input)")
     if x.shape not in (want, (1, *want)):
         raise MsfsimError(f"{args.input}: shape {x.shape}, expected {want} (H, W, C) or {(1, *want)}")
-    runner = _stage("runner", "plan execution")
-    y = runner.run(model, plat, x.reshape(want), plan=args.plan, backend=args.backend)
+    y = pipeline.run(model, plat, x.reshape(want), plan=args.plan, backend=args.backend)
     buf = io.BytesIO()
     np.save(buf, y)
     write_atomic(args.output, buf.getvalue())
@@ -228,9 +191,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_zoo(args: argparse.Namespace) -> int:
-    zoo = _stage("zoo", "the model zoo")
     if args.zoo_cmd == "list":
-        rows = zoo.list_models()
+        rows = pipeline.zoo_models()
         if args.json:
             print(json.dumps([dict(name=n, description=d, input=list(s), layers=k) for n, d, s, k in rows]))
         else:
@@ -241,10 +203,11 @@ def cmd_zoo(args: argparse.Namespace) -> int:
             for (n, d, _, k), shape in zip(rows, shapes):
                 print(f"{n:{wn}s}  {shape:>{ws}s}  {k:{wk}d} layers  {d}")
         return EXIT_OK
-    if args.name not in zoo.NAMES:
-        raise MsfsimError(f"unknown zoo model {args.name!r}; available: {', '.join(zoo.NAMES)}")
+    names = pipeline.zoo_names()
+    if args.name not in names:
+        raise MsfsimError(f"unknown zoo model {args.name!r}; available: {', '.join(names)}")
     check_output_file(args.output, "--output")
-    zoo.export(args.name, args.output, qdq=args.qdq)
+    pipeline.zoo_export(args.name, args.output, qdq=args.qdq)
     print(f"wrote {args.output} ({'QDQ int8' if args.qdq else 'float'})", file=sys.stderr)
     return EXIT_OK
 
@@ -265,13 +228,13 @@ def format_rows(rows: list[dict[str, str]], right: Sequence[str] = ()) -> str:
 
 
 def cmd_platforms(args: argparse.Namespace) -> int:
-    rows = _stage("sim.inventory", "board descriptions").describe()
+    rows = pipeline.describe_platforms()
     print(json.dumps(rows) if args.json else format_rows(rows, right=("sram", "flash", "clock")))
     return EXIT_OK
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    rows = _stage("sim.inventory", "toolchain detection").doctor()
+    rows = pipeline.doctor()
     if args.json:
         print(json.dumps(rows))
     else:  # narrow: the install hint on its own line, only where something is missing
@@ -290,8 +253,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
     check_output_dir(args.out, "--out")
-    repro = _stage("reproduce", "the published-results reproduction")
-    repro.reproduce(args.what, platforms=args.platform, out_dir=args.out)
+    from .reproduce import reproduce
+    reproduce(args.what, platforms=args.platform, out_dir=args.out)
     return EXIT_OK
 
 
@@ -432,8 +395,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "(default: gcc)")
 
     def backend_arg(sp: argparse.ArgumentParser) -> None:
-        sims = _stage("sim", "the emulator backends")
-        sp.add_argument("--backend", choices=sims.backend_names(), default=sims.default_backend(),
+        sp.add_argument("--backend", choices=pipeline.backend_names(),
+                        default=pipeline.default_backend(),
                         help="emulator that runs the firmware (default: %(default)s)")
 
     s = add(sub, "search", "find the fusion plan with the least RAM or latency",
@@ -512,7 +475,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--vanilla", action="store_true",
                    help="layer-by-layer execution (the default when --plan is not given)")
     r.add_argument("--backend", required=True,
-                   choices=["host", *_stage("sim", "the emulator backends").backend_names()],
+                   choices=["host", *pipeline.backend_names()],
                    help="host: the C kernels built for this machine; otherwise the emulator "
                         "that runs the board's firmware (required)")
     r.add_argument("--input", required=True, metavar="in.npy",
@@ -564,10 +527,23 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def missing_package(exc: ModuleNotFoundError) -> ToolMissing:
+    """A Python package msfsim needs for this command is not installed (exit 4)."""
+    name = (exc.name or str(exc)).split(".")[0]
+    if name == "msfsim":
+        return ToolMissing(f"this build of msfsim is incomplete (module {exc.name} missing): "
+                           f"reinstall msfsim")
+    return ToolMissing(f"this command needs the Python package {name!r}: run `make setup` "
+                       f"or `pip install {name}`")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
+        args = build_parser().parse_args(argv)
         return int(args.func(args) or 0)
+    except ModuleNotFoundError as exc:
+        print(f"msfsim: error: {missing_package(exc)}", file=sys.stderr)
+        return EXIT_TOOL
     except MsfsimError as exc:
         print(f"msfsim: error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -43,8 +43,7 @@ import numpy as np
 from robot.api import Failure, SkipExecution, logger
 from robot.api.deco import keyword, library
 
-from . import ROOT, MsfsimError, __version__, platforms, refmodel
-from .deploy import deploy
+from . import ROOT, MsfsimError, __version__, pipeline
 from .fileio import write_atomic
 from .fusion.block import Block
 from .ir import Model
@@ -106,10 +105,9 @@ def how_to_record(path: str | os.PathLike) -> str:
 @lru_cache(maxsize=None)
 def backend_version(backend: str, platform_name: str) -> str:
     """Version of the emulator that runs `platform_name` on `backend` (counts depend on it)."""
-    from .sim import backend_names, backend_version as version
-    if backend not in backend_names():
+    if backend not in pipeline.backend_names():
         return backend
-    return version(backend, platforms.load(platform_name))
+    return pipeline.backend_version(backend, pipeline.load_platform(platform_name))
 
 
 @dataclass(frozen=True)
@@ -182,18 +180,11 @@ class MsfsimLibrary:
     @keyword
     def load_model(self, model: str) -> str:
         """Load `zoo:NAME` or an ONNX file as the current model; returns its name."""
-        if model.startswith("zoo:"):
-            from . import zoo
-            name = model[4:]
-            if name not in zoo.NAMES:
-                raise Failure(f"unknown zoo model {name!r}; available: {', '.join(zoo.NAMES)}")
-            self._model = zoo.load(name)
-        else:
-            from .onnx_import import import_model
-            try:
-                self._model = import_model(model)
-            except MsfsimError as exc:
-                raise Failure(f"cannot load {model}: {exc}") from None
+        try:
+            self._model = pipeline.load_model(model)
+        except MsfsimError as exc:
+            raise Failure(str(exc) if model.startswith("zoo:") else
+                          f"cannot load {model}: {exc}") from None
         self._plan = None
         self._last = None
         logger.info(f"{self._model.name}: {len(self._model.layers)} layers, "
@@ -214,20 +205,13 @@ class MsfsimLibrary:
         The plan's tag (in baseline keys) names the cost unless it is analytic."""
         if cost not in COSTS:
             raise Failure(f"unknown cost {cost!r}; use one of {', '.join(COSTS)}")
-        plat = platforms.load(platform)
-        model = deploy(self._need_model(), plat)
+        plat = pipeline.load_platform(platform)
+        model = pipeline.deployed(self._need_model(), plat)
         f_max, r_max = _opt_float(max_overhead), _opt_size(max_ram)
         try:
-            if cost == "measured":
-                from .search.measured import search_measured
-                result = search_measured(model, plat, objective=objective, max_overhead=f_max,
-                                         max_ram=r_max, cost_model=cost_model, backend=backend,
-                                         cache_dir=self.cache_dir, progress=False)
-            else:
-                from .search.api import search_analytic
-                result = search_analytic(model, plat.name, objective=objective, max_overhead=f_max,
-                                         max_ram=r_max, cost_model=cost_model,
-                                         sram_bytes=plat.sram.size)
+            result = pipeline.search(model, plat, cost=cost, objective=objective,
+                                     max_overhead=f_max, max_ram=r_max, cost_model=cost_model,
+                                     backend=backend, cache_dir=self.cache_dir, progress=False)
         except MsfsimError as exc:
             raise Failure(f"{model.name} on {plat.label}: {exc}") from None
         parts = [objective] + ([f"F<={f_max:g}"] if f_max is not None else []) \
@@ -241,23 +225,19 @@ class MsfsimLibrary:
     @keyword
     def use_vanilla_plan(self, platform: str) -> None:
         """Make layer-by-layer execution the current plan on `platform`."""
-        from .fusion import exact
-        from .measure_plan import plan_blocks
-        plat = platforms.load(platform)
-        model = deploy(self._need_model(), plat)
-        blocks = plan_blocks(model, None)
-        total = exact.plan_cost(model, blocks)
-        self._set_plan(CurrentPlan(model, plat, tuple(blocks), "vanilla",
-                                   total.act, total.act_io))
+        plat = pipeline.load_platform(platform)
+        model = pipeline.deployed(self._need_model(), plat)
+        blocks = pipeline.plan_blocks(model, None)
+        act, act_io = pipeline.plan_peaks(model, blocks)
+        self._set_plan(CurrentPlan(model, plat, tuple(blocks), "vanilla", act, act_io))
 
     @keyword
     def use_plan_file(self, path: str, platform: str) -> None:
         """Make the blocks of a plan file (`msfsim search -o plan.json`) the current plan."""
-        from . import plan as planfile
-        plat = platforms.load(platform)
-        model = deploy(self._need_model(), plat)
+        plat = pipeline.load_platform(platform)
+        model = pipeline.deployed(self._need_model(), plat)
         try:
-            blocks = planfile.load(model, path)
+            blocks = pipeline.plan_blocks(model, path)
         except MsfsimError as exc:
             raise Failure(str(exc)) from None
         self._set_plan(CurrentPlan(model, plat, tuple(blocks), Path(path).stem))
@@ -282,11 +262,11 @@ class MsfsimLibrary:
     def require_backend(self, backend: str, platform: str) -> None:
         """Skip the test (or, in a suite setup, the suite) when `backend` cannot run `platform`
         here, with the reason (e.g. Renode not installed)."""
-        from .sim import backend_available, backend_names
-        if backend not in backend_names():
-            raise Failure(f"unknown backend {backend!r}; choose one of {', '.join(backend_names())}")
+        names = pipeline.backend_names()
+        if backend not in names:
+            raise Failure(f"unknown backend {backend!r}; choose one of {', '.join(names)}")
         try:
-            ok, why = backend_available(backend, platforms.load(platform))
+            ok, why = pipeline.backend_available(backend, pipeline.load_platform(platform))
         except ValueError as exc:
             ok, why = False, str(exc)
         if not ok:
@@ -308,18 +288,13 @@ class MsfsimLibrary:
         return fig.to_json()
 
     def _measure(self, backend: str) -> Figures:
-        from .measure_plan import Measurer, measurement_input, plan_item
         plan = self._need_plan()
         key = (plan.model.name, id(plan.model), plan.platform.name, plan.blocks, backend)
         if key in self._figures:
             return self._figures[key]
-        x = measurement_input(plan.model)
-        expect = refmodel.run(plan.model, x)
         try:
-            with Measurer(plan.platform, backend, jobs=1, cache_dir=self.cache_dir,
-                          progress=False) as m:
-                o = m.measure([plan_item(plan.model, list(plan.blocks), x, expect)])["plan"]
-                compiler = o.compiler or m.compiler_label
+            o, compiler = pipeline.measure_blocks(plan.model, plan.platform, list(plan.blocks),
+                                                  backend, self.cache_dir)
         except MsfsimError as exc:
             raise Failure(f"{plan.what}: cannot measure on {backend}: {exc}") from None
         fig = Figures(o.status, o.detail, o.instructions, o.measured_ram, o.arena_peak,
@@ -378,17 +353,14 @@ class MsfsimLibrary:
     def outputs_should_be_bit_exact(self, backend: str = "unicorn") -> None:
         """Run the current plan on `backend` (an emulator or `host`) on the measurement input and
         compare every output byte with the reference model (msfsim.refmodel)."""
-        from . import plan as planfile
-        from .measure_plan import measurement_input
-        from .runner import run
         plan = self._need_plan()
-        x = measurement_input(plan.model)
-        expect = np.asarray(refmodel.run(plan.model, x), np.int8)
+        x = pipeline.measurement_input(plan.model)
+        expect = np.asarray(pipeline.reference_output(plan.model, x), np.int8)
         with tempfile.TemporaryDirectory(prefix="msfsim-robot-plan-") as d:
             path = Path(d) / "plan.json"
-            path.write_text(json.dumps(planfile.to_json(plan.model, list(plan.blocks))))
+            path.write_text(json.dumps(pipeline.plan_json(plan.model, list(plan.blocks))))
             try:
-                got = run(plan.model, plan.platform, x, plan=path, backend=backend)
+                got = pipeline.run(plan.model, plan.platform, x, plan=path, backend=backend)
             except MsfsimError as exc:
                 raise Failure(f"{plan.what}: running on {backend} failed: {exc}") from None
         got, expect = got.reshape(-1), expect.reshape(-1)

@@ -8,7 +8,8 @@ import time
 import pytest
 
 from msfsim import cache as cache_mod
-from msfsim.cache import CacheDirError, MeasurementCache, default_dir, make_key, sweep_temp, usable_dir
+from msfsim.measure.cache import (CacheDirError, MeasurementCache, default_dir, make_key, sweep_temp,
+                                  usable_dir)
 
 
 def test_key_depends_on_every_part_and_not_on_order():

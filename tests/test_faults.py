@@ -18,8 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from msfsim import measure_plan, refmodel, zoo
-from msfsim.cache import CacheDirError, DB_NAME, temp_dirs
+from msfsim import refmodel, zoo
+from msfsim import measure as measure_plan  # the measurement engine
+from msfsim.measure import jobs as measure_jobs
+from msfsim.measure.cache import DB_NAME, CacheDirError, temp_dirs
+from msfsim.measure.jobs import _ROW
 
 MODEL = "lenet5-r28"          # a full measured search: seconds once the ELFs are cached
 BIG = "mbv2-w0.35-r144"       # long enough to be killed while its workers run
@@ -238,7 +241,7 @@ def test_bad_rows_are_misses_and_measured_again(clean, tmp_path):
     with sqlite3.connect(cache / DB_NAME) as db:
         keys = [k for (k,) in db.execute("SELECT key FROM measurements ORDER BY key")]
         bad = ['{"status": "ok", "instruc', "[1, 2, 3]", "{}", '{"status": "ok"}',
-               json.dumps({**measure_plan._ROW, "status": "ok", "instructions": "many"}), "null"]
+               json.dumps({**_ROW, "status": "ok", "instructions": "many"}), "null"]
         for i, k in enumerate(keys):
             db.execute("UPDATE measurements SET value = ? WHERE key = ?", (bad[i % len(bad)], k))
     p = search(cache)
@@ -358,7 +361,7 @@ def test_worker_crash_costs_its_candidate_only(clean, tmp_path, monkeypatch):
         items.append(measure_plan.Item(b.key, code, measure_plan.output_digest(values[code.output]),
                                        10**9))
     assert _VICTIM in {it.label for it in items}
-    monkeypatch.setattr(measure_plan, "measure_job", _crashing_job)  # the pool forks: workers see it
+    monkeypatch.setattr(measure_jobs, "measure_job", _crashing_job)  # the pool forks: workers see it
     with measure_plan.Measurer(BOARD, jobs=2, cache_dir=cache, progress=False) as m:
         out = m.measure(items)
     assert out[_VICTIM].status == "error" and "died" in out[_VICTIM].detail

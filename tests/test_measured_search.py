@@ -10,9 +10,9 @@ import pytest
 
 from msfsim import NoPlan, refmodel, zoo
 from msfsim.fusion.block import Block
-from msfsim.measure_plan import measurement_input
-from msfsim.runner import run
-from msfsim.search.measured import search_measured
+from msfsim.measure import measurement_input
+from msfsim.pipeline import run
+from msfsim.pipeline.measured_search import search_measured
 
 MODEL = "lenet5-r28"
 BOARD = "stm32f746"
@@ -165,7 +165,7 @@ def test_cli_measured_search_json(cold, cache, tmp_path):
 
 def test_budget_stop_is_a_status_and_not_cached(model, tmp_path):
     from msfsim.codegen import generate_block
-    from msfsim.measure_plan import Item, Measurer, output_digest
+    from msfsim.measure import Item, Measurer, output_digest
     values = refmodel.run_layers(model, measurement_input(model))
     block = Block(0, 0)
     code = generate_block(model, block, [values[model.input]])

@@ -185,7 +185,8 @@ def test_recording_switch_as_robot_variable(tmp_path, monkeypatch):
 
 def test_search_plan_default_cost_is_measured_as_on_the_command_line(monkeypatch):
     from msfsim.cli import build_parser
-    from msfsim.search import api, measured
+    from msfsim.pipeline import stages as measured
+    from msfsim.search import api
     default = inspect.signature(robotlib.MsfsimLibrary.search_plan).parameters["cost"].default
     assert default == "measured"
     args = build_parser().parse_args(["search", "zoo:lenet5-r28", "--platform", "stm32f746"])

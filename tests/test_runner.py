@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from msfsim import MsfsimError, cli, refmodel, zoo
-from msfsim.measure_plan import measure_plan, measurement_input
-from msfsim.runner import run
+from msfsim.measure import measurement_input
+from msfsim.pipeline import measure_plan
+from msfsim.pipeline import run
 from msfsim.search.api import search_analytic
 
 BOARD = "stm32f746"

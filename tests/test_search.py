@@ -272,7 +272,7 @@ def test_plan_file_round_trip(tmp_path):
 def measured_lenet():
     from msfsim import ToolMissing, platforms, zoo
     from msfsim.deploy import deploy
-    from msfsim.search.measured import search_measured
+    from msfsim.pipeline.measured_search import search_measured
     plat = platforms.load("stm32f746")
     model = deploy(zoo.load("lenet5-r28"), plat)
     try:

@@ -42,7 +42,7 @@ from msfsim.codegen.emit import (
 )
 from msfsim.fusion.block import Block, BlockInfeasible
 from msfsim.ir import Model
-from msfsim.measure_plan import measurement_input, output_digest
+from msfsim.measure import measurement_input, output_digest
 from msfsim.platforms import Platform
 from msfsim.search.result import MEMORY_CONVENTION, SearchResult
 from msfsim.toolchain import (

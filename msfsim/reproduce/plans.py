@@ -14,11 +14,12 @@ from ..fusion import exact, msfcnn
 from ..fusion.block import Block, BlockInfeasible
 from ..fusion.space import candidate_blocks
 from ..ir import Model
-from ..measure_plan import Item, Outcome, measurement_input, plan_item
+from ..measure import Item, Outcome, measurement_input
 from ..platforms import Platform
 from ..search import baselines as bl
 from ..search.api import search_analytic
-from ..search.measured import search_measured
+from ..pipeline.measured_search import search_measured
+from ..pipeline.plan import plan_item
 from ..search.pareto import build_dag, pareto_front
 from ..search.weights import EdgeWeights
 

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from .. import MsfsimError, __version__, platforms, zoo
-from ..measure_plan import INPUT_SEED, Measurer, _bar_class
+from ..measure import INPUT_SEED, Measurer
+from ..measure.measurer import _bar_class
 from ..platforms import Platform
 from . import outputs, plans
 from .plans import BOARDS, METHODS, MODELS, WHAT, Prepared, Row

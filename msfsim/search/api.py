@@ -15,6 +15,10 @@ from .result import FrontPoint, PlanSummary, SearchResult
 from .weights import CostModel, EdgeWeights, WeightSource
 
 OBJECTIVES = ("ram", "latency")
+# The stack the linker keeps at least beside the arena (msfsim.toolchain.MIN_STACK_BYTES): the
+# pipeline passes the toolchain's figure as `stack_floor`; this default, for callers that
+# search on weights alone, is checked equal to it by tests/test_architecture.py.
+DEFAULT_STACK_FLOOR = 1024
 COST_MODELS = ("exact", "msfcnn")
 
 
@@ -82,12 +86,14 @@ def search(model: Model, weights: EdgeWeights, blocks: list[Block], objective: s
 def search_analytic(model: Model, platform: str, objective: str = "ram",
                     max_overhead: float | None = None, max_ram: int | None = None,
                     cost_model: str = "exact", sram_bytes: int | None = None,
-                    weights: WeightSource | None = None) -> SearchResult:
+                    weights: WeightSource | None = None,
+                    stack_floor: int = DEFAULT_STACK_FLOOR) -> SearchResult:
     """Search with analytic weights (act bytes, MACs). `sram_bytes` (the board's SRAM) caps
     the RAM like `max_ram` does, and drops blocks whose act_io exceeds it. `weights` replaces the named cost model's block weights
     (same candidate space): a cost function, or a mapping block -> (ram, cost) such as
     measured weights, in which case the named cost model still supplies the per-block act,
-    act_io and MACs of the report."""
+    act_io and MACs of the report. `stack_floor`: the bytes of stack a firmware keeps at least
+    beside its arena (with `sram_bytes`)."""
     t0 = time.perf_counter()
     cost_fn, space = cost_model_of(cost_model)
     w = EdgeWeights(model, weights if weights is not None else cost_fn)
@@ -97,9 +103,8 @@ def search_analytic(model: Model, platform: str, objective: str = "ram",
     if sram_bytes is not None:
         # A block whose buffers, I/O included, leave no room for the linker's stack floor
         # cannot be built for the board: no edge.
-        from ..toolchain import MIN_STACK_BYTES
         blocks = [b for b in blocks if (c := analytic.block_cost(b)) is None
-                  or c.act_io + MIN_STACK_BYTES <= sram_bytes]
+                  or c.act_io + stack_floor <= sram_bytes]
     try:
         plan, front, vanilla = search(model, w, blocks, objective, max_overhead,
                                       min(caps) if caps else None)
@@ -109,7 +114,7 @@ def search_analytic(model: Model, platform: str, objective: str = "ram",
         # every complete path was cut by the board filter, which counts the network I/O
         # (act_io): say what the best plan would need in that same measure
         io = model.arena_size(model.input) + model.tensor(model.output).size
-        if io + MIN_STACK_BYTES > sram_bytes:
+        if io + stack_floor > sram_bytes:
             raise Infeasible("max-ram", sram_bytes, io,
                              f"no plan fits the board's {sram_bytes:,} B of SRAM: the network "
                              f"input and output alone take {io:,} B in the arena"
@@ -120,7 +125,7 @@ def search_analytic(model: Model, platform: str, objective: str = "ram",
         lowest = best[0].ram if best else math.inf
         raise Infeasible("max-ram", sram_bytes, lowest,
                          f"no plan fits the board's {sram_bytes:,} B of SRAM; the lowest peak "
-                         f"any plan reaches is {lowest:,} B (act_io) + {MIN_STACK_BYTES:,} B "
+                         f"any plan reaches is {lowest:,} B (act_io) + {stack_floor:,} B "
                          f"of stack") from None
     base = {"vanilla": vanilla, "mcunetv2": bl.mcunetv2(model, w),
             "streamnet": bl.streamnet(model, w)}

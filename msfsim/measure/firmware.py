@@ -9,10 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Mapping
 
-from msfsim import KERNELS_DIR, platforms
-from msfsim.platforms import Platform
-from msfsim.sim import DEFAULT_BUDGET, DEFAULT_TIMEOUT_S, Measurement, default_backend, get_backend
-from msfsim.toolchain import RUNTIME_DIR, Elf, LinkOverflowError, compile_firmware
+from .. import KERNELS_DIR, platforms
+from ..platforms import Platform
+from ..sim import DEFAULT_BUDGET, DEFAULT_TIMEOUT_S, Measurement, default_backend, get_backend
+from ..toolchain import RUNTIME_DIR, Elf, LinkOverflowError, compile_firmware
 
 
 def _platform(p: Platform | str) -> Platform:
