@@ -83,8 +83,6 @@ def deploy(model: Model, plat: Platform, input_in_place: bool | None = None,
     """`model` as deployed on `plat`: input in place (None: the board's default) and, unless
     `wide` is off, the board's pre-widened weights."""
     in_place = plat.input_in_place if input_in_place is None else input_in_place
-    check_flash(model, plat)
+    check_flash(model, plat)  # widening is chosen within the flash left, so it needs no check
     layers = wide_weight_layers(model, plat) if wide else frozenset()
-    deployed = model.with_input_in_place(in_place).with_wide_weights(layers)
-    check_flash(deployed, plat)
-    return deployed
+    return model.with_input_in_place(in_place).with_wide_weights(layers)

@@ -187,11 +187,15 @@ def family(name: str) -> Family:
         path = next((d / f"{name}.toml" for d in _family_dirs() if (d / f"{name}.toml").is_file()), None)
         if path is None:
             raise PlatformError(f"unknown core family {name!r}; known: {', '.join(families())}")
-        f = _parse_family(path)
-        if f.name != name:
-            raise PlatformError(f"{path}: name {f.name!r} does not match the file name")
-        _FAMILIES[name] = f
+        _FAMILIES[name] = _named(_parse_family(path), name, path)
     return _FAMILIES[name]
+
+
+def _named(item: Any, name: str, path: Path) -> Any:
+    """A parsed board or family file whose `name` must be its file name."""
+    if item.name != name:
+        raise PlatformError(f"{path}: name {item.name!r} does not match the file name")
+    return item
 
 
 def _region(d: dict[str, Any], key: str, path: Path) -> Region:
@@ -269,10 +273,7 @@ def load(name: str) -> Platform:
         path = PLATFORMS_DIR / f"{name}.toml"
         if not path.is_file():
             raise PlatformError(f"unknown platform {name!r}; known: {', '.join(available())}")
-        p = _parse(path)
-        if p.name != name:
-            raise PlatformError(f"{path}: name {p.name!r} does not match the file name")
-        _CACHE[name] = p
+        _CACHE[name] = _named(_parse(path), name, path)
     return _CACHE[name]
 
 
