@@ -37,7 +37,7 @@ stamp=".venv/.stamp-$(cat pyproject.toml | sha1sum | cut -c1-12)"
 if [ ! -f "$stamp" ]; then
   echo "setup: installing Python packages into .venv" >&2
   .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-  .venv/bin/python -m pip install -q -e ".[test,plots,clang]"  # clang: so CI tests the clang fallback
+  .venv/bin/python -m pip install -q -e ".[test,plots,clang,dask]"  # clang, dask: so CI tests them
   rm -f .venv/.stamp-*
   touch "$stamp"
 fi
