@@ -461,8 +461,11 @@ typedef struct {
 
 /* Max and average pooling. Average pooling sums (x + input_offset) over the taps inside the
  * tensor (padding contributes zero) and maps the sum to the output scale with one
- * multiplier/shift into which the window size is folded. Max pooling ignores padding taps and
- * the offsets / multiplier (same quantisation in and out). */
+ * multiplier/shift into which the window size is folded; with tflite_div set it follows TFLite
+ * (Micro)'s int8 AveragePool instead: the sum of the raw taps inside the tensor divided by
+ * their count, rounded half away from zero (same quantisation in and out; offsets and
+ * multiplier unused). Max pooling ignores padding taps and the offsets / multiplier (same
+ * quantisation in and out). */
 typedef struct {
     int32_t kernel_h, kernel_w;
     int32_t stride_h, stride_w;
@@ -471,6 +474,7 @@ typedef struct {
     int32_t output_offset;      /* the output zero point (avg) */
     int32_t act_min, act_max;
     int32_t multiplier, shift;  /* avg only */
+    int32_t tflite_div;         /* avg only: 1 = TFLite's rounded division by the tap count */
 } msf_pool_params;
 
 /* TFLite int8 add: out = clamp(output_offset + requantize(

@@ -3,7 +3,11 @@
 maxpool: the largest tap inside the tensor (padding never wins); output quantised as its input.
 A max pool whose stride covers its window can fold into its producer (`folds_in_place`).
 avgpool: window sum of (x - zp_in), padding counted as zeros, mapped to the output by one
-multiplier with 1 / (kh * kw) folded in. Kernels: `msf_max_pool_s8`, `msf_avg_pool_s8`.
+multiplier with 1 / (kh * kw) folded in (ONNX, count_include_pad). An avgpool without multiplier
+(`multiplier` None, built with `tflite=True` by the .tflite importer) follows TFLite (Micro)'s
+int8 AveragePool instead: the raw sum of the taps inside the tensor divided by their count,
+rounded half away from zero, same qparams in and out (reference_integer_ops::AveragePool).
+Kernels: `msf_max_pool_s8`, `msf_avg_pool_s8` (its `tflite_div` flag selects the TFLite rule).
 ONNX: MaxPool, AveragePool (count_include_pad=1 when padded; one over the whole input is a gap).
 """
 from __future__ import annotations
@@ -36,23 +40,43 @@ def avgpool(x: np.ndarray, kernel, stride, pad, multiplier: int, shift: int, zp_
     return fx.to_int8(win.sum(axis=(3, 4)), multiplier, shift, zp_out, act_min, act_max)
 
 
+def avgpool_tflite(x: np.ndarray, kernel, stride, pad, act_min: int = -128,
+                   act_max: int = 127) -> np.ndarray:
+    """TFLite's int8 AveragePool: the raw sum of the taps inside the tensor divided by their
+    count, rounded half away from zero (C integer division truncates), clamped."""
+    ho, wo = fx.out_hw(x, kernel, stride, pad)
+    acc = fx.windows(x.astype(np.int64), kernel, stride, pad, 0, (ho, wo)).sum(axis=(3, 4))
+    ones = np.ones(x.shape[:2] + (1,), np.int64)
+    n = fx.windows(ones, kernel, stride, pad, 0, (ho, wo)).sum(axis=(3, 4))
+    if np.any(n == 0):
+        raise ValueError("average pool window with no tap inside the tensor")
+    q = np.where(acc > 0, (acc + n // 2) // n, -((n // 2 - acc) // n))
+    return np.clip(q, act_min, act_max).astype(np.int8)
+
+
 def build(b, x: int, kind: str, kernel, stride, pad=(0, 0, 0, 0), out_q: QParamsLike | None = None,
           activation: str = "none", clip=None, name: str | None = None,
-          out_name: str | None = None) -> int:
-    """kind: "max" (the output keeps the input's qparams; `out_q` is ignored) or "avg"."""
+          out_name: str | None = None, tflite: bool = False,
+          act_range: tuple[int, int] | None = None) -> int:
+    """kind: "max" (the output keeps the input's qparams; `out_q` is ignored) or "avg".
+    `tflite`: an avg pool with TFLite's rounded division (no multiplier; `out_q` must be the
+    input's). `act_range` overrides the clamp computed from `activation`."""
     xt = b.tensors[x]
     shape = window_shape(xt.shape, kernel, stride, pad)
     extra: dict = {}
     if kind == "max":
         out_q = xt.q
         op = Op.MAXPOOL
+    elif tflite:
+        out_q = out_q or xt.q
+        op = Op.AVGPOOL
     else:
         out_q = out_q or xt.q
         m, s = quantize_multiplier(xt.q.scale / (out_q.scale * kernel[0] * kernel[1]))
         extra = dict(multiplier=np.array([m], np.int32), shift=np.array([s], np.int32))
         op = Op.AVGPOOL
     y = b.new_tensor(out_name or f"t{len(b.tensors)}", shape, out_q)
-    lo, hi = b.clamp_range(activation, out_q, clip)
+    lo, hi = act_range or b.clamp_range(activation, out_q, clip)
     return b.new_layer(op=op, inputs=(x,), output=y, kernel=tuple(kernel), stride=tuple(stride),
                        pad=tuple(pad), act_min=lo, act_max=hi, activation=activation,
                        **extra, **named(name))
@@ -137,12 +161,19 @@ class AvgPoolOp(PoolOp):
     onnx = {"AveragePool": lower_pool}
 
     def reference(self, model, layer, xs):
+        if layer.multiplier is None:  # TFLite's rounded division (see the module doc)
+            return avgpool_tflite(xs[0], layer.kernel, layer.stride, layer.pad, **clamp(layer))
         zin, zout = zero_points(model, layer)
         return avgpool(xs[0], layer.kernel, layer.stride, layer.pad, int(layer.multiplier[0]),
                        int(layer.shift[0]), zin[0], zout, **clamp(layer))
 
     def float_eval(self, layer, xs):
         return float_windows(xs[0], layer.kernel, layer.stride, layer.pad).mean(axis=(4, 5))
+
+    def c_params(self, model: ModelLike, layer: LayerLike):
+        [params] = super().c_params(model, layer)
+        fields = {**params.fields, "tflite_div": int(layer.multiplier is None)}
+        return [CStruct(params.ctype, params.name, fields)]
 
 
 register(MaxPoolOp())

@@ -1,6 +1,7 @@
 /* Max and average pooling. The window is clamped to the tensor once per output pixel:
  * max pooling ignores padding taps, average pooling counts them as zero contributions (the
- * divisor, folded into the multiplier, is the full window size). */
+ * divisor, folded into the multiplier, is the full window size) or, with tflite_div, divides
+ * the raw sum of the taps inside by their count as TFLite's int8 AveragePool does. */
 #include "msf_kernels.h"
 
 int32_t msf_max_pool_s8_get_buffer_size(const msf_pool_params *p, int32_t channels)
@@ -79,7 +80,7 @@ void msf_avg_pool_s8(const msf_window *in, const msf_pool_params *p, msf_window 
                                      ? row0 + (ix0 + kx_lo - in->x0) * ch : NULL;
             /* the offset of every valid tap, added once instead of per tap */
             const int32_t taps = src0 != NULL ? (ky_hi - ky_lo) * (kx_hi - kx_lo) : 0;
-            const int32_t bias = taps * p->input_offset;
+            const int32_t bias = p->tflite_div ? 0 : taps * p->input_offset;
             for (c = 0; c < ch; c++) {
                 int32_t sum = bias;
                 if (src0 != NULL) {
@@ -93,7 +94,14 @@ void msf_avg_pool_s8(const msf_window *in, const msf_pool_params *p, msf_window 
                         src = msf_window_next_row(in, src);
                     }
                 }
-                sum = msf_requantize(sum, p->multiplier, p->shift) + p->output_offset;
+                if (p->tflite_div) {
+                    /* TFLite: round half away from zero (C division truncates); a window
+                     * with no tap inside is refused when the model is imported */
+                    sum = taps == 0 ? 0
+                        : (sum > 0 ? (sum + taps / 2) / taps : (sum - taps / 2) / taps);
+                } else {
+                    sum = msf_requantize(sum, p->multiplier, p->shift) + p->output_offset;
+                }
                 dst[c] = msf_clamp_s8(sum, p->act_min, p->act_max);
             }
             dst += ch;

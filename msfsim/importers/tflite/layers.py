@@ -1,0 +1,248 @@
+"""TFLite operators that become msfsim layers, with TFLM's integer parameters (quant.py).
+
+CONV_2D and DEPTHWISE_CONV_2D -> conv / dwconv (a PAD before them folds into their padding
+when it pads with the input zero point), FULLY_CONNECTED -> dense, ADD -> add, MAX_POOL_2D ->
+maxpool, AVERAGE_POOL_2D -> avgpool in TFLite's rounding mode, MEAN over H and W -> gap with the
+multiplier TFLM's MEAN uses. Each checks what msfsim's op cannot express and says so.
+"""
+from __future__ import annotations
+
+import numpy as np
+import tflite
+
+from msfsim.importers.tflite import quant
+from msfsim.importers.tflite.read import TflOp, type_name
+from msfsim.importers.tflite.walk import INT8, Walk
+from msfsim.ir import Op, op_def
+from msfsim.names import shown
+
+SAME = tflite.Padding.SAME
+
+
+def _padding(w: Walk, op: TflOp, hw, k, s, mode: int) -> tuple[int, int, int, int]:
+    """TFLM ComputePaddingHeightWidth: SAME puts the odd pixel after (bottom / right)."""
+    if mode != SAME:
+        return (0, 0, 0, 0)
+    pads = []
+    for n, kk, ss in zip(hw, k, s):
+        out = (n + ss - 1) // ss
+        total = max((out - 1) * ss + kk - n, 0)
+        pads.append((total // 2, total - total // 2))
+    (t, b), (l, r) = pads
+    return (t, l, b, r)
+
+
+def _act_range(w: Walk, op: TflOp, act: int) -> tuple[int, int]:
+    q = w.qparams(op.outputs[0], op)
+    try:
+        return quant.activation_range(act, q.scale, q.zero_point)
+    except ValueError as exc:
+        raise w.fail(op, str(exc)) from None
+
+
+def _weights(w: Walk, op: TflOp, cout_axis: int):
+    """(int8 weights, per-channel scales, int32 bias) of a conv / FC, checked."""
+    wt = w.t(op.inputs[1]) if len(op.inputs) > 1 and op.inputs[1] >= 0 else None
+    if wt is None or wt.data is None:
+        raise w.fail(op, "weights must be a constant")
+    if wt.dtype != INT8 or wt.scale.size == 0:
+        raise w.fail(op, f"weights {shown(wt.name)} are {type_name(wt.dtype)}"
+                         f"{'' if wt.scale.size else ' without quantisation'}; msfsim takes int8 "
+                         f"per-channel weights (TFLiteConverter full-integer)")
+    if len(wt.shape) != (2 if op.name == "FULLY_CONNECTED" else 4):
+        raise w.fail(op, f"weights {shown(wt.name)} of shape {list(wt.shape)}")
+    cout = wt.shape[cout_axis]
+    if wt.scale.size not in (1, cout) or (wt.scale.size > 1 and wt.qdim != cout_axis):
+        raise w.fail(op, f"weights {shown(wt.name)}: {wt.scale.size} scales along dimension "
+                         f"{wt.qdim}, expected per-tensor or per-channel along {cout_axis}")
+    if np.any(wt.zero_point != 0):
+        raise w.fail(op, f"weights {shown(wt.name)} have nonzero zero points (int8 weights "
+                         f"are symmetric)")
+    bias = np.zeros(cout, np.int32)
+    if len(op.inputs) > 2 and op.inputs[2] >= 0:
+        bt = w.t(op.inputs[2])
+        if bt.data is None or bt.dtype != tflite.TensorType.INT32 or bt.data.size != cout:
+            raise w.fail(op, f"bias {shown(bt.name)} must be a constant int32 vector of {cout}")
+        bias = bt.data.reshape(-1).astype(np.int32)
+    return wt, bias
+
+
+def conv(w: Walk, op: TflOp) -> None:
+    depthwise = op.name == "DEPTHWISE_CONV_2D"
+    o = op.options
+    if o is None:
+        raise w.fail(op, "options missing")
+    if o.dilation_h != 1 or o.dilation_w != 1:
+        raise w.fail(op, f"dilation {o.dilation_h}x{o.dilation_w} is not supported")
+    i = op.inputs[0]
+    pre = (0, 0, 0, 0)
+    if i in w.pads:  # PAD folded: its padding adds to the convolution's own
+        src, pre = w.pads[i]
+    else:
+        src = w.act(op, 0)
+    assert w.b is not None
+    x = w.b.tensors[src]
+    in_q = w.qparams(i, op)
+    wt, bias = _weights(w, op, 3 if depthwise else 0)
+    wq = wt.data
+    if depthwise:
+        if wq.ndim != 4 or wq.shape[0] != 1 or wq.shape[3] != x.shape[2]:
+            raise w.fail(op, f"depthwise weights {list(wq.shape)} for {x.shape[2]} channels: "
+                             f"only depth multiplier 1 is supported")
+        wir, k = wq[0], (wq.shape[1], wq.shape[2])
+    else:
+        if wq.ndim != 4 or wq.shape[3] != x.shape[2]:
+            raise w.fail(op, f"weights {list(wq.shape)} for {x.shape[2]} input channels "
+                             f"(grouped convolutions are not supported)")
+        wir, k = wq, (wq.shape[1], wq.shape[2])
+    s = (int(o.stride_h), int(o.stride_w))
+    if min(s) < 1:
+        raise w.fail(op, f"stride {list(s)}")
+    # SAME padding is computed on the input the convolution sees: the PAD's output
+    inner = _padding(w, op, (x.shape[0] + pre[0] + pre[2], x.shape[1] + pre[1] + pre[3]), k, s,
+                     o.padding)
+    pad = tuple(a + b for a, b in zip(pre, inner))
+    cout = wq.shape[3] if depthwise else wq.shape[0]
+    out_q = w.qparams(op.outputs[0], op)
+    mult, shift = quant.channel_requant(in_q.scale, wt.scale, out_q.scale, cout)
+    lo, hi = _act_range(w, op, o.activation)
+    shape = op_def(Op.DWCONV if depthwise else Op.CONV).out_shape(
+        _Probe(k, s, pad, wir), [x.shape])
+    y = w.new_tensor(op, shape)
+    w.b.new_layer(op=Op.DWCONV if depthwise else Op.CONV, inputs=(src,), output=y, kernel=k,
+                  stride=s, pad=pad, weight=np.ascontiguousarray(wir, np.int8), bias=bias,
+                  multiplier=mult, shift=shift, act_min=lo, act_max=hi,
+                  activation=quant.ACTIVATION_NAMES[o.activation],
+                  name=w.t(op.outputs[0]).name)
+    w.define(op, y)
+
+
+class _Probe:
+    """The fields an op's out_shape reads, before the layer exists."""
+    def __init__(self, kernel, stride, pad, weight):
+        self.kernel, self.stride, self.pad, self.weight = kernel, stride, pad, weight
+
+
+def fully_connected(w: Walk, op: TflOp) -> None:
+    o = op.options
+    src = w.act(op, 0)
+    assert w.b is not None
+    x = w.b.tensors[src]
+    wt, bias = _weights(w, op, 0)
+    if wt.data.ndim != 2 or wt.data.shape[1] != x.size:
+        raise w.fail(op, f"weights {list(wt.data.shape)} for an input of {x.size} values "
+                         f"(msfsim's dense reads the whole input as one row)")
+    if o is not None and o.weights_format != 0:
+        raise w.fail(op, "shuffled weights are not supported")
+    in_q, out_q = w.qparams(op.inputs[0], op), w.qparams(op.outputs[0], op)
+    cout = wt.data.shape[0]
+    mult, shift = quant.channel_requant(in_q.scale, wt.scale, out_q.scale, cout,
+                                        per_tensor_f32=wt.scale.size == 1)
+    act = o.activation if o is not None else 0
+    lo, hi = _act_range(w, op, act)
+    y = w.new_tensor(op, (1, 1, cout))
+    w.b.new_layer(op=Op.DENSE, inputs=(src,), output=y, weight=np.ascontiguousarray(wt.data),
+                  bias=bias, multiplier=mult, shift=shift, act_min=lo, act_max=hi,
+                  activation=quant.ACTIVATION_NAMES[act], name=w.t(op.outputs[0]).name)
+    w.define(op, y)
+
+
+def add(w: Walk, op: TflOp) -> None:
+    a, c = w.act(op, 0), w.act(op, 1)
+    assert w.b is not None
+    if w.b.tensors[a].shape != w.b.tensors[c].shape:
+        raise w.fail(op, f"shapes {w.b.tensors[a].shape} and {w.b.tensors[c].shape} differ "
+                         f"(broadcasting adds are not supported)")
+    qa, qc, qo = (w.qparams(i, op) for i in (op.inputs[0], op.inputs[1], op.outputs[0]))
+    try:
+        mult, shift = quant.add_requant(qa.scale, qc.scale, qo.scale)
+    except ValueError as exc:
+        raise w.fail(op, str(exc)) from None
+    act = op.options.activation if op.options is not None else 0
+    lo, hi = _act_range(w, op, act)
+    y = w.new_tensor(op, w.b.tensors[a].shape)
+    w.b.new_layer(op=Op.ADD, inputs=(a, c), output=y, multiplier=mult, shift=shift,
+                  act_min=lo, act_max=hi, activation=quant.ACTIVATION_NAMES[act],
+                  name=w.t(op.outputs[0]).name)
+    w.define(op, y)
+
+
+def pool(w: Walk, op: TflOp) -> None:
+    o = op.options
+    if op.inputs and op.inputs[0] in w.pads:
+        raise w.fail(op, "a PAD before a pool is not supported (padded taps would count in "
+                         "the max / the divisor)")
+    src = w.act(op, 0)
+    assert w.b is not None
+    x = w.b.tensors[src]
+    if o is None:
+        raise w.fail(op, "options missing")
+    k, s = (int(o.filter_h), int(o.filter_w)), (int(o.stride_h), int(o.stride_w))
+    if min(k) < 1 or min(s) < 1:
+        raise w.fail(op, f"filter {list(k)}, stride {list(s)}")
+    pad = _padding(w, op, x.shape[:2], k, s, o.padding)
+    lo, hi = _act_range(w, op, o.activation)
+    in_q, out_q = w.qparams(op.inputs[0], op), w.qparams(op.outputs[0], op)
+    avg = op.name == "AVERAGE_POOL_2D"
+    if not avg and in_q != out_q:
+        raise w.fail(op, "input and output quantisation differ (TFLite's max pool copies int8 "
+                         "values)")
+    from msfsim.ops import pool as pool_op
+    shape = op_def(Op.AVGPOOL).out_shape(_Probe(k, s, pad, None), [x.shape])
+    if any(d <= 0 for d in shape):
+        raise w.fail(op, f"filter {list(k)} larger than the input")
+    w.check_shape(op, shape)  # pool_op.build makes the tensor
+    y = pool_op.build(w.b, src, "avg" if avg else "max", k, s, pad, out_q=out_q,
+                      name=w.t(op.outputs[0]).name, out_name=w.t(op.outputs[0]).name,
+                      tflite=avg, act_range=(lo, hi))
+    w.define(op, y)
+
+
+def mean(w: Walk, op: TflOp) -> None:
+    """MEAN over H and W of a (1, H, W, C) tensor (GlobalAveragePooling2D) -> gap."""
+    src = w.act(op, 0)
+    axes = sorted(int(a) % 4 for a in np.asarray(w.const(op, 1, "axes")).ravel())
+    if len(w.t(op.inputs[0]).shape) != 4 or axes != [1, 2]:
+        raise w.fail(op, f"only the mean over H and W of a 4-D tensor is supported (axes "
+                         f"{axes})")
+    assert w.b is not None
+    h, wd, c = w.b.tensors[src].shape
+    in_q, out_q = w.qparams(op.inputs[0], op), w.qparams(op.outputs[0], op)
+    # TFLM's reference MEAN takes this multiplier path whatever the qparams (older TFLM
+    # releases divided the raw sum when they were equal; tests/test_tflite_import.py checks
+    # the installed tflite_micro on both cases)
+    m, s = quant.mean_requant(in_q.scale, out_q.scale, h * wd)
+    y = w.new_tensor(op, (1, 1, c))
+    w.b.new_layer(op=Op.GAP, inputs=(src,), output=y, kernel=(h, wd),
+                  multiplier=np.array([m], np.int32), shift=np.array([s], np.int32),
+                  name=w.t(op.outputs[0]).name)
+    w.define(op, y)
+
+
+def pad(w: Walk, op: TflOp) -> None:
+    """PAD / PADV2 of H and W with the input zero point: held for the convolution after it."""
+    src = w.act(op, 0)
+    p = np.asarray(w.const(op, 1, "paddings")).astype(np.int64)
+    in_q, out_q = w.qparams(op.inputs[0], op), w.qparams(op.outputs[0], op)
+    if p.shape != (4, 2) or np.any(p[0] != 0) or np.any(p[3] != 0) or np.any(p < 0):
+        raise w.fail(op, f"paddings {p.tolist()}: only non-negative padding of H and W is "
+                         f"supported")
+    if in_q != out_q:
+        raise w.fail(op, "input and output quantisation differ")
+    if op.name == "PADV2" and len(op.inputs) > 2 and op.inputs[2] >= 0:
+        v = np.asarray(w.const(op, 2, "constant value")).ravel()
+        if v.size != 1 or int(v[0]) != in_q.zero_point:
+            raise w.fail(op, f"pads with {v.tolist()}, not the zero point {in_q.zero_point}: "
+                             f"only zero padding folds into the next convolution")
+    assert w.b is not None
+    h, wd, c = w.b.tensors[src].shape
+    w.check_shape(op, (h + int(p[1].sum()), wd + int(p[2].sum()), c))
+    consumers = [o for o in w.g.ops if op.outputs[0] in o.inputs]
+    if not consumers or any(o.name not in ("CONV_2D", "DEPTHWISE_CONV_2D") for o in consumers):
+        raise w.fail(op, "msfsim folds PAD only into the CONV_2D / DEPTHWISE_CONV_2D reading it")
+    w.pads[op.outputs[0]] = (src, (int(p[1, 0]), int(p[2, 0]), int(p[1, 1]), int(p[2, 1])))
+
+
+HANDLERS = {"CONV_2D": conv, "DEPTHWISE_CONV_2D": conv, "FULLY_CONNECTED": fully_connected,
+            "ADD": add, "AVERAGE_POOL_2D": pool, "MAX_POOL_2D": pool, "MEAN": mean,
+            "PAD": pad, "PADV2": pad}

@@ -1,0 +1,238 @@
+"""The graph walk: TFLite operators, in the file's execution order, onto msfsim's IR.
+
+Activation tensors map to IR tensors (`ir`); constant tensors, and the shape arithmetic Keras
+puts around Flatten / Reshape (SHAPE, STRIDED_SLICE, PACK), fold into `consts`; a RESHAPE of an
+activation is an alias (msfsim's tensors are NHWC bytes: a flatten changes no byte); a PAD waits
+in `pads` for the convolution that folds it. The layers themselves are built by layers.py.
+QUANTIZE at the float input and DEQUANTIZE at the float output are the graph's edges: msfsim
+works on the int8 interior between them.
+"""
+from __future__ import annotations
+
+import numpy as np
+import tflite
+
+from msfsim import UnsupportedModel
+from msfsim.importers.tflite.read import TflGraph, TflOp, TflTensor, type_name
+from msfsim.ir import IRBuilder, Model, QParams, Shape
+from msfsim.names import shown
+
+INT8 = tflite.TensorType.INT8
+FLOAT32 = tflite.TensorType.FLOAT32
+FLOAT_REFUSAL = ("float .tflite: quantise with TFLiteConverter full-integer (int8), or export "
+                 "ONNX")
+
+
+class Walk:
+    """One import: `run()` returns the Model or raises a one-line UnsupportedModel."""
+
+    def __init__(self, g: TflGraph, name: str):
+        self.g = g
+        self.name = name
+        self.ir: dict[int, int] = {}                 # TFLite tensor -> IR tensor id
+        self.consts: dict[int, np.ndarray] = {t.index: t.data for t in g.tensors
+                                              if t.data is not None}
+        # PAD output -> (IR source, (top, left, bottom, right)), until a convolution folds it
+        self.pads: dict[int, tuple[int, tuple[int, int, int, int]]] = {}
+        self.b: IRBuilder | None = None
+
+    # ------------------------------------------------------------------ messages, tensors
+    def where(self, op: TflOp) -> str:
+        out = self.g.tensors[op.outputs[0]].name if op.outputs else "none"
+        return f"operator {op.index} ({op.name}, output {shown(out)})"
+
+    def fail(self, op: TflOp, msg: str) -> UnsupportedModel:
+        return UnsupportedModel(f"{self.where(op)}: {msg}")
+
+    def t(self, i: int) -> TflTensor:
+        return self.g.tensors[i]
+
+    def qparams(self, i: int, op: TflOp | None = None) -> QParams:
+        """The int8 per-tensor quantisation of activation tensor i."""
+        t = self.t(i)
+        what = f"tensor {shown(t.name)}"
+        what = what if op is None else f"{self.where(op)}: {what}"
+        if t.dtype == FLOAT32:
+            raise UnsupportedModel(f"{what} is float32: {FLOAT_REFUSAL}")
+        if t.dtype != INT8:
+            raise UnsupportedModel(f"{what} is {type_name(t.dtype)}; msfsim runs int8 activations")
+        if t.scale.size != 1:
+            raise UnsupportedModel(f"{what}: an int8 activation needs one scale and zero point, "
+                                   f"has {t.scale.size}")
+        zp = int(t.zero_point[0])
+        if not -128 <= zp <= 127:
+            raise UnsupportedModel(f"{what}: zero point {zp} outside int8")
+        return QParams(float(t.scale[0]), zp)
+
+    def hwc(self, i: int, op: TflOp | None = None) -> Shape:
+        """An activation's shape as msfsim's (H, W, C): (1, H, W, C) or (1, C) -> (1, 1, C)."""
+        s = self.t(i).shape
+        if len(s) == 4 and s[0] == 1:
+            return (s[1], s[2], s[3])
+        if len(s) == 2 and s[0] == 1:
+            return (1, 1, s[1])
+        where = f"{self.where(op)}: " if op is not None else ""
+        raise UnsupportedModel(f"{where}tensor {shown(self.t(i).name)} has shape "
+                               f"{list(s)}; msfsim takes batch 1, NHWC or (1, C)")
+
+    def act(self, op: TflOp, k: int) -> int:
+        """IR id of input k of `op`, an activation some earlier operator wrote."""
+        if k >= len(op.inputs) or op.inputs[k] < 0:
+            raise self.fail(op, f"input {k} is missing")
+        i = op.inputs[k]
+        if i in self.pads:
+            raise self.fail(op, f"reads the output of a PAD ({shown(self.t(i).name)}); msfsim "
+                                f"folds PAD only into the CONV_2D / DEPTHWISE_CONV_2D after it")
+        if i not in self.ir:
+            what = "a constant" if i in self.consts else "a tensor no earlier operator writes"
+            raise self.fail(op, f"input {k} {shown(self.t(i).name)} is {what} (dangling or "
+                                f"cyclic reference, or an unsupported constant operand)")
+        return self.ir[i]
+
+    def const(self, op: TflOp, k: int, what: str) -> np.ndarray:
+        if k >= len(op.inputs) or op.inputs[k] < 0 or op.inputs[k] not in self.consts:
+            raise self.fail(op, f"{what} (input {k}) must be a constant")
+        return self.consts[op.inputs[k]]
+
+    def define(self, op: TflOp, ir_id: int) -> None:
+        """Bind the op's output to an IR tensor (each tensor is written once)."""
+        out = op.outputs[0]
+        if out in self.ir or out in self.consts or out in self.pads:
+            raise self.fail(op, f"writes tensor {shown(self.t(out).name)} that is already "
+                                f"defined (cyclic graph)")
+        self.ir[out] = ir_id
+
+    def check_shape(self, op: TflOp, shape: Shape) -> None:
+        """The op's output shape as the file declares it must be the one msfsim computes."""
+        out = op.outputs[0]
+        if any(d <= 0 for d in shape) or self.hwc(out, op) != tuple(shape):
+            raise self.fail(op, f"output declared {list(self.t(out).shape)}, computes "
+                                f"{'x'.join(map(str, shape))}")
+
+    def new_tensor(self, op: TflOp, shape: Shape) -> int:
+        """The IR tensor for the op's output, its computed shape checked against the file's."""
+        self.check_shape(op, shape)
+        out = op.outputs[0]
+        assert self.b is not None
+        return self.b.new_tensor(self.t(out).name, shape, self.qparams(out, op))
+
+    # ------------------------------------------------------------------ the walk
+    def run(self) -> Model:
+        from msfsim.importers.tflite import layers
+        g = self.g
+        if len(g.inputs) != 1 or len(g.outputs) != 1:
+            raise UnsupportedModel(f"{len(g.inputs)} inputs and {len(g.outputs)} outputs; "
+                                   f"msfsim takes models of one input and one output")
+        ops = list(g.ops)
+        x = g.inputs[0]
+        if self.t(x).dtype == FLOAT32:  # float in: the QUANTIZE reading it is the edge
+            first = [op for op in ops if x in op.inputs]
+            if (len(first) != 1 or first[0].name != "QUANTIZE"
+                    or self.t(first[0].outputs[0]).dtype != INT8):
+                raise UnsupportedModel(f"input {shown(self.t(x).name)} is float32 and not "
+                                       f"quantised to int8 by a QUANTIZE: {FLOAT_REFUSAL}")
+            ops.remove(first[0])
+            x = first[0].outputs[0]
+        out = g.outputs[0]
+        if self.t(out).dtype == FLOAT32:  # float out: the DEQUANTIZE writing it is the edge
+            last = [op for op in ops if out in op.outputs]
+            if (len(last) != 1 or last[0].name != "DEQUANTIZE"
+                    or self.t(last[0].inputs[0]).dtype != INT8):
+                raise UnsupportedModel(f"output {shown(self.t(out).name)} is float32 and not "
+                                       f"dequantised from int8 by a DEQUANTIZE: {FLOAT_REFUSAL}")
+            ops.remove(last[0])
+            out = last[0].inputs[0]
+        self.b = IRBuilder(self.name, self.hwc(x), self.qparams(x), input_name=self.t(x).name)
+        self.ir[x] = self.b.input
+        for op in ops:
+            if not op.outputs:
+                raise self.fail(op, "has no output")
+            handler = layers.HANDLERS.get(op.name) or SHAPE_HANDLERS.get(op.name)
+            if handler is None:
+                raise self.fail(op, "operator not supported by msfsim (supported: "
+                                    f"{', '.join(sorted(supported_ops()))})")
+            handler(self, op)
+        if out not in self.ir:
+            raise UnsupportedModel(f"output {shown(self.t(out).name)} is not computed by a "
+                                   f"supported operator")
+        if not self.b.layers:
+            raise UnsupportedModel("the model has no layer msfsim computes")
+        return self.b.build(self.ir[out])
+
+
+# ------------------------------------------------------------------ edges and shape arithmetic
+
+def quantize(w: Walk, op: TflOp) -> None:
+    """QUANTIZE inside the graph: only int8 -> int8 with the same qparams (an identity)."""
+    src = w.act(op, 0)
+    if w.qparams(op.inputs[0], op) != w.qparams(op.outputs[0], op):
+        raise w.fail(op, "requantisation between layers is not supported (QUANTIZE is "
+                         "supported at the float input only)")
+    w.define(op, src)
+
+
+def reshape(w: Walk, op: TflOp) -> None:
+    """RESHAPE: of a constant, folded; of an activation, an alias of the same bytes, allowed
+    when msfsim's (H, W, C) stays the same or the result is flat (1, N) (Flatten before a
+    FULLY_CONNECTED, which reads its input flattened in NHWC order anyway)."""
+    i, out = op.inputs[0], op.outputs[0]
+    if i in w.consts:
+        w.consts[out] = np.reshape(w.consts[i], w.t(out).shape)
+        return
+    src = w.act(op, 0)
+    assert w.b is not None
+    sh = w.b.tensors[src].shape
+    n = int(np.prod(w.t(out).shape))
+    if n != sh[0] * sh[1] * sh[2]:
+        raise w.fail(op, f"reshapes {sh[0] * sh[1] * sh[2]} values into {n}")
+    if w.qparams(i, op) != w.qparams(out, op):
+        raise w.fail(op, "input and output quantisation differ")
+    new = w.hwc(out, op)
+    if new != sh and not (new[:2] == (1, 1) and len(w.t(out).shape) == 2):
+        raise w.fail(op, f"reshape {'x'.join(map(str, sh))} -> {list(w.t(out).shape)} changes "
+                         f"the spatial layout; msfsim supports flattening only")
+    w.define(op, src)
+
+
+def shape(w: Walk, op: TflOp) -> None:
+    w.consts[op.outputs[0]] = np.array(w.t(op.inputs[0]).shape, np.int32)
+
+
+def strided_slice(w: Walk, op: TflOp) -> None:
+    """STRIDED_SLICE of a constant 1-D shape vector (Keras' Flatten takes the batch size)."""
+    v = w.const(op, 0, "input")
+    begin, end, stride = (w.const(op, k, n).astype(np.int64)
+                          for k, n in ((1, "begin"), (2, "end"), (3, "strides")))
+    o = op.options
+    if v.ndim != 1 or begin.shape != (1,) or end.shape != (1,) or stride.shape != (1,):
+        raise w.fail(op, "only 1-D slices of constant shape vectors are supported")
+    if o is not None and (o.ellipsis_mask or o.new_axis_mask):
+        raise w.fail(op, "ellipsis and new-axis masks are not supported")
+    if stride[0] == 0:
+        raise w.fail(op, "stride 0")
+    b = None if (o is not None and o.begin_mask & 1) else int(begin[0])
+    e = None if (o is not None and o.end_mask & 1) else int(end[0])
+    r = v[slice(b, e, int(stride[0]))]
+    if o is not None and o.shrink_axis_mask & 1:
+        if r.size != 1:
+            raise w.fail(op, "shrink of an empty slice")
+        r = r.reshape(())
+    w.consts[op.outputs[0]] = r
+
+
+def pack(w: Walk, op: TflOp) -> None:
+    """PACK of constant scalars / vectors (the new shape of a Flatten)."""
+    vals = [w.const(op, k, f"value {k}") for k in range(len(op.inputs))]
+    axis = int(op.options.axis) if op.options is not None else 0
+    if axis != 0 or len({v.shape for v in vals}) != 1:
+        raise w.fail(op, "only packing constants of one shape along axis 0 is supported")
+    w.consts[op.outputs[0]] = np.stack(vals)
+
+
+SHAPE_HANDLERS = {"QUANTIZE": quantize, "RESHAPE": reshape, "SHAPE": shape,
+                  "STRIDED_SLICE": strided_slice, "PACK": pack}
+
+
+def supported_ops() -> set[str]:
+    from msfsim.importers.tflite import layers
+    return set(layers.HANDLERS) | set(SHAPE_HANDLERS) | {"DEQUANTIZE"}

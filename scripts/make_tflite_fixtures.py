@@ -1,0 +1,147 @@
+"""Regenerate tests/data/tflite/*.tflite: small Keras models converted by TensorFlow's
+TFLiteConverter with full-integer quantisation, as users bring them.
+
+The fixtures are inputs to tests/test_tflite_import.py (which compares msfsim with the TFLM
+interpreter on them); they are committed so the tests need no TensorFlow. Run it with a
+TensorFlow install outside the project venv, e.g.
+
+    python3 -m venv /tmp/tfvenv && /tmp/tfvenv/bin/pip install tensorflow-cpu
+    /tmp/tfvenv/bin/python scripts/make_tflite_fixtures.py
+
+Weights, biases and the representative dataset are drawn from fixed seeds; the converter's
+version is printed (the files were last written with TensorFlow 2.21.0).
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+keras = tf.keras
+L = keras.layers
+OUT = Path(__file__).resolve().parent.parent / "tests" / "data" / "tflite"
+SEED = 1234
+
+
+def lenet(batch: int | None) -> keras.Model:
+    """conv / max pool / dense with Flatten (dynamic batch: the converter emits the
+    SHAPE / STRIDED_SLICE / PACK / RESHAPE chain for Flatten)."""
+    x = inp = keras.Input((28, 28, 1), batch_size=batch)
+    x = L.Conv2D(6, 5, padding="same", activation="relu")(x)
+    x = L.MaxPooling2D(2)(x)
+    x = L.Conv2D(16, 5, activation="relu")(x)
+    x = L.MaxPooling2D(2, padding="same")(x)
+    x = L.Flatten()(x)
+    x = L.Dense(32, activation="relu")(x)
+    x = L.Dense(10)(x)
+    return keras.Model(inp, x, name="lenet")
+
+
+def mbv2_block() -> keras.Model:
+    """MobileNetV2-like: stem, expand 1x1, ZeroPadding2D + depthwise (the converter folds
+    that PAD into SAME), project 1x1, residual ADD, an asymmetric ZeroPadding2D (a PAD in the
+    file) before a strided depthwise, GlobalAveragePooling2D (MEAN), dense."""
+    x = inp = keras.Input((32, 32, 3), batch_size=1)
+    x = L.Conv2D(8, 3, strides=2, padding="same")(x)
+    x = L.BatchNormalization()(x)
+    s = x = L.ReLU(6.0)(x)
+    x = L.Conv2D(24, 1, activation="relu6")(x)
+    x = L.ZeroPadding2D(1)(x)
+    x = L.DepthwiseConv2D(3, activation="relu6")(x)
+    x = L.Conv2D(8, 1)(x)
+    x = L.Add()([s, x])
+    x = L.ZeroPadding2D(((1, 0), (1, 0)))(x)  # not SAME's (0, 1): stays a PAD in the file
+    x = L.DepthwiseConv2D(3, strides=2, activation="relu")(x)
+    x = L.Conv2D(16, 1, activation="relu6")(x)
+    x = L.GlobalAveragePooling2D()(x)
+    x = L.Dense(10)(x)
+    return keras.Model(inp, x, name="mbv2_block")
+
+
+def dscnn() -> keras.Model:
+    """DS-CNN-like (keyword spotting): a strided stem, depthwise-separable blocks, an
+    AveragePooling2D with SAME padding (the divisor counts only the taps inside), one over the
+    whole map, dense."""
+    x = inp = keras.Input((49, 10, 1), batch_size=1)
+    x = L.Conv2D(16, (10, 4), strides=(2, 2), padding="same", activation="relu")(x)
+    for _ in range(2):
+        x = L.DepthwiseConv2D(3, padding="same", activation="relu")(x)
+        x = L.Conv2D(16, 1, activation="relu")(x)
+    x = L.AveragePooling2D(3, strides=2, padding="same")(x)
+    x = L.AveragePooling2D(x.shape[1:3])(x)
+    x = L.Flatten()(x)
+    x = L.Dense(12)(x)
+    return keras.Model(inp, x, name="dscnn")
+
+
+def unsupported() -> keras.Model:
+    """Two convolutions joined by a CONCATENATION, which msfsim does not support."""
+    x = inp = keras.Input((8, 8, 2), batch_size=1)
+    a = L.Conv2D(4, 3, padding="same")(x)
+    b = L.Conv2D(4, 1)(x)
+    x = L.Concatenate()([a, b])
+    x = L.Conv2D(4, 1)(x)
+    return keras.Model(inp, x, name="unsupported")
+
+
+def randomise(model: keras.Model, rng: np.random.Generator) -> None:
+    """Nonzero biases and BatchNorm statistics (Keras initialises them to 0/1)."""
+    ws = []
+    for w in model.get_weights():
+        if w.ndim == 1:
+            w = rng.uniform(0.5, 1.5, w.shape) if np.all(w == 1) else rng.normal(0, 0.2, w.shape)
+        ws.append(w.astype(np.float32))
+    model.set_weights(ws)
+
+
+def convert(model: keras.Model, int8_io: bool, seed: int, per_tensor_dense: bool = False,
+            quantise: bool = True) -> bytes:
+    shape = (1,) + tuple(model.input_shape[1:])
+
+    def rep():
+        rng = np.random.default_rng(seed)
+        for _ in range(32):
+            yield [rng.uniform(-1, 1, shape).astype(np.float32)]
+
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    if not quantise:  # a float model, which msfsim refuses
+        return conv.convert()
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = rep
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    if per_tensor_dense:  # as converters before TF 2.16 wrote FULLY_CONNECTED weights
+        conv._experimental_disable_per_channel_quantization_for_dense_layers = True
+    if int8_io:
+        conv.inference_input_type = tf.int8
+        conv.inference_output_type = tf.int8
+    return conv.convert()
+
+
+def main() -> int:
+    print(f"TensorFlow {tf.__version__}")
+    OUT.mkdir(parents=True, exist_ok=True)
+    # name, model, int8 input/output, per-tensor FULLY_CONNECTED weights
+    cases = [("lenet", lambda: lenet(None), True, True),
+             ("mbv2_block", mbv2_block, True, False),
+             ("dscnn", dscnn, True, False),
+             ("dscnn_float_io", dscnn, False, False),
+             ("unsupported_concat", unsupported, True, False),
+             ("float32_unquantised", unsupported, False, False)]
+    for i, (name, make, int8_io, per_tensor) in enumerate(cases):
+        keras.utils.set_random_seed(SEED + i)
+        model = make()
+        randomise(model, np.random.default_rng(SEED + i))
+        data = convert(model, int8_io, SEED + i, per_tensor,
+                       quantise=name != "float32_unquantised")
+        assert len(data) < 100_000, (name, len(data))
+        (OUT / f"{name}.tflite").write_bytes(data)
+        print(f"{name}.tflite: {len(data):,} B")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

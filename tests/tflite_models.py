@@ -1,0 +1,125 @@
+"""Test helpers for .tflite files: the fixtures (tests/data/tflite, written by TensorFlow's
+TFLiteConverter through scripts/make_tflite_fixtures.py), TFLM as the oracle, and in-place
+patches of a flatbuffer's fields to make broken or hostile variants of a real file."""
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import numpy as np
+import tflite
+
+DATA = Path(__file__).resolve().parent / "data" / "tflite"
+FIXTURES = ["lenet", "mbv2_block", "dscnn", "dscnn_float_io"]
+
+
+def fixture(name: str) -> Path:
+    return DATA / f"{name}.tflite"
+
+
+def tflm_outputs(path: Path, xs: list[np.ndarray], in_q, out_q) -> list[np.ndarray]:
+    """TFLM's int8 outputs for int8 HWC inputs. A float-in / float-out model is fed
+    the float values of the int8 inputs (TFLM's QUANTIZE gives them back exactly) and its float
+    outputs are compared through msfsim's dequantisation (see `dequantize`)."""
+    from tflite_micro.python.tflite_micro import runtime
+    it = runtime.Interpreter.from_file(str(path))
+    d = it.get_input_details(0)
+    out = []
+    for x in xs:
+        if d["dtype"] == np.int8:
+            it.set_input(x.reshape(d["shape"]), 0)
+        else:
+            it.set_input(dequantize(x, in_q).reshape(d["shape"]), 0)
+        it.invoke()
+        out.append(np.array(it.get_output(0)).reshape(-1))
+    return out
+
+
+def dequantize(q: np.ndarray, qp) -> np.ndarray:
+    """TFLM's DEQUANTIZE: float(double(scale) * (q - zp))."""
+    return (np.float64(qp.scale) * (q.astype(np.int64) - qp.zero_point)).astype(np.float32)
+
+
+# ------------------------------------------------------------------ patching a flatbuffer
+
+def _model(data: bytearray):
+    return tflite.Model.GetRootAs(bytes(data), 0)
+
+
+def _field(table, slot: int) -> int:
+    """Absolute position of a table's field (vtable slot 4, 6, ...); AssertionError if absent."""
+    o = table._tab.Offset(slot)
+    assert o, f"field {slot} absent"
+    return table._tab.Pos + o
+
+
+def _vector(table, slot: int) -> int:
+    """Absolute position of the first element of a table's vector field."""
+    o = table._tab.Offset(slot)
+    assert o, f"vector {slot} absent"
+    return table._tab.Vector(o)
+
+
+def tensor(data: bytearray, i: int):
+    return _model(data).Subgraphs(0).Tensors(i)
+
+
+def tensor_index(data: bytearray, name_part: str, rank: int | None = None) -> int:
+    """The first tensor whose name holds `name_part` (and of rank `rank`)."""
+    g = _model(data).Subgraphs(0)
+    return next(i for i in range(g.TensorsLength())
+                if name_part in g.Tensors(i).Name().decode()
+                and rank in (None, g.Tensors(i).ShapeLength()))
+
+
+def set_scale(data: bytearray, i: int, value: float) -> None:
+    q = tensor(data, i).Quantization()
+    struct.pack_into("<f", data, _vector(q, 8), value)  # QuantizationParameters.scale
+
+
+def set_zero_point(data: bytearray, i: int, value: int) -> None:
+    q = tensor(data, i).Quantization()
+    struct.pack_into("<q", data, _vector(q, 10), value)  # QuantizationParameters.zero_point
+
+
+def set_dim(data: bytearray, i: int, k: int, value: int) -> None:
+    struct.pack_into("<i", data, _vector(tensor(data, i), 4) + 4 * k, value)  # Tensor.shape
+
+
+def set_buffer(data: bytearray, i: int, value: int) -> None:
+    struct.pack_into("<I", data, _field(tensor(data, i), 8), value)  # Tensor.buffer
+
+
+def set_name(data: bytearray, i: int, text: bytes) -> None:
+    """Overwrite the tensor's name in place (padded with '_' to its length)."""
+    t = tensor(data, i)
+    pos = _vector(t, 10)
+    n = len(t.Name())
+    assert len(text) <= n, (len(text), n)
+    data[pos:pos + n] = text + b"_" * (n - len(text))
+
+
+def set_op_input(data: bytearray, op: int, k: int, value: int) -> None:
+    o = _model(data).Subgraphs(0).Operators(op)
+    struct.pack_into("<i", data, _vector(o, 6) + 4 * k, value)  # Operator.inputs
+
+
+def set_builtin_code(data: bytearray, op: int, code: int) -> None:
+    """Make operator `op`'s operator code `code` (both the int8 and the int32 field)."""
+    m = _model(data)
+    oc = m.OperatorCodes(m.Subgraphs(0).Operators(op).OpcodeIndex())
+    struct.pack_into("<b", data, _field(oc, 4), min(code, 127))  # deprecated_builtin_code
+    if oc._tab.Offset(10):
+        struct.pack_into("<i", data, _field(oc, 10), code)       # builtin_code
+
+
+def op_index(data: bytearray, name: str) -> int:
+    """Index of the first operator of builtin name `name`."""
+    m = _model(data)
+    g = m.Subgraphs(0)
+    code = getattr(tflite.BuiltinOperator, name)
+    for k in range(g.OperatorsLength()):
+        oc = m.OperatorCodes(g.Operators(k).OpcodeIndex())
+        if max(oc.BuiltinCode(), oc.DeprecatedBuiltinCode()) == code:
+            return k
+    raise KeyError(name)
