@@ -91,12 +91,12 @@ def test_parse_size():
 def test_missing_or_foreign_baseline_file_says_how_to_record(tmp_path):
     # a user's project: the recording switch, not a script of msfsim's checkout
     with pytest.raises(robotlib.Failure, match="no baseline file") as exc:
-        robotlib._read_baselines(tmp_path / "none.json")
+        robotlib.read_baselines(tmp_path / "none.json")
     assert robotlib.UPDATE_VARIABLE in str(exc.value)
     assert "scripts/update_baselines.py" not in str(exc.value)
     (tmp_path / "old.json").write_text(json.dumps({"format": 0, "entries": {}}))
     with pytest.raises(robotlib.Failure, match="unknown baseline format") as exc:
-        robotlib._read_baselines(tmp_path / "old.json")
+        robotlib.read_baselines(tmp_path / "old.json")
     assert robotlib.UPDATE_VARIABLE in str(exc.value)
     # msfsim's own suites also name the script that re-records them all
     own = robotlib.how_to_record(ROOT / "robot" / "baselines" / "stm32f746.json")
@@ -210,3 +210,22 @@ def test_search_plan_default_cost_is_measured_as_on_the_command_line(monkeypatch
     assert len(calls) == 1 and lib._plan.tag == "ram,F<=1.5"
     with pytest.raises(robotlib.Failure, match="unknown cost"):
         lib.search_plan("stm32f746", cost="guess")
+
+
+# ---------------------------------------------------------------- failed measurements
+
+@pytest.mark.parametrize("status", ["mismatch", "overflow", "fault"])
+def test_a_failed_measurement_fails_as_on_the_command_line(monkeypatch, status):
+    """`Measure Plan` turns a whole-plan outcome into a failure through the one rule the CLI
+    uses (msfsim.measure.outcome.whole_plan_error), not a reading of its own."""
+    from msfsim import pipeline
+    from msfsim.measure.outcome import Outcome, whole_plan_error
+    o = Outcome(status, "something went wrong", None, None, None, None, None, None, "gcc 1", False)
+    monkeypatch.setattr(pipeline, "measure_blocks", lambda *a, **k: (o, "gcc 1"))
+    lib = robotlib.MsfsimLibrary()
+    lib.load_model("zoo:lenet5-r28")
+    lib.use_vanilla_plan("stm32f746")
+    with pytest.raises(robotlib.Failure) as exc:
+        lib.measure_plan("unicorn")
+    assert str(exc.value) == str(whole_plan_error(o, "unicorn", lib._plan.what))
+    assert lib._last is None

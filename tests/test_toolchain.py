@@ -58,7 +58,7 @@ def test_too_large_for_hifive1b_fails_at_link_time():
 ])
 def test_link_overflow_names_region_and_bytes(stderr, region, n):
     """GNU ld's and lld's words for a firmware too large: exit 3 with the region and bytes."""
-    e = toolchain._diagnose(stderr, platforms.load("hifive1b"))
+    e = toolchain.errors.diagnose(stderr, platforms.load("hifive1b"))
     assert isinstance(e, toolchain.LinkOverflowError) and e.exit_code == 3
     assert (e.region, e.overflow) == (region, n)
     assert f"{region} (" in str(e) and f"overflowed by {n} bytes" in str(e)
@@ -171,7 +171,7 @@ def test_zig_target_translation():
         "-target", "riscv32-freestanding-none", "-mcpu=generic_rv32+m+a+c+zicsr+zifencei", "-mabi=ilp32"]
     assert "-mcpu=generic_rv32+m+c+zicsr+zifencei" in toolchain.zig_target_flags(platforms.load("esp32c3"))
     with pytest.raises(toolchain.ToolchainError, match="rv32gqx"):
-        toolchain._zig_riscv_cpu("rv32gqx")
+        toolchain.compilers.zig_riscv_cpu("rv32gqx")
 
 
 def test_compiler_selection_by_short_name():
@@ -205,7 +205,7 @@ def test_clang_builds_a_freestanding_firmware(board):
 def test_clang_cache_key_includes_its_version(monkeypatch):
     p = platforms.load("hifive1b")
     a = toolchain.compile_firmware(p, SOURCES, [FW], compiler="clang")
-    monkeypatch.setattr(toolchain, "_zig_version", lambda: "0.0.1 (zig 0.0.1)")
+    monkeypatch.setattr(toolchain.compilers, "zig_version", lambda: "0.0.1 (zig 0.0.1)")
     b = toolchain.compile_firmware(p, SOURCES, [FW], compiler="clang")
     assert a.key != b.key and b.compiler == "clang (ziglang) 0.0.1 (zig 0.0.1)"
 

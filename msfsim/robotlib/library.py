@@ -1,41 +1,11 @@
-"""Robot Framework keyword library: msfsim regression checks for the project's and users' CI.
-
-    *** Settings ***
-    Library    msfsim.robotlib.MsfsimLibrary
-
-    *** Test Cases ***
-    KWS fits the board
-        Load Model    zoo:dscnn-kws
-        Search Plan    stm32f746    objective=ram    max_overhead=1.5
-        Measure Plan    unicorn
-        Plan Should Fit Board
-        Peak RAM Should Be At Most    24K
-
-One library instance serves the whole run (GLOBAL scope) and keeps one measurement cache for it,
-so a firmware measured by one test (or by `Backends Should Agree`) is not measured again. Every
-failure states both figures and, for RAM, the memory convention (DESIGN §3).
-
-`Search Plan` searches as `msfsim search` does: on measured costs by default (candidate blocks
-compiled and run on the emulator), or with `cost=analytic` on the exact analytic model (no
-compiler needed for the search itself; much faster).
-
-Baselines are JSON files of measured figures, one per suite, written by the baseline keywords
-themselves in a recording run: `robot --variable MSFSIM_UPDATE_BASELINES:1 SUITE` (or the
-environment variable MSFSIM_UPDATE_BASELINES=1, or the library argument `update_baselines=True`).
-Recording merges: it updates the entries the run measured and keeps every other entry of the
-file. Each entry records the board and the compiler and backend versions it was measured with; a
-run on another board or with other versions fails and says so rather than comparing counts that
-are not comparable.
-"""
+"""The keyword library class: Robot keywords must be methods of one class (GLOBAL scope), so
+the keywords live here and the work they share lives beside it (figures, baselines, commands).
+It calls the pipeline only; a measurement's outcome becomes a failure through the one rule of
+msfsim.measure.outcome.whole_plan_error, as on the command line."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import tempfile
-from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -43,117 +13,18 @@ import numpy as np
 from robot.api import Failure, SkipExecution, logger
 from robot.api.deco import keyword, library
 
-from . import ROOT, MsfsimError, __version__, pipeline
-from .fileio import write_atomic
-from .fusion.block import Block
-from .ir import Model
-from .platforms import Platform
-from .search.result import MEMORY_CONVENTION
+from msfsim import MsfsimError, __version__, pipeline
+from msfsim.ir import Model
+from msfsim.measure.outcome import whole_plan_error
+from msfsim.search.result import MEMORY_CONVENTION
 
-UPDATE_ENV = "MSFSIM_UPDATE_BASELINES"      # environment or Robot variable of a recording run
-UPDATE_VARIABLE = f"--variable {UPDATE_ENV}:1"
-UPDATE_COMMAND = "python scripts/update_baselines.py"   # msfsim's own suites (robot/), all at once
-RECORD = (f"record it by running the suite with `{UPDATE_VARIABLE}` (or {UPDATE_ENV}=1 in the "
-          f"environment) and commit the file once the run passes")
-GENERATED_BY = f"msfsim.robotlib baseline keywords, recording run ({UPDATE_ENV}=1)"
-BASELINE_FORMAT = 1
+from .baselines import check_baseline, record_baseline, recording_run
+from .commands import command_should_fail
+from .arguments import opt_float, opt_size, parse_size, truthy
+from .figures import MEASURED_RAM, CurrentPlan, Figures, backend_version
+
 COSTS = ("measured", "analytic")
 RAM_CONVENTIONS = ("measured", "act", "act_io")
-MEASURED_RAM = "measured RAM = arena high-water + stack high-water + static .data/.bss"
-
-
-def parse_size(text: str | int) -> int:
-    """'65536', '64K', '0.5M' (K = 1024) -> bytes, as on the command line."""
-    if isinstance(text, int):
-        return text
-    t = str(text).strip().upper().removesuffix("B")
-    mult = 1
-    if t and t[-1] in "KMG":
-        mult, t = 1024 ** ("KMG".index(t[-1]) + 1), t[:-1]
-    try:
-        value = float(t) * mult
-    except ValueError:
-        raise ValueError(f"invalid size {text!r} (bytes, or e.g. 64K, 0.5M)") from None
-    return int(value)
-
-
-def _opt_float(v: Any) -> float | None:
-    return None if v in (None, "", "None", "${None}") else float(v)
-
-
-def _opt_size(v: Any) -> int | None:
-    return None if v in (None, "", "None", "${None}") else parse_size(v)
-
-
-def _truthy(v: Any) -> bool:
-    return str(v).strip().lower() in ("1", "true", "yes", "on")
-
-
-def how_to_record(path: str | os.PathLike) -> str:
-    """How to (re-)record the baselines in `path`: the recording switch every suite has, and for
-    msfsim's own suites (robot/baselines/) the script that re-records them all."""
-    text = RECORD
-    try:
-        own = Path(path).resolve().is_relative_to((ROOT / "robot").resolve())
-    except OSError:
-        own = False
-    if own:
-        text += f"; msfsim's own suites all at once: `{UPDATE_COMMAND}`"
-    return text
-
-
-@lru_cache(maxsize=None)
-def backend_version(backend: str, platform_name: str) -> str:
-    """Version of the emulator that runs `platform_name` on `backend` (counts depend on it)."""
-    if backend not in pipeline.backend_names():
-        return backend
-    return pipeline.backend_version(backend, pipeline.load_platform(platform_name))
-
-
-@dataclass(frozen=True)
-class CurrentPlan:
-    """The plan the keywords act on: its board, blocks and a tag naming how it was made."""
-    model: Model
-    platform: Platform
-    blocks: tuple[Block, ...]
-    tag: str                    # e.g. "ram,F<=1.5", "vanilla", a plan file stem
-    act: int | None = None
-    act_io: int | None = None
-
-    @property
-    def block_keys(self) -> list[str]:
-        return [b.key for b in self.blocks]
-
-    @property
-    def what(self) -> str:
-        return f"{self.model.name} plan {self.tag} on {self.platform.label}"
-
-
-@dataclass(frozen=True)
-class Figures:
-    """A plan measured as one firmware (the `measure_plan.Outcome` plus what it ran on)."""
-    status: str
-    detail: str
-    instructions: int | None
-    measured_ram: int | None
-    arena: int | None
-    stack: int | None
-    static: int | None
-    flash_bytes: int | None
-    compiler: str
-    backend: str
-    backend_version: str
-    cached: bool
-
-    def ram_text(self, ram: int | None = None) -> str:
-        return (f"{self.measured_ram if ram is None else ram:,} B (arena {self.arena:,} + stack "
-                f"{self.stack:,} + static {self.static:,})")
-
-    def to_json(self) -> dict[str, Any]:
-        return {"instructions": self.instructions, "measured_ram": self.measured_ram,
-                "arena": self.arena, "stack": self.stack, "static": self.static,
-                "flash_bytes": self.flash_bytes, "compiler": self.compiler,
-                "backend": self.backend, "backend_version": self.backend_version}
 
 
 @library(scope="GLOBAL", auto_keywords=False)
@@ -168,8 +39,8 @@ class MsfsimLibrary:
         # A fresh cache per run by default: a regression run measures today's firmware.
         self._tmp = None if cache_dir else tempfile.TemporaryDirectory(prefix="msfsim-robot-")
         self.cache_dir = Path(cache_dir) if cache_dir else Path(self._tmp.name)
-        # None: decided per check, by the environment or the Robot variable (see _recording)
-        self.update = None if update_baselines is None else _truthy(update_baselines)
+        # None: decided per check (baselines.recording_run: Robot variable, else environment)
+        self.update = None if update_baselines is None else truthy(update_baselines)
         self._model: Model | None = None
         self._plan: CurrentPlan | None = None
         self._figures: dict[tuple, Figures] = {}
@@ -207,7 +78,7 @@ class MsfsimLibrary:
             raise Failure(f"unknown cost {cost!r}; use one of {', '.join(COSTS)}")
         plat = pipeline.load_platform(platform)
         model = pipeline.deployed(self._need_model(), plat)
-        f_max, r_max = _opt_float(max_overhead), _opt_size(max_ram)
+        f_max, r_max = opt_float(max_overhead), opt_size(max_ram)
         try:
             result = pipeline.search(model, plat, cost=cost, objective=objective,
                                      max_overhead=f_max, max_ram=r_max, cost_model=cost_model,
@@ -278,9 +149,8 @@ class MsfsimLibrary:
         (cached for the run). Fails when the firmware faults, does not fit or computes another
         output than the host reference. Returns the figures."""
         fig = self._measure(backend)
-        if fig.status != "ok":
-            plan = self._need_plan()
-            raise Failure(f"{plan.what}, {backend}: {fig.status}: {fig.detail}")
+        if fig.error is not None:
+            raise Failure(fig.error)
         self._last = fig
         logger.info(f"{self._need_plan().what}, {backend} ({fig.backend_version}, {fig.compiler}): "
                     f"{fig.instructions:,} instructions, {MEASURED_RAM}: {fig.ram_text()}, flash "
@@ -297,9 +167,12 @@ class MsfsimLibrary:
                                                   backend, self.cache_dir)
         except MsfsimError as exc:
             raise Failure(f"{plan.what}: cannot measure on {backend}: {exc}") from None
+        # what a failed outcome means is decided once, for every face (as `msfsim measure`)
+        error = whole_plan_error(o, backend, plan.what)
         fig = Figures(o.status, o.detail, o.instructions, o.measured_ram, o.arena_peak,
                       o.stack_peak, o.static_ram, o.flash_bytes, compiler, backend,
-                      backend_version(backend, plan.platform.name), o.cached)
+                      backend_version(backend, plan.platform.name), o.cached,
+                      None if error is None else str(error))
         self._figures[key] = fig
         return fig
 
@@ -382,8 +255,8 @@ class MsfsimLibrary:
         plan = self._need_plan()
         a, b = self._measure(first), self._measure(second)
         for f in (a, b):
-            if f.status != "ok":
-                raise Failure(f"{plan.what}, {f.backend}: {f.status}: {f.detail}")
+            if f.error is not None:
+                raise Failure(f.error)
         fields = ("instructions", "measured_ram", "arena", "stack", "static")
         diffs = [f"{k}: {first} {getattr(a, k):,} vs {second} {getattr(b, k):,}"
                  for k in fields if getattr(a, k) != getattr(b, k)]
@@ -425,81 +298,19 @@ class MsfsimLibrary:
         plan = self._need_plan()
         return key or f"{plan.model.name}/{plan.tag}/{fig.backend}"
 
-    def _baseline_check(self, baselines: str, key: str | None, *fields: str) -> None:
+    def _baseline_check(self, path_text: str, key: str | None, *fields: str) -> None:
         plan, fig = self._need_plan(), self._need_figures()
-        path = Path(baselines)
+        path = Path(path_text)
         k = self._baseline_key(key, fig)
         entry = {"model": plan.model.name, "platform": plan.platform.name, "plan": plan.block_keys,
                  **fig.to_json()}
-        if self._recording():
-            kept = self._record(path, k, entry)
+        if recording_run(self.update):
+            kept = record_baseline(path, k, entry)
             logger.info(f"baseline {path.name}[{k}] recorded ({kept} other entries kept): {entry}")
             return
-        data = _read_baselines(path)
-        base = data["entries"].get(k)
-        if base is None:
-            raise Failure(f"{path}: no baseline {k!r}; {how_to_record(path)}")
-        if base.get("platform", entry["platform"]) != entry["platform"]:
-            raise Failure(f"{path.name}[{k}] was recorded on {base['platform']}, this run is on "
-                          f"{entry['platform']}: keep each board's baselines in a file (or under "
-                          f"keys) of its own")
-        stale = [f"{what} {base.get(what)!r} (this run: {entry[what]!r})"
-                 for what in ("compiler", "backend_version") if base.get(what) != entry[what]]
-        if stale:
-            raise Failure(f"{path.name}[{k}] was recorded with " + "; ".join(stale) +
-                          f": counts are only comparable with the same compiler and backend; "
-                          f"{how_to_record(path)}")
-        if base.get("plan") != entry["plan"]:
-            raise Failure(f"{path.name}[{k}]: the plan changed: baseline {base.get('plan')}, "
-                          f"now {entry['plan']}; if intended, {how_to_record(path)}")
-        errors = []
-        for f in fields:
-            want, got = base.get(f), entry[f]
-            if want != got:
-                if f == "measured_ram":
-                    errors.append(f"measured RAM: baseline {want:,} B (arena {base['arena']:,} + "
-                                  f"stack {base['stack']:,} + static {base['static']:,}), actual "
-                                  f"{fig.ram_text()}, {got - want:+,} B [{MEASURED_RAM}]")
-                else:
-                    errors.append(f"instructions: baseline {want:,}, actual {got:,} "
-                                  f"({got - want:+,}, {100.0 * (got - want) / want:+.2f} %)")
-        if errors:
-            raise Failure(f"{plan.what}, {fig.backend} ({fig.compiler}) differs from baseline "
-                          f"{path.name}[{k}]: " + "; ".join(errors))
+        check_baseline(path, k, entry, fig, plan.what, fields)
         logger.info(f"{plan.what}: equal to baseline {path.name}[{k}]: " +
                     ", ".join(f"{f} {entry[f]:,}" for f in fields))
-
-    def _recording(self) -> bool:
-        """A recording run: the library argument `update_baselines`, else the Robot variable
-        ${MSFSIM_UPDATE_BASELINES} (`--variable MSFSIM_UPDATE_BASELINES:1`), else the
-        environment variable of the same name."""
-        if self.update is not None:
-            return self.update
-        try:
-            from robot.libraries.BuiltIn import BuiltIn, RobotNotRunningError
-            try:
-                value = BuiltIn().get_variable_value("${%s}" % UPDATE_ENV)
-            except RobotNotRunningError:
-                value = None
-        except ImportError:  # pragma: no cover - robot is a dependency of this module
-            value = None
-        return _truthy(value if value is not None else os.environ.get(UPDATE_ENV, ""))
-
-    def _record(self, path: Path, key: str, entry: dict[str, Any]) -> int:
-        """Merge `entry` under `key` into the baseline file `path` (created if missing): the
-        other entries are kept, the file is replaced atomically. Returns how many were kept."""
-        try:
-            data = _parse_baselines(path)
-        except FileNotFoundError:
-            data = {"entries": {}}
-        except ValueError as exc:  # never drop what a file holds: the user decides
-            raise Failure(f"cannot record into {path}: {exc}; move it away to record "
-                          f"afresh") from None
-        entries = {**data["entries"], key: entry}
-        data = {**data, "format": BASELINE_FORMAT, "generated_by": GENERATED_BY,
-                "msfsim": __version__, "entries": dict(sorted(entries.items()))}
-        write_atomic(path, json.dumps(data, indent=1) + "\n")
-        return len(entries) - 1
 
     # ------------------------------------------------------------------ the command line
 
@@ -523,44 +334,4 @@ class MsfsimLibrary:
     def command_should_fail(self, exit_code: int, message: str, *args: str) -> str:
         """Run `msfsim ARGS`; expect `exit_code` and a single-line `msfsim: error:` on stderr
         containing `message`, without a traceback. Returns that line."""
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-            [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
-        env.pop("MSFSIM_DEBUG", None)
-        cmd = [sys.executable, "-m", "msfsim", *args]
-        r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
-        lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
-        shown = f"`msfsim {' '.join(args)}`"
-        if r.returncode != int(exit_code):
-            raise Failure(f"{shown}: exit code {r.returncode}, expected {exit_code}; "
-                          f"stderr: {r.stderr.strip()[-600:]!r}")
-        if "Traceback" in r.stderr or len(lines) != 1 or not lines[0].startswith("msfsim: error:"):
-            raise Failure(f"{shown}: expected one `msfsim: error:` line on stderr, got "
-                          f"{r.stderr.strip()[-600:]!r}")
-        if message and message.lower() not in lines[0].lower():
-            raise Failure(f"{shown}: error {lines[0]!r} does not mention {message!r}")
-        logger.info(f"{shown} -> exit {r.returncode}: {lines[0]}")
-        return lines[0]
-
-
-def _parse_baselines(path: Path) -> dict[str, Any]:
-    """The baseline file's contents; FileNotFoundError when there is none, ValueError (saying
-    what is wrong) when it is not a baseline file of this format."""
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"not a baseline file ({exc})") from None
-    if (not isinstance(data, dict) or data.get("format") != BASELINE_FORMAT
-            or not isinstance(data.get("entries"), dict)):
-        raise ValueError("unknown baseline format")
-    return data
-
-
-def _read_baselines(path: Path) -> dict[str, Any]:
-    try:
-        return _parse_baselines(path)
-    except FileNotFoundError:
-        raise Failure(f"{path}: no baseline file; {how_to_record(path)}") from None
-    except ValueError as exc:
-        raise Failure(f"{path}: {exc}; {how_to_record(path)}") from None
+        return command_should_fail(exit_code, message, *args)
