@@ -182,3 +182,74 @@ def test_budget_stop_is_a_status_and_not_cached(model, tmp_path):
     with Measurer(BOARD, jobs=1, cache_dir=tmp_path, progress=False) as m:
         again = m.measure([item])[block.key]
     assert again.cached and again.status == "budget"
+
+
+class _RecordingBar:
+    """Stands in for tqdm: the totals it was given over time and its count."""
+    made: list["_RecordingBar"] = []
+
+    def __init__(self, total=None, disable=False, **kw):
+        self._total, self.n, self.totals, self.closed = total, 0, [], False
+        _RecordingBar.made.append(self)
+
+    @property
+    def total(self):
+        return self._total
+
+    @total.setter
+    def total(self, v):
+        self._total = v
+        self.totals.append(v)
+
+    def update(self, k=1):
+        self.n += k
+        assert self.n <= self._total, (self.n, self._total)
+
+    def set_description(self, *a, **k):
+        pass
+
+    def set_postfix_str(self, *a, **k):
+        pass
+
+    def close(self):
+        self.closed = True
+
+
+def test_progress_total_is_honest(model, cold, cache, monkeypatch):
+    """The bar never runs past its total and ends exactly at it; with the memo of a previous
+    run its first total is already the final one (no growth each round)."""
+    from msfsim import measure_plan
+    r, _ = cold
+    _RecordingBar.made = []
+    monkeypatch.setattr(measure_plan, "_bar_class", lambda: _RecordingBar)
+    search_measured(model, BOARD, jobs=2, cache_dir=cache, progress=True)
+    (bar,) = _RecordingBar.made
+    assert bar.closed and bar.n == bar.total
+    first = next(t for t in bar.totals if t > 0)
+    assert first == bar.total  # announced up front from the memo: the ETA is right at once
+
+
+def test_round_projection_shrinks_geometrically_and_is_withdrawn():
+    from msfsim.pipeline.progress import DEFAULT_RATIO, RoundProjection, projected_after
+
+    class M:
+        def __init__(self):
+            self.outstanding, self.total = 0, 0
+
+        def announce(self, n, stage=""):
+            self.outstanding += n
+            self.total += n
+
+        def measured(self, n):
+            self.outstanding -= n
+
+    m = M()
+    p = RoundProjection(m, whole_plans=4)
+    p.round(60, "round 1")  # 60 + 60 * 0.6 / 0.4 + 4
+    assert m.total == 60 + projected_after(60, DEFAULT_RATIO) + 4 == 154
+    m.measured(60)
+    p.round(24, "round 2")  # ratio 0.4 learned: 24 + 16 + 4 outstanding
+    assert m.outstanding == 24 + 16 + 4
+    m.measured(24)
+    p.settle(3)  # no more rounds; one baseline does not exist
+    assert m.outstanding == 3 and m.total == 60 + 24 + 3

@@ -2,7 +2,9 @@
 rows: `submit(job) -> Future` (its result is `measure_job(job)`'s row), `cancel_all()` (stop at
 once: queued jobs cancelled, running ones ended with everything they started) and `shutdown()`
 (wait for the running ones, then release the workers). `LocalPoolExecutor` is the local process
-pool; a distributed engine (Dask distributed, Ray) is one more class with these three methods.
+pool; `msfsim.measure.dask_executor.DaskExecutor` a Dask distributed cluster (its jobs carry
+their sources: it says so with `remote = True`). Which one a run uses is decided in one place,
+`msfsim.measure.session.executor_for`.
 
 Signal handling of a measurement (SIGTERM as Ctrl-C, signals held during a cleanup) lives here
 too: it is what keeps a killed run from leaving compilers, emulators or temporary dirs behind.

@@ -1,7 +1,9 @@
-"""The pure measurement job: a picklable `Job` (generated sources on disk, board, backend,
-compiler, instruction budget, timeout) and `measure_job(job)` -> a JSON row, keyed in the cache
-by exactly what determines it (DESIGN §4 "Scale-out"); the deterministic measurement input and
-the instruction budget of a firmware.
+"""The pure measurement job: a picklable `Job` (generated sources on disk, or shipped inside
+the job for a worker on another machine; board, backend, compiler, instruction budget, timeout)
+and `measure_job(job)` -> a JSON row, keyed in the cache by exactly what determines it (DESIGN §4
+"Scale-out"); the deterministic measurement input and the instruction budget of a firmware.
+A remote worker runs `msfsim.measure.remote.measure_remote(job)`, which checks first that it
+measures as the client would (same msfsim version, kernels, compiler version, backend).
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import platforms
+from .. import ToolMissing, platforms
 from ..ir import Model
 from ..toolchain import LinkOverflowError, using_cache_dir
 
@@ -21,6 +23,14 @@ INSTRUCTIONS_PER_WORK = 200       # budget per MAC (or byte moved): ~20x what in
 INPUT_SEED = 0                    # measurement input: deterministic, so cache keys are stable
 # Deterministic outcomes are cached; timeouts, budget stops and host errors may not recur.
 CACHED_STATUSES = ("ok", "fault", "overflow")
+# A worker that cannot measure as the client would (a tool missing, another msfsim version,
+# kernels or compiler version): the run stops with the worker's reason (exit 4).
+REFUSED_STATUSES = ("tool-missing", "refused")
+
+
+class WorkerUnfit(ToolMissing):
+    """A worker of a cluster lacks a tool or measures otherwise than the client (exit 4): the
+    run stops, naming the worker (the row's detail)."""
 
 
 def measurement_input(model: Model, seed: int = INPUT_SEED) -> np.ndarray:
@@ -48,6 +58,13 @@ class Job:
     budget: int
     timeout_s: float
     cache_dir: str | None = None   # cache root: the ELF build cache (and native helpers) live here
+    # A remote job (msfsim.measure.remote) carries its sources and what the client measures
+    # with, so that a worker that would measure otherwise refuses instead of differing.
+    files: tuple[tuple[str, str], ...] = ()   # (file name, C source) when generated_dir is ""
+    version: str = ""              # msfsim version of the client
+    kernels: str = ""              # digest of the client's kernel and runtime sources
+    compiler_label: str = ""       # the client's compiler name and version line
+
 
 
 # A measurement row: what `measure_job` returns and the cache stores (JSON).

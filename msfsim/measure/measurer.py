@@ -9,23 +9,23 @@ from __future__ import annotations
 import concurrent.futures as cf
 import hashlib
 import os
-import sys
 import tempfile
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from .. import KERNELS_DIR, MsfsimError, ToolMissing, platforms
-from ..cache import remove_tree, sweep_temp, temp_prefix, usable_dir
+from .. import KERNELS_DIR, MsfsimError, ToolMissing, __version__, platforms
+from ..cache import remove_tree, temp_prefix
 from ..platforms import Platform
 from ..toolchain import COMMON_FLAGS, LINK_FLAGS, ToolchainError, linker_script, select_compiler
 from . import jobs
-from .cache import MeasurementCache, make_key
-from .executor import (Executor, LocalPoolExecutor, _on_sigterm_like_sigint, _restore_sigterm,
-                       _signals_held)
-from .jobs import _ROW, CACHED_STATUSES, DEFAULT_TIMEOUT_S, Job, valid_row
+from .cache import MeasurementCache, make_key  # noqa: F401 (msfsim.measure_plan names it)
+from .executor import Executor
+from .jobs import (_ROW, CACHED_STATUSES, DEFAULT_TIMEOUT_S, REFUSED_STATUSES, Job, WorkerUnfit,
+                   valid_row)
 from .outcome import Outcome
+from .session import MeasureSession, Stats, bar_class
 
 GeneratedCode = Any   # msfsim.codegen.GeneratedCode: .files {name: text}, .write(dir)
 
@@ -37,18 +37,6 @@ class Item:
     code: GeneratedCode
     expect_sha: str | None
     budget: int
-
-
-@dataclass
-class Stats:
-    measured: int = 0          # firmware built and run in this process tree
-    cache_hits: int = 0
-    shared: int = 0            # identical firmware met again in this run
-    failed: int = 0
-
-    def to_json(self) -> dict[str, int]:
-        return {"measured": self.measured, "cache_hits": self.cache_hits,
-                "identical": self.shared, "failed": self.failed}
 
 
 # ----------------------------------------------------------------------------- the measurer
@@ -76,10 +64,11 @@ class Measurer:
                  cache_dir: str | Path | None = None, timeout_s: float = DEFAULT_TIMEOUT_S,
                  compiler: str | None = None, progress: bool | None = None,
                  on_fail: Callable[[str, Outcome], None] | None = None,
-                 executor: Executor | None = None):
+                 executor: Executor | None = None, session: MeasureSession | None = None):
+        """`session` (shared by the measurers of one run: cache, executor, dedupe, one bar);
+        without one, a private session of `jobs`, `cache_dir`, `progress` and `executor`."""
         self.platform = platform if isinstance(platform, Platform) else platforms.load(platform)
         self.backend = backend
-        self.jobs = max(1, jobs or os.cpu_count() or 1)
         self.timeout_s = timeout_s
         try:
             cc = select_compiler(self.platform, compiler)
@@ -88,27 +77,35 @@ class Measurer:
         self.compiler = compiler
         self.compiler_label = cc.label
         _check_backend(backend, self.platform)
-        # One cache root for measurements, generated sources and ELF builds; one that cannot
-        # be written is an error now (exit 2), not a failure of every candidate later.
-        self.cache_root = usable_dir(cache_dir)
-        sweep_temp(self.cache_root)  # what a killed run left
-        self.cache = MeasurementCache(self.cache_root)
+        self._own_session = session is None
+        self.session = session or MeasureSession(cache_dir, jobs, progress, executor)
+        self.jobs = self.session.jobs
+        self.cache_root = self.session.cache_root
+        self.cache = self.session.cache
         self.gen_root = self.cache_root / "generated"
         p = self.platform
+        self._kernels = _tree_digest(KERNELS_DIR)
         self._base = {"compiler": self.compiler_label, "backend": backend, "platform": p.name,
                       "flags": [*p.gcc_flags, *p.clang_flags, *COMMON_FLAGS, *LINK_FLAGS],
                       "linker_script": hashlib.sha256(linker_script(p).encode()).hexdigest(),
-                      "kernels": _tree_digest(KERNELS_DIR)}
+                      "kernels": self._kernels}
         self.stats = Stats()
-        self._seen: dict[str, dict[str, Any]] = {}
-        self.executor: Executor | None = executor
+        self._seen = self.session.seen
         self._on_fail = on_fail
-        show = sys.stderr.isatty() if progress is None else progress
-        self.bar = _bar_class()(total=0, unit="fw", desc="measuring", file=sys.stderr, disable=not show,
-                        dynamic_ncols=True, leave=False)
-        self._old_sigterm = _on_sigterm_like_sigint()
+        self.bar = self.session.bar
         self._announced = 0
-        self.stage = ""
+
+    @property
+    def executor(self) -> Executor | None:
+        return self.session.executor
+
+    @property
+    def stage(self) -> str:
+        return self.session.stage
+
+    @stage.setter
+    def stage(self, text: str) -> None:
+        self.session.stage = text
 
     # -- keys and sources
     def key_of(self, **parts: Any) -> str:
@@ -144,12 +141,18 @@ class Measurer:
     # -- running
     def _executor(self) -> Executor:
         """The executor of the jobs (by default a local process pool of `jobs` workers)."""
-        if self.executor is None:
-            self.executor = LocalPoolExecutor(self.jobs, self.cache_root)
-        return self.executor
+        return self.session.get_executor()
 
     def set_best(self, text: str) -> None:
-        self.bar.set_postfix_str(f"best {text}", refresh=True)
+        self.session.set_best(text)
+
+    def _job(self, key: str, it: Item) -> Job:
+        if self.session.remote:  # another machine: the sources travel inside the job
+            return Job(key, it.label, "", self.platform.name, self.backend, self.compiler,
+                       it.budget, self.timeout_s, None, tuple(sorted(it.code.files.items())),
+                       __version__, self._kernels, self.compiler_label)
+        return Job(key, it.label, str(self._write(key, it.code)), self.platform.name,
+                   self.backend, self.compiler, it.budget, self.timeout_s, str(self.cache_root))
 
     def measure(self, items: Iterable[Item]) -> dict[str, Outcome]:
         """Outcome per item label. Cached and identical firmware are not measured again."""
@@ -160,23 +163,19 @@ class Measurer:
             key = self.key(it.code)
             row = self._seen.get(key) or self.cache.get(key, check=valid_row)
             if row is not None:
-                self.stats.cache_hits += key not in self._seen
-                self.stats.shared += key in self._seen
+                self._count("cache_hits" if key not in self._seen else "shared")
                 self._finish(it, row, key, cached=True, out=out)
             elif key in todo:
-                self.stats.shared += 1
+                self._count("shared")
                 todo[key][1].append(it)
             else:
-                job = Job(key, it.label, str(self._write(key, it.code)), self.platform.name,
-                          self.backend, self.compiler, it.budget, self.timeout_s,
-                          str(self.cache_root))
-                todo[key] = (job, [it])
+                todo[key] = (self._job(key, it), [it])
         announced = min(self._announced, len(items))  # already in the total
         self._announced -= announced
-        self.bar.total += len(items) - announced
+        self.session.grow(len(items) - announced)
         self.bar.update(len(items) - sum(len(v[1]) for v in todo.values()))
         self._refresh()
-        if self.jobs == 1:
+        if self.session.inline:
             for key, (job, its) in todo.items():
                 self._collect(key, its, jobs.measure_job(job), out)
         elif todo:
@@ -212,8 +211,14 @@ class Measurer:
                 self._discard_pool()
             self._collect(key, todo[key][1], row, out)
 
+    def _count(self, what: str, n: int = 1) -> None:
+        for st in (self.stats, self.session.stats):
+            setattr(st, what, getattr(st, what) + n)
+
     def _collect(self, key: str, its: list[Item], row: dict[str, Any], out: dict[str, Outcome]) -> None:
-        self.stats.measured += 1
+        if row["status"] in REFUSED_STATUSES:  # a worker cannot measure as we would: stop
+            raise WorkerUnfit(row["detail"])
+        self._count("measured")
         if row["status"] in CACHED_STATUSES:
             self.cache.put(key, row)  # one atomic row: an interrupted run leaves no half entry
         for it in its:
@@ -227,7 +232,7 @@ class Measurer:
         o = Outcome.of(row, it.expect_sha, cached, it.budget)
         out[it.label] = o
         if not o.ok:
-            self.stats.failed += 1
+            self._count("failed")
             if self._on_fail:
                 self._on_fail(it.label, o)
 
@@ -236,42 +241,37 @@ class Measurer:
         then covers them; a negative `n` withdraws what will not come); `stage` names what is
         being measured (e.g. "round 2")."""
         self._announced += n
-        self.bar.total += n
         if stage:
             self.stage = stage
-        self._refresh()
+        self.session.grow(n)
+
+    def withdraw_rest(self) -> int:
+        """Withdraw what was announced and did not come (the search settled): -> how many."""
+        n, self._announced = self._announced, 0
+        self.session.grow(-n)
+        return n
+
+    @property
+    def outstanding(self) -> int:
+        """Announced firmwares not measured yet."""
+        return self._announced
 
     def _refresh(self) -> None:
-        s = self.stats
-        stage = f"{self.stage}: " if self.stage else ""
-        self.bar.set_description(f"{stage}measuring ({s.measured} built+run, {s.cache_hits} "
-                                 f"cached, {s.failed} dropped)", refresh=True)
+        self.session.refresh()
 
     def _discard_pool(self) -> None:
         """End the executor's workers at once, with what they started."""
-        if self.executor is not None:
-            self.executor.cancel_all()
+        self.session.discard_workers()
 
     def abort(self) -> None:
         """Stop at once: queued jobs are cancelled, running workers are ended with what they
         started; a second Ctrl-C or SIGTERM meanwhile waits until that is done."""
-        with _signals_held():
-            self._discard_pool()
+        self.session.abort()
 
     def close(self) -> None:
-        try:
-            if self.executor is not None:
-                try:
-                    self.executor.shutdown()
-                except BaseException:  # interrupted while waiting: end the workers now
-                    self.abort()
-                    raise
-        finally:
-            self.bar.close()
-            self.cache.close()
-            sweep_temp(self.cache_root)
-            _restore_sigterm(self._old_sigterm)
-            self._old_sigterm = None
+        self.withdraw_rest()
+        if self._own_session:
+            self.session.close()
 
     def __enter__(self) -> "Measurer":
         return self
@@ -282,12 +282,7 @@ class Measurer:
         self.close()
 
 
-def _bar_class() -> type:
-    from tqdm import tqdm
-
-    class Bar(tqdm):
-        monitor_interval = 0  # no monitor thread: the process pool forks this process
-    return Bar
+_bar_class = bar_class  # the name msfsim.reproduce uses
 
 
 def _check_backend(backend: str, plat: Platform) -> None:

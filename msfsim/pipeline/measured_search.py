@@ -23,25 +23,20 @@ deployment); `--max-ram` caps that figure.
 """
 from __future__ import annotations
 
-import hashlib
-import math
-import re
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
-
-import numpy as np
+from typing import Callable
 
 from .. import platforms, refmodel
 from ..codegen import generate_block
 from ..fusion import exact
-from ..fusion.block import Block, BlockConfig, BlockCost
+from ..fusion.block import Block, BlockCost
 from ..fusion.geometry import block_structure
 from ..ir import Model
-from ..measure import (DEFAULT_TIMEOUT_S, INPUT_SEED, Item, Measurer, Outcome, measurement_input,
-                       output_digest, plan_budget, whole_plan_error)
+from ..measure import (DEFAULT_TIMEOUT_S, INPUT_SEED, Item, MeasureSession, Measurer, Outcome,
+                       measurement_input, output_digest, plan_budget, whole_plan_error)
 from ..platforms import Platform
 from ..search import baselines as bl
 from ..search.api import cost_model_of, search
@@ -49,7 +44,10 @@ from ..search.pareto import Infeasible, Plan, build_dag, pareto_front
 from ..search.result import FrontPoint, MeasuredSearchResult, PlanSummary
 from ..search.weights import EdgeWeights
 from ..toolchain import MIN_STACK_BYTES
+from .measured_parts import (_BlockMeasure, _Fit, _Interrupted, _block_json, _measured_act,
+                             _memo_blocks, _overflow_bytes, model_digest)
 from .plan import plan_item
+from .progress import RoundProjection, case_estimate
 
 FRONT_PLANS = 8      # front plans around the choice whose blocks must all be measured
 MAX_ROUNDS = 25      # measure-and-search rounds before settling on measured weights alone
@@ -59,106 +57,40 @@ Budget = Callable[[Block, BlockCost], int]
 WHOLE_PLANS = ("plan", "vanilla", "mcunetv2", "streamnet")  # labels of whole-model firmware
 
 
-def _overflow_bytes(detail: str | None) -> int | None:
-    """The largest 'overflowed by N bytes' in a link error, if it says."""
-    found = [int(n) for n in re.findall(r"overflowed by (\d+) bytes", detail or "")]
-    return max(found) if found else None
-
-
-@dataclass
-class _BlockMeasure:
-    ram: int             # search weight: arena + stack, network input / output excluded
-    instructions: int
-    measured_ram: int    # DESIGN §3 figure of the block's own firmware: arena + stack + static
-    arena: int = 0       # the block firmware's arena high-water (network I/O included)
-    stack: int = 0
-
-
 def _default_budget(block: Block, cost: BlockCost) -> int:
     return plan_budget(cost.macs, cost.act_io)
 
 
-class _Fit:
-    """Estimates for blocks not measured yet, fitted per scheme on the measured ones:
-    instructions = ratio x (MACs + act_io bytes), RAM = act + offset (stack, alignment)."""
-
-    def __init__(self, measured: dict[Block, _BlockMeasure], analytic: EdgeWeights):
-        by: dict[str, list[tuple[float, float, float]]] = {}
-        for b, m in measured.items():
-            c = analytic.block_cost(b)
-            if c is not None:
-                by.setdefault(b.config.scheme, []).append(
-                    (m.instructions, c.macs + c.act_io, m.ram - c.act))
-        every = [r for rows in by.values() for r in rows]
-        self.ratio: dict[str, float] = {}
-        self.offset: dict[str, float] = {}
-        for key, rows in [("*", every), *by.items()]:
-            if rows:
-                a = np.array(rows, dtype=np.float64)
-                self.ratio[key] = float(a[:, 0].sum() / max(a[:, 1].sum(), 1.0))
-                self.offset[key] = float(np.median(a[:, 2]))
-
-    def __call__(self, block: Block, cost: BlockCost) -> tuple[int, int]:
-        s = block.config.scheme
-        ratio = self.ratio.get(s, self.ratio.get("*", 1.0))
-        off = self.offset.get(s, self.offset.get("*", 0.0))
-        return int(cost.act + off), int(math.ceil(ratio * (cost.macs + cost.act_io)))
+def seed_key(m: Measurer, model: Model, cost_model: str, objective: str,
+             max_overhead: float | None, ram_cap: int) -> str:
+    """The cache key of the search memo: the blocks a previous search of the same model, board,
+    tools and constraints measured."""
+    return m.key_of(kind="search-seed", model=model_digest(model), cost_model=cost_model,
+                    objective=objective, max_overhead=max_overhead, max_ram=ram_cap)
 
 
-def _measured_act(model: Model, plan: Plan, measured: dict[Block, _BlockMeasure],
-                  net_io: Callable[[Block], int]) -> dict[str, Any]:
-    """The act convention on measurements: the plan's worst block, measured alone, as arena +
-    stack high-water minus the network input / output buffers it holds."""
-    worst = max(plan.blocks, key=lambda b: measured[b].ram)
-    m = measured[worst]
-    return {"bytes": m.ram, "block": worst.key, "arena": m.arena, "stack": m.stack,
-            "network_io": net_io(worst)}
+def memo_size(m: Measurer, model: Model, cost_model: str, objective: str,
+              max_overhead: float | None, max_ram: int | None) -> int | None:
+    """How many blocks the search memo of a previous run holds (None: no memo): a sweep's bar
+    counts on it before the search starts."""
+    caps = [c for c in (max_ram, m.platform.sram.size) if c is not None]
+    memo = m.cache.get(seed_key(m, model, cost_model, objective, max_overhead, min(caps)),
+                       check=_memo_blocks)
+    if memo is None:
+        return None
+    m.cache.hits -= 1
+    return len(memo["blocks"])
 
 
-def model_digest(model: Model) -> str:
-    """Digest of everything that defines a model's computation (structure, qparams, weights)."""
-    h = hashlib.sha256(model.name.encode())
-    for t in model.tensors:
-        h.update(repr((t.id, t.shape, t.q.scale, t.q.zero_point)).encode())
-    for layer in model.layers:
-        h.update(repr((layer.op.value, layer.inputs, layer.output, layer.kernel, layer.stride,
-                       layer.pad, layer.act_min, layer.act_max)).encode())
-        for a in (layer.weight, layer.bias, layer.multiplier, layer.shift):
-            h.update(b"-" if a is None else a.tobytes())
-    h.update(repr((model.input, model.output, model.input_in_place,
-                   sorted(model.wide_weights))).encode())
-    return h.hexdigest()
-
-
-def _block_json(b: Block) -> list:
-    return [b.first, b.last, b.config.scheme, *b.config.tile]
-
-
-def _block_of(d: list) -> Block:
-    return Block(int(d[0]), int(d[1]), BlockConfig((int(d[3]), int(d[4])), str(d[2])))
-
-
-def _memo_blocks(memo: dict) -> set[Block]:
-    return {_block_of(d) for d in memo["blocks"]}
-
-
-class _Interrupted:
-    """What to print when Ctrl-C stops the search."""
-
-    def __init__(self) -> None:
-        self.plan: Plan | None = None
-        self.estimated: set[Block] = set()
-
-    def report(self) -> None:
-        if self.plan is None:
-            print("msfsim: interrupted before any plan was found", file=sys.stderr)
-            return
-        p = self.plan
-        print(f"msfsim: interrupted; best plan so far: RAM {p.ram:,} B, {p.cost:,} instructions"
-              f" ({'measured' if not self.estimated else 'some blocks estimated'})",
-              file=sys.stderr)
-        for b in p.blocks:
-            print(f"  {b.key}{'  (estimate)' if b in self.estimated else ''}", file=sys.stderr)
+def search_estimate(model: Model, plat: Platform, session: MeasureSession, *,
+                    objective: str = "ram", max_overhead: float | None = None,
+                    max_ram: int | None = None, cost_model: str = "exact",
+                    backend: str = "unicorn", compiler: str | None = None) -> int:
+    """Firmwares a measured search of `model` on `plat` is expected to measure (the memo of a
+    previous run, else a projection per layer): a sweep's bar counts them before it starts."""
+    m = Measurer(plat, backend, compiler=compiler, session=session)
+    size = memo_size(m, model, cost_model, objective, max_overhead, max_ram)
+    return case_estimate(len(model.layers), size, len(WHOLE_PLANS))
 
 
 def search_measured(model: Model, plat: Platform | str, objective: str = "ram",
@@ -168,10 +100,12 @@ def search_measured(model: Model, plat: Platform | str, objective: str = "ram",
                     timeout_s: float = DEFAULT_TIMEOUT_S, budget: Budget | None = None,
                     compiler: str | None = None,
                     front_plans: int = FRONT_PLANS, progress: bool | None = None,
-                    ) -> MeasuredSearchResult:
+                    session: MeasureSession | None = None) -> MeasuredSearchResult:
     """P1 (objective "ram", `max_overhead` on measured instructions) or P2 (objective
     "latency", `max_ram` on measured RAM) with measured edge weights. `budget(block, cost)`
-    gives a candidate's instruction budget (a candidate over it is dropped)."""
+    gives a candidate's instruction budget (a candidate over it is dropped). `session` (cache,
+    executor: local pool or Dask, one progress bar) is shared with the caller's other searches;
+    without one, the search opens its own of `jobs`, `cache_dir` and `progress`."""
     t0 = time.perf_counter()
     p = plat if isinstance(plat, Platform) else platforms.load(plat)
     cost_fn, space = cost_model_of(cost_model)
@@ -212,9 +146,11 @@ def search_measured(model: Model, plat: Platform | str, objective: str = "ram",
         n = sum(model.arena_size(t) for t in set(st.inputs) | set(st.skips) if t == net_in)
         return n + (model.arena_size(net_out) if st.output == net_out else 0)
 
-    def measure_blocks(todo: set[Block], m: Measurer) -> None:
+    def measure_blocks(todo: set[Block], m: Measurer, stage: str) -> None:
         items: list[Item] = []
-        for b in sorted(todo - measured.keys() - dropped.keys()):
+        new = sorted(todo - measured.keys() - dropped.keys())
+        projection.round(len(new), stage)
+        for b in new:
             try:
                 st = block_structure(model, b.first, b.last)
                 code = generate_block(model, b, [values[t] for t in st.inputs])
@@ -282,7 +218,7 @@ def search_measured(model: Model, plat: Platform | str, objective: str = "ram",
 
     rounds = 0
     with Measurer(p, backend, jobs, cache_dir, timeout_s, compiler=compiler, progress=progress,
-                  on_fail=on_fail) as m:
+                  on_fail=on_fail, session=session) as m:
         try:
             # Round 0: what the analytic front proposes, every layer block (vanilla) and what
             # the same search measured last time (cached: a warm run converges at once).
@@ -292,19 +228,19 @@ def search_measured(model: Model, plat: Platform | str, objective: str = "ram",
             except Infeasible:
                 plan0, front = None, pareto_front(build_dag(len(model.layers), blocks, analytic))
             want |= wanted(analytic, plan0, front)
-            memo_key = m.key_of(kind="search-seed", model=model_digest(model), cost_model=cost_model,
-                                objective=objective, max_overhead=max_overhead, max_ram=ram_cap)
+            memo_key = seed_key(m, model, cost_model, objective, max_overhead, ram_cap)
             memo = m.cache.get(memo_key, check=_memo_blocks)  # a damaged row is a miss
             if memo is not None:
                 m.cache.hits -= 1  # a hint, not a measurement
                 want |= _memo_blocks(memo)
             want &= set(blocks)
-            # the whole-plan firmwares (plan and baselines) come last: count them from the start
-            m.announce(len(WHOLE_PLANS))
+            # The bar's total: this round, the rounds projected after it and the whole-plan
+            # firmwares (plan and baselines) that come last (msfsim.pipeline.progress).
+            projection = RoundProjection(m, len(WHOLE_PLANS),
+                                         None if memo is None else len(want))
             while True:
                 rounds += 1
-                m.announce(0, f"round {rounds}")
-                measure_blocks(want, m)
+                measure_blocks(want, m, f"round {rounds}")
                 ew = weights(estimates=True)
                 try:
                     plan, front, _ = search(model, ew, edges(), objective, max_overhead, ram_cap)
@@ -331,7 +267,7 @@ def search_measured(model: Model, plat: Platform | str, objective: str = "ram",
             items = [plan_item(model, list(plan.blocks), x, expect, "plan")] + \
                     [plan_item(model, list(bp.blocks), x, expect, name)
                      for name, bp in base.items() if bp is not None]
-            m.announce(len(items) - len(WHOLE_PLANS), "whole plans")  # a baseline may not exist
+            projection.settle(len(items))  # a baseline may not exist
             whole = m.measure(items)
         except KeyboardInterrupt:
             state.report()

@@ -129,17 +129,18 @@ def plan_blocks(model: Model, plan: str | Path | None) -> list[Block]:
 
 def measure_plan(model: Model, plat: Platform | str, plan: str | Path | None = None,
                  vanilla: bool = False, backend: str = "unicorn",
-                 cache_dir: str | Path | None = None, compiler: str | None = None
-                 ) -> PlanMeasurement:
+                 cache_dir: str | Path | None = None, compiler: str | None = None,
+                 session: Any = None) -> PlanMeasurement:
     """Build `plan` (a plan file; layer by layer when None or `vanilla`) into one firmware, run
-    it on the measurement input and check its output against the host reference."""
+    it on the measurement input and check its output against the host reference (on the
+    `session`'s executor when given: e.g. a Dask cluster)."""
     p = plat if isinstance(plat, Platform) else platforms.load(plat)
     blocks = plan_blocks(model, None if vanilla else plan)
     try:
         costs = tuple(exact.block_cost(model, b) for b in blocks)
     except BlockInfeasible as exc:
         raise MsfsimError(f"the plan cannot be built: {exc}") from None
-    o, compiler = measure_blocks(model, p, blocks, backend, cache_dir, compiler)
+    o, compiler = measure_blocks(model, p, blocks, backend, cache_dir, compiler, session)
     error = whole_plan_error(o, backend)
     if error is not None:
         raise error
@@ -151,14 +152,14 @@ def measure_plan(model: Model, plat: Platform | str, plan: str | Path | None = N
 
 
 def measure_blocks(model: Model, plat: Platform, blocks: list[Block], backend: str,
-                   cache_dir: str | Path | None = None, compiler: str | None = None
-                   ) -> tuple[Outcome, str]:
+                   cache_dir: str | Path | None = None, compiler: str | None = None,
+                   session: Any = None) -> tuple[Outcome, str]:
     """(outcome, compiler label) of `blocks` built into one firmware, run on the measurement
     input and checked against the host reference (cached)."""
     x = measurement_input(model)
     expect = refmodel.run(model, x)
     with Measurer(plat, backend, jobs=1, cache_dir=cache_dir, compiler=compiler,
-                  progress=False) as m:
+                  progress=False, session=session) as m:
         o = m.measure([plan_item(model, blocks, x, expect)])["plan"]
         return o, o.compiler or m.compiler_label
 

@@ -40,7 +40,7 @@ def zoo_export(name: str, path: str | Path, qdq: bool = False) -> None:
 
 
 def load_model(spec: str, input_shape: str | None = None) -> Model:
-    """MODEL argument: a path to an .onnx file or zoo:NAME."""
+    """MODEL argument: a path to an .onnx or int8 .tflite file, or zoo:NAME."""
     if spec.startswith("zoo:"):
         from .. import zoo
         name = spec[4:]
@@ -49,6 +49,12 @@ def load_model(spec: str, input_shape: str | None = None) -> Model:
         if input_shape:
             raise MsfsimError("--input-shape applies to ONNX files, not to zoo models")
         return zoo.load(name)
+    if spec.lower().endswith(".tflite"):
+        if input_shape:
+            raise MsfsimError("--input-shape applies to ONNX files, not to .tflite models "
+                              "(their shapes are static)")
+        from ..importers.tflite import import_tflite
+        return import_tflite(spec)
     from ..onnx_import import import_model
     return import_model(spec, input_shape=input_shape)
 
@@ -66,19 +72,46 @@ def search(model: Model, plat: Platform, *, cost: str = "measured", objective: s
            max_overhead: float | None = None, max_ram: int | None = None,
            cost_model: str = "exact", backend: str = "unicorn", jobs: int | None = None,
            cache_dir: str | Path | None = None, compiler: str | None = None,
-           progress: bool | None = None) -> SearchResult:
+           progress: bool | None = None, session: Any = None) -> SearchResult:
     """The plan of `model` (deployed) for `plat`: on measured costs (candidate blocks compiled
-    and emulated) or on the analytic model; the board's SRAM caps the RAM either way."""
+    and emulated) or on the analytic model; the board's SRAM caps the RAM either way.
+    `session` (`open_session`): where measurements run (local pool or Dask) and are cached."""
     if cost == "measured":
         return search_measured(model, plat, objective=objective, max_overhead=max_overhead,
                                max_ram=max_ram, cost_model=cost_model, backend=backend,
                                jobs=jobs, cache_dir=cache_dir, compiler=compiler,
-                               progress=progress)
+                               progress=progress, session=session)
     if cost != "analytic":
         raise ValueError(f"unknown cost {cost!r}; expected one of {COSTS}")
     return search_analytic(model, plat.name, objective=objective, max_overhead=max_overhead,
                            max_ram=max_ram, cost_model=cost_model, sram_bytes=plat.sram.size,
                            stack_floor=MIN_STACK_BYTES)
+
+
+def open_session(cache_dir: str | Path | None = None, jobs: int | None = None,
+                 progress: bool | None = None, scheduler: str | None = None) -> Any:
+    """The measurements of one run (msfsim.measure.MeasureSession: cache, one progress bar,
+    and the one decision of where jobs run: the Dask cluster at `scheduler` or
+    $MSFSIM_SCHEDULER, else a local pool of `jobs` workers). Use it as a context manager."""
+    from ..measure import MeasureSession
+    return MeasureSession(cache_dir, jobs, progress, scheduler=scheduler)
+
+
+def scheduler_address(scheduler: str | None) -> str | None:
+    """The Dask scheduler a run uses: `scheduler`, else $MSFSIM_SCHEDULER, else None."""
+    from ..measure import scheduler_address as address
+    return address(scheduler)
+
+
+def check_scheduler(scheduler: str | None) -> str | None:
+    """The Dask scheduler a run is to use (`scheduler`, else $MSFSIM_SCHEDULER), checked before
+    any work: a malformed address is exit 2, Dask not installed exit 4. None: local."""
+    from ..measure.dask_executor import _distributed, check_address
+    address = scheduler_address(scheduler)
+    if address is not None:
+        check_address(address)
+        _distributed()
+    return address
 
 
 def check_emit_target(out_dir: str | Path, plat: Platform, prefix: str) -> None:

@@ -15,6 +15,7 @@ from ..fusion.block import Block, BlockInfeasible
 from ..fusion.space import candidate_blocks
 from ..ir import Model
 from ..measure import Item, Outcome, measurement_input
+from ..measure.jobs import WorkerUnfit
 from ..platforms import Platform
 from ..search import baselines as bl
 from ..search.api import search_analytic
@@ -154,7 +155,7 @@ def on_board(prep: Prepared, plat: Platform,
 
 
 def msfsim_plan(prep: Prepared, plat: Platform, backend: str, jobs: int,
-                 cache_dir: str | Path | None) -> tuple[Plan, dict]:
+                cache_dir: str | Path | None, session: Any = None) -> tuple[Plan, dict]:
     """msfsim's measured minimum-RAM plan on `plat` (or why there is none) and search facts."""
     m = prep.model
     if prep.min_act_io is not None and prep.min_act_io > plat.sram.size:
@@ -165,9 +166,12 @@ def msfsim_plan(prep: Prepared, plat: Platform, backend: str, jobs: int,
     t0 = time.perf_counter()
     try:
         r = search_measured(m, plat, objective="ram", backend=backend, jobs=jobs,
-                            cache_dir=cache_dir, progress=False)  # reproduce shows one bar
+                            cache_dir=cache_dir, progress=False,  # reproduce shows one bar
+                            session=session)
     except NoPlan as exc:
         return Plan(None, status="does not fit", reason=f"no plan fits: {exc}"), {}
+    except WorkerUnfit:  # a cluster worker cannot measure: the run stops (exit 4)
+        raise
     except MsfsimError as exc:  # e.g. the chosen plan's firmware failed: this row only
         return Plan(None, status="failed", reason=str(exc)), {}
     info = {"seconds": round(time.perf_counter() - t0, 2), **r.measurement.get("stats", {})}

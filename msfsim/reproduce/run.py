@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from .. import MsfsimError, __version__, platforms, zoo
-from ..measure import INPUT_SEED, Measurer
-from ..measure.measurer import _bar_class
+from ..measure import INPUT_SEED, MeasureSession, Measurer
+from ..measure.session import bar_class as _bar_class
 from ..platforms import Platform
 from . import outputs, plans
 from .plans import BOARDS, METHODS, MODELS, WHAT, Prepared, Row
@@ -53,11 +53,11 @@ def reproduce(what: str, platforms: Sequence[str] | None = None,
               out_dir: str | os.PathLike = "reproduce-msf-cnn", *,
               models: Sequence[str] | None = None, backend: str = "unicorn",
               jobs: int | None = None, cache_dir: str | Path | None = None,
-              progress: bool | None = None) -> list[Path]:
+              progress: bool | None = None, scheduler: str | None = None) -> list[Path]:
     """Run the comparison and write it to `out_dir`; returns the paths written. `models`,
     `backend`, `jobs` and `cache_dir` (measurement cache; default: the user cache) narrow or
-    redirect the run. `progress` (default: when stderr is a terminal) shows one bar over the
-    rows; msf-cnn.md and msf-cnn.json are rewritten, marked partial, after each model and board,
+    redirect the run; `scheduler` (a Dask scheduler address, or $MSFSIM_SCHEDULER) measures on
+    that cluster. `progress` (default: when stderr is a terminal) shows one bar over the rows; msf-cnn.md and msf-cnn.json are rewritten, marked partial, after each model and board,
     so an interrupted run leaves the rows it completed."""
     if what not in WHAT:
         raise MsfsimError(f"unknown reproduction {what!r}; available: {', '.join(WHAT)}")
@@ -84,6 +84,13 @@ def reproduce(what: str, platforms: Sequence[str] | None = None,
     # The one bar of the run: the searches and measurers below run without theirs.
     bar = _bar_class()(total=total, unit="row", desc="reproduce", file=sys.stderr,
                        disable=not show, leave=False, dynamic_ncols=True)
+    # One measurement session for the run: one cache, one dedupe, one executor (local pool or
+    # the Dask cluster); its own bar stays off: the bar over the rows is the run's one bar.
+    try:
+        session = MeasureSession(cache_dir, jobs, progress=False, scheduler=scheduler)
+    except BaseException:
+        bar.close()
+        raise
     prepared: dict[str, Prepared] = {}
     deployed: dict[tuple[str, frozenset[int]], Prepared] = {}  # boards alike share the firmware
     rows: list[Row] = []
@@ -102,10 +109,11 @@ def reproduce(what: str, platforms: Sequence[str] | None = None,
                     prepared[n] = plans.prepare(zoo.load(n))
                 bar.set_description(f"measured search: {n} on {plat.name}")
                 prep = plans.on_board(prepared[n], plat, deployed)
-                plan, searches[n] = plans.msfsim_plan(prep, plat, backend, jobs, cache_dir)
+                plan, searches[n] = plans.msfsim_plan(prep, plat, backend, jobs, cache_dir,
+                                                      session)
                 todo = {**prep.plans, "msfsim": plan}
                 bar.set_description(f"whole plans: {n} on {plat.name}")
-                with Measurer(plat, backend, jobs, cache_dir, progress=False) as m:
+                with Measurer(plat, backend, session=session) as m:
                     outcomes = m.measure([p.item for p in todo.values() if p.item])
                     for k, v in m.stats.to_json().items():
                         whole[k] = whole.get(k, 0) + v
@@ -127,7 +135,11 @@ def reproduce(what: str, platforms: Sequence[str] | None = None,
                   f"command to finish: the measurement cache serves what was measured",
                   file=sys.stderr)
         raise
+    except BaseException:
+        session.abort()
+        raise
     finally:
+        session.close()
         bar.close()
     final = data()
     paths = outputs.write_outputs(final, out)
