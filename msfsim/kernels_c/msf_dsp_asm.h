@@ -27,17 +27,23 @@
     "asr     lr, lr, r2\n\t"                                                               \
     "ssat    " acc ", #8, lr\n\t"
 /* Four channels' accumulators r4-r7 -> int8 stored at r10 (advanced by 4); r9 moves to the
- * next four channels' parameters. */
+ * next four channels' parameters (clobbers r0-r3, lr). One LDM per channel brings all of
+ * msf_channel_params (the kernel sum into r0, unused: r0 is then the shift temporary), so the
+ * LDM's writeback also steps r9. */
+#define MSF_REQUANT_LDM_ASM(acc)                                                            \
+    "ldm     r9!, {r0-r3}\n\t"     /* kernel_sum, multiplier, rounding, rshift */           \
+    "lsl     r0, " acc ", #1\n\t"                                                          \
+    "smmlar  lr, r0, r1, r2\n\t"                                                           \
+    "add     lr, lr, " acc ", asr #31\n\t"                                                 \
+    "asr     lr, lr, r3\n\t"                                                               \
+    "ssat    " acc ", #8, lr\n\t"
 #define MSF_REQUANT4_STORE_ASM                                                              \
-    MSF_CHANNEL_ASM("4", "12") MSF_REQUANT_ASM("r4")                                        \
-    MSF_CHANNEL_ASM("20", "28") MSF_REQUANT_ASM("r5")                                       \
-    MSF_CHANNEL_ASM("36", "44") MSF_REQUANT_ASM("r6")                                       \
-    MSF_CHANNEL_ASM("52", "60") MSF_REQUANT_ASM("r7")                                       \
+    MSF_REQUANT_LDM_ASM("r4") MSF_REQUANT_LDM_ASM("r5")                                     \
+    MSF_REQUANT_LDM_ASM("r6") MSF_REQUANT_LDM_ASM("r7")                                     \
     "strb    r5, [r10, #1]\n\t"                                                            \
     "strb    r6, [r10, #2]\n\t"                                                            \
     "strb    r7, [r10, #3]\n\t"                                                            \
-    "strb    r4, [r10], #4\n\t"                                                            \
-    "add     r9, r9, #64\n\t"
+    "strb    r4, [r10], #4\n\t"
 #endif
 
 #endif /* MSF_DSP_ASM_H */

@@ -2,9 +2,13 @@
  *
  * An output pixel whose kernel window lies inside the tensor starts its accumulators at the
  * precomputed kernel sums, so its taps carry no input offset; a 3x3 window is fully unrolled.
- * A pixel at the tensor border clamps its window to the tensor once and adds the input offset
- * per tap, so padding contributes nothing. On DSP cores four channels go through each pass:
- * one word of input and one of weights per tap, SXTB16 lanes into SMLABB / SMLATT. */
+ * A pixel at the tensor border clamps its window to the tensor once, starts at the bias and
+ * adds the input offset per tap, so padding contributes nothing and costs nothing. On DSP
+ * cores four channels go through each pass: one word of input and one of weights per tap,
+ * SXTB16 lanes into SMLABB / SMLATT; at the border SXTAB16 adds the offset in the same
+ * instruction, so a 3x3 border window (2x3, 3x2, 2x2 taps, fully unrolled in assembly) costs
+ * per tap what an interior one does. Elsewhere (RISC-V...) the C loops take four channels per
+ * pass. */
 #include "msf_kernels.h"
 #include "msf_dsp_asm.h"
 
@@ -71,6 +75,41 @@ MSF_C_LOOPS void dw_taps(const msf_window *in, const msf_conv_params *p,
         dst[c + 2] = (int8_t)v2;
         dst[c + 3] = (int8_t)v3;
     }
+#else
+    /* four channels per pass: one address per tap for four loads of input and of weights */
+    for (; c + 4 <= ch; c += 4) {
+        int32_t a0, a1, a2, a3;
+        if (off == 0) {
+            a0 = q[c].kernel_sum, a1 = q[c + 1].kernel_sum;
+            a2 = q[c + 2].kernel_sum, a3 = q[c + 3].kernel_sum;
+        } else if (bias != NULL) {
+            a0 = bias[c], a1 = bias[c + 1], a2 = bias[c + 2], a3 = bias[c + 3];
+        } else {
+            a0 = a1 = a2 = a3 = 0;
+        }
+        const int8_t *row = src + c, *wrow = wt + c;
+        for (ky = 0; ky < rows; ky++) {
+            const int8_t *s = row, *w = wrow;
+            for (kx = 0; kx < cols; kx++) {
+                a0 += (s[0] + off) * w[0];
+                a1 += (s[1] + off) * w[1];
+                a2 += (s[2] + off) * w[2];
+                a3 += (s[3] + off) * w[3];
+                s += ch;
+                w += ch;
+            }
+            row = msf_window_next_row(in, row);
+            wrow += wrow_step;
+        }
+        const int32_t v0 = msf_conv_output(a0, p, &q[c], c, fast);
+        const int32_t v1 = msf_conv_output(a1, p, &q[c + 1], c + 1, fast);
+        const int32_t v2 = msf_conv_output(a2, p, &q[c + 2], c + 2, fast);
+        const int32_t v3 = msf_conv_output(a3, p, &q[c + 3], c + 3, fast);
+        dst[c] = (int8_t)v0;
+        dst[c + 1] = (int8_t)v1;
+        dst[c + 2] = (int8_t)v2;
+        dst[c + 3] = (int8_t)v3;
+    }
 #endif
     for (; c < ch; c++) {
         int32_t acc = off == 0 ? q[c].kernel_sum : (bias != NULL ? bias[c] : 0);
@@ -93,28 +132,58 @@ MSF_C_LOOPS void dw_taps(const msf_window *in, const msf_conv_params *p,
 /* Pre-widened depthwise 3x3 weights per group of four channels: 9 taps x 4 int16. */
 #define MSF_DW3X3_GROUP_S16 36
 
-/* Work of msf_dw3x3_dsp: `groups` groups of four channels of one output pixel. */
+/* Work of the dw3x3 assembly (msf_dw3x3_dsp and the border variants msf_dw3x3_edge*_dsp):
+ * `groups` groups of four channels of one output pixel. The assembly reads each field at the
+ * byte offset asserted below. */
 typedef struct {
-    const int8_t *r0, *r1, *r2;  /* the window's rows at its first column, first group */
-    const void *w;               /* weights at the first group: (3, 3, C) int8 or, for
-                                    msf_dw3x3_s16_dsp, the group's pre-widened taps */
+    const int8_t *r0, *r1, *r2;  /* the window's rows at its first column, first group (the
+                                    border variants: the first tap inside the tensor; r2
+                                    unused by two-row windows) */
+    const void *w;               /* weights of that tap at the first group: (3, 3, C) int8 or
+                                    the group's pre-widened taps (the _s16 variants) */
     int32_t ch;                  /* C, the stride between taps */
     const msf_channel_params *q; /* channel parameters of the first group */
     int8_t *d;                   /* the output at the first group */
-    int32_t groups;              /* >= 1 */
+    int32_t groups;              /* >= 1 (< 2^15 for the border variants) */
+    const int32_t *bias;         /* border variants: the bias at the first group (the
+                                    accumulators' start) */
+    uint32_t off2;               /* border variants: input_offset in both int16 lanes (the
+                                    assembly reads the low one) */
 } dw_job;
+_Static_assert(offsetof(dw_job, r0) == 0, "dw_job layout read by the assembly");
+_Static_assert(offsetof(dw_job, r1) == 4, "dw_job layout read by the assembly");
+_Static_assert(offsetof(dw_job, r2) == 8, "dw_job layout read by the assembly");
+_Static_assert(offsetof(dw_job, w) == 12, "dw_job layout read by the assembly");
+_Static_assert(offsetof(dw_job, ch) == 16, "dw_job layout read by the assembly");
+_Static_assert(offsetof(dw_job, q) == 20, "dw_job layout read by the assembly");
+_Static_assert(offsetof(dw_job, d) == 24, "dw_job layout read by the assembly");
+_Static_assert(offsetof(dw_job, groups) == 28, "dw_job layout read by the assembly");
+_Static_assert(offsetof(dw_job, bias) == 32, "dw_job layout read by the assembly");
+_Static_assert(offsetof(dw_job, off2) == 36, "dw_job layout read by the assembly");
+/* MSF_REQUANT4_STORE_ASM: one LDM of four words per channel */
+_Static_assert(sizeof(msf_channel_params) == 16, "msf_channel_params read by the assembly");
+_Static_assert(offsetof(msf_channel_params, kernel_sum) == 0, "msf_channel_params layout");
+_Static_assert(offsetof(msf_channel_params, multiplier) == 4, "msf_channel_params layout");
+_Static_assert(offsetof(msf_channel_params, rounding) == 8, "msf_channel_params layout");
+_Static_assert(offsetof(msf_channel_params, rshift) == 12, "msf_channel_params layout");
 
-/* One tap of four channels: the input word at `xaddr` (SXTB16 lanes c0 c2 | c1 c3) against
- * the tap's weights in lr | r11, loaded by `wload`. */
-#define MSF_DW_TAP_ASM(xaddr, wload)                                                        \
+/* One tap of four channels: the input word at `xaddr` widened into lanes c0 c2 | c1 c3 by
+ * `xext` (sxtb16, or sxtab16 adding the int16 lanes of register `xoff`) against the tap's
+ * weights in lr | r11, loaded by `wload`. */
+#define MSF_DW_TAP_EXT_ASM(xaddr, wload, xext, xoff)                                        \
     "ldr     r10, " xaddr "\n\t"                                                            \
     wload                                                                                   \
-    "sxtb16  r12, r10\n\t"                                                                  \
-    "sxtb16  r10, r10, ror #8\n\t"                                                          \
+    xext "  r12, " xoff "r10\n\t"                                                           \
+    xext "  r10, " xoff "r10, ror #8\n\t"                                                   \
     "smlabb  r4, r12, lr, r4\n\t"                                                           \
     "smlatt  r6, r12, lr, r6\n\t"                                                           \
     "smlabb  r5, r10, r11, r5\n\t"                                                          \
     "smlatt  r7, r10, r11, r7\n\t"
+/* interior: the accumulators hold the kernel sums, the input goes in as it is */
+#define MSF_DW_TAP_ASM(xaddr, wload) MSF_DW_TAP_EXT_ASM(xaddr, wload, "sxtb16 ", "")
+/* border: the accumulators hold the bias, the input offset (r9) is added as the input widens,
+ * in the same two instructions */
+#define MSF_DW_TAP_OFF_ASM(xaddr, wload) MSF_DW_TAP_EXT_ASM(xaddr, wload, "sxtab16", "r9, ")
 /* int8 weights (3, 3, C): the tap's word at `waddr`, widened */
 #define MSF_DW_W8(waddr)                                                                    \
     "ldr     r11, " waddr "\n\t"                                                            \
@@ -122,6 +191,9 @@ typedef struct {
     "sxtb16  r11, r11, ror #8\n\t"
 /* pre-widened weights: tap t of the group at r3, already c0 c2 | c1 c3 */
 #define MSF_DW_W16(t) "ldrd    lr, r11, [r3, #" #t " * 8]\n\t"
+/* int8 weights of the next kernel row, 3 * ch on: into r2, or r3 itself */
+#define MSF_DW_WROW_R2 "add     r2, r3, r8, lsl #1\n\t" "add     r2, r2, r8\n\t"
+#define MSF_DW_WROW_R3 "add     r3, r3, r8, lsl #1\n\t" "add     r3, r3, r8\n\t"
 
 /* dw3x3 for Cortex-M DSP cores with the fast requantisation: per group of four channels the
  * accumulators (r4-r7) start at the kernel sums, each of the nine taps is one word of input
@@ -180,10 +252,169 @@ MSF_ASM_FUNCTION(msf_dw3x3_s16_dsp, dw_job, MSF_DW3X3_ASM(
     MSF_DW_W16(3), MSF_DW_W16(4), MSF_DW_W16(5), "",
     MSF_DW_W16(6), MSF_DW_W16(7), MSF_DW_W16(8),
     "add     r3, r3, #72\n\t"))                /* the next group's taps */
+
+/* A border pixel's window clipped to the tensor (2x3, 3x2 or 2x2 taps), same registers as
+ * MSF_DW3X3_ASM: the accumulators start at the bias (ldm, advancing r12) and every tap adds
+ * the input offset as it widens the input (MSF_DW_TAP_OFF_ASM), so padding taps need no work
+ * at all and an in-tensor tap costs what an interior one does. The input offset shares r11
+ * with the group count, (groups left - 1) << 16 | offset (int16), so that it costs no stack:
+ * PKHBT copies it into both lanes of r9 per group (r9 is the channel parameters' pointer
+ * during the requantisation) and the count runs out when r11 turns negative. `TAPS` are the
+ * window's taps and the weight-pointer moves, ending with every row pointer advanced by four
+ * channels (and r3 for int8 weights); `NEXT` moves pre-widened weights to the next group. */
+#define MSF_DW_EDGE_ASM(TAPS, NEXT)                                                        \
+    "push    {r4-r11, lr}\n\t"                                                             \
+    "mov     r12, r0\n\t"                                                                  \
+    "ldrd    r0, r1, [r12, #0]\n\t"     /* rows */                                         \
+    "ldrd    r2, r3, [r12, #8]\n\t"     /* row 2, weights */                               \
+    "ldr     r8, [r12, #16]\n\t"        /* ch */                                           \
+    "ldrd    r9, r10, [r12, #20]\n\t"   /* channel parameters, output */                   \
+    "ldr     r11, [r12, #28]\n\t"       /* groups */                                       \
+    "ldrh    lr, [r12, #36]\n\t"        /* input offset */                                 \
+    "ldr     r12, [r12, #32]\n\t"       /* bias */                                         \
+    "sub     r11, r11, #1\n\t"                                                             \
+    "orr     r11, lr, r11, lsl #16\n\t"                                                    \
+    "1:\n\t"                                                                               \
+    "ldm     r12!, {r4-r7}\n\t"                                                            \
+    "push    {r9-r12}\n\t"                                                                 \
+    "pkhbt   r9, r11, r11, lsl #16\n\t"                                                    \
+    TAPS                                                                                   \
+    NEXT                                                                                   \
+    "pop     {r9-r12}\n\t"                                                                 \
+    "push    {r0-r3, r8}\n\t"                                                              \
+    MSF_REQUANT4_STORE_ASM                                                                 \
+    "pop     {r0-r3, r8}\n\t"                                                              \
+    "subs    r11, r11, #0x10000\n\t"                                                       \
+    "bpl     1b\n\t"                                                                       \
+    "pop     {r4-r11, pc}\n\t"
+
+/* Taps of one window row at `row` (kernel columns 2, 1, 0 of the window, or 1, 0), the row
+ * pointer advanced by four channels on the last. */
+#define MSF_DW_ROW3_ASM(row, W0, W1, W2)                                                   \
+    MSF_DW_TAP_OFF_ASM("[" row ", r8, lsl #1]", W2)                                        \
+    MSF_DW_TAP_OFF_ASM("[" row ", r8]", W1)                                                \
+    MSF_DW_TAP_OFF_ASM("[" row "], #4", W0)
+#define MSF_DW_ROW2_ASM(row, W0, W1)                                                       \
+    MSF_DW_TAP_OFF_ASM("[" row ", r8]", W1)                                                \
+    MSF_DW_TAP_OFF_ASM("[" row "], #4", W0)
+
+/* int8 weights: two-row windows keep kernel row 1's weights in r2 (free: no third row);
+ * the 3x2 window walks r3 down the kernel rows and back (Thumb-2 has no subtracted or 3 * ch
+ * register offset). */
+MSF_ASM_FUNCTION(msf_dw3x3_edge2x3_dsp, dw_job, MSF_DW_EDGE_ASM(
+    MSF_DW_WROW_R2
+    MSF_DW_ROW3_ASM("r0", MSF_DW_W8("[r3], #4"), MSF_DW_W8("[r3, r8]"),
+                    MSF_DW_W8("[r3, r8, lsl #1]"))
+    MSF_DW_ROW3_ASM("r1", MSF_DW_W8("[r2]"), MSF_DW_W8("[r2, r8]"),
+                    MSF_DW_W8("[r2, r8, lsl #1]")), ""))
+MSF_ASM_FUNCTION(msf_dw3x3_edge2x2_dsp, dw_job, MSF_DW_EDGE_ASM(
+    MSF_DW_WROW_R2
+    MSF_DW_ROW2_ASM("r0", MSF_DW_W8("[r3], #4"), MSF_DW_W8("[r3, r8]"))
+    MSF_DW_ROW2_ASM("r1", MSF_DW_W8("[r2]"), MSF_DW_W8("[r2, r8]")), ""))
+MSF_ASM_FUNCTION(msf_dw3x3_edge3x2_dsp, dw_job, MSF_DW_EDGE_ASM(
+    MSF_DW_ROW2_ASM("r0", MSF_DW_W8("[r3]"), MSF_DW_W8("[r3, r8]"))
+    MSF_DW_WROW_R3
+    MSF_DW_ROW2_ASM("r1", MSF_DW_W8("[r3]"), MSF_DW_W8("[r3, r8]"))
+    MSF_DW_WROW_R3
+    MSF_DW_ROW2_ASM("r2", MSF_DW_W8("[r3], #4"), MSF_DW_W8("[r3, r8]"))
+    "sub     r3, r3, r8, lsl #2\n\t"
+    "sub     r3, r3, r8, lsl #1\n\t", ""))   /* back up six rows of C: next group's row 0 */
+
+/* pre-widened weights: r3 is the group's first in-tensor tap, the window's taps sit at
+ * fixed multiples of 8 bytes from it (tap ky * 3 + kx of the 3x3) */
+MSF_ASM_FUNCTION(msf_dw3x3_edge2x3_s16_dsp, dw_job, MSF_DW_EDGE_ASM(
+    MSF_DW_ROW3_ASM("r0", MSF_DW_W16(0), MSF_DW_W16(1), MSF_DW_W16(2))
+    MSF_DW_ROW3_ASM("r1", MSF_DW_W16(3), MSF_DW_W16(4), MSF_DW_W16(5)),
+    "add     r3, r3, #72\n\t"))
+MSF_ASM_FUNCTION(msf_dw3x3_edge2x2_s16_dsp, dw_job, MSF_DW_EDGE_ASM(
+    MSF_DW_ROW2_ASM("r0", MSF_DW_W16(0), MSF_DW_W16(1))
+    MSF_DW_ROW2_ASM("r1", MSF_DW_W16(3), MSF_DW_W16(4)),
+    "add     r3, r3, #72\n\t"))
+MSF_ASM_FUNCTION(msf_dw3x3_edge3x2_s16_dsp, dw_job, MSF_DW_EDGE_ASM(
+    MSF_DW_ROW2_ASM("r0", MSF_DW_W16(0), MSF_DW_W16(1))
+    MSF_DW_ROW2_ASM("r1", MSF_DW_W16(3), MSF_DW_W16(4))
+    MSF_DW_ROW2_ASM("r2", MSF_DW_W16(6), MSF_DW_W16(7)),
+    "add     r3, r3, #72\n\t"))
+#undef MSF_DW_EDGE_ASM
+#undef MSF_DW_ROW3_ASM
+#undef MSF_DW_ROW2_ASM
 #undef MSF_DW3X3_ASM
+#undef MSF_DW_TAP_EXT_ASM
 #undef MSF_DW_TAP_ASM
+#undef MSF_DW_TAP_OFF_ASM
 #undef MSF_DW_W8
 #undef MSF_DW_W16
+#undef MSF_DW_WROW_R2
+#undef MSF_DW_WROW_R3
+
+/* Runs `run` over every channel of a pixel: the ch / 4 groups, then (ch % 4) the last group
+ * again, ending at the last channel (its pre-widened weights follow the aligned groups':
+ * `wide_last`, NULL for int8 weights). Channels computed twice get the same values. `border`:
+ * the job's bias is read (the border variants). */
+static inline MSF_ALWAYS_INLINE void dw_run_groups(void (*run)(const dw_job *), dw_job *job,
+                                                   int32_t ch, const int16_t *wide_last,
+                                                   int border)
+{
+    run(job);
+    if (ch & 3) {
+        const int32_t c = ch - 4;
+        job->r0 += c;
+        job->r1 += c;
+        job->r2 += c;
+        job->w = wide_last != NULL ? (const void *)wide_last
+                                   : (const void *)((const int8_t *)job->w + c);
+        job->q += c;
+        job->d += c;
+        if (border) {
+            job->bias += c;
+        }
+        job->groups = 1;
+        run(job);
+    }
+}
+
+/* A pixel of a 3x3 depthwise layer with the fast requantisation and C >= 4 whose window
+ * (top-left input iy0, ix0) crosses the tensor border: the border assembly when there is one
+ * for the clipped window (returns 1), else 0 and nothing done. Out of line: the per-pixel
+ * loop of dw_region keeps its registers. */
+static __attribute__((noinline)) int dw_border_dsp(const msf_window *in,
+                                                   const msf_conv_params *p, int32_t iy0,
+                                                   int32_t ix0, int8_t *dst)
+{
+    const int32_t ch = in->c, th = in->tensor_h, tw = in->tensor_w;
+    const int32_t ky_lo = iy0 < 0 ? -iy0 : 0, kx_lo = ix0 < 0 ? -ix0 : 0;
+    const int32_t rows = (th - iy0 < 3 ? th - iy0 : 3) - ky_lo;
+    const int32_t cols = (tw - ix0 < 3 ? tw - ix0 : 3) - kx_lo;
+    const int wide = p->weights_s16 != NULL;
+    void (*run)(const dw_job *);
+    if (rows == 2 && cols == 3) {
+        run = wide ? msf_dw3x3_edge2x3_s16_dsp : msf_dw3x3_edge2x3_dsp;
+    } else if (rows == 3 && cols == 2) {
+        run = wide ? msf_dw3x3_edge3x2_s16_dsp : msf_dw3x3_edge3x2_dsp;
+    } else if (rows == 2 && cols == 2) {
+        run = wide ? msf_dw3x3_edge2x2_s16_dsp : msf_dw3x3_edge2x2_dsp;
+    } else {
+        return 0; /* a 1-row or 1-column window (a tensor 1 pixel high or wide): C */
+    }
+    const int32_t tap = ky_lo * 3 + kx_lo; /* the window's first in-tensor tap */
+    dw_job job;
+    job.r0 = msf_window_pixel(in, iy0 + ky_lo, ix0 + kx_lo);
+    job.r1 = msf_window_next_row(in, job.r0);
+    job.r2 = rows == 3 ? msf_window_next_row(in, job.r1) : job.r1;
+    /* 4 int16 a tap */
+    job.w = wide ? (const void *)(p->weights_s16 + tap * 4)
+                 : (const void *)(p->weights + tap * ch);
+    job.ch = ch;
+    job.q = p->channels;
+    job.d = dst;
+    job.groups = ch >> 2;
+    job.bias = p->bias;
+    /* input_offset in [-127, 128] and x + input_offset in [-255, 255]: int16 lanes */
+    job.off2 = ((uint32_t)p->input_offset & 0xFFFFu) * 0x10001u;
+    dw_run_groups(run, &job, ch,
+                  wide ? p->weights_s16 + (ch >> 2) * MSF_DW3X3_GROUP_S16 + tap * 4 : NULL, 1);
+    return 1;
+}
 #endif
 
 /* A 3x3 window inside the tensor whose rows start at r0, r1, r2 (channel 0), in C. */
@@ -282,23 +513,17 @@ static inline MSF_ALWAYS_INLINE void dw3x3(const msf_conv_params *p, int32_t ch,
 #if MSF_DSP_ASM
     if (fast && ch >= 4) {
         const int wide = p->weights_s16 != NULL;
-        void (*const run)(const dw_job *) = wide ? msf_dw3x3_s16_dsp : msf_dw3x3_dsp;
-        dw_job job = {r0, r1, r2, wide ? (const void *)p->weights_s16 : p->weights, ch,
-                      p->channels, dst, ch >> 2};
-        run(&job);
-        if (ch & 3) { /* the last group again, ending at the last channel */
-            const int32_t c = ch - 4;
-            job.r0 = r0 + c;
-            job.r1 = r1 + c;
-            job.r2 = r2 + c;
-            /* pre-widened: that group follows the ch / 4 aligned ones */
-            job.w = wide ? (const void *)(p->weights_s16 + (ch >> 2) * MSF_DW3X3_GROUP_S16)
-                         : p->weights + c;
-            job.q = p->channels + c;
-            job.d = dst + c;
-            job.groups = 1;
-            run(&job);
-        }
+        dw_job job; /* the border fields (bias, off2) are not read here */
+        job.r0 = r0;
+        job.r1 = r1;
+        job.r2 = r2;
+        job.w = wide ? (const void *)p->weights_s16 : (const void *)p->weights;
+        job.ch = ch;
+        job.q = p->channels;
+        job.d = dst;
+        job.groups = ch >> 2;
+        dw_run_groups(wide ? msf_dw3x3_s16_dsp : msf_dw3x3_dsp, &job, ch,
+                      wide ? p->weights_s16 + (ch >> 2) * MSF_DW3X3_GROUP_S16 : NULL, 0);
         return;
     }
 #endif
@@ -311,6 +536,12 @@ static inline MSF_ALWAYS_INLINE void dw_border(const msf_window *in, const msf_c
                                                int32_t iy0, int32_t ix0, int8_t *dst, int fast)
 {
     const int32_t ch = in->c, kh = p->kernel_h, kw = p->kernel_w;
+#if MSF_DSP_ASM
+    if (fast && kh == 3 && kw == 3 && ch >= 4 && p->bias != NULL &&
+        dw_border_dsp(in, p, iy0, ix0, dst)) {
+        return;
+    }
+#endif
     const int32_t ky_lo = iy0 < 0 ? -iy0 : 0;
     const int32_t ky_hi = (in->tensor_h - iy0) < kh ? (in->tensor_h - iy0) : kh;
     const int32_t kx_lo = ix0 < 0 ? -ix0 : 0;

@@ -1,0 +1,196 @@
+"""Instructions per MAC of 3x3 depthwise border pixels against interior ones, per board.
+
+    PYTHONPATH=. python benchmarks/dw_borders.py [--platform stm32f746] [--case dw3:5x5:96 ...]
+        [--wide] [--kernels-dir DIR]
+
+Each case is a one-layer model (random int8 weights, input zero point 3, TF-SAME padding) built
+as a single-block firmware and run in unicorn; only instructions retired inside the kernel's
+own functions are counted (a Python block hook, as in benchmarks/profile_plan.py and
+benchmarks/kernels.py). MACs are those of the taps inside the tensor (padding taps excluded).
+Two methods, printed per case:
+
+  layer   the block computes the whole layer in one kernel call (scheme `layer`). The interior
+          cost per pixel I is measured on the same layer without padding (valid convolution on
+          an input grown so that the output keeps its shape: every pixel interior); the border
+          pixels then cost N(padded layer) - (interior pixels) x I.
+  tile    a one-pixel-tile block (scheme `recompute`, tile 1x1): the kernel is called once per
+          output pixel, so the instructions of every call are that pixel's own cost, call
+          overhead included; pixels are grouped as corner / edge / interior.
+
+Both runs are checked bit-exact against the host reference (refmodel). --wide deploys the
+layer with pre-widened int16 weights (msf_conv_params.weights_s16, as msfsim.deploy does on
+DSP cores); --kernels-dir measures another copy of msfsim/kernels_c (e.g. before a change).
+Case syntax: `dw3|dw3s2:HxW:C`.
+"""
+from __future__ import annotations
+
+import argparse
+import bisect
+import collections
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from msfsim import KERNELS_DIR, platforms, refmodel
+from msfsim.codegen.emit import generate_block, wide_eligible
+from msfsim.fusion.block import Block, BlockConfig
+from msfsim.ir import IRBuilder, Model, QParams
+from msfsim.measure import build_firmware
+from msfsim.sim import unicorn_backend as ub
+from msfsim.sim.elf import ElfImage
+from msfsim.toolchain import LinkOverflowError
+
+DEFAULT_CASES = ["dw3:5x5:96", "dw3:25x5:48", "dw3:7x7:160", "dw3s2:7x7:160", "dw3s2:10x10:48",
+                 "dw3:3x3:13"]
+# boards with less than 64 KiB of SRAM (hifive1b: 16 KiB) get narrower layers of the same shapes
+SMALL_CASES = ["dw3:5x5:96", "dw3:25x5:16", "dw3:7x7:64", "dw3s2:7x7:64", "dw3s2:10x10:32",
+               "dw3:3x3:13"]
+ENTRY = "msf_depthwise_conv_s8"
+KERNEL_PREFIXES = ("msf_depthwise", "msf_dw", "dw")
+
+
+def same_pad(n: int, s: int, k: int = 3) -> tuple[int, int]:
+    total = max((-(-n // s) - 1) * s + k - n, 0)
+    return total // 2, total - total // 2
+
+
+def dw_model(h: int, w: int, c: int, s: int, padded: bool, wide: bool, seed: int = 0) -> Model:
+    """One 3x3 depthwise layer; unpadded: on an input grown so that the output is the padded
+    layer's, every window inside the tensor."""
+    rng = np.random.default_rng(seed)
+    (pt, pb), (pl, pr) = same_pad(h, s), same_pad(w, s)
+    if not padded:
+        h, w = h + pt + pb, w + pl + pr
+        pt = pb = pl = pr = 0
+    b = IRBuilder(f"dw{h}x{w}x{c}", (h, w, c), QParams(0.02, 3))
+    wt = rng.integers(-127, 128, size=(3, 3, c)).astype(np.int8)
+    b.conv(b.input, wt, np.full(c, 1.0 / (64 * 3.0)), rng.normal(0, 0.1, c), QParams(0.03, -5),
+           stride=(s, s), pad=(pt, pl, pb, pr), depthwise=True)
+    model = b.build()
+    if wide:
+        layers = frozenset(la.index for la in model.layers if wide_eligible(model, la))
+        model = model.with_wide_weights(layers)
+    return model
+
+
+def run_calls(model: Model, block: Block, platform: str, kernels_dir: Path) -> tuple[list[int], bool]:
+    """Kernel instructions of each call of msf_depthwise_conv_s8, and whether the output is
+    bit-exact with the reference."""
+    rng = np.random.default_rng(1)
+    x = rng.integers(-128, 128, size=model.tensor(model.input).shape, dtype=np.int8)
+    code = generate_block(model, block, x)
+    plat = platforms.load(platform)
+    with tempfile.TemporaryDirectory() as d:
+        code.write(Path(d))
+        elf = build_firmware(plat, d, kernels_dir=kernels_dir)
+    image = ElfImage(elf.path)
+    funcs = sorted((v & ~1, s, n) for n, (v, s) in image.symbols.items()
+                   if s > 0 and n.startswith(KERNEL_PREFIXES))
+    starts = [f[0] for f in funcs]
+    entry = image.symbols[ENTRY][0] & ~1
+    calls: list[int] = []
+    base_hook = ub._PyCounter.hook
+
+    def hook(self, uc, address, size, user):
+        before = self.total
+        base_hook(self, uc, address, size, user)
+        if address == entry:
+            calls.append(0)
+        k = bisect.bisect_right(starts, address) - 1
+        if k >= 0 and address < funcs[k][0] + funcs[k][1] and calls:
+            calls[-1] += self.total - before
+
+    ub._PyCounter.hook = hook
+    try:
+        m = ub.UnicornBackend(native=False).run(elf, plat, budget_instructions=10**10,
+                                                timeout_s=3600)
+    finally:
+        ub._PyCounter.hook = base_hook
+    return calls, m.output == refmodel.run(model, x).tobytes()
+
+
+def pixel_taps(model: Model) -> list[tuple[str, int]]:
+    """Per output pixel (row-major): its kind and the number of its taps inside the tensor."""
+    layer = model.layers[0]
+    h, w, _ = model.tensor(model.input).shape
+    oh, ow, _ = model.tensor(layer.output).shape
+    s, pt, pl = layer.stride[0], layer.pad[0], layer.pad[1]
+    out = []
+    for oy in range(oh):
+        iy = oy * s - pt
+        rows = min(iy + 3, h) - max(iy, 0)
+        for ox in range(ow):
+            ix = ox * s - pl
+            cols = min(ix + 3, w) - max(ix, 0)
+            kind = ("interior" if rows == 3 and cols == 3
+                    else "corner" if rows < 3 and cols < 3 else "edge")
+            out.append((kind, max(rows, 0) * max(cols, 0)))
+    return out
+
+
+def bench(spec: str, platform: str, wide: bool, kernels_dir: Path) -> list[str]:
+    kind, hw, c = spec.split(":")
+    h, w = (int(v) for v in hw.split("x"))
+    c, s = int(c), (2 if kind.endswith("s2") else 1)
+    padded = dw_model(h, w, c, s, True, wide)
+    valid = dw_model(h, w, c, s, False, wide)
+    pix = pixel_taps(padded)
+    n_int = sum(k == "interior" for k, _ in pix)
+    border_macs = sum(t for k, t in pix if k != "interior") * c
+    rows = []
+    # layer: one call for the whole layer
+    (n_pad,), ok1 = run_calls(padded, Block(0, 0), platform, kernels_dir)
+    (n_valid,), ok2 = run_calls(valid, Block(0, 0), platform, kernels_dir)
+    per_int = n_valid / len(pix)
+    border = n_pad - n_int * per_int
+    rows.append(f"{spec:<16} {'layer':<8} {'all':<9} {len(pix):>6} {n_pad:>12,} "
+                f"{sum(t for _, t in pix) * c:>10,} {n_pad / (sum(t for _, t in pix) * c):>7.2f}"
+                f"  {ok1 and ok2}")
+    rows.append(f"{'':<16} {'':<8} {'interior':<9} {len(pix):>6} {n_valid:>12,} "
+                f"{len(pix) * 9 * c:>10,} {n_valid / (len(pix) * 9 * c):>7.2f}   (valid layer)")
+    if border_macs:
+        rows.append(f"{'':<16} {'':<8} {'border':<9} {len(pix) - n_int:>6} {border:>12,.0f} "
+                    f"{border_macs:>10,} {border / border_macs:>7.2f}")
+    # tile: one call per output pixel
+    calls, ok = run_calls(padded, Block(0, 0, BlockConfig((1, 1), "recompute")), platform,
+                          kernels_dir)
+    assert len(calls) == len(pix), (len(calls), len(pix))
+    groups: dict[str, list[int]] = collections.defaultdict(lambda: [0, 0, 0])
+    for (k, taps), n in zip(pix, calls):
+        for g in (k, "border") if k != "interior" else (k,):
+            groups[g][0] += 1
+            groups[g][1] += n
+            groups[g][2] += taps * c
+    for g in ("corner", "edge", "border", "interior"):
+        if g in groups:
+            npx, n, macs = groups[g]
+            rows.append(f"{'':<16} {'tile':<8} {g:<9} {npx:>6} {n:>12,} {macs:>10,} "
+                        f"{n / macs:>7.2f}" + (f"  {ok}" if g == "corner" else ""))
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--platform", default="stm32f746")
+    ap.add_argument("--case", action="append", help="case spec (repeatable)")
+    ap.add_argument("--wide", action="store_true", help="pre-widened weights (weights_s16)")
+    ap.add_argument("--kernels-dir", type=Path, default=KERNELS_DIR)
+    a = ap.parse_args()
+    print(f"{a.platform}, {'pre-widened' if a.wide else 'int8'} weights, kernels "
+          f"{a.kernels_dir}")
+    print("layer: border = N(padded layer) - interior pixels x (per pixel of the valid layer); "
+          "tile: per-call counts of 1x1 tiles. MACs: taps inside the tensor.")
+    print(f"{'case':<16} {'method':<8} {'pixels':<9} {'n':>6} {'instructions':>12} "
+          f"{'MACs':>10} {'/MAC':>7}  exact")
+    small = platforms.load(a.platform).sram.size < 64 * 1024
+    for spec in a.case or (SMALL_CASES if small else DEFAULT_CASES):
+        try:
+            for r in bench(spec, a.platform, a.wide, a.kernels_dir):
+                print(r, flush=True)
+        except LinkOverflowError as e:
+            print(f"{spec:<16} does not fit: {e}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
