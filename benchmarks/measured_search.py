@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     from msfsim import platforms, zoo
     from msfsim.deploy import deploy
     from msfsim.search.api import search_analytic
-    from msfsim.search.measured import search_measured
+    from msfsim.pipeline import search_measured
 
     print(f"measured search on {args.platform} ({args.backend}), {args.jobs} jobs, cache {root}")
     for name in args.models:

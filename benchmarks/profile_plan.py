@@ -22,7 +22,7 @@ from msfsim.cli import load_model
 from msfsim.codegen.emit import generate_plan
 from msfsim.deploy import deploy
 from msfsim.measure import build_firmware
-from msfsim.measure_plan import measurement_input, plan_blocks
+from msfsim.pipeline import measurement_input, plan_blocks
 from msfsim.search.api import search_analytic
 from msfsim.sim import unicorn_backend as ub
 from msfsim.sim.elf import ElfImage

@@ -77,10 +77,7 @@ def _imports(name: str, path: Path) -> set[str]:
 
 # Compatibility shims of moved modules: they forward to the new home when first used, and are
 # left out of the import graph. Each says who still needs it.
-SHIMS = {
-    "msfsim.search.measured": "the measured search moved to msfsim.pipeline.measured_search; "
-                              "benchmarks/measured_search.py still imports the old name",
-}
+SHIMS: dict[str, str] = {}
 
 IMPORTS = {n: (set() if n in SHIMS else _imports(n, p)) for n, p in MODULES.items()}
 

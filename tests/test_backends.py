@@ -85,7 +85,7 @@ def test_cli_backend_choices_are_the_registry():
         assert tuple(opt.choices) == sim.backend_names() and opt.default == sim.default_backend()
     run = next(a for a in sub.choices["run"]._actions if "--backend" in a.option_strings)
     assert tuple(run.choices) == ("host", *sim.backend_names())
-    from msfsim import runner
+    from msfsim.pipeline import runner
     assert runner.backend_names() == ("host", *sim.backend_names())
 
 

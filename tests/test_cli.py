@@ -241,3 +241,16 @@ def test_doctor_text_is_narrow_and_hints_only_what_is_missing():
     assert r.returncode == 0
     assert max(len(line) for line in r.stdout.splitlines()) <= 132
     assert "msfsim package data" in r.stdout and "apt-get install" not in r.stdout.split("to install:")[0]
+
+
+def test_search_tflite_states_tflm_arena(tmp_path):
+    """On a .tflite model the search prints the arena TFLM's own interpreter would allocate."""
+    pytest.importorskip("tflite_micro")
+    from pathlib import Path
+    model = Path(__file__).parent / "data" / "tflite" / "dscnn.tflite"
+    r = msfsim("search", model, "--platform", "stm32f746", "--cost", "analytic", "--json")
+    assert r.returncode == 0, r.stderr
+    arena = json.loads(r.stdout)["tflm_arena_bytes"]
+    assert isinstance(arena, int) and arena > 0
+    r = msfsim("search", model, "--platform", "stm32f746", "--cost", "analytic")
+    assert f"TensorFlow Lite Micro would need an arena of {arena:,} B" in r.stdout

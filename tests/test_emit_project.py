@@ -17,7 +17,7 @@ import pytest
 
 from msfsim import ROOT, MsfsimError, cli, platforms, refmodel, zoo
 from msfsim.codegen import generate_plan, project
-from msfsim.measure_plan import measurement_input
+from msfsim.pipeline import measurement_input
 from msfsim.search.api import search_analytic
 from msfsim.search.result import MEMORY_CONVENTION
 from msfsim.sim import get_backend

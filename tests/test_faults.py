@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from msfsim import refmodel, zoo
-from msfsim import measure as measure_plan  # the measurement engine
+from msfsim import measure as engine  # the measurement engine
 from msfsim.measure import jobs as measure_jobs
 from msfsim.measure.cache import DB_NAME, CacheDirError, temp_dirs
 from msfsim.measure.jobs import _ROW
@@ -316,7 +316,7 @@ def test_unusable_cache_dir_is_exit_2_at_once(how, tmp_path):
 def test_unusable_cache_dir_from_the_api(tmp_path):
     (tmp_path / "afile").write_text("x")
     with pytest.raises(CacheDirError) as e:
-        measure_plan.Measurer(BOARD, jobs=1, cache_dir=tmp_path / "afile", progress=False)
+        engine.Measurer(BOARD, jobs=1, cache_dir=tmp_path / "afile", progress=False)
     assert e.value.exit_code == 2 and str(tmp_path / "afile") in str(e.value)
 
 
@@ -334,7 +334,7 @@ def test_link_overflow_is_exit_3_naming_region_and_bytes(tmp_path):
 # ----------------------------------------------------------------------------- a crashing worker
 
 _VICTIM = "L1-1:layer:1x1"
-_measure_job = measure_plan.measure_job
+_measure_job = engine.measure_job
 
 
 def _crashing_job(job):
@@ -353,16 +353,16 @@ def test_worker_crash_costs_its_candidate_only(clean, tmp_path, monkeypatch):
     src, _ = clean
     cache = copy_cache(src, tmp_path / "cache", measurements=False)
     model = deploy(zoo.load(MODEL), load(BOARD))
-    values = refmodel.run_layers(model, measure_plan.measurement_input(model))
+    values = refmodel.run_layers(model, engine.measurement_input(model))
     items = []
     for i in range(3):
         b = Block(i, i)
         code = generate_block(model, b, [values[t] for t in block_structure(model, i, i).inputs])
-        items.append(measure_plan.Item(b.key, code, measure_plan.output_digest(values[code.output]),
+        items.append(engine.Item(b.key, code, engine.output_digest(values[code.output]),
                                        10**9))
     assert _VICTIM in {it.label for it in items}
     monkeypatch.setattr(measure_jobs, "measure_job", _crashing_job)  # the pool forks: workers see it
-    with measure_plan.Measurer(BOARD, jobs=2, cache_dir=cache, progress=False) as m:
+    with engine.Measurer(BOARD, jobs=2, cache_dir=cache, progress=False) as m:
         out = m.measure(items)
     assert out[_VICTIM].status == "error" and "died" in out[_VICTIM].detail
     assert all(o.ok for k, o in out.items() if k != _VICTIM)

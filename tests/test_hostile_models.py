@@ -18,7 +18,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from msfsim import MsfsimError
 from msfsim.cli import main
-from msfsim.onnx_import import MAX_TENSOR_ELEMENTS, import_model
+from msfsim.importers.onnx import MAX_TENSOR_ELEMENTS, import_model
 
 # Any warning (numpy's RuntimeWarning included) becomes an error, which the CLI would report as
 # an internal error: the assertions below would then fail.

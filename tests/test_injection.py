@@ -94,7 +94,7 @@ def test_safe_name_reduces_every_payload(tmp_path):
 
 
 def test_ir_holds_only_sanitised_names(hostile):
-    from msfsim.onnx_import import import_model
+    from msfsim.importers.onnx import import_model
     path, _ = hostile
     model = import_model(path)
     assert is_safe(model.name)

@@ -9,7 +9,7 @@ import pytest
 from msfsim import cli, refmodel, zoo
 from msfsim.fusion import exact
 from msfsim.host import run_plan
-from msfsim.measure_plan import measurement_input
+from msfsim.pipeline import measurement_input
 from msfsim.search.api import search_analytic
 
 

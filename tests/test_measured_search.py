@@ -218,10 +218,10 @@ class _RecordingBar:
 def test_progress_total_is_honest(model, cold, cache, monkeypatch):
     """The bar never runs past its total and ends exactly at it; with the memo of a previous
     run its first total is already the final one (no growth each round)."""
-    from msfsim import measure_plan
+    from msfsim.measure import measurer
     r, _ = cold
     _RecordingBar.made = []
-    monkeypatch.setattr(measure_plan, "_bar_class", lambda: _RecordingBar)
+    monkeypatch.setattr(measurer, "_bar_class", lambda: _RecordingBar)
     search_measured(model, BOARD, jobs=2, cache_dir=cache, progress=True)
     (bar,) = _RecordingBar.made
     assert bar.closed and bar.n == bar.total

@@ -5,7 +5,7 @@ from onnx import TensorProto, helper
 
 from msfsim import MsfsimError
 from msfsim.ir import Op
-from msfsim.onnx_import import import_model, parse_input_shape
+from msfsim.importers.onnx import import_model, parse_input_shape
 
 from onnx_models import residual_net
 

@@ -10,7 +10,7 @@ import onnx
 import pytest
 
 from msfsim import refmodel, zoo
-from msfsim.onnx_import import import_model
+from msfsim.importers.onnx import import_model
 
 ort = pytest.importorskip("onnxruntime")
 

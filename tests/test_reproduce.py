@@ -10,7 +10,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from msfsim import MsfsimError, measure_plan, platforms, plots
+from msfsim import MsfsimError, platforms, plots
+from msfsim.measure import measurer
 from msfsim import reproduce as rp
 from msfsim.reproduce import outputs, plans, run
 from msfsim.cli import main
@@ -64,7 +65,7 @@ def _run(out: Path, cache: Path, models=MODELS, mp: pytest.MonkeyPatch | None = 
     FakeBar.made = []
     mp.setattr(outputs, "write_atomic", recording)
     mp.setattr(run, "_bar_class", lambda: FakeBar)
-    mp.setattr(measure_plan, "_bar_class", lambda: FakeBar)
+    mp.setattr(measurer, "_bar_class", lambda: FakeBar)
     try:
         with contextlib.redirect_stdout(stdout):
             paths = rp.reproduce("msf-cnn", [BOARD], out, models=models, cache_dir=cache,

@@ -13,7 +13,7 @@ import pytest
 
 from msfsim import measure, platforms, refmodel, toolchain, zoo
 from msfsim.codegen import generate_plan
-from msfsim.measure_plan import measurement_input, plan_blocks
+from msfsim.pipeline import measurement_input, plan_blocks
 from msfsim.sim import get_backend
 from msfsim.sim.elf import ElfImage
 from msfsim.sim import unicorn_backend

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from msfsim import measure_plan
+from msfsim.measure import measurer
 from msfsim.cli import main
 
 from test_dask import tiny_net
@@ -65,7 +65,7 @@ def cache(tmp_path_factory):
 def run_sweep(argv, capsys=None):
     mp = pytest.MonkeyPatch()
     FakeBar.made = []
-    mp.setattr(measure_plan, "_bar_class", lambda: FakeBar)
+    mp.setattr(measurer, "_bar_class", lambda: FakeBar)
     try:
         rc = main(["sweep", *map(str, argv)])
     finally:

@@ -216,7 +216,8 @@ def test_clang_lenet5_is_bit_exact(board, tmp_path):
     """A whole CNN built by clang runs bit-exact with the host reference. Its instruction count
     differs from gcc's: counts are only comparable within one compiler."""
     from msfsim import refmodel, zoo
-    from msfsim.measure_plan import Measurer, measurement_input, plan_blocks, plan_item
+    from msfsim.measure import Measurer
+    from msfsim.pipeline import measurement_input, plan_blocks, plan_item
 
     model = zoo.load("lenet5-r28")
     blocks = plan_blocks(model, None)

@@ -280,7 +280,7 @@ def test_export_atomic(tmp_path):
     zoo.export("lenet5-r28", tmp_path / "new" / "x.onnx")  # parent folders are created
 
 
-onnx_import = pytest.importorskip("msfsim.onnx_import")
+onnx_import = pytest.importorskip("msfsim.importers.onnx")
 
 
 @pytest.mark.parametrize("name", zoo.NAMES)

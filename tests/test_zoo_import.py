@@ -5,7 +5,7 @@ import pytest
 
 from msfsim import zoo
 from msfsim.ir import Op
-from msfsim.onnx_import import import_model
+from msfsim.importers.onnx import import_model
 
 MODELS = zoo.list_models()
 

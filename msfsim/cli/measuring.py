@@ -47,7 +47,13 @@ def cmd_search(args: argparse.Namespace) -> int:
         write_atomic(args.output, json.dumps(result.to_plan_json(), indent=1) + "\n")
     if args.report:
         pipeline.write_report(model, plat, result, args.report)
-    emit(args, result.to_json(), result.format_table())
+    obj, text = result.to_json(), result.format_table()
+    tflm = pipeline.tflm_arena(args.model)
+    if tflm is not None:  # the figure TFLM users size their arena with, for comparison
+        obj["tflm_arena_bytes"] = tflm
+        text += (f"\nTensorFlow Lite Micro would need an arena of {tflm:,} B (its interpreter's "
+                 f"allocation total, layer by layer: activations, scratch and its own structures)")
+    emit(args, obj, text)
     return EXIT_OK
 
 

@@ -20,7 +20,7 @@ from ..cache import remove_tree, temp_prefix
 from ..platforms import Platform
 from ..toolchain import COMMON_FLAGS, LINK_FLAGS, ToolchainError, linker_script, select_compiler
 from . import jobs
-from .cache import MeasurementCache, make_key  # noqa: F401 (msfsim.measure_plan names it)
+from .cache import MeasurementCache, make_key  # noqa: F401
 from .executor import Executor
 from .jobs import (_ROW, CACHED_STATUSES, DEFAULT_TIMEOUT_S, REFUSED_STATUSES, Job, WorkerUnfit,
                    valid_row)

@@ -158,7 +158,7 @@ class MeasureSession:
 
 
 def _bar_factory() -> type:
-    """The bar class, looked up where `msfsim.measure_plan` (and tests) may have replaced it."""
+    """The bar class, looked up where a test may have replaced it (measurer._bar_class)."""
     from . import measurer
     return measurer._bar_class()
 

@@ -15,12 +15,12 @@ from .runner import run
 from .stages import (backend_available, backend_names, backend_version, plan_json,
                      reference_output, check_emit_target, check_scheduler, default_backend, deployed,
                      describe_platforms, doctor, emit_project, load_model, load_platform, open_session,
-                     scheduler_address, search,
+                     scheduler_address, search, tflm_arena,
                      write_report, zoo_export, zoo_models, zoo_names)
 
 __all__ = ["backend_available", "backend_version", "plan_json", "reference_output",
            "measurement_input", "plan_peaks", "search_estimate", "search_measured", "PlanMeasurement", "measure_blocks", "measure_plan",
            "plan_blocks", "plan_item", "run", "backend_names", "check_emit_target", "check_scheduler",
            "default_backend", "deployed", "describe_platforms", "doctor", "emit_project",
-           "load_model", "load_platform", "open_session", "scheduler_address", "search", "write_report", "zoo_export", "zoo_models",
+           "load_model", "load_platform", "open_session", "scheduler_address", "search", "tflm_arena", "write_report", "zoo_export", "zoo_models",
            "zoo_names"]

@@ -55,8 +55,18 @@ def load_model(spec: str, input_shape: str | None = None) -> Model:
                               "(their shapes are static)")
         from ..importers.tflite import import_tflite
         return import_tflite(spec)
-    from ..onnx_import import import_model
+    from ..importers.onnx import import_model
     return import_model(spec, input_shape=input_shape)
+
+
+def tflm_arena(spec: str) -> int | None:
+    """For a .tflite MODEL: the tensor arena TensorFlow Lite Micro's interpreter allocates for
+    it (None for other models, or when tflite_micro is not installed). Call it after the model
+    imported: only files msfsim accepted reach TFLM."""
+    if not spec.lower().endswith(".tflite"):
+        return None
+    from ..importers.tflite import tflm_arena_bytes
+    return tflm_arena_bytes(spec)
 
 
 def deployed(model: Model, plat: Platform, input_in_place: bool | None = None,
