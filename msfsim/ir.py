@@ -64,7 +64,14 @@ class Layer:
     input flattened in NHWC order. `multiplier`/`shift` have one entry per output channel for
     CONV/DWCONV/DENSE; for ADD they are [input1, input2, output] of the TFLite add (inputs
     pre-shifted left by ADD_LEFT_SHIFT); for AVGPOOL/GAP a single entry that maps the window sum
-    to the output scale (the window size is folded in); MAXPOOL has none (same qparams in/out).
+    to the output scale (the window size is folded in), except an AVGPOOL with `multiplier`
+    None, which follows TFLite's int8 AveragePool (raw sum of the taps inside the tensor divided
+    by their count, rounded; same qparams in and out); MAXPOOL has none (same qparams in/out).
+    MUL: one [multiplier], [shift] for s_a * s_b / s_out; its second input has the first's
+    shape or is (1, 1, C), broadcast over H and W. LUT: `weight` is the 256-entry int8 table,
+    out = table[x + 128] (any unary activation, computed at import). CONCAT: two inputs of one
+    H x W joined along channels; [multiplier], [shift] per input, 0 for a byte copy (same
+    qparams as the output), else s_in / s_out.
     """
     index: int
     name: str
@@ -292,6 +299,22 @@ class IRBuilder:
             name: str | None = None, out_name: str | None = None) -> int:
         return op_def(Op.ADD).build(self, a, b, out_q, activation=activation, clip=clip,
                                     name=name, out_name=out_name)
+
+    def mul(self, a: int, b: int, out_q: QParams, activation: str = "none", clip=None,
+            name: str | None = None, out_name: str | None = None) -> int:
+        """b: a's shape or (1, 1, C) (broadcast over H and W)."""
+        return op_def(Op.MUL).build(self, a, b, out_q, activation=activation, clip=clip,
+                                    name=name, out_name=out_name)
+
+    def lut(self, x: int, table: np.ndarray, out_q: QParams, name: str | None = None,
+            out_name: str | None = None) -> int:
+        """table: 256 int8 values, out = table[x + 128]."""
+        return op_def(Op.LUT).build(self, x, table, out_q, name=name, out_name=out_name)
+
+    def concat(self, a: int, b: int, out_q: QParams, name: str | None = None,
+               out_name: str | None = None) -> int:
+        """a and b of one H x W joined along channels (a's first)."""
+        return op_def(Op.CONCAT).build(self, a, b, out_q, name=name, out_name=out_name)
 
     def pool(self, x: int, kind: str, kernel, stride, pad=(0, 0, 0, 0), out_q: QParams | None = None,
              activation: str = "none", clip=None, name: str | None = None,

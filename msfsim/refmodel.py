@@ -19,12 +19,15 @@ from msfsim import ops
 from msfsim.ir import Layer, Model
 # The arithmetic and each op's semantics live in the op registry; these names stay here.
 from msfsim.ops.add import add  # noqa: F401
+from msfsim.ops.concat import concat  # noqa: F401
 from msfsim.ops.conv import conv  # noqa: F401
 from msfsim.ops.dense import dense  # noqa: F401
 from msfsim.ops.dwconv import dwconv  # noqa: F401
 from msfsim.ops.fixedpoint import (INT32_MAX, INT32_MIN, divide_by_pot,  # noqa: F401
                                    doubling_high_mul, out_hw, requantize, to_int8, windows)
 from msfsim.ops.gap import gap  # noqa: F401
+from msfsim.ops.lut import lut  # noqa: F401
+from msfsim.ops.mul import mul  # noqa: F401
 from msfsim.ops.pool import avgpool, maxpool  # noqa: F401
 
 

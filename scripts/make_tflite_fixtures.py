@@ -79,13 +79,72 @@ def dscnn() -> keras.Model:
 
 
 def unsupported() -> keras.Model:
-    """Two convolutions joined by a CONCATENATION, which msfsim does not support."""
+    """Two convolutions joined by a CONCATENATION (along channels, same quantisation); also
+    converted unquantised (float32, which msfsim refuses). The Keras name is kept from when
+    msfsim refused CONCATENATION, so that the files stay byte-identical."""
     x = inp = keras.Input((8, 8, 2), batch_size=1)
     a = L.Conv2D(4, 3, padding="same")(x)
     b = L.Conv2D(4, 1)(x)
     x = L.Concatenate()([a, b])
     x = L.Conv2D(4, 1)(x)
     return keras.Model(inp, x, name="unsupported")
+
+
+def mbv3_small() -> keras.Model:
+    """MobileNetV3-small-like: a hard-swish stem, a strided depthwise with a squeeze-and-excite
+    block (GlobalAveragePooling2D -> Dense relu -> Dense hard_sigmoid -> Multiply, the scale
+    broadcast over H and W: the converter folds hard_sigmoid's +3 into the bias, a RELU6 and a
+    MUL by 1/6), an inverted residual with hard-swish and a residual ADD, a head. HARD_SWISH,
+    MUL (broadcast, and by a constant scalar) and the ops the other fixtures have."""
+    def se(x, c, r):
+        s = L.GlobalAveragePooling2D(keepdims=True)(x)
+        s = L.Dense(r, activation="relu")(s)
+        s = L.Dense(c, activation="hard_sigmoid")(s)
+        return L.Multiply()([x, s])
+
+    x = inp = keras.Input((32, 32, 3), batch_size=1)
+    x = L.Conv2D(16, 3, strides=2, padding="same")(x)
+    x = L.BatchNormalization()(x)
+    x = L.Activation("hard_swish")(x)
+    x = L.DepthwiseConv2D(3, strides=2, padding="same", activation="relu")(x)
+    x = se(x, 16, 8)
+    s = x = L.Conv2D(16, 1)(x)
+    x = L.Conv2D(48, 1)(x)
+    x = L.Activation("hard_swish")(x)
+    x = L.DepthwiseConv2D(5, padding="same")(x)
+    x = L.Activation("hard_swish")(x)
+    x = se(x, 48, 16)
+    x = L.Conv2D(16, 1)(x)
+    x = L.Add()([s, x])
+    x = L.Conv2D(32, 1)(x)
+    x = L.Activation("hard_swish")(x)
+    x = L.GlobalAveragePooling2D()(x)
+    x = L.Dense(10)(x)
+    return keras.Model(inp, x, name="mbv3_small")
+
+
+def sigmoid_net() -> keras.Model:
+    """LOGISTIC on the network input (every int8 value reaches it), a conv, swish written as
+    x * sigmoid(x) (a same-shape MUL), hard-swish on a second branch joined by an ADD, TANH."""
+    x = inp = keras.Input((12, 12, 4), batch_size=1)
+    x = L.Activation("sigmoid")(x)
+    x = L.Conv2D(8, 3, padding="same")(x)
+    x = L.Multiply()([x, L.Activation("sigmoid")(x)])
+    y = L.Activation("hard_swish")(L.Conv2D(8, 1)(x))
+    x = L.Add()([x, y])
+    x = L.Conv2D(4, 3, strides=2)(x)
+    x = L.Activation("tanh")(x)
+    return keras.Model(inp, x, name="sigmoid_net")
+
+
+def unary(act: str, scale: float):
+    """One activation on the (16, 16, 1) input: fed the 256 int8 values, the output is the
+    whole table TFLM's kernel computes. `scale` widens the input range (its quantisation)."""
+    def make() -> keras.Model:
+        x = inp = keras.Input((16, 16, 1), batch_size=1)
+        x = L.Activation(act)(L.Rescaling(scale)(x))
+        return keras.Model(inp, x, name=f"{act}_table")
+    return make
 
 
 def randomise(model: keras.Model, rng: np.random.Generator) -> None:
@@ -129,8 +188,13 @@ def main() -> int:
              ("mbv2_block", mbv2_block, True, False),
              ("dscnn", dscnn, True, False),
              ("dscnn_float_io", dscnn, False, False),
-             ("unsupported_concat", unsupported, True, False),
-             ("float32_unquantised", unsupported, False, False)]
+             ("concat", unsupported, True, False),
+             ("float32_unquantised", unsupported, False, False),
+             ("mbv3_small", mbv3_small, True, False),
+             ("sigmoid_net", sigmoid_net, True, False),
+             ("hard_swish_table", unary("hard_swish", 5.0), True, False),
+             ("sigmoid_table", unary("sigmoid", 7.0), True, False),
+             ("tanh_table", unary("tanh", 3.0), True, False)]
     for i, (name, make, int8_io, per_tensor) in enumerate(cases):
         keras.utils.set_random_seed(SEED + i)
         model = make()

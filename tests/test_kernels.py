@@ -28,15 +28,22 @@ static int msf_test_dsp(void) { return MSF_DSP; }
 """
 
 
+def op_headers() -> list[str]:
+    """The ops' own kernel headers (OpDef.c_header), beside msf_kernels.h."""
+    from msfsim import ops
+    return sorted({o.c_header for o in ops.REGISTRY.values() if o.c_header})
+
+
 def build_kernels(*flags: str):
-    cdef = cdef_from_header(ROOT / "msf_kernels.h") + """
+    cdef = cdef_from_header(ROOT / "msf_kernels.h") + "".join(
+        cdef_from_header(ROOT / h) for h in op_headers()) + """
 static int32_t msf_test_requantize(int32_t acc, int32_t m, int32_t s);
 static int32_t msf_test_requantize_fast(int32_t acc, int32_t m, int32_t r, int32_t s);
 static int32_t msf_test_doubling_high_mult(int32_t a, int32_t b);
 static int msf_test_dsp(void);
 """
     return build("kernels_test", sorted(ROOT.glob("kernels/*.c")), cdef, include_dirs=[ROOT],
-                 headers=["msf_kernels.h"], preamble=SHIM, extra_compile_args=["-Wall", *flags])
+                 headers=["msf_kernels.h", *op_headers()], preamble=SHIM, extra_compile_args=["-Wall", *flags])
 
 
 # The plain C kernels, and their Cortex-M DSP variant with C versions of the intrinsics.

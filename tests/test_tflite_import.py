@@ -194,22 +194,25 @@ def test_cli_refuses_input_shape_for_tflite():
     assert "--input-shape" in r.stderr and "static" in r.stderr and "Traceback" not in r.stderr
 
 
-def test_unsupported_op_names_op_index_and_tensor():
-    r = cli("search", str(tm.fixture("unsupported_concat")), "--platform", "stm32f746",
-            "--cost", "analytic")
+def test_unsupported_op_names_op_index_and_tensor(tmp_path):
+    data = bytearray(tm.fixture("concat").read_bytes())
+    tm.set_builtin_code(data, tm.op_index(data, "CONCATENATION"), 25)  # SOFTMAX
+    p = tmp_path / "softmax.tflite"
+    p.write_bytes(data)
+    r = cli("search", str(p), "--platform", "stm32f746", "--cost", "analytic")
     assert r.returncode == 2
     err = r.stderr.strip()
     assert "Traceback" not in err and len(err.splitlines()) == 1, err
-    assert "operator 2 (CONCATENATION, output 'unsupported_1/concatenate_1/concat')" in err
+    assert "operator 2 (SOFTMAX, output 'unsupported_1/concatenate_1/concat')" in err
 
 
-def test_unsupported_hard_swish(tmp_path):
+def test_unsupported_softmax(tmp_path):
     data = bytearray(tm.fixture("dscnn").read_bytes())
     k = tm.op_index(data, "AVERAGE_POOL_2D")
-    tm.set_builtin_code(data, k, 117)  # HARD_SWISH
-    p = tmp_path / "hs.tflite"
+    tm.set_builtin_code(data, k, 25)  # SOFTMAX
+    p = tmp_path / "sm.tflite"
     p.write_bytes(data)
-    with pytest.raises(UnsupportedModel, match=rf"operator {k} \(HARD_SWISH, output '.*AvgPool'\)"):
+    with pytest.raises(UnsupportedModel, match=rf"operator {k} \(SOFTMAX, output '.*AvgPool'\)"):
         import_tflite(p)
 
 

@@ -60,7 +60,9 @@ def _star_pixels(model: Model, star: int, scheme: str, tile: tuple[int, int]) ->
         px = np.zeros(star + 1, np.int64)
         for i in range(star + 1):
             t = model.layers[i].output
-            if t not in rows.lo:
+            # a tail's (1, 1, C) output read by a spatial layer (an SE scale) is a block input,
+            # never tiled: only spatial layers compute pixels here
+            if t not in rows.lo or not model.layers[i].is_spatial:
                 continue
             rl, rh, cl, ch = rows.lo[t], rows.hi[t], cols.lo[t], cols.hi[t]
             n_rows = new_span(rl, rh).sum() if scheme == "stream2d" else (rh - rl).sum()

@@ -1,6 +1,6 @@
 """Tile geometry of a fused block: which rectangle of every tensor each output tile needs.
 
-A block's *spatial part* is the run of spatial layers (conv, dwconv, add, pools) from `first` up
+A block's *spatial part* is the run of spatial layers (conv, dwconv, add, mul, lut, pools) from `first` up
 to its last spatial layer L*; the optional *tail* after it (gap, dense) consumes L*'s output a
 tile at a time. The output of L* is cut into tiles (th, tw), row-major. Rows and columns are
 independent, so the region a tile needs in a tensor is rows(tile row) x cols(tile column); both
@@ -124,6 +124,12 @@ def _block_structure(model: Model, first: int, last: int) -> BlockStructure:
                 raise BlockInfeasible(f"tail layer {li} reads a tensor from before the block")
     if tail and not spatial and len(layers) > 1:
         raise BlockInfeasible("a block of tail layers only cannot be fused")
+    for layer in layers:  # a broadcast operand is read whole by every tile: held, not tiled
+        out_hw = model.out_shape(layer)[:2]
+        for t in layer.inputs[1:]:
+            if t in produced and model.tensor(t).shape[:2] == (1, 1) != out_hw:
+                raise BlockInfeasible(f"layer {layer.index} broadcasts a tensor produced in the "
+                                      f"block (it must be computed before the block)")
     inputs = sorted({t for layer in layers for t in layer.inputs if t not in produced})
     star_out = model.layers[spatial[-1]].output if spatial else -1
     internal = tuple(model.layers[i].output for i in spatial[:-1])
@@ -164,6 +170,8 @@ def layer_in_interval(layer: Layer, axis: int, a: np.ndarray, b: np.ndarray, n_i
     (0 = rows, 1 = columns), clipped to the input size n_in. Vectorised over arrays."""
     opdef = ops.get(layer.op)
     if opdef.elementwise:
+        if n_in == 1:  # a broadcast operand (mul's (1, 1, C) scale): its one row / column
+            return np.zeros_like(a), np.ones_like(b)
         return a.copy(), b.copy()
     k, s, p = opdef.window(layer, axis)
     lo = np.maximum(a * s - p, 0)

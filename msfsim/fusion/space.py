@@ -91,6 +91,13 @@ def range_reason(model: Model, first: int, last: int) -> str | None:
                     f"(by layer {info.last_use[t] if info.last_use[t] < info.n else 'output'})")
     if first == last:
         return None
+    for i in range(first, last + 1):  # a broadcast operand must be whole before the block
+        out_hw = model.out_shape(model.layers[i])[:2]
+        for t in model.layers[i].inputs[1:]:
+            if (first <= info.producer[t] <= last
+                    and model.tensor(t).shape[:2] == (1, 1) != out_hw):
+                return (f"layer {i} broadcasts tensor {model.tensor(t).name!r}, produced in the "
+                        f"block (it must be computed before the block)")
     tail = None  # op of the first tail layer once the tail has started
     for i in range(first, last + 1):
         layer = model.layers[i]

@@ -49,7 +49,7 @@ typedef struct {
 
 typedef struct {
     uint8_t op;               /* MSF_OP_* */
-    int8_t in0, in1, out;     /* tensor slots of the block (in1 = MSF_NO_TENSOR unless ADD) */
+    int8_t in0, in1, out;     /* tensor slots of the block (in1: MSF_NO_TENSOR but for two-input ops) */
     int32_t kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left; /* region geometry */
     const void *params;       /* msf_conv_params / msf_pool_params / msf_add_params /
                                  msf_gap_params / msf_fc_params by op */

@@ -5,6 +5,11 @@
 #ifndef MSF_OP_TABLE_H
 #define MSF_OP_TABLE_H
 
+/* The parameter structs and kernels of the ops with their own header. */
+#include "msf_concat_s8.h"
+#include "msf_lut_s8.h"
+#include "msf_mul_s8.h"
+
 /* msf_layer_desc.op */
 enum {
     MSF_OP_CONV = 0,         /* conv: msf_convolve_s8 */
@@ -15,13 +20,16 @@ enum {
     MSF_OP_AVGPOOL = 5,      /* avgpool: msf_avg_pool_s8 */
     MSF_OP_GAP = 6,          /* gap: tail, running per-channel sum */
     MSF_OP_DENSE = 7,        /* dense: tail, running accumulators over the flattened input */
-    MSF_OP_CONV_MAXPOOL = 8  /* conv: msf_convolve_maxpool_s8 (+ max pool, conv output unstored) */
+    MSF_OP_CONV_MAXPOOL = 8, /* conv: msf_convolve_maxpool_s8 (+ max pool, conv output unstored) */
+    MSF_OP_LUT = 9,          /* lut: msf_lut_s8 */
+    MSF_OP_MUL = 10,         /* mul: msf_mul_s8 */
+    MSF_OP_CONCAT = 11       /* concat: msf_concat_s8 */
 };
 
-#define MSF_OP_COUNT 9
+#define MSF_OP_COUNT 12
 
 /* Ops that read, of every input, the rectangle they write (no window). */
-#define MSF_OP_ELEMENTWISE(op) ((op) == MSF_OP_ADD)
+#define MSF_OP_ELEMENTWISE(op) ((op) == MSF_OP_ADD || (op) == MSF_OP_CONCAT || (op) == MSF_OP_LUT || (op) == MSF_OP_MUL)
 
 /* msf_run_spatial: the kernel call of each spatial op, output rectangle
  * [oy, oy + oh) x [ox, ox + ow) into window `out` from windows `in` (and `in1`). */
@@ -47,6 +55,15 @@ enum {
     case MSF_OP_CONV_MAXPOOL: \
         msf_convolve_maxpool_s8(in, (const msf_conv_params *)l->params, l->pool, l->conv_out_h, \
                                 l->conv_out_w, out, oy, ox, oh, ow, scratch); \
+        break; \
+    case MSF_OP_LUT: \
+        msf_lut_s8(in, (const msf_lut_params *)l->params, out, oy, ox, oh, ow); \
+        break; \
+    case MSF_OP_MUL: \
+        msf_mul_s8(in, in1, (const msf_mul_params *)l->params, out, oy, ox, oh, ow); \
+        break; \
+    case MSF_OP_CONCAT: \
+        msf_concat_s8(in, in1, (const msf_concat_params *)l->params, out, oy, ox, oh, ow); \
         break;
 
 /* Host builds counting MACs (MSF_EXEC_COUNT_MACS): the MACs of one kernel call. */

@@ -14,6 +14,9 @@ op's kind (`msfsim.ops.base` lists which stage uses what).
 | maxpool, avgpool | pool.py | MSF_OP_MAXPOOL, MSF_OP_AVGPOOL |
 | gap | gap.py | MSF_OP_GAP |
 | dense | dense.py | MSF_OP_DENSE |
+| lut (HardSwish, sigmoid, ...) | lut.py | MSF_OP_LUT |
+| mul (same shape, (1, 1, C) broadcast) | mul.py | MSF_OP_MUL |
+| concat (channels, two inputs) | concat.py | MSF_OP_CONCAT |
 
 Beside them: base.py (the `OpDef` protocol, the registry, C declarations as data, the IR types
 as ops see them), kinds.py (the `Op` enum), fixedpoint.py (quantisation and requantisation
@@ -23,7 +26,8 @@ How to add an op, end to end
 ----------------------------
 1. `msfsim/ops/kinds.py`: a member of the `Op` enum (its value is the op's name in plan files;
    `msfsim.ir.Op` is this enum).
-2. `msfsim/ops/<op>.py`, imported below: an `OpDef` subclass registered with `register(...)`:
+2. `msfsim/ops/<op>.py`: an `OpDef` subclass registered with `register(...)` (every module of
+   this package but the helpers in `HELPERS` is imported here, so nothing else names it):
    - flags: `spatial` (tileable window op) or `tail` (consumes its input element by element),
      `windowed`, `elementwise`, `follows_tail`, `same_qparams`, `folds_in_place`,
      `weight_axis`;
@@ -40,24 +44,37 @@ How to add an op, end to end
      `CArray` / `CStruct` / `CTable` declarations; `c_op` when it has several op codes.
    An op module imports nothing of msfsim outside this package (and `msfsim.names` and the
    error classes): the IR, the reference and every stage build on it, never the reverse.
-3. The C kernel: `msfsim/kernels_c/kernels/msf_<op>_s8.c` with `msf_<op>_get_buffer_size()`,
-   declared (with its parameter struct) in `msfsim/kernels_c/msf_kernels.h`.
+3. The C kernel: `msfsim/kernels_c/kernels/msf_<op>_s8.c` with `msf_<op>_s8_get_buffer_size()`,
+   declared (with its parameter struct) in its own header `msfsim/kernels_c/msf_<op>_s8.h`,
+   named by the op's `c_header` (the generated op table includes it; the older ops are
+   declared in msf_kernels.h).
 4. `python -m msfsim.ops.ctable` regenerates `msfsim/kernels_c/msf_op_table.h` (the executor's
-   op codes and dispatch; tests/test_ops.py fails while it is stale).
+   op codes and dispatch, and the includes of the ops' headers; tests/test_ops.py fails while
+   it is stale).
 5. Tests: tests/test_ops.py (registry complete; shape, reference and MACs of every op agree with
    the IR, refmodel, exact cost model, generated C and executor; float evaluation agrees with
    onnxruntime): add a layer of the op to `all_ops_net` and `all_ops_onnx`; kernel tests beside
    the others in tests/test_kernels.py.
-Files a new op touches: ops/kinds.py (one line), ops/<op>.py, the import line below,
-kernels_c/kernels/msf_<op>_s8.c, kernels_c/msf_kernels.h, kernels_c/msf_op_table.h
-(generated), tests. The IR, reference, fusion space and cost models, memory plan, code
-generation, executor and ONNX importer find the op through this registry.
+Files a new op touches: ops/kinds.py (one line), ops/<op>.py, kernels_c/msf_<op>_s8.h,
+kernels_c/kernels/msf_<op>_s8.c, kernels_c/msf_op_table.h (generated), tests. The IR,
+reference, fusion space and cost models, memory plan, code generation, executor and ONNX
+importer find the op through this registry (a .tflite operator also needs its handler in
+importers/tflite/layers.py).
 """
 from __future__ import annotations
 
+import importlib
+import pkgutil
+
 from msfsim.ops.base import REGISTRY, CKernel, FloatLayer, Lowering, OpDef, get, register
 from msfsim.ops.kinds import Op
-from msfsim.ops import add, conv, dense, dwconv, gap, pool  # noqa: F401,E402  (they register)
+
+# The modules of this package that define no op; every other one is an op module and
+# registers itself when imported.
+HELPERS = frozenset({"base", "convbase", "ctable", "fixedpoint", "kinds"})
+for _m in sorted(m.name for m in pkgutil.iter_modules(__path__)):
+    if _m not in HELPERS:
+        importlib.import_module(f"{__name__}.{_m}")
 
 __all__ = ["REGISTRY", "CKernel", "FloatLayer", "Op", "OpDef", "c_kernels", "get",
            "onnx_lowerings", "register"]

@@ -10,11 +10,11 @@ generic stages never test an op's kind: they ask its `OpDef`
   `pool_fusion`, `macs_per_pixel`, `window_macs` (msf-CNN), `scratch`, `tail_acc`;
 - code generation: `c_op`, `c_params` (declarations as data, written by msfsim.codegen), and
   `c_kernels`, the executor op codes, from which `msfsim.ops.ctable` generates
-  kernels_c/msf_op_table.h (the executor's dispatch).
+  kernels_c/msf_op_table.h (the executor's dispatch, and the include of each `c_header`).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Mapping, Protocol, Sequence, Union
 
 import numpy as np
@@ -158,6 +158,7 @@ class FloatLayer:
     activation: str = "none"
     clip: tuple[float, float] | None = None
     where: str = ""                          # the source node, for messages
+    attrs: dict = field(default_factory=dict)  # op-specific (lut: the function and its attributes)
 
 
 class OnnxContext(Protocol):
@@ -198,6 +199,9 @@ class OpDef:
     folds_in_place: ClassVar[bool] = False  # foldable into its producer as it emits pixels
     weight_axis: ClassVar[int | None] = None  # output-channel axis of the weights
     c_kernels: ClassVar[tuple[CKernel, ...]] = ()
+    # The op's own C header in kernels_c (its parameter struct and kernel prototypes), included
+    # by the generated msf_op_table.h; "" for the ops declared in msf_kernels.h.
+    c_header: ClassVar[str] = ""
     onnx: ClassVar[Mapping[str, Lowering]] = {}
 
     # -- shape and semantics

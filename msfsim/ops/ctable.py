@@ -2,9 +2,9 @@
 
 Every `CKernel` of every op module becomes an `MSF_OP_*` code and the fragments the executor
 (kernels_c/msf_executor.c) expands: the kernel call of each spatial op, the host MAC count, the
-tail ops' init / feed / finish, and which ops read the rectangle they write. The header is
-checked in (the firmware and emitted projects compile kernels_c as it is) and must equal what
-`render()` gives; `python -m msfsim.ops.ctable` rewrites it, `--check` fails when it is stale.
+tail ops' init / feed / finish, which ops read the rectangle they write, and the includes of
+the ops' own headers (`OpDef.c_header`). The header is checked in (the firmware and emitted
+projects compile kernels_c as it is) and must equal what `render()` gives; `python -m msfsim.ops.ctable` rewrites it, `--check` fails when it is stale.
 """
 from __future__ import annotations
 
@@ -55,8 +55,12 @@ def render() -> str:
            " * Generated from msfsim.ops by `python -m msfsim.ops.ctable`: do not edit; each",
            " * op module's CKernel entries say what its codes run (tests/test_ops.py checks that",
            " * this file is current). */",
-           "#ifndef MSF_OP_TABLE_H", "#define MSF_OP_TABLE_H", "",
-           "/* msf_layer_desc.op */", "enum {"]
+           "#ifndef MSF_OP_TABLE_H", "#define MSF_OP_TABLE_H", ""]
+    headers = sorted({o.c_header for o in ops.REGISTRY.values() if o.c_header})
+    if headers:
+        out += ["/* The parameter structs and kernels of the ops with their own header. */",
+                *(f'#include "{h}"' for h in headers), ""]
+    out += ["/* msf_layer_desc.op */", "enum {"]
     width = max(len(f"{k.code} = {k.value},") for k in kernels) + 1
     for i, k in enumerate(kernels):
         item = f"{k.code} = {k.value}{',' if i < len(kernels) - 1 else ''}"

@@ -19,6 +19,9 @@ class Op(str, Enum):
     AVGPOOL = "avgpool"
     GAP = "gap"            # global average pooling -> (1, 1, C)
     DENSE = "dense"        # fully connected over the NHWC-flattened input -> (1, 1, Cout)
+    LUT = "lut"            # int8 -> int8 unary activation by a 256-entry table
+    MUL = "mul"            # elementwise product, second operand same shape or (1, 1, C)
+    CONCAT = "concat"      # two tensors of the same H, W joined along channels
 
 
 def out_size(n: int, k: int, s: int, p0: int, p1: int) -> int:

@@ -1,6 +1,7 @@
 """The ONNX ops that produce no layer of their own: activations folded into the layer before
 them, flattening, pass-throughs, constants and the shape arithmetic exporters emit, folded at
-import. (The ops that produce layers are lowered by their op modules, msfsim.ops.)"""
+import. (The ops that produce layers are lowered by their op modules, msfsim.ops; Concat is
+both: of constants it folds here, of activations msfsim.ops.concat lowers it.)"""
 from __future__ import annotations
 
 import math
@@ -11,6 +12,7 @@ import onnx
 from onnx import numpy_helper
 
 from msfsim import ops
+from msfsim.ops import concat
 from msfsim.importers.onnx.load import MAX_TENSOR_ELEMENTS, elements, short
 from msfsim.importers.onnx.nodes import Act, attrs, fail, node_label
 from msfsim.names import shown
@@ -51,8 +53,8 @@ def flatten(im, node: onnx.NodeProto) -> None:
         total = x.shape[0] * x.shape[1] * x.shape[2]
         ok = (len(target) == 2 and target[0] in (1, -1, 0) and target[1] in (-1, total)) or \
              (len(target) == 4 and target[0] in (1, 0) and target[1:] in ([x.shape[2], x.shape[0], x.shape[1]],))
-        if len(target) == 4 and ok:
-            im.values[node.output[0]] = x  # no-op reshape
+        if len(target) == 4 and ok:  # no-op reshape (back to 4-D: no longer flat, e.g. an
+            im.values[node.output[0]] = Act(x.name, x.shape)  # SE scale viewed as (N, C, 1, 1))
             return
         if not ok:
             raise fail(f"{node_label(node)}: only flattening to [1, {total}] is supported, "
@@ -95,6 +97,8 @@ def _const_fold(fn: Callable[..., np.ndarray]):
         if node.op_type == "Squeeze" and im.is_act(node.input[0]):
             return flatten(im, node)
         acts = [n for n in node.input if n and im.is_act(n)]
+        if acts and node.op_type == "Concat":  # of activations: a layer (msfsim.ops.concat)
+            return concat.lower_concat(im, node)
         if acts and node.op_type != "Shape":
             raise fail(f"{node_label(node)}: unsupported op {shown(node.op_type, 40)} on "
                        f"activation tensor {shown(acts[0])}; supported: "

@@ -3,14 +3,17 @@
 CONV_2D and DEPTHWISE_CONV_2D -> conv / dwconv (a PAD before them folds into their padding
 when it pads with the input zero point), FULLY_CONNECTED -> dense, ADD -> add, MAX_POOL_2D ->
 maxpool, AVERAGE_POOL_2D -> avgpool in TFLite's rounding mode, MEAN over H and W -> gap with the
-multiplier TFLM's MEAN uses. Each checks what msfsim's op cannot express and says so.
+multiplier TFLM's MEAN uses, HARD_SWISH, LOGISTIC and TANH -> lut (the table by TFLM's integer
+arithmetic, luts.py), MUL -> mul (same shapes or a (1, 1, C) operand broadcast), or a lut when
+one operand is a constant scalar, CONCATENATION along channels -> concat (a chain for more
+than two inputs). Each checks what msfsim's op cannot express and says so.
 """
 from __future__ import annotations
 
 import numpy as np
 import tflite
 
-from msfsim.importers.tflite import quant
+from msfsim.importers.tflite import luts, quant
 from msfsim.importers.tflite.read import TflOp, type_name
 from msfsim.importers.tflite.walk import INT8, Walk
 from msfsim.ir import Op, op_def
@@ -246,3 +249,111 @@ def pad(w: Walk, op: TflOp) -> None:
 HANDLERS = {"CONV_2D": conv, "DEPTHWISE_CONV_2D": conv, "FULLY_CONNECTED": fully_connected,
             "ADD": add, "AVERAGE_POOL_2D": pool, "MAX_POOL_2D": pool, "MEAN": mean,
             "PAD": pad, "PADV2": pad}
+
+
+# ------------------------------------------------------------------ unary activations, MUL
+
+def _lut(w: Walk, op: TflOp, src: int, table: np.ndarray) -> None:
+    from msfsim.ops import lut as lut_op
+    assert w.b is not None
+    shape = w.b.tensors[src].shape
+    w.check_shape(op, shape)
+    out = w.t(op.outputs[0])
+    y = lut_op.LutOp().build(w.b, src, table, w.qparams(op.outputs[0], op), name=out.name,
+                             out_name=out.name, activation=op.name.lower())
+    w.define(op, y)
+
+
+def unary(w: Walk, op: TflOp) -> None:
+    """HARD_SWISH, LOGISTIC, TANH -> lut, the table by TFLM's int8 arithmetic (luts.py)."""
+    src = w.act(op, 0)
+    qi, qo = w.qparams(op.inputs[0], op), w.qparams(op.outputs[0], op)
+    make = {"HARD_SWISH": luts.hard_swish_table, "LOGISTIC": luts.logistic_table,
+            "TANH": luts.tanh_table}[op.name]
+    try:
+        table = make(qi.scale, qi.zero_point, qo.scale, qo.zero_point)
+    except ValueError as exc:
+        raise w.fail(op, str(exc)) from None
+    _lut(w, op, src, table)
+
+
+def _scalar_const(w: Walk, op: TflOp, k: int):
+    """Input k as an int8 constant scalar (value, scale, zero point), or None."""
+    i = op.inputs[k]
+    if i < 0 or i not in w.consts or i in w.ir:
+        return None
+    t = w.t(i)
+    v = np.asarray(w.consts[i]).ravel()
+    if v.size != 1 or t.dtype != INT8 or t.scale.size != 1:
+        raise w.fail(op, f"constant operand {shown(t.name)}: only an int8 scalar is supported "
+                         f"(got {v.size} {type_name(t.dtype)} values)")
+    return int(v[0]), float(t.scale[0]), int(t.zero_point[0])
+
+
+def mul(w: Walk, op: TflOp) -> None:
+    """MUL of two activations (same shape, or a (1, 1, C) one broadcast over H and W) -> mul;
+    by a constant scalar -> lut (TFLM's Mul on every input value)."""
+    act = op.options.activation if op.options is not None else 0
+    lo, hi = _act_range(w, op, act)
+    qo = w.qparams(op.outputs[0], op)
+    for k in (0, 1):
+        c = _scalar_const(w, op, 1 - k)
+        if c is not None:
+            src = w.act(op, k)
+            qi = w.qparams(op.inputs[k], op)
+            _lut(w, op, src, luts.mul_const_table(qi.scale, qi.zero_point, *c, qo.scale,
+                                                  qo.zero_point, lo, hi))
+            return
+    a, c = w.act(op, 0), w.act(op, 1)
+    assert w.b is not None
+    ia, ic = op.inputs[0], op.inputs[1]
+    from msfsim.ops import mul as mul_op
+    if mul_op.broadcasts(w.b.tensors[c].shape, w.b.tensors[a].shape):
+        a, c, ia, ic = c, a, ic, ia  # the (1, 1, C) operand second (the product commutes)
+    why = mul_op.check_shapes(w.b.tensors[a].shape, w.b.tensors[c].shape)
+    if why:
+        raise w.fail(op, why)
+    qa, qc = w.qparams(ia, op), w.qparams(ic, op)
+    # mul_common.cc: the scales multiplied and divided in double
+    m, s = quant.quantize_multiplier(float(qa.scale) * float(qc.scale) / float(qo.scale))
+    w.check_shape(op, w.b.tensors[a].shape)
+    out = w.t(op.outputs[0])
+    y = mul_op.MulOp().build(w.b, a, c, qo, name=out.name, out_name=out.name, requant=(m, s),
+                             act_range=(lo, hi), activation=quant.ACTIVATION_NAMES[act])
+    w.define(op, y)
+
+
+def concatenation(w: Walk, op: TflOp) -> None:
+    """CONCATENATION along channels of activations with the output's quantisation (TFLM's
+    int8 kernel copies bytes and requires it) -> a chain of two-input concat layers."""
+    from msfsim.ops import concat as concat_op
+    o = op.options
+    if o is not None and o.activation != 0:
+        raise w.fail(op, "a fused activation on CONCATENATION is not supported")
+    ins = [w.act(op, k) for k in range(len(op.inputs))]
+    axis = int(o.axis) if o is not None else 0
+    rank = len(w.t(op.outputs[0]).shape)
+    if rank != 4 or axis % 4 != 3 or len(ins) < 2:
+        raise w.fail(op, f"only concatenation of 4-D tensors along channels is supported "
+                         f"(axis {axis}, {len(ins)} inputs)")
+    qo = w.qparams(op.outputs[0], op)
+    if any(w.qparams(i, op) != qo for i in op.inputs):
+        raise w.fail(op, "inputs quantised differently from the output (TFLM's int8 "
+                         "CONCATENATION requires the same scale and zero point)")
+    assert w.b is not None
+    if len({w.b.tensors[i].shape[:2] for i in ins}) != 1:
+        raise w.fail(op, "inputs differ in H or W")
+    out = w.t(op.outputs[0])
+    y = ins[0]
+    for k, i in enumerate(ins[1:], start=1):
+        last = k == len(ins) - 1
+        if last:
+            h, wd = w.b.tensors[y].shape[:2]
+            w.check_shape(op, (h, wd, w.b.tensors[y].shape[2] + w.b.tensors[i].shape[2]))
+        y = concat_op.ConcatOp().build(w.b, y, i, qo, name=out.name if last else f"{out.name}_{k}",
+                                       out_name=out.name if last else f"{out.name}_{k}")
+    w.define(op, y)
+
+
+HANDLERS.update({"HARD_SWISH": unary, "LOGISTIC": unary, "TANH": unary, "MUL": mul,
+                 "CONCATENATION": concatenation})

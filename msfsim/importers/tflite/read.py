@@ -39,7 +39,8 @@ _OPTIONS = {"CONV_2D": tflite.Conv2DOptions, "DEPTHWISE_CONV_2D": tflite.Depthwi
             "FULLY_CONNECTED": tflite.FullyConnectedOptions, "ADD": tflite.AddOptions,
             "AVERAGE_POOL_2D": tflite.Pool2DOptions, "MAX_POOL_2D": tflite.Pool2DOptions,
             "MEAN": tflite.ReducerOptions, "STRIDED_SLICE": tflite.StridedSliceOptions,
-            "PACK": tflite.PackOptions, "RESHAPE": tflite.ReshapeOptions}
+            "PACK": tflite.PackOptions, "RESHAPE": tflite.ReshapeOptions,
+            "MUL": tflite.MulOptions, "CONCATENATION": tflite.ConcatenationOptions}
 
 
 def type_name(t: int) -> str:

@@ -1,0 +1,254 @@
+"""The 256-entry int8 tables of TFLM's int8 unary kernels, computed by their exact integer
+arithmetic on every input value, so that a `lut` layer reproduces the kernel bit for bit:
+
+- HARD_SWISH: reference_ops::HardSwish<int8_t> (kernels/internal/reference/hard_swish.h) with
+  the HardSwishParams of micro hard_swish_common.cc (scales divided in float32, int16
+  multipliers from QuantizeMultiplier + DownScaleInt32ToInt16Multiplier);
+- LOGISTIC / TANH: reference_integer_ops::Logistic / Tanh (kernels/internal/reference/
+  integer_ops/logistic.h, tanh.h) with the input multiplier, left shift and range radius of
+  micro logistic_common.cc / tanh_common.cc, and gemmlowp's fixed-point logistic / tanh
+  (fixedpoint/fixedpoint.h) on a Q4.27 input;
+- MUL by a constant scalar: reference_integer_ops::Mul with the constant's int8 value as the
+  second operand (mul_common.cc).
+Plain Python integers; C's truncating division and int16 / int32 wrap-around are spelled out.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from msfsim.importers.tflite.quant import f32, quantize_multiplier
+
+I16_MIN, I16_MAX = -(1 << 15), (1 << 15) - 1
+I32_MIN, I32_MAX = -(1 << 31), (1 << 31) - 1
+INPUTS = range(-128, 128)
+
+
+def _tdiv(a: int, b: int) -> int:
+    """C integer division (truncates toward zero)."""
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b >= 0) else -q
+
+
+def _wrap(x: int, bits: int) -> int:
+    m = 1 << bits
+    return ((x + (m >> 1)) % m) - (m >> 1)
+
+
+def _srdhm(a: int, b: int, bits: int = 32) -> int:
+    """gemmlowp SaturatingRoundingDoublingHighMul on int16 or int32."""
+    lo = -(1 << (bits - 1))
+    if a == b == lo:
+        return (1 << (bits - 1)) - 1
+    ab = a * b
+    nudge = (1 << (bits - 2)) if ab >= 0 else 1 - (1 << (bits - 2))
+    return _wrap(_tdiv(ab + nudge, 1 << (bits - 1)), bits)
+
+
+def _rdbpot(x: int, e: int) -> int:
+    """gemmlowp RoundingDivideByPOT: ties away from zero."""
+    mask = (1 << e) - 1
+    rem = x & mask
+    thr = (mask >> 1) + (1 if x < 0 else 0)
+    return (x >> e) + (1 if rem > thr else 0)
+
+
+def _mbqm(x: int, m: int, shift: int) -> int:
+    """TFLM MultiplyByQuantizedMultiplier (not single-rounding)."""
+    left, right = max(shift, 0), max(-shift, 0)
+    return _rdbpot(_srdhm(_wrap(x * (1 << left), 32), m), right)
+
+
+def _clamp(v: int, lo: int = -128, hi: int = 127) -> int:
+    return max(lo, min(hi, v))
+
+
+def _table(fn) -> np.ndarray:
+    return np.array([fn(x) for x in INPUTS], np.int8)
+
+
+# ------------------------------------------------------------------ HARD_SWISH
+
+def _downscale_int16(m32: int) -> int:
+    """DownScaleInt32ToInt16Multiplier."""
+    if m32 >= I32_MAX - (1 << 15):
+        return I16_MAX
+    return (m32 + (1 << 15)) >> 16
+
+
+def _sat16(v: int) -> int:
+    return _clamp(v, I16_MIN, I16_MAX)
+
+
+def hard_swish_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int) -> np.ndarray:
+    hires = f32(f32(1.0 / 128.0) * f32(in_scale))
+    out_mult, out_exp = quantize_multiplier(f32(hires / f32(out_scale)))
+    relu_mult, relu_exp = quantize_multiplier(f32(hires / f32(3.0 / 32768.0)))
+    if out_exp > 0:
+        raise ValueError("HARD_SWISH output scale too small for TFLM's int8 kernel")
+    om16, rm16 = _downscale_int16(out_mult), _downscale_int16(relu_mult)
+
+    def one(x: int) -> int:
+        v = _wrap(x - in_zp, 16)
+        hires_v = _wrap(v * (1 << 7), 16)
+        preshift = _srdhm(hires_v, om16, 16)
+        r = hires_v
+        if relu_exp > 0:
+            r = _sat16(r * (1 << (relu_exp - 1)))
+        r = _srdhm(r, rm16, 16)
+        if relu_exp > 0:
+            r = _sat16(r * 2)
+        if relu_exp < 0:
+            r = _rdbpot(r, -relu_exp)
+        r = _wrap((r + (1 << 15)) >> 1, 16)
+        # SaturatingDoublingHighMul: no rounding nudge (it cancels the bias of the one above)
+        pre = I16_MAX if r == preshift == I16_MIN else _wrap(_tdiv(r * preshift, 1 << 15), 16)
+        out = _wrap(_rdbpot(pre, -out_exp) + out_zp, 16)
+        return _clamp(out)
+    return _table(one)
+
+
+# ------------------------------------------------------------------ LOGISTIC (gemmlowp)
+
+def _rmbpot(x: int, e: int) -> int:
+    """SaturatingRoundingMultiplyByPOT<e> on int32."""
+    if e > 0:
+        if x > (I32_MAX >> e):
+            return I32_MAX
+        if x < (I32_MIN >> e):
+            return I32_MIN
+        return x << e
+    return _rdbpot(x, -e) if e < 0 else x
+
+
+def _fmul(a: int, b: int) -> int:
+    return _srdhm(a, b)
+
+
+def _exp_quarter(a: int) -> int:
+    """exp(a) for a in [-1/4, 0), Q0.31."""
+    const_term, third = 1895147668, 715827883
+    x = _wrap(a + (1 << 28), 32)
+    x2 = _fmul(x, x)
+    x3 = _fmul(x2, x)
+    x4 = _fmul(x2, x2)
+    x4_4 = _rmbpot(x4, -2)
+    poly = _rmbpot(_wrap(_fmul(_wrap(x4_4 + x3, 32), third) + x2, 32), -1)
+    return _wrap(const_term + _fmul(const_term, _wrap(x + poly, 32)), 32)
+
+
+_BARREL = ((-2, 1672461947), (-1, 1302514674), (0, 790015084), (1, 290630308),
+           (2, 39332535), (3, 720401), (4, 242))
+
+
+def _exp_neg(a: int, int_bits: int) -> int:
+    """exp(a) for a <= 0 given in Q(int_bits).(31 - int_bits), result Q0.31."""
+    frac = 31 - int_bits
+    quarter = 1 << (frac - 2)
+    amq = _wrap((a & (quarter - 1)) - quarter, 32)
+    result = _exp_quarter(_rmbpot(amq, int_bits))  # Rescale<0>
+    rem = _wrap(amq - a, 32)
+    for e, mult in _BARREL:
+        if int_bits > e and rem & (1 << (frac + e)):
+            result = _fmul(result, mult)
+    if int_bits > 5 and a < -(1 << (36 - int_bits)):
+        result = 0
+    return I32_MAX if a == 0 else result
+
+
+def _one_over_one_plus_x(a: int) -> int:
+    """1 / (1 + a) for a in (0, 1), Q0.31 in and out (Newton-Raphson in Q2.29)."""
+    s = a + I32_MAX
+    half = _wrap(_tdiv(s + (1 if s >= 0 else -1), 2), 32)
+    one_q2 = 1 << 29
+    x = _wrap(1515870810 + _fmul(half, -1010580540), 32)
+    for _ in range(3):
+        hx = _fmul(half, x)
+        x = _wrap(x + _rmbpot(_fmul(x, _wrap(one_q2 - hx, 32)), 2), 32)
+    return _rmbpot(x, 2 - 1)  # Rescale<0>(ExactMulByPot<-1>(x)): Q1.30 -> Q0.31
+
+
+def _logistic_q4(a: int) -> int:
+    if a == 0:
+        return 1 << 30
+    pos = _one_over_one_plus_x(_exp_neg(_wrap(-abs(a), 32), 4))
+    return pos if a > 0 else _wrap(I32_MAX - pos, 32)
+
+
+def _one_minus_x_over_one_plus_x(a: int) -> int:
+    """(1 - a) / (1 + a) for a in (0, 1), Q0.31 in and out."""
+    s = a + I32_MAX
+    half = _wrap(_tdiv(s + (1 if s >= 0 else -1), 2), 32)
+    one_q2 = 1 << 29
+    x = _wrap(1515870810 + _fmul(half, -1010580540), 32)
+    for _ in range(3):
+        hx = _fmul(half, x)
+        x = _wrap(x + _rmbpot(_fmul(x, _wrap(one_q2 - hx, 32)), 2), 32)
+    return _rmbpot(_wrap(x - one_q2, 32), 2)  # Rescale<0>: Q2.29 -> Q0.31
+
+
+def _tanh_q4(a: int) -> int:
+    if a == 0:
+        return 0
+    n = a if a < 0 else _wrap(-a, 32)
+    t = _one_minus_x_over_one_plus_x(_exp_neg(n, 5))  # ExactMulByPot<1>: the same raw, Q5.26
+    return _wrap(-t, 32) if a < 0 else t
+
+
+def _q4_input(in_scale: float) -> tuple[int, int, int]:
+    """(multiplier, left shift, range radius) of an input rescaled to Q4.27 (TFLM's
+    logistic_common.cc / tanh_common.cc: frexp of in_scale * 2^27, CalculateInputRadius)."""
+    q, left = math.frexp(float(in_scale) * float(1 << (31 - 4)))
+    mult = int(math.copysign(math.floor(abs(q * (1 << 31)) + 0.5), q))
+    if mult == 1 << 31 or left < 0:
+        raise ValueError("input scale out of the range TFLM's int8 kernel handles")
+    radius = math.floor(1.0 * ((1 << 4) - 1) * (1 << (31 - 4)) / (1 << left))
+    return mult, left, radius
+
+
+def tanh_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int) -> np.ndarray:
+    """reference_integer_ops::Tanh (int8): output scale 1/128, zero point 0."""
+    if out_zp != 0 or f32(out_scale) != f32(1.0 / 128):
+        raise ValueError("TANH output must be quantised with scale 1/128 and zero point 0 "
+                         "(TFLM's int8 kernel requires it)")
+    mult, left, radius = _q4_input(in_scale)
+
+    def one(x: int) -> int:
+        v = x - in_zp
+        if v <= -radius:
+            return -128
+        if v >= radius:
+            return 127
+        return _clamp(_rdbpot(_tanh_q4(_mbqm(v, mult, left)), 31 - 7))
+    return _table(one)
+
+
+def logistic_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int) -> np.ndarray:
+    if out_zp != -128 or f32(out_scale) != f32(1.0 / 256):
+        raise ValueError("LOGISTIC output must be quantised with scale 1/256 and zero point "
+                         "-128 (TFLM's int8 kernel requires it)")
+    mult, left, radius = _q4_input(in_scale)
+
+    def one(x: int) -> int:
+        v = x - in_zp
+        if v <= -radius:
+            return -128
+        if v >= radius:
+            return 127
+        q4 = _mbqm(v, mult, left)
+        out = _rdbpot(_logistic_q4(q4), 31 - 8)
+        return _clamp(out - 128)
+    return _table(one)
+
+
+# ------------------------------------------------------------------ MUL by a constant
+
+def mul_const_table(in_scale: float, in_zp: int, c: int, c_scale: float, c_zp: int,
+                    out_scale: float, out_zp: int, act_min: int = -128, act_max: int = 127
+                    ) -> np.ndarray:
+    m, s = quantize_multiplier(float(in_scale) * float(c_scale) / float(out_scale))
+
+    def one(x: int) -> int:
+        return _clamp(out_zp + _mbqm((x - in_zp) * (c - c_zp), m, s), act_min, act_max)
+    return _table(one)

@@ -1,0 +1,396 @@
+"""The ops MobileNetV3 and squeeze-and-excite blocks need: lut (any int8 unary activation by a
+256-entry table: TFLite HARD_SWISH / LOGISTIC / TANH / MUL by a constant scalar, ONNX HardSwish /
+HardSigmoid / Sigmoid) and mul (TFLite's int8 MUL, same shape or a (1, 1, C) operand broadcast
+over H and W).
+
+(a) the C kernels built for the host against the reference, on random shapes and partial
+windows; (b) the .tflite fixtures mbv3_small, sigmoid_net and the three single-activation tables (real
+TFLiteConverter output) against TFLM's interpreter, bit for bit: the reference layer by layer, every candidate block
+of the fusion space and the layer-by-layer and analytic min-RAM plans through the generated C;
+(c) an ONNX graph (tests/onnx_models.se_net) against onnxruntime layer by layer, as
+tests/test_ort_reference.py compares; (d) `msfsim search` on the MobileNetV3-like fixture and
+one fused block with the broadcast mul measured in the unicorn-emulated Cortex-M7.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+from msfsim import host, plan, refmodel
+from msfsim.fusion import space
+from msfsim.fusion.exact import block_cost
+from msfsim.fusion.geometry import block_structure
+from msfsim.importers.tflite import import_tflite, luts
+from msfsim.ir import IRBuilder, Op, QParams, quantize_weights
+from msfsim.onnx_import import import_model
+from msfsim.ops.lut import float_table
+from msfsim.search.api import search_analytic
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import onnx_models as om  # noqa: E402
+import tflite_models as tm  # noqa: E402
+from test_kernels import kl, rand_clamp, rand_rect, window  # noqa: E402,F401  (kl: a fixture)
+
+ROOT = Path(__file__).resolve().parents[1]
+NEW_FIXTURES = ["mbv3_small", "sigmoid_net", "concat"]
+# one activation after the input (Rescaling: a MUL by a constant scalar): fed the 256 int8
+# values, the output is TFLM's whole table
+TABLE_FIXTURES = ["hard_swish_table", "sigmoid_table", "tanh_table"]
+
+
+# ------------------------------------------------------------------ (a) kernels
+
+def test_lut_kernel_regions(kl):
+    ffi, lib = kl
+    rng = np.random.default_rng(7)
+    for _ in range(20):
+        shape = (int(rng.integers(1, 10)), int(rng.integers(1, 10)), int(rng.integers(1, 12)))
+        table = rng.integers(-128, 128, 256).astype(np.int8)
+        x = rng.integers(-128, 128, size=shape, dtype=np.int8)
+        x.flat[:min(x.size, 2)] = [-128, 127][:min(x.size, 2)]  # both ends of the table
+        want = refmodel.lut(x, table)
+        p = ffi.new("msf_lut_params *", dict(table=ffi.from_buffer("int8_t[]", table)))
+        oy0, ox0, oh, ow = rand_rect(rng, shape[0], shape[1])
+        win = window(ffi, rng, x, shape, oy0, ox0, oh, ow, extra=int(rng.integers(0, 4)),
+                     ring=oh + 1 if rng.random() < 0.5 else 0)
+        out = window(ffi, rng, None, shape, oy0, ox0, oh, ow, ring=oh if rng.random() < 0.5 else 0)
+        lib.msf_lut_s8(win.ptr, p, out.ptr, oy0, ox0, oh, ow)
+        np.testing.assert_array_equal(out.read(oy0, ox0, oh, ow), want[oy0:oy0 + oh, ox0:ox0 + ow])
+        assert lib.msf_lut_s8_get_buffer_size(p, shape[2]) == 0
+
+
+@pytest.mark.parametrize("broadcast", [False, True])
+def test_mul_kernel_regions(kl, broadcast):
+    from msfsim.ops.fixedpoint import quantize_multiplier
+    ffi, lib = kl
+    rng = np.random.default_rng(8 + broadcast)
+    for _ in range(20):
+        shape = (int(rng.integers(1, 9)), int(rng.integers(1, 9)), int(rng.integers(1, 12)))
+        bshape = (1, 1, shape[2]) if broadcast else shape
+        sa, sb, so = rng.uniform(0.002, 0.1, 3)
+        m, s = quantize_multiplier(sa * sb / so)
+        zpa, zpb, zpo = (int(v) for v in rng.integers(-128, 128, 3))
+        lo, hi = rand_clamp(rng, zpo)
+        a = rng.integers(-128, 128, size=shape, dtype=np.int8)
+        b = rng.integers(-128, 128, size=bshape, dtype=np.int8)
+        want = refmodel.mul(a, b, m, s, zpa, zpb, zpo, lo, hi)
+        p = ffi.new("msf_mul_params *", dict(
+            input1_offset=-zpa, input2_offset=-zpb, output_offset=zpo, output_mult=m,
+            output_shift=s, act_min=lo, act_max=hi, broadcast=int(broadcast)))
+        oy0, ox0, oh, ow = rand_rect(rng, shape[0], shape[1])
+        wa = window(ffi, rng, a, shape, oy0, ox0, oh, ow, extra=int(rng.integers(0, 4)))
+        wb = (window(ffi, rng, b, bshape) if broadcast
+              else window(ffi, rng, b, shape, 0, 0, ring=shape[0] + 1))
+        wo = window(ffi, rng, None, shape, oy0, ox0, oh, ow, ring=oh)
+        lib.msf_mul_s8(wa.ptr, wb.ptr, p, wo.ptr, oy0, ox0, oh, ow)
+        np.testing.assert_array_equal(wo.read(oy0, ox0, oh, ow), want[oy0:oy0 + oh, ox0:ox0 + ow])
+        assert lib.msf_mul_s8_get_buffer_size(p, shape[2]) == 0
+
+
+@pytest.mark.parametrize("requant", [False, True])
+def test_concat_kernel_regions(kl, requant):
+    from msfsim.ops.concat import requant as concat_requant
+    ffi, lib = kl
+    rng = np.random.default_rng(10 + requant)
+    for _ in range(20):
+        h, w = int(rng.integers(1, 9)), int(rng.integers(1, 9))
+        ca, cb = int(rng.integers(1, 8)), int(rng.integers(1, 8))
+        qo = QParams(float(rng.uniform(0.01, 0.1)), int(rng.integers(-128, 128)))
+        qa = QParams(float(rng.uniform(0.005, 0.2)), int(rng.integers(-128, 128))) if requant else qo
+        qb = QParams(float(rng.uniform(0.005, 0.2)), int(rng.integers(-128, 128)))
+        (ma, sa), (mb, sb) = concat_requant(qa, qo), concat_requant(qb, qo)
+        a = rng.integers(-128, 128, size=(h, w, ca), dtype=np.int8)
+        b = rng.integers(-128, 128, size=(h, w, cb), dtype=np.int8)
+        want = refmodel.concat(a, b, [ma, mb], [sa, sb], qa.zero_point, qb.zero_point,
+                               qo.zero_point)
+        if not requant:
+            np.testing.assert_array_equal(want[:, :, :ca], a)
+        p = ffi.new("msf_concat_params *", dict(
+            input1_offset=-qa.zero_point, input2_offset=-qb.zero_point,
+            output_offset=qo.zero_point, input1_mult=ma, input1_shift=sa, input2_mult=mb,
+            input2_shift=sb))
+        oy0, ox0, oh, ow = rand_rect(rng, h, w)
+        wa = window(ffi, rng, a, a.shape, oy0, ox0, oh, ow, extra=int(rng.integers(0, 4)))
+        wb = window(ffi, rng, b, b.shape, 0, 0, ring=h + 1)
+        wo = window(ffi, rng, None, (h, w, ca + cb), oy0, ox0, oh, ow, ring=oh)
+        lib.msf_concat_s8(wa.ptr, wb.ptr, p, wo.ptr, oy0, ox0, oh, ow)
+        np.testing.assert_array_equal(wo.read(oy0, ox0, oh, ow), want[oy0:oy0 + oh, ox0:ox0 + ow])
+        assert lib.msf_concat_s8_get_buffer_size(p, ca + cb) == 0
+
+
+def se_model(seed: int = 0):
+    """conv -> lut -> SE (gap -> dense -> lut) -> broadcast mul -> conv, odd channel counts."""
+    rng = np.random.default_rng(seed)
+    b = IRBuilder("se", (11, 9, 5), QParams(0.02, 3))
+    w, s = quantize_weights(rng.normal(0, 0.3, (7, 3, 3, 5)), 0)
+    x = b.conv(b.input, w, s, rng.normal(0, .1, 7), QParams(0.03, -5), pad=(1, 1, 1, 1))
+    x = b.lut(x, rng.integers(-128, 128, 256).astype(np.int8), QParams(0.02, -20))
+    g = b.gap(x, QParams(0.01, 2))
+    w2, s2 = quantize_weights(rng.normal(0, 0.3, (7, 7)), 0)
+    d = b.dense(g, w2, s2, None, QParams(0.05, 0))
+    d = b.lut(d, rng.integers(-128, 128, 256).astype(np.int8), QParams(1 / 256, -128))
+    y = b.mul(x, d, QParams(0.02, 1))
+    w3, s3 = quantize_weights(rng.normal(0, 0.3, (3, 3, 3, 7)), 0)
+    y = b.conv(y, w3, s3, None, QParams(0.05, 0), pad=(1, 1, 1, 1))
+    y = b.mul(y, b.lut(y, rng.integers(-128, 128, 256).astype(np.int8), QParams(0.03, 4)),
+              QParams(0.04, -3))
+    return b.build()
+
+
+def test_every_candidate_block_bit_exact_and_arena_equals_act_io():
+    """Every block of the fusion space (each scheme, tile) through the generated C: the
+    reference's output, and the arena high-water mark the exact cost model predicts."""
+    m = se_model()
+    x = np.random.default_rng(1).integers(-128, 128, (11, 9, 5)).astype(np.int8)
+    vals = refmodel.run_layers(m, x)
+    blocks = space.candidate_blocks(m)
+    ranges = {(b.first, b.last) for b in blocks}
+    assert {(0, 1), (5, 6), (5, 8), (6, 8), (7, 8)} <= ranges  # mul and lut fuse
+    assert not any(b.first <= 4 < 5 <= b.last for b in blocks)  # the broadcast scale is whole
+    for blk in blocks:
+        st = block_structure(m, blk.first, blk.last)
+        out, hw = host.run_block(m, blk, [vals[t] for t in st.inputs])
+        np.testing.assert_array_equal(out, vals[st.output], err_msg=blk.key)
+        assert hw == block_cost(m, blk).act_io, blk.key
+
+
+def test_broadcast_operand_produced_in_the_block_is_refused():
+    m = se_model()
+    from msfsim.fusion.block import Block, BlockConfig, BlockInfeasible
+    assert "broadcasts" in space.range_reason(m, 4, 5)
+    with pytest.raises(BlockInfeasible, match="broadcasts"):
+        block_structure(m, 4, 5)
+    assert space.why_not(m, Block(5, 6, BlockConfig((2, 2), "stream2d"))) is None
+
+
+# ------------------------------------------------------------------ (b) TFLM oracle
+
+def inputs(model, n: int, seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    xs = [rng.integers(-128, 128, model.tensor(model.input).shape, dtype=np.int8)
+          for _ in range(n)]
+    xs[0] = np.resize(np.arange(-128, 128, dtype=np.int8), xs[0].shape)  # every value
+    return xs
+
+
+def tflm(model, path: Path, xs):
+    pytest.importorskip("tflite_micro")
+    return [w.reshape(-1) for w in
+            tm.tflm_outputs(path, xs, model.tensor(model.input).q, model.tensor(model.output).q)]
+
+
+def test_fixtures_have_the_new_ops():
+    mb = import_tflite(tm.fixture("mbv3_small"))
+    acts = [layer.activation for layer in mb.layers if layer.op == Op.LUT]
+    assert acts.count("hard_swish") == 4 and acts.count("mul") == 2  # hard_sigmoid's * 1/6
+    muls = [layer for layer in mb.layers if layer.op == Op.MUL]
+    assert len(muls) == 2 and all(mb.tensor(mm.inputs[1]).shape[:2] == (1, 1) for mm in muls)
+    sg = import_tflite(tm.fixture("sigmoid_net"))
+    assert sg.layers[0].op == Op.LUT and sg.layers[0].activation == "logistic"
+    assert [layer.op for layer in sg.layers].count(Op.MUL) == 1
+    assert sg.layers[-1].activation == "tanh"
+    for name in NEW_FIXTURES + TABLE_FIXTURES:
+        assert tm.fixture(name).stat().st_size < 100_000
+    for name, act in zip(TABLE_FIXTURES, ("hard_swish", "logistic", "tanh")):
+        m = import_tflite(tm.fixture(name))
+        assert [(la.op, la.activation) for la in m.layers] == [(Op.LUT, "mul"), (Op.LUT, act)]
+
+
+@pytest.mark.parametrize("name", NEW_FIXTURES + TABLE_FIXTURES)
+def test_reference_bit_exact_with_tflm(name):
+    path = tm.fixture(name)
+    m = import_tflite(path)
+    xs = inputs(m, 25)
+    for i, (x, w) in enumerate(zip(xs, tflm(m, path, xs))):
+        np.testing.assert_array_equal(refmodel.run(m, x).reshape(-1), w, err_msg=f"{name} {i}")
+
+
+@pytest.mark.parametrize("name", NEW_FIXTURES)
+def test_generated_c_plans_bit_exact_with_tflm(name):
+    """Layer by layer and the analytic min-RAM plan through the generated C on the host."""
+    path = tm.fixture(name)
+    m = import_tflite(path)
+    xs = inputs(m, 3, seed=5)
+    want = tflm(m, path, xs)
+    fused = plan.from_json(m, search_analytic(m, "stm32f746").to_plan_json())
+    assert len(fused) < len(m.layers)
+    for label, blocks in (("vanilla", plan.vanilla(m)), ("min-ram", fused)):
+        for x, w in zip(xs, want):
+            y, _ = host.run_plan(m, blocks, x)
+            np.testing.assert_array_equal(y.reshape(-1), w, err_msg=f"{name} {label}")
+
+
+def test_mbv3_fusion_space_blocks_bit_exact():
+    """The multi-layer ranges of the fusion space that start or end at a mul or a lut, each in
+    one of its configurations (taken in turn), run on the host from the reference's values
+    (which equal TFLM's output): each block's output is the reference's, its arena the exact
+    cost model's act_io."""
+    m = import_tflite(tm.fixture("mbv3_small"))
+    vals = refmodel.run_layers(m, inputs(m, 1, seed=3)[0])
+    new = {layer.index for layer in m.layers if layer.op in (Op.MUL, Op.LUT)}
+    ranges: dict = {}
+    for b in space.candidate_blocks(m):
+        if b.first < b.last and any(b.first <= i <= b.last for i in new):
+            ranges.setdefault((b.first, b.last), []).append(b)
+    run = {r: c for r, c in ranges.items() if r[0] in new or r[1] in new}  # a cold build each
+    muls = [layer.index for layer in m.layers if layer.op == Op.MUL]
+    # the SE branch (gap, dense, dense, lut) ends blocks, so a mul starts one and fuses with the
+    # main path after it; hard-swish luts fuse on both sides
+    assert all(any(f == i for f, _ in ranges) for i in muls)
+    assert any(f < i < last for f, last in ranges for i in new - set(muls))
+    for k, (_, configs) in enumerate(sorted(run.items())):
+        blk = configs[k % len(configs)]
+        st = block_structure(m, blk.first, blk.last)
+        out, hw = host.run_block(m, blk, [vals[t] for t in st.inputs])
+        np.testing.assert_array_equal(out, vals[st.output], err_msg=blk.key)
+        assert hw == block_cost(m, blk).act_io, blk.key
+
+
+def test_tflm_tables_are_total_and_monotone():
+    """Sanity of the TFLM tables on their own: hard-swish is 0 at 0 and tracks x for large x;
+    the logistic is monotone, -128 far left, 127 far right, and 0 (= 0.5) at 0."""
+    hs = luts.hard_swish_table(0.05, 0, 0.05, 0)
+    assert hs[128] == 0 and hs[255] >= 120 and abs(int(hs[0])) <= 2
+    lg = luts.logistic_table(0.1, 0, 1 / 256, -128)
+    assert np.all(np.diff(lg.astype(int)) >= 0) and lg[0] == -128 and lg[255] == 127
+    assert lg[128] == 0
+    with pytest.raises(ValueError, match="1/256"):
+        luts.logistic_table(0.1, 0, 0.01, -128)
+
+
+# ------------------------------------------------------------------ (c) onnxruntime
+
+def test_onnx_se_net_against_onnxruntime():
+    """HardSwish, an SE block (GlobalAveragePool -> conv -> Relu -> conv -> HardSigmoid ->
+    broadcast Mul) and x * HardSigmoid(x), as a QDQ model with msfsim's calibrated qparams,
+    layer by layer on onnxruntime's own int8 intermediates. The float-defined tables are
+    computed in float64 and onnxruntime evaluates float32, its requantisation (conv, mul)
+    rounds floats: at most 1 LSB, on few elements (as tests/test_ort_reference.py)."""
+    ort = pytest.importorskip("onnxruntime")
+    from test_ort_reference import ort_intermediates
+    m0 = import_model(om.se_net(), name="se")
+    assert [layer.op for layer in m0.layers].count(Op.LUT) == 4
+    assert m0.layers[-1].op == Op.CONCAT
+    proto = om.se_net(qparams={t.name: (t.q.scale, t.q.zero_point) for t in m0.tensors})
+    onnx.checker.check_model(proto)
+    m = import_model(proto, name="se")
+    assert [layer.op for layer in m.layers] == [layer.op for layer in m0.layers]
+    assert ort.__version__
+    worst, differing, total = {}, 0, 0
+    for seed in range(3):
+        xq = np.random.default_rng(seed).integers(-128, 128, m.tensor(m.input).shape, dtype=np.int8)
+        vals = ort_intermediates(proto, m, xq)
+        for layer in m.layers:
+            ours = refmodel.run_layer(m, layer, vals).astype(np.int32)
+            d = np.abs(ours - vals[layer.output].astype(np.int32))
+            worst[layer.op] = max(worst.get(layer.op, 0), int(d.max()))
+            differing += int((d > 0).sum())
+            total += d.size
+    assert max(worst.values()) <= 1, worst
+    assert differing / total < 0.02, (differing, total)
+
+
+def test_onnx_float_table_matches_float_function():
+    q_in, q_out = QParams(0.05, 10), QParams(0.03, -100)
+    t = float_table("hardswish", {}, q_in, q_out)
+    x = (np.arange(-128, 128) - 10) * 0.05
+    y = x * np.clip(x * (1.0 / 6.0) + 0.5, 0, 1)  # the ONNX definition (alpha = 1/6)
+    np.testing.assert_array_equal(t, np.clip(np.rint(y / 0.03) - 100, -128, 127).astype(np.int8))
+
+
+def test_onnx_unsupported_mul_is_refused():
+    from msfsim import UnsupportedModel
+    from onnx import TensorProto, helper
+    g = helper.make_graph(
+        [helper.make_node("Conv", ["input", "w"], ["c"], name="conv"),
+         helper.make_node("Mul", ["c", "k"], ["out"], name="scale")], "g",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 2, 4, 4])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 2, 4, 4])],
+        [om._init("w", np.ones((2, 2, 1, 1))), om._init("k", np.full((1, 2, 1, 1), 2.0))])
+    proto = helper.make_model(g, opset_imports=[helper.make_opsetid("", 14)], ir_version=8)
+    with pytest.raises(UnsupportedModel, match="Mul by a constant"):
+        import_model(proto, name="g")
+
+
+# ------------------------------------------------------------------ (d) CLI and emulator
+
+def test_cli_search_on_mbv3_fixture():
+    r = subprocess.run([sys.executable, "-m", "msfsim", "search", str(tm.fixture("mbv3_small")),
+                        "--platform", "stm32f746", "--cost", "analytic"],
+                       capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+
+
+def test_measured_fused_se_block_in_unicorn(tmp_path):
+    """One fused block holding the broadcast mul (SE scale in, the 1x1 conv after it), as a
+    firmware for the stm32f746 in unicorn: its output digest equals the reference's, which
+    equals TFLM's end to end."""
+    pytest.importorskip("unicorn")
+    from msfsim import ToolMissing
+    from msfsim.codegen import generate_block
+    from msfsim.fusion.block import Block, BlockConfig
+    from msfsim.measure import Item, Measurer, output_digest
+    m = import_tflite(tm.fixture("mbv3_small"))
+    vals = refmodel.run_layers(m, inputs(m, 1, seed=9)[0])
+    mul = next(layer.index for layer in m.layers if layer.op == Op.MUL)
+    block = Block(mul, mul + 1, BlockConfig((2, 2), "hcache"))
+    assert space.why_not(m, block) is None
+    st = block_structure(m, block.first, block.last)
+    code = generate_block(m, block, [vals[t] for t in st.inputs])
+    item = Item(block.key, code, output_digest(vals[st.output]), budget=10**9)
+    try:
+        with Measurer("stm32f746", jobs=1, cache_dir=tmp_path, progress=False) as meas:
+            o = meas.measure([item])[block.key]
+    except ToolMissing as exc:
+        pytest.skip(str(exc))
+    assert o.ok, o
+    assert o.instructions > 0
+
+
+def test_onnx_torch_style_se_block_imports_and_runs():
+    """PyTorch's SE export: GlobalAveragePool -> Flatten -> Gemm -> Relu -> Gemm ->
+    HardSigmoid -> Reshape to (N, C, 1, 1) -> Mul; HardSwish; Tanh. The reshaped scale is
+    broadcast; the flat one (no Reshape) is refused, as ONNX would broadcast it along W."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    from msfsim import UnsupportedModel
+    rng = np.random.default_rng(2)
+
+    def graph(reshape: bool):
+        inits = [om._init("w1", rng.normal(0, .4, (8, 3, 3, 3))),
+                 om._init("f1", rng.normal(0, .4, (4, 8))), om._init("f2", rng.normal(0, .4, (8, 4))),
+                 numpy_helper.from_array(np.array([1, 8, 1, 1], np.int64), "shape")]
+        mk = helper.make_node
+        nodes = [mk("Conv", ["input", "w1"], ["c"], pads=[1, 1, 1, 1], name="conv"),
+                 mk("HardSwish", ["c"], ["h"], name="hswish"),
+                 mk("GlobalAveragePool", ["h"], ["g"], name="gap"),
+                 mk("Flatten", ["g"], ["f"], name="flat"),
+                 mk("Gemm", ["f", "f1"], ["e1"], transB=1, name="fc1"),
+                 mk("Relu", ["e1"], ["r"], name="relu"),
+                 mk("Gemm", ["r", "f2"], ["e2"], transB=1, name="fc2"),
+                 mk("HardSigmoid", ["e2"], ["s"], alpha=1.0 / 6.0, name="hsig")]
+        if reshape:
+            nodes.append(mk("Reshape", ["s", "shape"], ["s4"], name="view"))
+        nodes += [mk("Mul", ["h", "s4" if reshape else "s"], ["m"], name="excite"),
+                  mk("Tanh", ["m"], ["out"], name="tanh")]
+        g = helper.make_graph(nodes, "torch_se",
+                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 8, 8])],
+                              [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 8, 8, 8])],
+                              inits)
+        return helper.make_model(g, opset_imports=[helper.make_opsetid("", 14)], ir_version=8)
+
+    m = import_model(graph(True), name="torch_se")
+    assert [layer.op for layer in m.layers] == [Op.CONV, Op.LUT, Op.GAP, Op.DENSE, Op.DENSE,
+                                                Op.LUT, Op.MUL, Op.LUT]
+    x = inputs(m, 1, seed=4)[0]
+    want = refmodel.run(m, x)
+    for blocks in (plan.vanilla(m), plan.from_json(m, search_analytic(m, "stm32f746").to_plan_json())):
+        y, _ = host.run_plan(m, blocks, x)
+        np.testing.assert_array_equal(y, want)
+    with pytest.raises(UnsupportedModel, match="flattened"):
+        import_model(graph(False), name="torch_se")
