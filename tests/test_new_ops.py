@@ -27,7 +27,7 @@ from msfsim.fusion.exact import block_cost
 from msfsim.fusion.geometry import block_structure
 from msfsim.importers.tflite import import_tflite, luts
 from msfsim.ir import IRBuilder, Op, QParams, quantize_weights
-from msfsim.onnx_import import import_model
+from msfsim.importers.onnx import import_model
 from msfsim.ops.lut import float_table
 from msfsim.search.api import search_analytic
 

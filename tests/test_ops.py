@@ -136,11 +136,11 @@ def test_refmodel_keeps_its_op_functions():
 
 @pytest.mark.parametrize("first", ["msfsim.ops", "msfsim.importers.onnx", "msfsim.ir",
                                    "msfsim.refmodel", "msfsim.fusion.exact", "msfsim.codegen",
-                                   "msfsim.onnx_import"])
+                                   "msfsim.importers.tflite"])
 def test_any_import_order_works(first):
     code = (f"import {first}\nimport msfsim.ir as ir, msfsim.ops as ops\n"
             "assert set(ops.REGISTRY) == set(ir.Op)\n"
-            "from msfsim.onnx_import import import_model, calibrate, SUPPORTED_OPS\n")
+            "from msfsim.importers.onnx import import_model, calibrate, SUPPORTED_OPS\n")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
 
 
