@@ -78,9 +78,10 @@ static void msf_input_interval(const msf_layer_desc *l, int axis, int32_t a, int
                                int32_t n, int32_t *lo, int32_t *hi)
 {
     if (MSF_OP_ELEMENTWISE(l->op)) {
-        /* an operand of extent 1 is broadcast (mul's (1, 1, C) scale): its one row / column */
-        *lo = n == 1 ? 0 : a;
-        *hi = n == 1 ? 1 : b;
+        /* [a, b) lies inside an operand of the output's extent; an operand of extent 1 is
+         * broadcast (mul's (1, 1, C) scale) and the clip gives its one row / column */
+        *lo = msf_min_i32(a, n - 1);
+        *hi = msf_min_i32(b, n);
         return;
     }
     const int32_t k = axis == MSF_AXIS_ROWS ? l->kernel_h : l->kernel_w;

@@ -28,8 +28,9 @@ enum {
 
 #define MSF_OP_COUNT 12
 
-/* Ops that read, of every input, the rectangle they write (no window). */
-#define MSF_OP_ELEMENTWISE(op) ((op) == MSF_OP_ADD || (op) == MSF_OP_CONCAT || (op) == MSF_OP_LUT || (op) == MSF_OP_MUL)
+/* Ops that read, of every input, the rectangle they write (no window): one bit
+ * test, so that the executor's interval walk stays small (its frame is stack). */
+#define MSF_OP_ELEMENTWISE(op) ((1u << (op)) & ((1u << MSF_OP_ADD) | (1u << MSF_OP_CONCAT) | (1u << MSF_OP_LUT) | (1u << MSF_OP_MUL)))
 
 /* msf_run_spatial: the kernel call of each spatial op, output rectangle
  * [oy, oy + oh) x [ox, ox + ow) into window `out` from windows `in` (and `in1`). */

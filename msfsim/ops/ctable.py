@@ -66,9 +66,10 @@ def render() -> str:
         item = f"{k.code} = {k.value}{',' if i < len(kernels) - 1 else ''}"
         out.append(f"{INDENT}{item.ljust(width)}/* {owner[k.code]}: {k.doc} */")
     out += ["};", "", f"#define MSF_OP_COUNT {len(kernels)}", "",
-            "/* Ops that read, of every input, the rectangle they write (no window). */",
-            "#define MSF_OP_ELEMENTWISE(op) ("
-            + (" || ".join(f"(op) == {c}" for c in same) or "0") + ")", "",
+            "/* Ops that read, of every input, the rectangle they write (no window): one bit",
+            " * test, so that the executor's interval walk stays small (its frame is stack). */",
+            "#define MSF_OP_ELEMENTWISE(op) ((1u << (op)) & ("
+            + (" | ".join(f"(1u << {c})" for c in same) or "0u") + "))", "",
             "/* msf_run_spatial: the kernel call of each spatial op, output rectangle",
             " * [oy, oy + oh) x [ox, ox + ow) into window `out` from windows `in` (and `in1`). */"]
     body: list[str] = []
