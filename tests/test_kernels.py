@@ -43,7 +43,7 @@ static int32_t msf_test_doubling_high_mult(int32_t a, int32_t b);
 static int msf_test_dsp(void);
 """
     return build("kernels_test", sorted(ROOT.glob("kernels/*.c")), cdef, include_dirs=[ROOT],
-                 headers=["msf_kernels.h", *op_headers()], preamble=SHIM, extra_compile_args=["-Wall", *flags])
+                 headers=["msf_kernels.h", "msf_nnsupport.h", *op_headers()], preamble=SHIM, extra_compile_args=["-Wall", *flags])
 
 
 # The plain C kernels, and their Cortex-M DSP variant with C versions of the intrinsics.

@@ -1,5 +1,5 @@
-/* msf_dsp_asm.h - inline-assembly fragments shared by the kernels' Thumb-2 loops (include after
- * msf_kernels.h, which decides MSF_DSP_ASM). */
+/* msf_dsp_asm.h - internal: inline-assembly fragments shared by the kernels' Thumb-2 loops
+ * (include after msf_nnsupport.h; msf_kernels.h decides MSF_DSP_ASM). */
 #ifndef MSF_DSP_ASM_H
 #define MSF_DSP_ASM_H
 
@@ -37,6 +37,13 @@
     "add     lr, lr, " acc ", asr #31\n\t"                                                 \
     "asr     lr, lr, r3\n\t"                                                               \
     "ssat    " acc ", #8, lr\n\t"
+/* MSF_CHANNEL_ASM's callers pass these offsets; MSF_REQUANT_LDM_ASM loads all four words in
+ * this order and steps r9 by the struct's size. */
+_Static_assert(sizeof(msf_channel_params) == 16, "msf_channel_params read by the assembly");
+_Static_assert(offsetof(msf_channel_params, kernel_sum) == 0, "msf_channel_params layout");
+_Static_assert(offsetof(msf_channel_params, multiplier) == 4, "msf_channel_params layout");
+_Static_assert(offsetof(msf_channel_params, rounding) == 8, "msf_channel_params layout");
+_Static_assert(offsetof(msf_channel_params, rshift) == 12, "msf_channel_params layout");
 #define MSF_REQUANT4_STORE_ASM                                                              \
     MSF_REQUANT_LDM_ASM("r4") MSF_REQUANT_LDM_ASM("r5")                                     \
     MSF_REQUANT_LDM_ASM("r6") MSF_REQUANT_LDM_ASM("r7")                                     \

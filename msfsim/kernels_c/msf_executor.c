@@ -10,6 +10,7 @@
 #include "msf_executor.h"
 
 #include "msf_arena.h"
+#include "msf_nnsupport.h"
 
 #define MSF_AXIS_ROWS 0
 #define MSF_AXIS_COLS 1

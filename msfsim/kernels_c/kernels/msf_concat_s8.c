@@ -1,5 +1,6 @@
 /* Channel concatenation of two int8 tensors (copy, or requantise to the output's scale). */
 #include "msf_concat_s8.h"
+#include "msf_nnsupport.h"
 
 int32_t msf_concat_s8_get_buffer_size(const msf_concat_params *p, int32_t channels)
 {

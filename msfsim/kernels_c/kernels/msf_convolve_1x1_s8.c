@@ -5,7 +5,7 @@
  * a 2x2 block of accumulators per pass, started at the precomputed kernel sums so the inner
  * loop carries no input offset. A pixel left without a partner takes four channels per pass.
  * The same dot products serve the general convolution's im2col columns (msf_conv_vectors_s8). */
-#include "msf_kernels.h"
+#include "msf_nnsupport.h"
 #include "msf_dsp_asm.h"
 
 #if defined(__GNUC__) && !defined(__clang__)
@@ -42,6 +42,16 @@ typedef struct {
     int32_t cin;                 /* >= 4 */
     int32_t wstep;               /* bytes from one weight row to the next */
 } pw_job;
+/* MSF_PW_PAIRS_ASM reads each field at these byte offsets. */
+_Static_assert(offsetof(pw_job, x0) == 0, "pw_job layout read by the assembly");
+_Static_assert(offsetof(pw_job, x1) == 4, "pw_job layout read by the assembly");
+_Static_assert(offsetof(pw_job, d0) == 8, "pw_job layout read by the assembly");
+_Static_assert(offsetof(pw_job, d1) == 12, "pw_job layout read by the assembly");
+_Static_assert(offsetof(pw_job, w) == 16, "pw_job layout read by the assembly");
+_Static_assert(offsetof(pw_job, q) == 20, "pw_job layout read by the assembly");
+_Static_assert(offsetof(pw_job, pairs) == 24, "pw_job layout read by the assembly");
+_Static_assert(offsetof(pw_job, cin) == 28, "pw_job layout read by the assembly");
+_Static_assert(offsetof(pw_job, wstep) == 32, "pw_job layout read by the assembly");
 
 /* Weights in the loops below: four (w0 w2 | w1 w3 lanes into `lo` | `hi`) from weight row
  * pointer `ptr`, and one tail weight. int8 rows take SXTB16; pre-widened rows
@@ -150,6 +160,14 @@ typedef struct {
     int32_t quads;               /* >= 1 */
     int32_t wstep;               /* bytes from one weight row to the next */
 } pw1_job;
+/* MSF_PW_QUADS_ASM reads each field at these byte offsets. */
+_Static_assert(offsetof(pw1_job, x) == 0, "pw1_job layout read by the assembly");
+_Static_assert(offsetof(pw1_job, cin) == 4, "pw1_job layout read by the assembly");
+_Static_assert(offsetof(pw1_job, w) == 8, "pw1_job layout read by the assembly");
+_Static_assert(offsetof(pw1_job, q) == 12, "pw1_job layout read by the assembly");
+_Static_assert(offsetof(pw1_job, d) == 16, "pw1_job layout read by the assembly");
+_Static_assert(offsetof(pw1_job, quads) == 20, "pw1_job layout read by the assembly");
+_Static_assert(offsetof(pw1_job, wstep) == 24, "pw1_job layout read by the assembly");
 
 /* One pixel against four output channels per pass (a00..a03 in r4-r7), as msf_pw_pairs_dsp:
  * the input word's SXTB16 lanes (r9 | r8) feed four weight rows; MSF_PW1_ROW_ASM is one row

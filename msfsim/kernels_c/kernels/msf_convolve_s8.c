@@ -6,7 +6,7 @@
  * precomputed kernel sums a zero-point input contributes nothing, so border pixels need no
  * other case. Two columns fit the scratch, and a pair of them goes through the pointwise
  * dot products (msf_conv_vectors_s8), two pixels against two output channels per pass. */
-#include "msf_kernels.h"
+#include "msf_nnsupport.h"
 
 /* Bytes of the scratch: kh*kw*Cin int16, rounded up so that a following buffer stays 4-byte
  * aligned. It holds two int8 columns. */

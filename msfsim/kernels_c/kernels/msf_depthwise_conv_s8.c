@@ -9,7 +9,7 @@
  * instruction, so a 3x3 border window (2x3, 3x2, 2x2 taps, fully unrolled in assembly) costs
  * per tap what an interior one does. Elsewhere (RISC-V...) the C loops take four channels per
  * pass. */
-#include "msf_kernels.h"
+#include "msf_nnsupport.h"
 #include "msf_dsp_asm.h"
 
 #if defined(__GNUC__) && !defined(__clang__)

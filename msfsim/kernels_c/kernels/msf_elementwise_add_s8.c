@@ -1,5 +1,5 @@
 /* TFLite int8 add of two tensors of the same shape. */
-#include "msf_kernels.h"
+#include "msf_nnsupport.h"
 
 int32_t msf_elementwise_add_s8_get_buffer_size(const msf_add_params *p, int32_t channels)
 {

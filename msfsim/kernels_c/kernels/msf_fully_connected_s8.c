@@ -1,5 +1,5 @@
 /* Fully connected layer as int32 accumulators fed consecutive runs of the flattened input. */
-#include "msf_kernels.h"
+#include "msf_nnsupport.h"
 
 int32_t msf_fully_connected_s8_get_buffer_size(const msf_fc_params *p)
 {

@@ -1,5 +1,5 @@
 /* Global average pooling as a running per-channel int32 sum fed a region at a time. */
-#include "msf_kernels.h"
+#include "msf_nnsupport.h"
 
 int32_t msf_global_avg_pool_s8_get_buffer_size(const msf_gap_params *p)
 {

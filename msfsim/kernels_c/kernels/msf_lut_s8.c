@@ -1,5 +1,6 @@
 /* int8 unary activation by table lookup. */
 #include "msf_lut_s8.h"
+#include "msf_nnsupport.h"
 
 int32_t msf_lut_s8_get_buffer_size(const msf_lut_params *p, int32_t channels)
 {

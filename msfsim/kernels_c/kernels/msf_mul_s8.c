@@ -1,5 +1,6 @@
 /* TFLite int8 multiply, same shape or with a (1, 1, C) operand broadcast over H and W. */
 #include "msf_mul_s8.h"
+#include "msf_nnsupport.h"
 
 int32_t msf_mul_s8_get_buffer_size(const msf_mul_params *p, int32_t channels)
 {

@@ -2,7 +2,7 @@
  * max pooling ignores padding taps, average pooling counts them as zero contributions (the
  * divisor, folded into the multiplier, is the full window size) or, with tflite_div, divides
  * the raw sum of the taps inside by their count as TFLite's int8 AveragePool does. */
-#include "msf_kernels.h"
+#include "msf_nnsupport.h"
 
 int32_t msf_max_pool_s8_get_buffer_size(const msf_pool_params *p, int32_t channels)
 {
