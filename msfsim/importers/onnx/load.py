@@ -38,6 +38,20 @@ def short(v: object, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def read_model_bytes(path: Path, label: str) -> bytes:
+    """A model file's bytes, bounded before they are read (the one rule for every format)."""
+    if not path.exists():
+        raise MsfsimError(f"{label}: no such file")
+    if not path.is_file():
+        raise MsfsimError(f"{label}: not a file")
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise MsfsimError(f"{label}: {size:,} B, above msfsim's bound of {MAX_FILE_BYTES:,} B for a "
+                          f"model file (no supported board has more than 4 MB of flash)")
+    with open(path, "rb") as f:
+        return f.read(MAX_FILE_BYTES + 1)  # a file grown since the check stays bounded
+
+
 def file_label(path: os.PathLike | str) -> str:
     """The model's path for messages: as given when printable, else escaped; long paths keep
     their tail (the file name)."""
@@ -109,15 +123,7 @@ def load_onnx(src: str | os.PathLike | onnx.ModelProto) -> tuple[onnx.ModelProto
         return src, src.graph.name or "model"
     path = Path(src)
     label = file_label(path)
-    if not path.exists():
-        raise MsfsimError(f"{label}: no such file")
-    if not path.is_file():
-        raise MsfsimError(f"{label}: not a file")
-    size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise MsfsimError(f"{label}: {size:,} B, above msfsim's bound of {MAX_FILE_BYTES:,} B for a "
-                          f"model file (no supported board has more than 4 MB of flash)")
-    data = path.read_bytes()
+    data = read_model_bytes(path, label)
     if not data:
         raise MsfsimError(f"{label}: empty file, not an ONNX model")
     try:

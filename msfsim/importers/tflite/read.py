@@ -18,8 +18,8 @@ import numpy as np
 import tflite
 
 from msfsim import MsfsimError
-from msfsim.importers.onnx.load import (MAX_FILE_BYTES, MAX_WEIGHT_ELEMENTS, elements,
-                                        file_label, short)
+from msfsim.importers.onnx.load import (MAX_WEIGHT_ELEMENTS, elements, file_label,
+                                        read_model_bytes, short)
 from msfsim.names import shown
 
 IDENTIFIER = b"TFL3"
@@ -86,16 +86,7 @@ def read_tflite(path: str | os.PathLike) -> TflGraph:
     """Read and decode a .tflite file (subgraph 0) or raise a one-line MsfsimError."""
     p = Path(path)
     label = file_label(p)
-    if not p.exists():
-        raise MsfsimError(f"{label}: no such file")
-    if not p.is_file():
-        raise MsfsimError(f"{label}: not a file")
-    size = p.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise MsfsimError(f"{label}: {size:,} B, above msfsim's bound of {MAX_FILE_BYTES:,} B "
-                          f"for a model file (no supported board has more than 4 MB of flash)")
-    with open(p, "rb") as f:
-        data = f.read(MAX_FILE_BYTES + 1)
+    data = read_model_bytes(p, label)
     if len(data) < 8:
         raise MsfsimError(f"{label}: {len(data)} B, too short for a TensorFlow Lite model")
     if data[4:8] != IDENTIFIER:
