@@ -207,11 +207,9 @@ def _q4_input(in_scale: float) -> tuple[int, int, int]:
     return mult, left, radius
 
 
-def tanh_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int) -> np.ndarray:
-    """reference_integer_ops::Tanh (int8): output scale 1/128, zero point 0."""
-    if out_zp != 0 or f32(out_scale) != f32(1.0 / 128):
-        raise ValueError("TANH output must be quantised with scale 1/128 and zero point 0 "
-                         "(TFLM's int8 kernel requires it)")
+def _saturating_q4_table(in_scale: float, in_zp: int, of_q4) -> np.ndarray:
+    """TFLM's int8 tanh / logistic: inputs beyond the input range radius saturate, the others
+    go through the Q4.27 input rescaling into `of_q4`."""
     mult, left, radius = _q4_input(in_scale)
 
     def one(x: int) -> int:
@@ -220,26 +218,25 @@ def tanh_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int) -> np
             return -128
         if v >= radius:
             return 127
-        return _clamp(_rdbpot(_tanh_q4(_mbqm(v, mult, left)), 31 - 7))
+        return of_q4(_mbqm(v, mult, left))
     return _table(one)
+
+
+def tanh_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int) -> np.ndarray:
+    """reference_integer_ops::Tanh (int8): output scale 1/128, zero point 0."""
+    if out_zp != 0 or f32(out_scale) != f32(1.0 / 128):
+        raise ValueError("TANH output must be quantised with scale 1/128 and zero point 0 "
+                         "(TFLM's int8 kernel requires it)")
+    return _saturating_q4_table(in_scale, in_zp,
+                                lambda q4: _clamp(_rdbpot(_tanh_q4(q4), 31 - 7)))
 
 
 def logistic_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int) -> np.ndarray:
     if out_zp != -128 or f32(out_scale) != f32(1.0 / 256):
         raise ValueError("LOGISTIC output must be quantised with scale 1/256 and zero point "
                          "-128 (TFLM's int8 kernel requires it)")
-    mult, left, radius = _q4_input(in_scale)
-
-    def one(x: int) -> int:
-        v = x - in_zp
-        if v <= -radius:
-            return -128
-        if v >= radius:
-            return 127
-        q4 = _mbqm(v, mult, left)
-        out = _rdbpot(_logistic_q4(q4), 31 - 8)
-        return _clamp(out - 128)
-    return _table(one)
+    return _saturating_q4_table(in_scale, in_zp,
+                                lambda q4: _clamp(_rdbpot(_logistic_q4(q4), 31 - 8) - 128))
 
 
 # ------------------------------------------------------------------ MUL by a constant
