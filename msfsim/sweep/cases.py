@@ -1,11 +1,11 @@
 """What a sweep runs: every model x board x constraint as one `Case`, and one `Row` per case."""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from .. import MsfsimError
+from ..names import safe_name
 
 OBJECTIVES = ("ram", "latency")
 
@@ -33,7 +33,7 @@ class Case:
             text += f"_F{self.max_overhead:g}"
         if self.max_ram is not None:
             text += f"_R{self.max_ram}"
-        return re.sub(r"[^A-Za-z0-9._-]+", "-", text.rsplit("/", 1)[-1]).strip("-.") or "case"
+        return safe_name(text.rsplit("/", 1)[-1], "case")  # the one sanitiser (msfsim.names)
 
 
 def expand(models: Sequence[str], platforms: Sequence[str], objective: str,
