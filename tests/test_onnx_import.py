@@ -134,18 +134,32 @@ def test_activation_on_shared_tensor_is_rejected(tmp_path):
         import_model(save(tmp_path, proto))
 
 
-def test_grouped_conv_rejected(tmp_path):
+def _grouped(group, w_shape):
     proto = residual_net()
     for n in proto.graph.node:
         if n.name == "dw":
             for a in n.attribute:
                 if a.name == "group":
-                    a.i = 2
+                    a.i = group
     for i in proto.graph.initializer:
         if i.name == "wd":
-            i.CopyFrom(onnx.numpy_helper.from_array(np.ones((8, 4, 3, 3), np.float32), "wd"))
-    with pytest.raises(MsfsimError, match=r"node 'dw' \(Conv, output 'd1'\): group=2"):
-        import_model(save(tmp_path, proto))
+            w = np.random.default_rng(3).normal(0, 0.3, w_shape).astype(np.float32)
+            i.CopyFrom(onnx.numpy_helper.from_array(w, "wd"))
+    return proto
+
+
+def test_grouped_conv_is_a_block_diagonal_conv(tmp_path):
+    m = import_model(save(tmp_path, _grouped(2, (8, 4, 3, 3))))
+    conv = m.layers[1]
+    assert conv.op == Op.CONV and conv.weight.shape == (8, 3, 3, 8)
+    assert not np.any(conv.weight[:4, :, :, 4:]) and not np.any(conv.weight[4:, :, :, :4])
+    assert np.all(np.abs(conv.weight[:4, :, :, :4]).max(axis=(1, 2, 3)) == 127)
+
+
+def test_grouped_conv_that_does_not_split_is_rejected(tmp_path):
+    with pytest.raises(MsfsimError, match=r"node 'dw' \(Conv, output 'd1'\): group=3 with 8 "
+                                          r"input .* do not split into 3 groups"):
+        import_model(save(tmp_path, _grouped(3, (8, 4, 3, 3))))
 
 
 def test_float_model_matches_onnxruntime_within_quantisation(tmp_path):

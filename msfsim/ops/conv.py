@@ -3,7 +3,11 @@
 Weights (Cout, kh, kw, Cin), per-output-channel requantisation. Kernels: `msf_convolve_s8`
 (im2col column of int16 as scratch), `msf_convolve_1x1_s8` (no scratch), and
 `msf_convolve_maxpool_s8`, which folds a following max pool into the conv as it computes it
-(the conv output is never stored). ONNX: Conv with group 1 (and a BatchNormalization after it).
+(the conv output is never stored). ONNX: Conv with group 1 (and a BatchNormalization after it),
+and a grouped Conv that is not depthwise with multiplier 1 (1 < group < C, or group = C with
+Cout = m * C, m > 1): a conv whose weights are block-diagonal, zero outside each output
+channel's group (`convbase.block_diagonal`). The int8 arithmetic is the grouped conv's exactly;
+it costs `group` times its MACs (and weights in flash), as the cost models count.
 """
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """What conv and dwconv share: per-channel weights and requantisation, the executor's
 `msf_conv_params` (with the `msf_channel_params` table and, on DSP builds, pre-widened
-weights), and the ONNX lowerings of Conv (group 1 -> conv, group C -> dwconv) and of the
+weights), and the ONNX lowerings of Conv (group 1 -> conv, group C -> dwconv, other groupings
+-> conv with block-diagonal weights; a Pad before it folded into its padding) and of the
 BatchNormalization folded into it."""
 from __future__ import annotations
 
@@ -159,10 +160,32 @@ def wide_weights(layer: LayerLike) -> np.ndarray:
 
 # ------------------------------------------------------------------ ONNX lowerings
 
+# A grouped conv lowered as a dense conv holds Cout x Cin x kh x kw weights; above this (the
+# importers' bound on a model's weights) it could not be deployed on any supported board.
+MAX_DENSE_WEIGHTS = 16 << 20
+
+
+def block_diagonal(w: np.ndarray, group: int) -> np.ndarray:
+    """Grouped conv weights (Cout, Cin / group, kh, kw) as the dense (Cout, Cin, kh, kw) whose
+    output channel o reads only the input channels of its group (o // (Cout / group)): zeros
+    elsewhere. The dense conv computes the grouped conv's exact sums (a zero weight adds
+    nothing, and quantises to 0 whatever its channel's scale)."""
+    cout, cin_g = w.shape[:2]
+    dense = np.zeros((cout, cin_g * group) + w.shape[2:], w.dtype)
+    per = cout // group
+    for g in range(group):
+        dense[g * per:(g + 1) * per, g * cin_g:(g + 1) * cin_g] = w[g * per:(g + 1) * per]
+    return dense
+
+
 def lower_conv(ctx, node) -> None:
     """Conv: group 1 -> conv (weights (Cout, kh, kw, Cin)); group = C = Cout with one input
-    channel per group -> dwconv (weights (kh, kw, C)). No dilation."""
-    x = ctx.act(node)
+    channel per group -> dwconv (weights (kh, kw, C)). Any other grouping (1 < group < C, or a
+    depthwise conv with channel multiplier > 1) -> conv with block-diagonal weights
+    (`block_diagonal`): the same int8 arithmetic, `group` times the MACs. A Pad before it
+    (zeros along H and W) adds to its padding: exact, as the kernels pad with the input zero
+    point. No dilation."""
+    x, folded = ctx.padded_input(node)
     if x.flat:
         raise UnsupportedModel(f"{ctx.where(node)}: input is flattened")
     a = ctx.attrs(node)
@@ -176,24 +199,32 @@ def lower_conv(ctx, node) -> None:
                                f"is not supported")
     h, wd, c = x.shape
     cout, cin_g, kh, kw = w.shape
-    group = a.get("group", 1)
+    group = int(a.get("group", 1))
     k, s = ctx.kernel_stride(node, a.get("kernel_shape", [kh, kw]), a.get("strides", [1, 1]))
     if k != (kh, kw):
         raise UnsupportedModel(f"{ctx.where(node)}: kernel_shape {list(k)} differs from the "
                                f"weights' {kh}x{kw}")
-    pad = ctx.pads(node, a, (h, wd), k, s)
+    t, left, b, r = folded
+    pad = ctx.pads(node, a, (h + t + b, wd + left + r), k, s)
+    pad = (pad[0] + t, pad[1] + left, pad[2] + b, pad[3] + r)
     ctx.check_padded(node, x.shape, k, pad)
+    if group == 1 and cin_g != c:
+        raise UnsupportedModel(f"{ctx.where(node)}: weights expect {cin_g} input channels, "
+                               f"input has {c}")
+    if group < 1 or cin_g * group != c or cout % group:
+        raise UnsupportedModel(f"{ctx.where(node)}: group={group} with {c} input and {cout} "
+                               f"output channels and weights of {cin_g} input channels per "
+                               f"group: the channels do not split into {group} groups")
     if group == 1:
-        if cin_g != c:
-            raise UnsupportedModel(f"{ctx.where(node)}: weights expect {cin_g} input channels, "
-                                   f"input has {c}")
         op, layout = Op.CONV, (lambda v: v.transpose(0, 2, 3, 1))
-    elif group == c and cout == c and cin_g == 1:
+    elif group == c and cout == c:
         op, layout = Op.DWCONV, (lambda v: v[:, 0].transpose(1, 2, 0))
     else:
-        raise UnsupportedModel(f"{ctx.where(node)}: group={group} with {c} input and {cout} "
-                               f"output channels is not supported (standard or depthwise with "
-                               f"multiplier 1 only)")
+        if cout * c * kh * kw > MAX_DENSE_WEIGHTS:
+            raise UnsupportedModel(f"{ctx.where(node)}: group={group} is run as a dense conv "
+                                   f"of {cout * c * kh * kw:,} weights, above msfsim's bound of "
+                                   f"{MAX_DENSE_WEIGHTS:,}")
+        op, layout = Op.CONV, (lambda v: block_diagonal(v, group).transpose(0, 2, 3, 1))
     wq = None
     if wv is not None and not np.any(wv.zero_point != 0) and wv.q.dtype == np.int8:
         # (asymmetric or uint8 weights are requantised symmetrically by `quantize`)

@@ -8,7 +8,11 @@ multiplier with 1 / (kh * kw) folded in (ONNX, count_include_pad). An avgpool wi
 int8 AveragePool instead: the raw sum of the taps inside the tensor divided by their count,
 rounded half away from zero, same qparams in and out (reference_integer_ops::AveragePool).
 Kernels: `msf_max_pool_s8`, `msf_avg_pool_s8` (its `tflite_div` flag selects the TFLite rule).
-ONNX: MaxPool, AveragePool (count_include_pad=1 when padded; one over the whole input is a gap).
+ONNX: MaxPool, AveragePool, ceil_mode included (as extra end padding). An AveragePool divides by
+its whole window (padding counted) or, where that is ONNX's divisor at every position
+(count_include_pad=0 with pads, ceil_mode windows cut at an unpadded border), by the taps inside
+the input with TFLite's rule, its output quantised as its input; other divisors are refused.
+One over the whole input is a gap. A Pad before an AveragePool folds into its padding.
 """
 from __future__ import annotations
 
@@ -82,31 +86,83 @@ def build(b, x: int, kind: str, kernel, stride, pad=(0, 0, 0, 0), out_q: QParams
                        **extra, **named(name))
 
 
+def ceil_end_pad(n: int, k: int, s: int, p0: int, p1: int) -> int:
+    """The end padding that gives, by msfsim's (floor) output size rule, the ceil_mode output
+    size of ONNX and PyTorch on an axis of n with pads p0, p1: ceil((n + p0 + p1 - k) / s) + 1
+    windows, less a last one that would start in the end padding. May be below p1 (a window
+    reaching past the padding is never counted: see `lower_pool`)."""
+    o = -(-(n + p0 + p1 - k) // s) + 1
+    if (o - 1) * s >= n + p0:
+        o -= 1
+    return max((o - 1) * s + k - n - p0, 0)
+
+
+def _divisor(avg_attrs: dict, own: tuple, folded: tuple, beyond: bool) -> tuple[str, str]:
+    """How an AveragePool divides: "window" (kh * kw, the multiplier), "taps" (the taps inside
+    the input, TFLite's rule) or "" (neither; then why). ONNX and PyTorch count a window's taps
+    in the padding when count_include_pad=1 but never those past it (ceil_mode), and a folded
+    Pad's zeros always."""
+    include = bool(avg_attrs.get("count_include_pad", 0))
+    if not beyond and (include or not any(own)):
+        return "window", ""
+    if not any(folded) and (not include or not any(own)):
+        return "taps", ""
+    if any(folded) and beyond:
+        return "", "a Pad before it and ceil_mode=1 windows reaching past the padded input"
+    if any(folded):
+        return "", "a Pad before it and its own pads with count_include_pad=0"
+    return "", "ceil_mode=1 windows reaching past its pads with count_include_pad=1"
+
+
 def lower_pool(ctx, node) -> None:
-    x = ctx.act(node)
+    """MaxPool / AveragePool, ceil_mode included: the output size of ONNX and PyTorch, run as
+    extra end padding (`ceil_end_pad`; a window always keeps a tap inside the input). An
+    AveragePool reads through a Pad before it (its zeros join the padding) and divides by its
+    whole window, or by the taps inside the input when that is its divisor at every position
+    (count_include_pad=0, or ceil_mode windows cut at an unpadded border): then its output keeps
+    its input's qparams (`attrs["same_qparams"]`). A divisor neither rule gives is refused."""
+    avg = node.op_type == "AveragePool"
+    x, folded = ctx.padded_input(node) if avg else (ctx.act(node), (0, 0, 0, 0))
     a = ctx.attrs(node)
     h, w, c = x.shape
     where = ctx.where(node)
     if len(a.get("kernel_shape", [])) != 2:
         raise UnsupportedModel(f"{where}: only 2-D pooling is supported")
-    if a.get("ceil_mode", 0):
-        raise UnsupportedModel(f"{where}: ceil_mode=1 is not supported")
     if any(d != 1 for d in a.get("dilations", [1, 1])):
         raise UnsupportedModel(f"{where}: dilations are not supported")
     k, s = ctx.kernel_stride(node, a["kernel_shape"], a.get("strides", [1, 1]))
-    pad = ctx.pads(node, a, (h, w), k, s)
-    avg = node.op_type == "AveragePool"
-    ctx.check_padded(node, x.shape, k, pad, pool=not avg)  # a max window of padding only is -inf
-    if avg and any(pad) and not a.get("count_include_pad", 0):
-        raise UnsupportedModel(f"{where}: padding with count_include_pad=0 is not supported "
-                               f"(the divisor would vary at the borders)")
+    ft, fl, fb, fr = folded
+    hw = (h + ft + fb, w + fl + fr)  # the input the node sees
+    own = ctx.pads(node, a, hw, k, s)
+    ends = (own[2], own[3])
+    if a.get("ceil_mode", 0):
+        ends = tuple(ceil_end_pad(n, kk, ss, p0, p1)
+                     for n, kk, ss, p0, p1 in zip(hw, k, s, own[:2], own[2:]))
+        auto = a.get("auto_pad", b"NOTSET")
+        if auto not in (b"NOTSET", "NOTSET") and window_shape((*hw, 1), k, s, own) != \
+                window_shape((*hw, 1), k, s, (own[0], own[1], *ends)):
+            raise UnsupportedModel(f"{where}: ceil_mode=1 with auto_pad {ctx.short(auto)} is "
+                                   f"not supported (give explicit pads)")
+    beyond = ends[0] > own[2] or ends[1] > own[3]
+    pad = (own[0] + ft, own[1] + fl, ends[0] + fb, ends[1] + fr)
+    attrs: dict = {}
+    if avg:
+        divisor, why = _divisor(a, own, folded, beyond)
+        if not divisor:
+            raise UnsupportedModel(f"{where}: its divisor varies at the borders ({why}), which "
+                                   f"msfsim's average pool cannot express: it divides by the "
+                                   f"whole window or by the taps inside the input")
+        if divisor == "taps":
+            attrs = {"divisor": "taps", "same_qparams": True}
+    # a window of padding only: no tap for a max (or a divisor by taps) to read
+    ctx.check_padded(node, x.shape, k, pad, pool=not avg or bool(attrs))
     shape = window_shape(x.shape, k, s, pad)
     if avg and shape[:2] == (1, 1) and k == (h, w) and not any(pad):
         lower_gap(ctx, node)
         return
     ctx.new_layer(node, FloatLayer(Op.AVGPOOL if avg else Op.MAXPOOL, node.name or node.output[0],
                                    [ctx.canon(x.name)], node.output[0], shape, kernel=k,
-                                   stride=s, pad=pad))
+                                   stride=s, pad=pad, attrs=attrs))
 
 
 class PoolOp(OpDef):
@@ -118,9 +174,15 @@ class PoolOp(OpDef):
         return window_shape(in_shapes[0], layer.kernel, layer.stride, layer.pad)
 
     def quantize(self, b, layer: FloatLayer, ins, out_q):
+        taps = layer.attrs.get("divisor") == "taps"
+        in_q = b.tensors[ins[0]].q
+        if taps and (out_q.scale, out_q.zero_point) != (in_q.scale, in_q.zero_point):
+            raise ValueError("an average pool dividing by the taps inside its input keeps its "
+                             "input's quantisation, but the model gives its output other "
+                             "parameters")
         return build(b, ins[0], self.kind, layer.kernel, layer.stride, layer.pad, out_q=out_q,
                      activation=layer.activation, clip=layer.clip, name=layer.name,
-                     out_name=layer.output)
+                     out_name=layer.output, tflite=taps)
 
     def c_params(self, model: ModelLike, layer: LayerLike):
         zin, zout = zero_points(model, layer)
@@ -168,7 +230,11 @@ class AvgPoolOp(PoolOp):
                        int(layer.shift[0]), zin[0], zout, **clamp(layer))
 
     def float_eval(self, layer, xs):
-        return float_windows(xs[0], layer.kernel, layer.stride, layer.pad).mean(axis=(4, 5))
+        total = float_windows(xs[0], layer.kernel, layer.stride, layer.pad).sum(axis=(4, 5))
+        if layer.attrs.get("divisor") != "taps":
+            return total / (layer.kernel[0] * layer.kernel[1])
+        ones = np.ones((1, *xs[0].shape[1:3], 1))
+        return total / float_windows(ones, layer.kernel, layer.stride, layer.pad).sum(axis=(4, 5))
 
     def c_params(self, model: ModelLike, layer: LayerLike):
         [params] = super().c_params(model, layer)

@@ -1,6 +1,11 @@
 """Float evaluation and calibration: the activation ranges of a float model on
 CALIBRATION_BATCH deterministic inputs drawn uniformly from [-1, 1], and the int8 qparams that
-cover them. Reproducible, not accurate: export QDQ models calibrated on real data for accuracy."""
+cover them. Reproducible, not accurate: export QDQ models calibrated on real data for accuracy.
+
+Conventions: a layer quantised as its input (max pool) gets its input's qparams; as TensorFlow's
+converter does, a Concat's input that only the Concat reads gets the Concat output's qparams
+(whose range covers it), so the Concat copies bytes and the model stays expressible in TFLite,
+whose CONCATENATION requires equal qparams; another input is requantised by the Concat."""
 from __future__ import annotations
 
 import math
@@ -9,8 +14,8 @@ import numpy as np
 
 from msfsim import ops
 from msfsim.importers.onnx.load import MAX_CALIBRATION_BYTES
-from msfsim.importers.onnx.nodes import Act, fail
-from msfsim.ir import QParams, activation_qparams
+from msfsim.importers.onnx.nodes import Act, fail, keeps_input_qparams
+from msfsim.ir import Op, QParams, activation_qparams
 from msfsim.ops.base import FloatLayer
 
 CALIBRATION_BATCH = 4
@@ -42,8 +47,8 @@ def calibration_bytes(im, layer: FloatLayer) -> int:
 
 
 def calibrate(im, names: list[str]) -> dict[str, QParams]:
-    """qparams of the activations `names` from their ranges on the calibration batch; an op
-    with `same_qparams` (max pool) gets its input's."""
+    """qparams of the activations `names` from their ranges on the calibration batch, with the
+    conventions of the module doc."""
     for layer in im.layers:  # before allocating anything
         need = calibration_bytes(im, layer)
         if need > MAX_CALIBRATION_BYTES:
@@ -83,11 +88,31 @@ def calibrate(im, names: list[str]) -> dict[str, QParams]:
     for n in names:
         lo, hi = ranges[n]
         layer = im.producer.get(n)
-        if layer is not None and ops.get(layer.op).same_qparams:
+        if layer is not None and keeps_input_qparams(layer):
             continue  # keeps its input's qparams
         out[n] = activation_qparams(lo, hi)
+    concat_inputs_share(im, out)
     for layer in im.layers:  # same qparams in and out (in topological order)
-        if ops.get(layer.op).same_qparams and layer.output not in im.qparams:
+        if keeps_input_qparams(layer) and layer.output not in im.qparams:
             src = im.canon(layer.inputs[0])
             out[layer.output] = im.qparams.get(src) or out[src]
     return out
+
+
+def concat_inputs_share(im, out: dict[str, QParams]) -> None:
+    """Give the calibrated input of a Concat that only the Concat reads the Concat output's
+    qparams (outermost Concat first, so that a chain of Concats shares one). Not the graph
+    input, nor an input quantised as its own input (max pool), nor one the model quantises."""
+    readers: dict[str, int] = {}
+    for layer in im.layers:
+        for i in layer.inputs:
+            readers[im.canon(i)] = readers.get(im.canon(i), 0) + 1
+    for layer in reversed(im.layers):
+        if layer.op != Op.CONCAT:
+            continue
+        q = out.get(layer.output) or im.qparams.get(layer.output) or im.fallback_q.get(layer.output)
+        for i in {im.canon(i) for i in layer.inputs}:
+            src = im.producer.get(i)
+            if q is not None and i in out and readers[i] == 1 and i not in im.fallback_q \
+                    and src is not None and not keeps_input_qparams(src):
+                out[i] = q

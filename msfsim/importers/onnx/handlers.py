@@ -1,7 +1,9 @@
 """The ONNX ops that produce no layer of their own: activations folded into the layer before
 them, flattening, pass-throughs, constants and the shape arithmetic exporters emit, folded at
-import. (The ops that produce layers are lowered by their op modules, msfsim.ops; Concat is
-both: of constants it folds here, of activations msfsim.ops.concat lowers it.)"""
+import (each per the ONNX spec), and Pad, whose zeros the Conv or AveragePool reading it folds
+into its own padding. (The ops that produce layers are lowered by their op modules,
+msfsim.ops; Concat is both: of constants it folds here, of activations msfsim.ops.concat lowers
+it.)"""
 from __future__ import annotations
 
 import math
@@ -11,10 +13,10 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from msfsim import ops
 from msfsim.ops import concat
 from msfsim.importers.onnx.load import MAX_TENSOR_ELEMENTS, elements, short
-from msfsim.importers.onnx.nodes import Act, attrs, fail, node_label
+from msfsim.importers.onnx.nodes import (Act, Padded, attrs, check_act_size, fail,
+                                         keeps_input_qparams, node_label)
 from msfsim.names import shown
 
 
@@ -36,7 +38,7 @@ def activation(im, node: onnx.NodeProto) -> None:
         clip = (float(lo), float(hi))
     layer = im.foldable(node)
     # a layer quantised as its input (max pool) can take a ReLU, not a clamp needing new qparams
-    if layer is None or ops.get(layer.op).same_qparams and kind != "relu":
+    if layer is None or keeps_input_qparams(layer) and kind != "relu":
         raise fail(f"{node_label(node)}: an activation must directly follow the "
                    f"layer it belongs to (Conv, Gemm, Add, pooling) and be its only reader")
     layer.activation, layer.clip = kind, clip
@@ -44,12 +46,15 @@ def activation(im, node: onnx.NodeProto) -> None:
 
 
 def flatten(im, node: onnx.NodeProto) -> None:
-    """Flatten / Reshape to [1, N] / Squeeze of a 1x1 map: the same tensor, marked flat."""
+    """Flatten / Reshape to [1, N] / Squeeze of a 1x1 map: the same tensor, marked flat.
+    (A Reshape of a constant is shape arithmetic, folded.)"""
+    if node.op_type == "Reshape" and not im.is_act(node.input[0]):
+        return _const_fold(_reshape)(im, node)
     x = im.act(node)
     if node.op_type == "Flatten" and attrs(node).get("axis", 1) != 1:
         raise fail(f"{node_label(node)}: only axis=1 is supported")
     if node.op_type == "Reshape":
-        target = [int(v) for v in im.const(node, 1, "shape")]
+        target = [int(v) for v in im.const(node, 1, "shape").ravel()]
         total = x.shape[0] * x.shape[1] * x.shape[2]
         ok = (len(target) == 2 and target[0] in (1, -1, 0) and target[1] in (-1, total)) or \
              (len(target) == 4 and target[0] in (1, 0) and target[1:] in ([x.shape[2], x.shape[0], x.shape[1]],))
@@ -125,6 +130,60 @@ def _axes(im, node, a, k=1):
     return [int(v) for v in im.const(node, k, "axes").ravel()]
 
 
+def _reshape(im, node, a):
+    data = np.asarray(im.const(node, 0, "data"))
+    shape = [int(v) for v in im.const(node, 1, "shape").ravel()]
+    if not a.get("allowzero", 0):  # 0 copies the input's dimension
+        shape = [data.shape[i] if v == 0 and i < data.ndim else v for i, v in enumerate(shape)]
+    return data.reshape(shape)
+
+
+def _constant_of_shape(im, node, a):
+    shape = [int(v) for v in im.const(node, 0, "input").ravel()]
+    elements(shape, f"{node_label(node)}: its output")
+    value = numpy_helper.to_array(a["value"]).ravel() if "value" in a else np.zeros(1, np.float32)
+    if value.size != 1:
+        raise fail(f"{node_label(node)}: value must hold one element, it holds {value.size}")
+    return np.full(shape, value[0], value.dtype)
+
+
+def _slice(im, node, a):
+    """Slice (opset 1-9: starts / ends / axes attributes; 10+: inputs, with steps)."""
+    data = np.asarray(im.const(node, 0, "data"))
+    if "starts" in a:
+        starts, ends = list(a["starts"]), list(a["ends"])
+        axes = list(a.get("axes", range(len(starts))))
+        steps = [1] * len(starts)
+    else:
+        starts = [int(v) for v in im.const(node, 1, "starts").ravel()]
+        ends = [int(v) for v in im.const(node, 2, "ends").ravel()]
+        opt = lambda k, what: (im.const(node, k, what).ravel().tolist()  # noqa: E731
+                               if len(node.input) > k and node.input[k] else None)
+        axes = opt(3, "axes") or list(range(len(starts)))
+        steps = opt(4, "steps") or [1] * len(starts)
+    if not len(starts) == len(ends) == len(axes) == len(steps):
+        raise fail(f"{node_label(node)}: starts, ends, axes and steps differ in length")
+    index = [slice(None)] * data.ndim
+    for start, end, axis, step in zip(starts, ends, axes, steps):
+        axis, start, end, step = int(axis), int(start), int(end), int(step)
+        if not -data.ndim <= axis < data.ndim or step == 0:
+            raise fail(f"{node_label(node)}: axis {axis} or step {step} is out of range")
+        dim = data.shape[axis]
+        start, end = start + dim if start < 0 else start, end + dim if end < 0 else end
+        if step > 0:
+            start, end = min(max(start, 0), dim), min(max(end, 0), dim)
+        else:
+            start, end = min(max(start, 0), dim - 1), min(max(end, -1), dim - 1)
+        index[axis] = slice(start, None if end < 0 else end, step)
+    return data[tuple(index)]
+
+
+def _transpose(im, node, a):
+    data = np.asarray(im.const(node, 0, "data"))
+    perm = a.get("perm")
+    return np.transpose(data, None if perm is None else [int(p) for p in perm])
+
+
 _CONST_OPS = {
     "Shape": _shape,
     "Gather": lambda im, n, a: np.take(im.const(n, 0, "data"), im.const(n, 1, "indices"), axis=a.get("axis", 0)),
@@ -134,10 +193,64 @@ _CONST_OPS = {
                                                for i in range(len(n.input))], axis=a.get("axis", 0)),
     "Cast": lambda im, n, a: np.asarray(im.const(n, 0, "input")).astype(
         onnx.helper.tensor_dtype_to_np_dtype(a["to"])),
+    "ConstantOfShape": _constant_of_shape,
+    "Slice": _slice,
+    "Transpose": _transpose,
 }
+
+
+def pad(im, node: onnx.NodeProto) -> None:
+    """Pad of an activation with zeros, along H and W only (mode constant, value 0): kept as
+    `Padded` for the Conv or AveragePool reading it, which adds it to its own padding
+    (exact: a conv pads with the input zero point, the quantised 0.0). Anything else is refused
+    here, and so is a reader that cannot fold it (walk.Importer._visit)."""
+    where = node_label(node)
+    x = im.values.get(node.input[0])
+    if not isinstance(x, (Act, Padded)):
+        raise fail(f"{where}: only padding an activation tensor is supported")
+    a = attrs(node)
+    mode = a.get("mode", b"constant")
+    mode = mode.decode("utf-8", "replace") if isinstance(mode, bytes) else str(mode)
+    if mode != "constant":
+        raise fail(f"{where}: mode {shown(mode, 20)} padding is not supported; msfsim folds only "
+                   f"zero padding (mode constant, value 0) into the Conv or AveragePool reading it")
+    if "pads" in a:  # opset 1-10: attributes
+        pads, value, axes = [int(v) for v in a["pads"]], float(a.get("value", 0.0)), None
+    else:
+        pads = [int(v) for v in im.const(node, 1, "pads").ravel()]
+        value = (float(np.asarray(im.const(node, 2, "constant_value")).ravel()[0])
+                 if len(node.input) > 2 and node.input[2] else 0.0)
+        axes = (im.const(node, 3, "axes").ravel().tolist()
+                if len(node.input) > 3 and node.input[3] else None)
+    axes = [int(v) for v in (axes if axes is not None else range(4))]
+    if any(not -4 <= v < 4 for v in axes):
+        raise fail(f"{where}: axes {short(axes)} are not axes of a 4-D NCHW tensor")
+    axes = [v % 4 for v in axes]
+    if len(pads) != 2 * len(axes) or len(set(axes)) != len(axes):
+        raise fail(f"{where}: pads {short(pads)} do not match a 4-D NCHW tensor")
+    begin = dict(zip(axes, pads[:len(axes)]))
+    end = dict(zip(axes, pads[len(axes):]))
+    if value != 0.0:
+        raise fail(f"{where}: padding with {value:g} is not supported; msfsim folds only zero "
+                   f"padding into the Conv or AveragePool reading it")
+    if any(begin.get(i, 0) or end.get(i, 0) for i in (0, 1)):
+        raise fail(f"{where}: pads {short(pads)} pad the batch or channel axis; only H and W "
+                   f"padding is supported")
+    p = (begin.get(2, 0), begin.get(3, 0), end.get(2, 0), end.get(3, 0))
+    if min(p) < 0:
+        raise fail(f"{where}: negative pads {short(pads)} (cropping) are not supported")
+    src = x.src if isinstance(x, Padded) else x
+    if src.flat:
+        raise fail(f"{where}: input is flattened")
+    if isinstance(x, Padded):
+        p = tuple(u + v for u, v in zip(x.pad, p))
+    v = Padded(src, p, where)  # type: ignore[arg-type]
+    check_act_size(f"{where}: its output", v.shape)
+    im.values[node.output[0]] = v
+
 
 HANDLERS: dict[str, Callable] = {
     "Relu": activation, "Clip": activation, "Flatten": flatten, "Reshape": flatten,
-    "Identity": identity, "Dropout": identity, "Constant": constant,
+    "Identity": identity, "Dropout": identity, "Constant": constant, "Pad": pad,
     **{k: _const_fold(v) for k, v in _CONST_OPS.items()},
 }

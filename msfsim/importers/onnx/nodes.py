@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import onnx
 
-from msfsim import UnsupportedModel
+from msfsim import UnsupportedModel, ops
 from msfsim.importers.onnx.load import MAX_TENSOR_ELEMENTS, node_label, short
 
 
@@ -18,6 +18,22 @@ class Act:
     name: str
     shape: tuple[int, int, int]
     flat: bool = False  # flattened (Flatten/Reshape) in ONNX's NCHW order
+
+
+@dataclass
+class Padded:
+    """The output of a Pad (zero constant padding of H and W): not a tensor of the IR but the
+    activation `src` with `pad` (top, left, bottom, right) that the Conv or AveragePool reading
+    it folds into its own padding (`Importer.padded_input`). `where` names the Pad node."""
+    src: Act
+    pad: tuple[int, int, int, int]
+    where: str
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        h, w, c = self.src.shape
+        t, l, b, r = self.pad
+        return h + t + b, w + l + r, c
 
 
 @dataclass
@@ -39,6 +55,12 @@ class QConst:
 
 def fail(msg: str) -> UnsupportedModel:
     return UnsupportedModel(msg)
+
+
+def keeps_input_qparams(layer) -> bool:
+    """Whether a float layer's output is quantised as its input: its op's rule (max pool), or
+    the layer's own (`attrs["same_qparams"]`: an average pool dividing by the taps it reads)."""
+    return bool(ops.get(layer.op).same_qparams or layer.attrs.get("same_qparams"))
 
 
 def attrs(node: onnx.NodeProto) -> dict:

@@ -7,7 +7,7 @@ import onnx
 
 from msfsim import ops
 from msfsim.importers.onnx.load import short
-from msfsim.importers.onnx.nodes import Act, QConst, attrs, fail, node_label
+from msfsim.importers.onnx.nodes import Act, Padded, QConst, attrs, fail, node_label
 from msfsim.ir import IRBuilder, Model, QParams
 from msfsim.names import shown
 
@@ -34,8 +34,10 @@ def _scale_zero_point(im, node: onnx.NodeProto, default_zp: np.ndarray
 
 def quantize_linear(im, node: onnx.NodeProto) -> None:
     """Of an activation: its qparams (int8, or uint8 shifted to int8); of a constant: its
-    integer values, kept exactly."""
-    x = im.values.get(node.input[0])
+    integer values, kept exactly. A Pad's output keeps its input's qparams (the zeros it adds
+    are folded into the padding of the layer reading it, which pads with that zero point)."""
+    v = im.values.get(node.input[0])
+    x = v.src if isinstance(v, Padded) else v
     scale, zp = _scale_zero_point(im, node, np.array(0, np.uint8))
     if not isinstance(x, Act):  # quantising a constant: keep it as integer values
         zpa = np.asarray(zp)
@@ -54,8 +56,12 @@ def quantize_linear(im, node: onnx.NodeProto) -> None:
         raise fail(f"{node_label(node)}: {zpa.dtype} activations are not supported "
                    f"(int8 or uint8)")
     name = im.canon(x.name)
-    im.qparams.setdefault(name, QParams(float(scale.ravel()[0]), z))
-    im.values[node.output[0]] = ("q", x)
+    q = QParams(float(scale.ravel()[0]), z)
+    if im.qparams.setdefault(name, q) != q and isinstance(v, Padded):
+        raise fail(f"{node_label(node)}: quantises a Pad's output with other parameters than "
+                   f"its input's; msfsim folds the Pad into the layer reading it, so the two "
+                   f"must agree")
+    im.values[node.output[0]] = ("q", v)
 
 
 def dequantize_linear(im, node: onnx.NodeProto) -> None:
@@ -64,7 +70,8 @@ def dequantize_linear(im, node: onnx.NodeProto) -> None:
     if isinstance(v, tuple) and v and v[0] == "q":  # Q -> DQ pair: the float tensor itself
         x = v[1]
         im.values[node.output[0]] = x
-        im.alias[node.output[0]] = x.name
+        if isinstance(x, Act):
+            im.alias[node.output[0]] = x.name
         return
     if isinstance(v, QConst):
         im.values[node.output[0]] = v

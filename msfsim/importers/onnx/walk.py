@@ -18,7 +18,7 @@ from onnx import numpy_helper
 from msfsim import MsfsimError, ops
 from msfsim.importers.onnx import calibrate, handlers, nodes, quantize
 from msfsim.importers.onnx.load import dims_text, elements, short, type_name
-from msfsim.importers.onnx.nodes import Act, QConst, check_act_size, fail, node_label
+from msfsim.importers.onnx.nodes import Act, Padded, QConst, check_act_size, fail, node_label
 from msfsim.ir import Model, QParams
 from msfsim.names import shown
 from msfsim.ops.base import FloatLayer
@@ -39,6 +39,21 @@ def handler_table() -> dict[str, Handler]:
 
 HANDLERS = handler_table()
 SUPPORTED_OPS = sorted(HANDLERS)
+
+# Ops of onnxruntime's QOperator format (and of its dynamic quantisation): integer kernels with
+# their quantisation parameters as inputs. msfsim reads the QDQ format of the same models.
+QOPERATOR_OPS = frozenset({
+    "QLinearConv", "QLinearMatMul", "QLinearAdd", "QLinearMul", "QLinearGlobalAveragePool",
+    "QLinearAveragePool", "QLinearConcat", "QLinearSigmoid", "QLinearLeakyRelu", "QLinearSoftmax",
+    "QLinearReduceMean", "QLinearWhere", "QLinearConvTranspose", "QGemm", "ConvInteger",
+    "MatMulInteger", "DynamicQuantizeLinear", "MatMulIntegerToFloat", "DynamicQuantizeMatMul"})
+QDQ_HINT = ("re-quantise it in QDQ format (onnxruntime.quantization.quantize_static(..., "
+            "quant_format=QuantFormat.QDQ)) or give msfsim the float model")
+# The nodes that may read a Pad's output (input 0): Conv and AveragePool fold its zeros into
+# their padding, another Pad adds to it, Identity, Dropout and a QDQ pair pass it on.
+PAD_READERS = frozenset({"Conv", "AveragePool", "Pad", "Identity", "Dropout", "QuantizeLinear",
+                         "DequantizeLinear"})
+_PAD_WHY = {"MaxPool": "max pooling ignores padding, but a padded zero can be the maximum"}
 
 
 class Importer:
@@ -95,6 +110,14 @@ class Importer:
             raise fail(f"{node_label(node)}: input {shown(node.input[k])} must be an "
                        f"activation tensor, not a constant")
         return v
+
+    def padded_input(self, node: onnx.NodeProto) -> tuple[Act, tuple[int, int, int, int]]:
+        """Input 0 of a Conv / AveragePool and the zero padding (top, left, bottom, right) of
+        the Pad producing it, if one does (else no padding)."""
+        v = self.values.get(node.input[0])
+        if isinstance(v, Padded):
+            return v.src, v.pad
+        return self.act(node), (0, 0, 0, 0)
 
     def is_act(self, name: str) -> bool:
         return isinstance(self.values.get(name), Act)
@@ -175,6 +198,9 @@ class Importer:
         for node in g.node:
             self._visit(node)
         out = self.values.get(g.output[0].name)
+        if isinstance(out, Padded):
+            raise fail(f"{out.where}: its output is the graph output; msfsim folds a Pad only "
+                       f"into the Conv or AveragePool reading it")
         if not isinstance(out, Act):
             raise fail(f"graph output {shown(g.output[0].name)} is not computed from the input")
         if not self.layers:
@@ -182,6 +208,9 @@ class Importer:
         return self._emit(self.canon(out.name))
 
     def _visit(self, node: onnx.NodeProto) -> None:
+        if node.op_type in QOPERATOR_OPS:
+            raise fail(f"{node_label(node)}: {shown(node.op_type, 40)} is an op of the QOperator "
+                       f"quantisation format, which msfsim does not read; {QDQ_HINT}")
         handler = HANDLERS.get(node.op_type)
         if handler is None or node.domain not in ("", "ai.onnx"):
             name = shown(node.name) if node.name else "<unnamed>"
@@ -190,7 +219,13 @@ class Importer:
             raise fail(f"node {name}: unsupported op {shown(node.op_type, 40)}"
                        f"{' (domain ' + shown(node.domain, 40) + ')' if domain else ''}, "
                        f"output {out}; supported: {', '.join(SUPPORTED_OPS)}")
-        for name in node.input:
+        for k, name in enumerate(node.input):
+            v = self.values.get(name)
+            if isinstance(v, Padded) and (k or node.op_type not in PAD_READERS):
+                why = _PAD_WHY.get(node.op_type, "msfsim folds a Pad only into the Conv or "
+                                                 "AveragePool reading it")
+                raise fail(f"{v.where}: its padding cannot be folded into {node_label(node)}, "
+                           f"which reads it ({why})")
             if name in self.nonfinite:
                 raise fail(f"{node_label(node)}: {self.nonfinite[name]}; weights, biases and "
                            f"quantisation parameters must be finite")

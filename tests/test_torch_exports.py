@@ -1,0 +1,408 @@
+"""PyTorch exports as users bring them: tests/data/onnx/*.onnx, written by
+scripts/make_onnx_fixtures.py with torch.onnx's TorchScript (_ts) and dynamo (_dynamo) exporters
+from torchvision's MobileNetV3-small and SqueezeNet 1.1 (shrunk), a LeNet with nn.ZeroPad2d,
+PyTorch pooling (ceil_mode, count_include_pad) and grouped convolutions.
+
+Each fixture imports; its calibrated int8 reference tracks onnxruntime's float output within a
+few LSB; the layer-by-layer and analytic min-RAM plans run through the generated C on the host
+bit-exact with the reference. Then what the importer refuses, in one line naming the node:
+QOperator models, Pads it cannot fold, average pools whose divisor it cannot express.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from msfsim import UnsupportedModel, host, plan, refmodel
+from msfsim.importers.onnx import import_model
+from msfsim.importers.onnx.handlers import HANDLERS
+from msfsim.importers.onnx.walk import Importer
+from msfsim.ir import Op
+from msfsim.search.api import search_analytic
+
+ort = pytest.importorskip("onnxruntime")
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "tests" / "data" / "onnx"
+NAMES = ["mbv3_small", "squeezenet11", "lenet_pad", "pools", "grouped"]
+FILES = [f"{n}_{e}" for n in NAMES for e in ("ts", "dynamo")]
+# largest difference to onnxruntime's float output, in output LSB (calibrated on random inputs,
+# deep nets accumulate rounding)
+TOLERANCE = {"mbv3_small": 12, "squeezenet11": 12, "lenet_pad": 5, "pools": 5, "grouped": 5}
+OPS = {
+    "mbv3_small": {Op.CONV, Op.DWCONV, Op.LUT, Op.GAP, Op.MUL, Op.ADD, Op.DENSE},
+    "squeezenet11": {Op.CONV, Op.MAXPOOL, Op.CONCAT, Op.GAP},
+    "lenet_pad": {Op.CONV, Op.MAXPOOL, Op.DENSE},
+    "pools": {Op.CONV, Op.AVGPOOL, Op.MAXPOOL},
+    "grouped": {Op.CONV, Op.DWCONV, Op.GAP, Op.DENSE},
+}
+
+
+def fixture(name: str) -> Path:
+    return DATA / f"{name}.onnx"
+
+
+def ort_float(path, x_nchw: np.ndarray) -> np.ndarray:
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return sess.run(None, {sess.get_inputs()[0].name: x_nchw.astype(np.float32)})[0]
+
+
+def quantized_input(m, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A float NCHW input drawn uniformly from [-1, 1] on the input's int8 grid, and its int8
+    NHWC bytes. Seed 0 draws the first image msfsim calibrated on (CALIBRATION_SEED), whose
+    outputs its qparams cover."""
+    tin = m.tensor(m.input)
+    x = np.random.default_rng(seed).uniform(-1.0, 1.0, tin.shape)
+    xq = np.clip(np.round(x / tin.q.scale) + tin.q.zero_point, -128, 127).astype(np.int8)
+    xf = (xq.astype(np.float64) - tin.q.zero_point) * tin.q.scale
+    return xf.transpose(2, 0, 1)[None], xq
+
+
+def lsb_error(m, path, seed: int = 0) -> float:
+    xf, xq = quantized_input(m, seed)
+    want = ort_float(path, xf)
+    want = want[0].transpose(1, 2, 0) if want.ndim == 4 else want.reshape(m.tensor(m.output).shape)
+    q = m.tensor(m.output).q
+    got = (refmodel.run(m, xq).astype(np.float64) - q.zero_point) * q.scale
+    return float(np.abs(got - want).max() / q.scale)
+
+
+# ------------------------------------------------------------------ the fixtures
+
+def test_fixtures_are_small_pytorch_exports():
+    for f in FILES:
+        p = onnx.load(fixture(f))
+        assert p.producer_name == "pytorch" and fixture(f).stat().st_size < 1_000_000, f
+    ops = lambda f: {n.op_type for n in onnx.load(fixture(f)).graph.node}  # noqa: E731
+    # what the exporters really wrote: the TorchScript pad arithmetic, ceil_mode pools, SE
+    # blocks, grouped convs; dynamo folds the LeNet pad into the conv and names nodes node_*
+    assert {"ConstantOfShape", "Slice", "Transpose", "Reshape", "Cast", "Pad"} <= ops("lenet_pad_ts")
+    assert "Pad" not in ops("lenet_pad_dynamo") and "Pad" in ops("pools_dynamo")
+    assert {"HardSwish", "HardSigmoid", "Mul", "GlobalAveragePool"} <= ops("mbv3_small_ts")
+    assert {"HardSwish", "HardSigmoid", "Mul", "ReduceMean"} <= ops("mbv3_small_dynamo")
+    sq = onnx.load(fixture("squeezenet11_dynamo")).graph.node
+    assert [a.i for n in sq if n.op_type == "MaxPool" for a in n.attribute
+            if a.name == "ceil_mode"] == [1, 1, 1]
+    assert all(n.name.startswith("node_") for n in sq)
+    groups = {a.i for n in onnx.load(fixture("grouped_ts")).graph.node for a in n.attribute
+              if a.name == "group"}
+    assert {4, 16, 32} <= groups
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_fixture_imports_and_tracks_onnxruntime(name):
+    ts, dyn = (import_model(fixture(f"{name}_{e}")) for e in ("ts", "dynamo"))
+    assert [la.op for la in ts.layers] == [la.op for la in dyn.layers]
+    assert {la.op for la in ts.layers} == OPS[name]
+    for m, e in ((ts, "ts"), (dyn, "dynamo")):
+        err = lsb_error(m, fixture(f"{name}_{e}"))
+        assert err <= TOLERANCE[name], f"{name}_{e}: {err:.1f} LSB from onnxruntime"
+
+
+def test_squeezenet_ceil_pools_and_concat_copies():
+    """Three MaxPool ceil_mode=1 as extra end padding (34 -> 16 -> 8 -> 4 -> 2, floor would
+    give 7, 3, 1); each Fire Concat copies bytes: its inputs, read by it alone, carry its
+    qparams (TensorFlow's convention, as TFLite's CONCATENATION requires)."""
+    m = import_model(fixture("squeezenet11_ts"))
+    pools = [la for la in m.layers if la.op == Op.MAXPOOL]
+    assert [m.tensor(la.output).shape[0] for la in pools] == [8, 4, 2]
+    assert [la.pad for la in pools] == [(0, 0, 1, 1)] * 3
+    concats = [la for la in m.layers if la.op == Op.CONCAT]
+    assert len(concats) == 4
+    for la in concats:
+        assert list(la.multiplier) == [0, 0]
+        assert all(m.tensor(i).q == m.tensor(la.output).q for i in la.inputs)
+
+
+def test_pad_and_pool_geometry():
+    m = import_model(fixture("lenet_pad_ts"))
+    assert m.layers[0].pad == (2, 1, 1, 2)  # ZeroPad2d((1, 2, 2, 1)): left, right, top, bottom
+    assert m.layers[0].op == Op.CONV
+    p = import_model(fixture("pools_ts"))
+    avg1, mx, avg2, avg3 = [la for la in p.layers if la.op in (Op.AVGPOOL, Op.MAXPOOL)]
+    assert avg1.pad == (1, 0, 0, 1) and avg1.multiplier is not None  # Pad folded, kh*kw
+    assert mx.pad == (1, 1, 1, 2)                                     # ceil on W (12)
+    assert avg2.pad == (0, 0, 1, 1) and avg2.multiplier is None      # ceil: taps inside
+    assert avg3.multiplier is None                                    # count_include_pad=0
+    for la in (avg2, avg3):
+        assert p.tensor(la.output).q == p.tensor(la.inputs[0]).q
+
+
+def test_grouped_convs_are_block_diagonal():
+    m = import_model(fixture("grouped_ts"))
+    convs = [la for la in m.layers if la.op == Op.CONV]
+    g4, mult2 = convs[1], convs[2]
+    assert g4.weight.shape == (16, 3, 3, 8)
+    assert not np.any(g4.weight[:4, :, :, 2:]) and not np.any(g4.weight[12:, :, :, :6])
+    assert mult2.weight.shape == (32, 3, 3, 16)
+    for o in range(32):  # channel multiplier 2: output o reads input o // 2 only
+        others = np.delete(mult2.weight[o], o // 2, axis=2)
+        assert not np.any(others)
+    assert [la.op for la in m.layers].count(Op.DWCONV) == 1
+
+
+# ------------------------------------------------------------------ generated C
+
+@pytest.mark.parametrize("name,vanilla", [("squeezenet11_ts", True), ("pools_dynamo", True),
+                                          ("grouped_ts", False), ("lenet_pad_ts", False),
+                                          ("mbv3_small_dynamo", False)])
+def test_plans_bit_exact_with_reference(name, vanilla):
+    """The analytic min-RAM plan through the generated C on the host, and layer by layer for
+    the new pooling geometries and the Concat copies (each build compiles every kernel: the
+    others' ops are run layer by layer by tests/test_zoo_plans.py and test_new_ops.py)."""
+    m = import_model(fixture(name))
+    x = quantized_input(m, 7)[1]
+    want = refmodel.run(m, x)
+    fused = plan.from_json(m, search_analytic(m, "stm32f746").to_plan_json())
+    runs = [("min-ram", fused)] + ([("vanilla", plan.vanilla(m))] if vanilla else [])
+    assert any(b.first < b.last for b in fused), "nothing fused"
+    for label, blocks in runs:
+        y, _ = host.run_plan(m, blocks, x)
+        np.testing.assert_array_equal(y, want, err_msg=f"{name} {label}")
+
+
+# ------------------------------------------------------------------ small graphs
+
+def _model(nodes, inits, shape=(1, 3, 8, 8), opset=17, out_dims=None):
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("input", TensorProto.FLOAT, list(shape))],
+                          [helper.make_tensor_value_info("out", TensorProto.FLOAT, out_dims)], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)], ir_version=8)
+
+
+def _w(name, shape, seed=0):
+    return numpy_helper.from_array(np.random.default_rng(seed).normal(0, .3, shape).astype(np.float32), name)
+
+
+def _pad_model(pads, then, mode="constant", value=0.0, out_name="out"):
+    inits = [numpy_helper.from_array(np.array(pads, np.int64), "pads"),
+             numpy_helper.from_array(np.array(value, np.float32), "v"), _w("w", (4, 3, 3, 3))]
+    nodes = [helper.make_node("Pad", ["input", "pads", "v"], ["p" if then else out_name],
+                              mode=mode, name="pad")]
+    if then == "Conv":
+        nodes.append(helper.make_node("Conv", ["p", "w"], ["out"], name="conv"))
+    elif then:
+        extra = dict(kernel_shape=[2, 2]) if "Pool" in then else {}
+        nodes.append(helper.make_node(then, ["p"], ["out"], name="reader", **extra))
+    return _model(nodes, inits)
+
+
+@pytest.mark.parametrize("then,mode,value,pads,expect", [
+    ("MaxPool", "constant", 0.0, [0, 0, 1, 1, 0, 0, 1, 1],
+     ["node 'pad' (Pad, output 'p')", "node 'reader' (MaxPool, output 'out')",
+      "a padded zero can be the maximum"]),
+    ("Relu", "constant", 0.0, [0, 0, 1, 1, 0, 0, 1, 1], ["node 'pad' (Pad, output 'p')", "Relu"]),
+    ("Conv", "reflect", 0.0, [0, 0, 1, 1, 0, 0, 1, 1], ["node 'pad' (Pad, output 'p')", "'reflect'"]),
+    ("Conv", "constant", 0.5, [0, 0, 1, 1, 0, 0, 1, 1], ["node 'pad'", "padding with 0.5"]),
+    ("Conv", "constant", 0.0, [0, 1, 0, 0, 0, 0, 0, 0], ["node 'pad'", "batch or channel axis"]),
+    ("Conv", "constant", 0.0, [0, 0, -1, 0, 0, 0, 0, 0], ["node 'pad'", "negative pads"]),
+    (None, "constant", 0.0, [0, 0, 1, 1, 0, 0, 1, 1], ["node 'pad' (Pad, output 'out')", "graph output"]),
+])
+def test_unfoldable_pad_is_refused(then, mode, value, pads, expect):
+    with pytest.raises(UnsupportedModel) as e:
+        import_model(_pad_model(pads, then, mode, value), name="g")
+    msg = str(e.value)
+    assert "\n" not in msg and all(s in msg for s in expect), msg
+
+
+def test_zero_pad_folds_into_conv_exactly():
+    m = import_model(_pad_model([0, 0, 1, 2, 0, 0, 3, 0], "Conv"), name="g")
+    [conv] = m.layers
+    assert conv.pad == (1, 2, 3, 0) and m.tensor(conv.output).shape == (10, 8, 4)
+
+
+def _pool(op, n, k, s, pads, ceil, cip=1, pad_first=None):
+    attrs = dict(kernel_shape=[k, k], strides=[s, s], pads=pads, ceil_mode=ceil)
+    if op == "AveragePool":
+        attrs["count_include_pad"] = cip
+    nodes, inits, src = [], [], "input"
+    if pad_first:
+        inits.append(numpy_helper.from_array(np.array(pad_first, np.int64), "pp"))
+        nodes.append(helper.make_node("Pad", ["input", "pp"], ["p"], name="pad"))
+        src = "p"
+    nodes.append(helper.make_node(op, [src], ["out"], name="pool", **attrs))
+    return _model(nodes, inits, shape=(1, 2, n, n))
+
+
+@pytest.mark.parametrize("op,n,k,s,pads,cip", [
+    ("MaxPool", 6, 3, 2, [0, 0, 0, 0], 1),    # a cut window at the end
+    ("MaxPool", 7, 3, 2, [1, 1, 1, 1], 1),    # ceil no different from floor
+    ("MaxPool", 5, 2, 2, [1, 1, 1, 1], 1),    # a last window that would start in the padding
+    ("MaxPool", 10, 1, 4, [0, 0, 0, 0], 1),   # ... (drop rule with kernel < stride)
+    ("AveragePool", 6, 3, 2, [0, 0, 0, 0], 1),  # cut windows: divisor = taps inside
+    ("AveragePool", 8, 3, 2, [1, 1, 1, 1], 0),  # count_include_pad=0: taps inside
+    ("AveragePool", 7, 3, 2, [1, 1, 1, 1], 1),  # no cut window: whole window
+])
+def test_ceil_mode_pools_match_onnxruntime(tmp_path, op, n, k, s, pads, cip):
+    """Output size and values against onnxruntime: a max pool is exact (int8 max of the
+    quantised input), an average pool within 1 LSB (rounding of the division)."""
+    proto = _pool(op, n, k, s, pads, 1, cip)
+    m = import_model(proto, name="g")
+    path = tmp_path / "p.onnx"
+    onnx.save(proto, path)
+    xf, xq = quantized_input(m, 0)
+    want = ort_float(path, xf)[0].transpose(1, 2, 0)
+    q = m.tensor(m.output).q
+    got = (refmodel.run(m, xq).astype(np.float64) - q.zero_point) * q.scale
+    assert got.shape == want.shape
+    assert np.abs(got - want).max() <= (1e-4 if op == "MaxPool" else 1.01) * q.scale
+
+
+@pytest.mark.parametrize("n,pads,cip,pad_first,why", [
+    (6, [1, 1, 1, 1], 1, None, "ceil_mode=1 windows reaching past its pads with count_include_pad=1"),
+    (6, [0, 0, 0, 0], 1, [0, 0, 1, 1, 0, 0, 1, 1], "a Pad before it and ceil_mode=1 windows"),
+])
+def test_inexpressible_average_divisor_is_refused(n, pads, cip, pad_first, why):
+    with pytest.raises(UnsupportedModel) as e:
+        import_model(_pool("AveragePool", n, 3, 2, pads, 1, cip, pad_first), name="g")
+    msg = str(e.value)
+    assert "node 'pool' (AveragePool, output 'out')" in msg and why in msg, msg
+    assert "divides by the whole window or by the taps inside the input" in msg
+
+
+def test_pad_with_count_include_pad_0_is_refused():
+    proto = _pool("AveragePool", 8, 3, 1, [1, 1, 1, 1], 0, 0, [0, 0, 1, 1, 0, 0, 1, 1])
+    with pytest.raises(UnsupportedModel, match="a Pad before it and its own pads with "
+                                               "count_include_pad=0"):
+        import_model(proto, name="g")
+
+
+# ------------------------------------------------------------------ constant folding, per spec
+
+@pytest.mark.parametrize("op,inputs,attrs", [
+    ("Slice", [np.arange(8).reshape(4, 2), [-1], [-2**63 + 1], [0], [-1]], {}),  # torch's reversal
+    ("Slice", [np.arange(24).reshape(2, 3, 4), [1, -3, 10], [-1, 100, 0], [2, 1, 2], [1, 1, -2]], {}),
+    ("Slice", [np.arange(10), [2], [7]], {}),
+    ("Transpose", [np.arange(6).reshape(1, 2, 3)], {"perm": [2, 0, 1]}),
+    ("Transpose", [np.arange(6).reshape(2, 3)], {}),
+    ("Reshape", [np.arange(8), [0, -1]], {}),  # 0 copies the dimension (allowzero=0)
+    ("Reshape", [np.arange(8).reshape(2, 4), [-1, 2]], {}),
+    ("ConstantOfShape", [[2, 3]], {"value": numpy_helper.from_array(np.array([7], np.int64))}),
+    ("ConstantOfShape", [[4]], {}),
+])
+def test_constant_folds_follow_the_onnx_reference(op, inputs, attrs):
+    from onnx.reference import ReferenceEvaluator
+    arrays = [np.asarray(v, np.int64) for v in inputs]
+    names = [f"i{k}" for k in range(len(arrays))]
+    node = helper.make_node(op, names, ["y"], name="n", **attrs)
+    g = helper.make_graph([node], "c", [], [helper.make_tensor_value_info("y", TensorProto.UNDEFINED, None)],
+                          [numpy_helper.from_array(a, n) for a, n in zip(arrays, names)])
+    want = ReferenceEvaluator(helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])).run(None, {})[0]
+    im = Importer(onnx.ModelProto(), "c", None)
+    im.values.update(zip(names, arrays))
+    HANDLERS[op](im, node)
+    got = im.values["y"]
+    assert got.dtype == want.dtype and got.shape == want.shape and np.array_equal(got, want)
+
+
+# ------------------------------------------------------------------ QOperator, node names
+
+def _qoperator_model(tmp_path) -> Path:
+    q = pytest.importorskip("onnxruntime.quantization")
+    inits = [_w("w1", (8, 3, 3, 3)), _w("w2", (8, 8, 1, 1), 1), _w("fc", (8, 4), 2)]
+    nodes = [helper.make_node("Conv", ["input", "w1"], ["c1"], pads=[1, 1, 1, 1], name="conv1"),
+             helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
+             helper.make_node("Conv", ["r1", "w2"], ["c2"], name="conv2"),
+             helper.make_node("Add", ["c2", "r1"], ["a"], name="add"),
+             helper.make_node("GlobalAveragePool", ["a"], ["g"], name="gap"),
+             helper.make_node("Flatten", ["g"], ["f"], name="flat"),
+             helper.make_node("MatMul", ["f", "fc"], ["out"], name="fc")]
+    src, dst = tmp_path / "f.onnx", tmp_path / "qop.onnx"
+    onnx.save(_model(nodes, inits, out_dims=[1, 4], opset=13), src)
+
+    class Reader(q.CalibrationDataReader):
+        def __init__(self):
+            rng = np.random.default_rng(0)
+            self.it = iter([{"input": rng.uniform(-1, 1, (1, 3, 8, 8)).astype(np.float32)}
+                            for _ in range(3)])
+
+        def get_next(self):
+            return next(self.it, None)
+
+    q.quantize_static(str(src), str(dst), Reader(), quant_format=q.QuantFormat.QOperator,
+                      activation_type=q.QuantType.QInt8, weight_type=q.QuantType.QInt8)
+    return dst
+
+
+def test_qoperator_model_is_refused_with_the_qdq_hint(tmp_path):
+    path = _qoperator_model(tmp_path)
+    assert "QLinearConv" in {n.op_type for n in onnx.load(path).graph.node}
+    with pytest.raises(UnsupportedModel) as e:
+        import_model(path)
+    msg = str(e.value)
+    assert "(QLinearConv, output " in msg and "QOperator" in msg and "\n" not in msg
+    assert "quant_format=QuantFormat.QDQ" in msg and "float model" in msg
+    r = subprocess.run([sys.executable, "-m", "msfsim", "info", str(path)], capture_output=True,
+                       text=True, cwd=ROOT, timeout=120)
+    assert r.returncode == 2 and "QLinearConv" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+def test_errors_name_dynamo_node_and_output():
+    """Dynamo names nodes node_*; an unnamed node is named by its output tensor."""
+    p = onnx.load(fixture("grouped_dynamo"))
+    conv = next(n for n in p.graph.node if n.op_type == "Conv" and n.input[0] != "input")
+    conv.attribute.append(helper.make_attribute("dilations", [2, 2]))
+    with pytest.raises(UnsupportedModel, match=rf"node '{conv.name}' \(Conv, output "
+                                               rf"'{conv.output[0]}'\): dilation"):
+        import_model(p, name="g")
+    conv.name = ""
+    with pytest.raises(UnsupportedModel, match=rf"node <unnamed> \(Conv, output "
+                                               rf"'{conv.output[0]}'\): dilation"):
+        import_model(p, name="g")
+
+
+def test_qdq_quantised_pad_export_matches_onnxruntime(tmp_path):
+    """The TorchScript LeNet quantised to QDQ by onnxruntime (a QDQ pair on the Pad's output,
+    with its input's qparams): the Pad still folds into the conv, and every layer agrees with
+    onnxruntime's int8 intermediates within 1 LSB (as tests/test_ort_reference.py)."""
+    q = pytest.importorskip("onnxruntime.quantization")
+    from test_ort_reference import ort_intermediates
+    dst = tmp_path / "qdq.onnx"
+
+    class Reader(q.CalibrationDataReader):
+        def __init__(self):
+            rng = np.random.default_rng(0)
+            self.it = iter([{"input": rng.uniform(-1, 1, (1, 1, 28, 28)).astype(np.float32)}
+                            for _ in range(3)])
+
+        def get_next(self):
+            return next(self.it, None)
+
+    q.quantize_static(str(fixture("lenet_pad_ts")), str(dst), Reader(),
+                      quant_format=q.QuantFormat.QDQ, per_channel=True,
+                      activation_type=q.QuantType.QInt8, weight_type=q.QuantType.QInt8)
+    proto = onnx.load(dst)
+    assert "Pad" in {n.op_type for n in proto.graph.node}
+    safe = lambda n: n.replace("/", "_").replace(".", "_") if n else n  # noqa: E731
+    for n in proto.graph.node:  # the IR's names, so that ort_intermediates finds each tensor
+        n.input[:] = [safe(i) for i in n.input]
+        n.output[:] = [safe(o) for o in n.output]
+    for t in [*proto.graph.initializer, *proto.graph.input, *proto.graph.output]:
+        t.name = safe(t.name)
+    m = import_model(proto, name="lenet_qdq")
+    assert m.layers[0].pad == (2, 1, 1, 2)
+    vals = ort_intermediates(proto, m, quantized_input(m, 0)[1])
+    for layer in m.layers:
+        d = np.abs(refmodel.run_layer(m, layer, vals).astype(int) - vals[layer.output].astype(int))
+        assert d.max() <= 1, layer.name
+
+
+def test_concat_input_read_elsewhere_keeps_its_qparams():
+    """a feeds both the Concat and conv b: it keeps its own range and is requantised by the
+    Concat; b, read by the Concat alone, takes the Concat's qparams (a byte copy)."""
+    nodes = [helper.make_node("Conv", ["input", "w1"], ["c1"], pads=[1, 1, 1, 1], name="conv_a"),
+             helper.make_node("Relu", ["c1"], ["a"], name="relu_a"),
+             helper.make_node("Conv", ["a", "w2"], ["c2"], pads=[1, 1, 1, 1], name="conv_b"),
+             helper.make_node("Relu", ["c2"], ["b"], name="relu_b"),
+             helper.make_node("Concat", ["a", "b"], ["out"], axis=1, name="cat")]
+    w2 = numpy_helper.from_array(3 * numpy_helper.to_array(_w("w2", (4, 4, 3, 3), 1)), "w2")
+    m = import_model(_model(nodes, [_w("w1", (4, 3, 3, 3)), w2]), name="g")  # b's range is wider
+    cat = m.layers[-1]
+    assert cat.op == Op.CONCAT and cat.multiplier[0] != 0 and cat.multiplier[1] == 0
+    assert m.tensor(cat.inputs[1]).q == m.tensor(cat.output).q != m.tensor(cat.inputs[0]).q
