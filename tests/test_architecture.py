@@ -152,6 +152,18 @@ def test_the_robot_library_calls_the_pipeline():
     assert not bad, "msfsim.robotlib reaches around the pipeline:\n" + "\n".join(bad)
 
 
+EXPORTERS_MAY_IMPORT = ("ir", "ops", "names", "fileio", "importers", "exporters")
+
+
+def test_exporters_stay_below_the_pipeline():
+    """msfsim.exporters writes the IR as model files: the IR, the op registry, the importers'
+    TFLite arithmetic (to stay its inverse), names and atomic writes; no stage above them."""
+    bad = [f"{n} imports {t}" for n, deps in sorted(IMPORTS.items()) if _under(n, "exporters")
+           for t in sorted(deps)
+           if t != "msfsim" and not any(_under(t, a) for a in EXPORTERS_MAY_IMPORT)]
+    assert not bad, "msfsim.exporters reaches above the IR:\n" + "\n".join(bad)
+
+
 def test_no_cycle_between_top_level_parts():
     g = nx.DiGraph()
     edges: dict[tuple[str, str], list[str]] = {}

@@ -27,9 +27,15 @@ def cmd_zoo(args: argparse.Namespace) -> int:
     names = pipeline.zoo_names()
     if args.name not in names:
         raise MsfsimError(f"unknown zoo model {args.name!r}; available: {', '.join(names)}")
+    # the -o suffix picks the format: .tflite an int8 TFLite model, anything else ONNX
+    tflite = str(args.output).lower().endswith(".tflite")
+    if tflite and args.qdq:
+        raise MsfsimError("--qdq applies to ONNX exports; a .tflite export is always int8 "
+                          "(full-integer, as TFLiteConverter writes it)")
     check_output_file(args.output, "--output")
     pipeline.zoo_export(args.name, args.output, qdq=args.qdq)
-    print(f"wrote {args.output} ({'QDQ int8' if args.qdq else 'float'})", file=sys.stderr)
+    kind = "int8 TFLite" if tflite else "QDQ int8 ONNX" if args.qdq else "float ONNX"
+    print(f"wrote {args.output} ({kind})", file=sys.stderr)
     return EXIT_OK
 
 

@@ -39,6 +39,12 @@ _MODELS: dict[str, tuple[ZooEntry, Network]] = {e.name: (e, f) for e, f in [
     (ZooEntry("dscnn-kws", "MLPerf Tiny DS-CNN keyword spotting: 49x10 MFCC, conv 10x4 s2, "
               "4 depthwise-separable blocks, AveragePool, Gemm 12 classes", (1, 1, 49, 10), 11),
      nets.dscnn),
+    (ZooEntry("mbv3-small-r96", "MobileNetV3-small-style: HardSwish / ReLU, depthwise 3x3 "
+              "and 5x5, squeeze-and-excite (GAP, 1x1 convs, HardSigmoid, Mul), residual adds, "
+              "GAP, Gemm 10 classes", (1, 3, 96, 96), 41), nets.mobilenetv3_small),
+    (ZooEntry("squeezenet-r96", "SqueezeNet 1.1-style: conv 3x3 s2, max pools, five Fire "
+              "modules (squeeze 1x1, expand 1x1 and 3x3 side by side, Concat), conv 1x1 10 "
+              "classes, GAP", (1, 3, 96, 96), 26), nets.squeezenet),
     (ZooEntry("lenet5-r28", "LeNet-5: conv5x5, MaxPool, Flatten, Gemm 120/84/10 with Relu",
               (1, 1, 28, 28), 7), nets.lenet5),
 ]}

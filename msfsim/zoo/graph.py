@@ -17,7 +17,8 @@ from msfsim import MsfsimError, __version__
 from msfsim.ir import quantize_weights
 
 OPSET = 13
-IR_VERSION = 7          # the IR version of opset 13 (ONNX 1.8): loadable by older runtimes too
+OPSET_HARDSWISH = 14    # HardSwish is an opset 14 op: the models using it declare 14
+IR_VERSION = 7          # the IR version of opsets 13 and 14: loadable by older runtimes too
 INPUT = "input"
 OUTPUT = "output"
 BN_EPS = 1e-5
@@ -65,6 +66,7 @@ class GraphBuilder:
         self.scale: dict[str, float] = {}       # float tensor name -> activation scale (QDQ)
         self.zero_point: dict[str, int] = {}    # float tensor name -> activation zero point (QDQ)
         self.input: Activation | None = None
+        self.opset = OPSET
 
     @property
     def qdq(self) -> bool:
@@ -235,13 +237,35 @@ class GraphBuilder:
         self._node("GlobalAveragePool", [self._src(x)], y.name, name)
         return self._finish(y)
 
+    def unary(self, x: Activation, op: str, name: str, out: str | None = None,
+              **attrs: float) -> Activation:
+        """An elementwise activation node (HardSwish, HardSigmoid, Sigmoid) of its own."""
+        if op == "HardSwish":
+            self.opset = max(self.opset, OPSET_HARDSWISH)
+        y = Activation(out or name, x.c, x.h, x.w, x.flat)
+        self._node(op, [self._src(x)], self._dst(y.name), name, **attrs)
+        return self._finish(y)
+
+    def mul(self, a: Activation, b: Activation, name: str) -> Activation:
+        """Mul of two activations; b of a's shape or (C, 1, 1) broadcast over H and W."""
+        y = Activation(name, a.c, a.h, a.w)
+        self._node("Mul", [self._src(a), self._src(b)], self._dst(y.name), name)
+        return self._finish(y)
+
+    def concat(self, xs: list[Activation], name: str) -> Activation:
+        """Concat along channels (the calibration quantises its private inputs as its output,
+        as TFLiteConverter does and TFLite's int8 CONCATENATION requires)."""
+        y = Activation(name, sum(x.c for x in xs), xs[0].h, xs[0].w)
+        self._node("Concat", [self._src(x) for x in xs], self._dst(y.name), name, axis=1)
+        return self._finish(y)
+
     def flatten(self, x: Activation, name: str, reshape: bool = False) -> Activation:
         y = Activation(name, x.c * x.h * x.w, flat=True)
         if reshape:
             shape = self._const(f"{name}.shape", np.array([1, -1], np.int64))
-            self._node("Reshape", [self._src(x), shape], y.name, name)
+            self._node("Reshape", [self._src(x), shape], self._dst(y.name), name)
         else:
-            self._node("Flatten", [self._src(x)], y.name, name, axis=1)
+            self._node("Flatten", [self._src(x)], self._dst(y.name), name, axis=1)
         return self._finish(y, share=x)
 
     def dense(self, x: Activation, name: str, cout: int, act: str | None = None,
@@ -272,7 +296,7 @@ class GraphBuilder:
             [helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, [1, x.c, x.h, x.w])],
             [helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, out_shape)],
             initializer=self.inits)
-        m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
+        m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", self.opset)],
                               producer_name="msfsim.zoo", producer_version=__version__,
                               doc_string=doc)
         m.ir_version = IR_VERSION

@@ -118,3 +118,74 @@ def lenet5(g: GraphBuilder) -> Activation:
     x = g.dense(x, "fc1", 120, act="relu")
     x = g.dense(x, "fc2", 84, act="relu")
     return g.dense(x, "fc3", 10, out=OUTPUT)
+
+
+def _hswish(g: GraphBuilder, x: Activation, name: str) -> Activation:
+    return g.unary(x, "HardSwish", f"{name}.hardswish")
+
+
+def _squeeze_excite(g: GraphBuilder, x: Activation, name: str) -> Activation:
+    """torchvision's SqueezeExcitation: GlobalAveragePool -> 1x1 conv + ReLU -> 1x1 conv ->
+    HardSigmoid (PyTorch's: alpha 1/6) -> Mul, the scale broadcast over H and W."""
+    s = g.gap(x, f"{name}.avgpool")
+    s = g.conv(s, f"{name}.fc1", _make_divisible(x.c / 4), 1, act="relu")
+    s = g.conv(s, f"{name}.fc2", x.c, 1)
+    s = g.unary(s, "HardSigmoid", f"{name}.hardsigmoid", alpha=1.0 / 6.0, beta=0.5)
+    return g.mul(x, s, f"{name}.scale")
+
+
+def mobilenetv3_small(g: GraphBuilder) -> Activation:
+    """MobileNetV3-small-style net at 96x96, PyTorch export idioms: Conv + BN, HardSwish and
+    ReLU, depthwise 3x3 / 5x5, squeeze-and-excite, residual adds; five blocks of torchvision's
+    mobilenet_v3_small at width 1, then 1x1 conv + HardSwish, GAP, Gemm 10 classes."""
+    x = g.image(3, 96, 96)
+    x = _hswish(g, g.conv(x, "features.0", 16, 3, stride=2, bias=False, bn=True), "features.0")
+    # (kernel, expanded, out, squeeze-excite, activation, stride)
+    spec = [(3, 16, 16, True, "relu", 2), (3, 48, 24, False, "relu", 2),
+            (3, 72, 24, False, "relu", 1), (5, 72, 40, True, "hardswish", 2),
+            (5, 120, 40, True, "hardswish", 1)]
+    for i, (k, hidden, cout, se, act, s) in enumerate(spec, 1):
+        name = f"features.{i}"
+        y = x
+        relu = "relu" if act == "relu" else None
+        if hidden != x.c:
+            y = g.conv(y, f"{name}.expand", hidden, 1, bias=False, bn=True, act=relu)
+            y = y if relu else _hswish(g, y, f"{name}.expand")
+        y = g.conv(y, f"{name}.dw", hidden, k, stride=s, groups=hidden, bias=False, bn=True,
+                   act=relu)
+        y = y if relu else _hswish(g, y, f"{name}.dw")
+        if se:
+            y = _squeeze_excite(g, y, f"{name}.se")
+        y = g.conv(y, f"{name}.project", cout, 1, bias=False, bn=True)
+        x = g.add(x, y, name) if s == 1 and x.c == cout else y
+    x = _hswish(g, g.conv(x, "features.6", 160, 1, bias=False, bn=True), "features.6")
+    x = g.gap(x, "avgpool")
+    x = g.flatten(x, "flatten")
+    return g.dense(x, "classifier", 10, out=OUTPUT)
+
+
+def _fire(g: GraphBuilder, x: Activation, name: str, squeeze: int, expand: int) -> Activation:
+    """SqueezeNet's Fire module: squeeze 1x1 + ReLU, then expand 1x1 and expand 3x3 (each + ReLU)
+    side by side, concatenated along channels."""
+    s = g.conv(x, f"{name}.squeeze", squeeze, 1, act="relu")
+    a = g.conv(s, f"{name}.expand1x1", expand, 1, act="relu")
+    b = g.conv(s, f"{name}.expand3x3", expand, 3, act="relu")
+    return g.concat([a, b], f"{name}.cat")
+
+
+def squeezenet(g: GraphBuilder) -> Activation:
+    """SqueezeNet 1.1-style net at 96x96, PyTorch export idioms: conv 3x3 s2, max pools 3 s2
+    (ceil_mode 0) between stages, five Fire modules, final 1x1 conv + ReLU, GAP, Flatten."""
+    x = g.image(3, 96, 96)
+    x = g.conv(x, "features.0", 24, 3, stride=2, act="relu")
+    x = g.maxpool(x, "features.2", 3, 2)
+    x = _fire(g, x, "features.3", 8, 32)
+    x = _fire(g, x, "features.4", 8, 32)
+    x = g.maxpool(x, "features.5", 3, 2)
+    x = _fire(g, x, "features.6", 16, 48)
+    x = _fire(g, x, "features.7", 16, 48)
+    x = g.maxpool(x, "features.8", 3, 2)
+    x = _fire(g, x, "features.9", 24, 64)
+    x = g.conv(x, "classifier.1", 10, 1, act="relu")
+    x = g.gap(x, "classifier.3")
+    return g.flatten(x, OUTPUT)
