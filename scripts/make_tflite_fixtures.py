@@ -6,7 +6,10 @@ interpreter on them); they are committed so the tests need no TensorFlow. Run it
 TensorFlow install outside the project venv, e.g.
 
     python3 -m venv /tmp/tfvenv && /tmp/tfvenv/bin/pip install tensorflow-cpu
-    /tmp/tfvenv/bin/python scripts/make_tflite_fixtures.py
+    /tmp/tfvenv/bin/python scripts/make_tflite_fixtures.py [NAME ...]
+
+(names: only those fixtures; the seeds depend on each fixture's place in the list, so the
+others are not rewritten).
 
 Weights, biases and the representative dataset are drawn from fixed seeds; the converter's
 version is printed (the files were last written with TensorFlow 2.21.0).
@@ -147,6 +150,46 @@ def unary(act: str, scale: float):
     return make
 
 
+def softmax_net() -> keras.Model:
+    """A small classifier ending in Softmax (the converter's SOFTMAX, output 1/256, -128):
+    conv, a depthwise-separable block, GlobalAveragePooling2D, dense relu, dense, softmax."""
+    x = inp = keras.Input((16, 16, 3), batch_size=1)
+    x = L.Conv2D(8, 3, strides=2, padding="same", activation="relu")(x)
+    x = L.DepthwiseConv2D(3, padding="same", activation="relu")(x)
+    x = L.Conv2D(16, 1, activation="relu")(x)
+    x = L.GlobalAveragePooling2D()(x)
+    x = L.Dense(24, activation="relu")(x)
+    x = L.Dense(10)(x)
+    x = L.Softmax()(x)
+    return keras.Model(inp, x, name="softmax_net")
+
+
+def broadcast_add() -> keras.Model:
+    """ADD with a (1, 1, C) operand broadcast over H and W: x + Dense(GAP(x)) (a per-channel
+    vector computed from the input, second operand) and GAP(y) + y (the broadcast operand
+    first), then a conv."""
+    x = inp = keras.Input((12, 12, 4), batch_size=1)
+    x = L.Conv2D(8, 3, padding="same", activation="relu")(x)
+    s = L.GlobalAveragePooling2D(keepdims=True)(x)
+    s = L.Dense(8)(s)
+    x = L.Add()([x, s])
+    y = L.Conv2D(8, 3, strides=2, padding="same")(x)
+    g = L.GlobalAveragePooling2D(keepdims=True)(y)
+    y = L.Add()([g, y])
+    y = L.Conv2D(6, 1)(y)
+    return keras.Model(inp, y, name="broadcast_add")
+
+
+def dw_multiplier() -> keras.Model:
+    """DepthwiseConv2D with depth_multiplier > 1: on a 1-channel input (1 -> 4 channels) and
+    with multiplier 2 on 4 channels (strided, SAME), then a 1x1 conv."""
+    x = inp = keras.Input((12, 12, 1), batch_size=1)
+    x = L.DepthwiseConv2D(3, depth_multiplier=4, padding="same", activation="relu")(x)
+    x = L.DepthwiseConv2D(3, depth_multiplier=2, strides=2, padding="same")(x)
+    x = L.Conv2D(6, 1, activation="relu6")(x)
+    return keras.Model(inp, x, name="dw_multiplier")
+
+
 def randomise(model: keras.Model, rng: np.random.Generator) -> None:
     """Nonzero biases and BatchNorm statistics (Keras initialises them to 0/1)."""
     ws = []
@@ -180,7 +223,7 @@ def convert(model: keras.Model, int8_io: bool, seed: int, per_tensor_dense: bool
     return conv.convert()
 
 
-def main() -> int:
+def main(argv: list[str]) -> int:
     print(f"TensorFlow {tf.__version__}")
     OUT.mkdir(parents=True, exist_ok=True)
     # name, model, int8 input/output, per-tensor FULLY_CONNECTED weights
@@ -194,8 +237,18 @@ def main() -> int:
              ("sigmoid_net", sigmoid_net, True, False),
              ("hard_swish_table", unary("hard_swish", 5.0), True, False),
              ("sigmoid_table", unary("sigmoid", 7.0), True, False),
-             ("tanh_table", unary("tanh", 3.0), True, False)]
+             ("tanh_table", unary("tanh", 3.0), True, False),
+             ("softmax_net", softmax_net, True, False),
+             ("broadcast_add", broadcast_add, True, False),
+             ("dw_multiplier", dw_multiplier, True, False)]
+    wanted = set(argv)
+    unknown = wanted - {c[0] for c in cases}
+    if unknown:
+        print(f"no such fixture: {', '.join(sorted(unknown))}", file=sys.stderr)
+        return 2
     for i, (name, make, int8_io, per_tensor) in enumerate(cases):
+        if wanted and name not in wanted:
+            continue
         keras.utils.set_random_seed(SEED + i)
         model = make()
         randomise(model, np.random.default_rng(SEED + i))
@@ -208,4 +261,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -27,7 +27,7 @@ from test_executor import Net, random_input, run_counting
 
 def all_ops_net(seed: int = 0) -> Model:
     """One layer of every op: conv 3x3, dwconv, conv 1x1, add, lut, mul, concat, max and avg
-    pool, gap, dense."""
+    pool, gap, dense, softmax."""
     n = Net("all_ops", (9, 8, 3), seed)
     x = n.conv(n.b.input, 6, 3, 1)                                      # 0 conv 3x3
     y = n.conv(x, 0, 3, 1, dw=True)                                     # 1 dwconv
@@ -40,7 +40,8 @@ def all_ops_net(seed: int = 0) -> Model:
     x = n.b.pool(x, "max", (2, 2), (2, 2))                              # 7 maxpool
     x = n.b.pool(x, "avg", (3, 3), (1, 1), (1, 1, 1, 1), out_q=n.q())   # 8 avgpool
     x = n.b.gap(x, n.q())                                               # 9 gap
-    n.dense(x, 5)                                                       # 10 dense
+    x = n.dense(x, 5)                                                   # 10 dense
+    ops.get(Op.SOFTMAX).build(n.b, x)                                   # 11 softmax
     return n.build()
 
 
@@ -158,7 +159,7 @@ def test_the_random_model_has_every_op(net):
     assert any(ops.get(layer.op).c_op(layer) == "MSF_OP_CONV_1X1" for layer in model.layers)
 
 
-@pytest.mark.parametrize("index", range(11))
+@pytest.mark.parametrize("index", range(12))
 def test_shape_reference_and_macs_agree_with_the_pipeline(net, index):
     model, values = net
     layer = model.layers[index]
@@ -190,9 +191,9 @@ def test_shape_reference_and_macs_agree_with_the_pipeline(net, index):
 
 
 def test_fused_blocks_of_every_op_agree(net):
-    """conv .. gap .. dense fused (hcache), and the spatial part alone (stream2d)."""
+    """conv .. gap .. dense .. softmax fused (hcache), and the spatial part alone (stream2d)."""
     model, values = net
-    for block in (Block(0, 10, BlockConfig((2, 2), "hcache")),
+    for block in (Block(0, 11, BlockConfig((2, 2), "hcache")),
                   Block(0, 8, BlockConfig((1, 3), "stream2d"))):
         out, high_water, macs = run_counting(generate_block(model, block),
                                              values[model.input].ravel())

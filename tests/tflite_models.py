@@ -123,3 +123,100 @@ def op_index(data: bytearray, name: str) -> int:
         if max(oc.BuiltinCode(), oc.DeprecatedBuiltinCode()) == code:
             return k
     raise KeyError(name)
+
+
+# ------------------------------------------------------------------ a one-operator model
+
+def softmax_model(n: int, in_scale: float, in_zp: int = 0, beta: float = 1.0,
+                  out_scale: float = 1 / 256, out_zp: int = -128, map_1x1: bool = False,
+                  hw: tuple[int, int] = (1, 1)) -> bytes:
+    """A .tflite file of one int8 SOFTMAX over `n` values: input and output (1, n), or
+    (1, H, W, n) maps with `map_1x1` (H x W = `hw`), quantised as given (TFLM's oracle for the
+    kernel on any logits, beta and input scale)."""
+    import importlib
+
+    import flatbuffers
+    # the generated builder functions live in the modules (the package exports the classes)
+    (Buffer, Model, Operator, OperatorCode, QuantizationParameters, SoftmaxOptions, SubGraph,
+     Tensor) = (importlib.import_module(f"tflite.{m}") for m in (
+         "Buffer", "Model", "Operator", "OperatorCode", "QuantizationParameters",
+         "SoftmaxOptions", "SubGraph", "Tensor"))
+    b = flatbuffers.Builder(1024)
+    shape = [1, *hw, n] if map_1x1 else [1, n]
+
+    def vec(start, items, add):
+        start(b, len(items))
+        for v in reversed(items):
+            add(v)
+        return b.EndVector()
+
+    def tensor(name: str, buf: int, scale: float, zp: int) -> int:
+        nm = b.CreateString(name)
+        sc = vec(QuantizationParameters.StartScaleVector, [scale], b.PrependFloat32)
+        z = vec(QuantizationParameters.StartZeroPointVector, [zp], b.PrependInt64)
+        QuantizationParameters.Start(b)
+        QuantizationParameters.AddScale(b, sc)
+        QuantizationParameters.AddZeroPoint(b, z)
+        q = QuantizationParameters.End(b)
+        sh = vec(Tensor.StartShapeVector, shape, b.PrependInt32)
+        Tensor.Start(b)
+        Tensor.AddShape(b, sh)
+        Tensor.AddType(b, tflite.TensorType.INT8)
+        Tensor.AddBuffer(b, buf)
+        Tensor.AddName(b, nm)
+        Tensor.AddQuantization(b, q)
+        return Tensor.End(b)
+
+    ts = [tensor("logits", 1, in_scale, in_zp), tensor("probs", 2, out_scale, out_zp)]
+    SoftmaxOptions.Start(b)
+    SoftmaxOptions.AddBeta(b, beta)
+    opts = SoftmaxOptions.End(b)
+    ins = vec(Operator.StartInputsVector, [0], b.PrependInt32)
+    outs = vec(Operator.StartOutputsVector, [1], b.PrependInt32)
+    Operator.Start(b)
+    Operator.AddOpcodeIndex(b, 0)
+    Operator.AddInputs(b, ins)
+    Operator.AddOutputs(b, outs)
+    Operator.AddBuiltinOptionsType(b, tflite.BuiltinOptions.SoftmaxOptions)
+    Operator.AddBuiltinOptions(b, opts)
+    op = Operator.End(b)
+    tv = vec(SubGraph.StartTensorsVector, ts, b.PrependUOffsetTRelative)
+    gi = vec(SubGraph.StartInputsVector, [0], b.PrependInt32)
+    go = vec(SubGraph.StartOutputsVector, [1], b.PrependInt32)
+    ov = vec(SubGraph.StartOperatorsVector, [op], b.PrependUOffsetTRelative)
+    SubGraph.Start(b)
+    SubGraph.AddTensors(b, tv)
+    SubGraph.AddInputs(b, gi)
+    SubGraph.AddOutputs(b, go)
+    SubGraph.AddOperators(b, ov)
+    g = SubGraph.End(b)
+    OperatorCode.Start(b)
+    OperatorCode.AddDeprecatedBuiltinCode(b, tflite.BuiltinOperator.SOFTMAX)
+    OperatorCode.AddBuiltinCode(b, tflite.BuiltinOperator.SOFTMAX)
+    OperatorCode.AddVersion(b, 2)
+    code = OperatorCode.End(b)
+    bufs = []
+    for _ in range(3):
+        Buffer.Start(b)
+        bufs.append(Buffer.End(b))
+    bv = vec(Model.StartBuffersVector, bufs, b.PrependUOffsetTRelative)
+    cv = vec(Model.StartOperatorCodesVector, [code], b.PrependUOffsetTRelative)
+    sv = vec(Model.StartSubgraphsVector, [g], b.PrependUOffsetTRelative)
+    desc = b.CreateString("msfsim test: one SOFTMAX")
+    Model.Start(b)
+    Model.AddVersion(b, 3)
+    Model.AddOperatorCodes(b, cv)
+    Model.AddSubgraphs(b, sv)
+    Model.AddDescription(b, desc)
+    Model.AddBuffers(b, bv)
+    b.Finish(Model.End(b), file_identifier=b"TFL3")
+    return bytes(b.Output())
+
+
+def set_depth_multiplier(data: bytearray, op: int, value: int) -> None:
+    """DepthwiseConv2DOptions.depth_multiplier of operator `op` (field 3, slot 10)."""
+    o = _model(data).Subgraphs(0).Operators(op)
+    table = o.BuiltinOptions()
+    opts = tflite.DepthwiseConv2DOptions()
+    opts.Init(table.Bytes, table.Pos)
+    struct.pack_into("<i", data, _field(opts, 10), value)

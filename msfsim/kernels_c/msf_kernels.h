@@ -136,7 +136,8 @@ typedef struct {
 /* TFLite int8 add: out = clamp(output_offset + requantize(
  *     requantize((x1 + input1_offset) << left_shift, input1_mult, input1_shift) +
  *     requantize((x2 + input2_offset) << left_shift, input2_mult, input2_shift),
- *     output_mult, output_shift), act_min, act_max). */
+ *     output_mult, output_shift), act_min, act_max). x2 has x1's shape or is (1, 1, C),
+ * broadcast over H and W (TFLM's BroadcastAdd: the same arithmetic per element). */
 typedef struct {
     int32_t input1_offset, input2_offset; /* minus the input zero points */
     int32_t left_shift;                   /* MSF_ADD_LEFT_SHIFT */
@@ -145,6 +146,7 @@ typedef struct {
     int32_t output_mult, output_shift;
     int32_t output_offset;
     int32_t act_min, act_max;
+    int32_t broadcast;     /* 1: in2 is (1, 1, C), pixel (0, 0) is added to every pixel */
 } msf_add_params;
 
 /* Global average pooling: one multiplier/shift maps the sum over H*W to the output scale. */
@@ -211,7 +213,8 @@ int32_t msf_avg_pool_s8_get_buffer_size(const msf_pool_params *p, int32_t channe
 void msf_avg_pool_s8(const msf_window *in, const msf_pool_params *p, msf_window *out,
                      int32_t oy0, int32_t ox0, int32_t oh, int32_t ow);
 
-/* Both inputs have the output's shape; each window holds the region. No scratch. */
+/* in1 and out windows hold the region; in2 holds it too, or its one pixel when broadcast.
+ * No scratch. */
 int32_t msf_elementwise_add_s8_get_buffer_size(const msf_add_params *p, int32_t channels);
 void msf_elementwise_add_s8(const msf_window *in1, const msf_window *in2,
                             const msf_add_params *p, msf_window *out,

@@ -9,6 +9,7 @@
 #include "msf_concat_s8.h"
 #include "msf_lut_s8.h"
 #include "msf_mul_s8.h"
+#include "msf_softmax_s8.h"
 
 /* msf_layer_desc.op */
 enum {
@@ -23,14 +24,15 @@ enum {
     MSF_OP_CONV_MAXPOOL = 8, /* conv: msf_convolve_maxpool_s8 (+ max pool, conv output unstored) */
     MSF_OP_LUT = 9,          /* lut: msf_lut_s8 */
     MSF_OP_MUL = 10,         /* mul: msf_mul_s8 */
-    MSF_OP_CONCAT = 11       /* concat: msf_concat_s8 */
+    MSF_OP_CONCAT = 11,      /* concat: msf_concat_s8 */
+    MSF_OP_SOFTMAX = 12      /* softmax: tail, int8 softmax of the (1, 1, C) input */
 };
 
-#define MSF_OP_COUNT 12
+#define MSF_OP_COUNT 13
 
 /* Ops that read, of every input, the rectangle they write (no window): one bit
  * test, so that the executor's interval walk stays small (its frame is stack). */
-#define MSF_OP_ELEMENTWISE(op) ((1u << (op)) & ((1u << MSF_OP_ADD) | (1u << MSF_OP_CONCAT) | (1u << MSF_OP_LUT) | (1u << MSF_OP_MUL)))
+#define MSF_OP_ELEMENTWISE(op) ((1u << (op)) & ((1u << MSF_OP_MUL) | (1u << MSF_OP_ADD) | (1u << MSF_OP_CONCAT) | (1u << MSF_OP_LUT)))
 
 /* msf_run_spatial: the kernel call of each spatial op, output rectangle
  * [oy, oy + oh) x [ox, ox + ow) into window `out` from windows `in` (and `in1`). */
@@ -87,27 +89,33 @@ enum {
 #define MSF_OP_TAIL_INIT(l, acc) \
     if (l->op == MSF_OP_GAP) { \
         msf_global_avg_pool_init_s8((const msf_gap_params *)l->params, acc); \
-    } else { \
+    } else if (l->op == MSF_OP_DENSE) { \
         msf_fully_connected_init_s8((const msf_fc_params *)l->params, acc); \
+    } else { \
+        /* the feed writes every value of the input copy */ \
     }
 
 #define MSF_OP_TAIL_FEED(l, in, y0, x0, h, w, acc) \
     if (l->op == MSF_OP_GAP) { \
         msf_global_avg_pool_accumulate_s8(in, (const msf_gap_params *)l->params, y0, x0, h, w, acc); \
-    } else { \
+    } else if (l->op == MSF_OP_DENSE) { \
         const msf_fc_params *p = (const msf_fc_params *)l->params; \
         MSF_EXEC_ADD_MACS((uint64_t)h * w * in->c * p->out_size); \
         for (int32_t y = y0; y < y0 + h; ++y) { \
             const int32_t offset = (y * in->tensor_w + x0) * in->c; \
             msf_fully_connected_accumulate_s8(p, msf_window_pixel(in, y, x0), offset, w * in->c, acc); \
         } \
+    } else { \
+        msf_softmax_accumulate_s8(in, (const msf_softmax_params *)l->params, y0, x0, h, w, (int8_t *)acc); \
     }
 
 #define MSF_OP_TAIL_FINISH(l, acc, out) \
     if (l->op == MSF_OP_GAP) { \
         msf_global_avg_pool_finish_s8((const msf_gap_params *)l->params, acc, out); \
-    } else { \
+    } else if (l->op == MSF_OP_DENSE) { \
         msf_fully_connected_finish_s8((const msf_fc_params *)l->params, acc, out); \
+    } else { \
+        msf_softmax_finish_s8((const msf_softmax_params *)l->params, (const int8_t *)acc, out); \
     }
 
 #endif /* MSF_OP_TABLE_H */

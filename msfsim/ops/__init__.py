@@ -10,13 +10,14 @@ op's kind (`msfsim.ops.base` lists which stage uses what).
 |---|---|---|
 | conv (standard, pointwise) | conv.py (+ convbase.py) | MSF_OP_CONV, MSF_OP_CONV_1X1, MSF_OP_CONV_MAXPOOL |
 | dwconv | dwconv.py (+ convbase.py) | MSF_OP_DWCONV |
-| add | add.py | MSF_OP_ADD |
+| add (same shape, (1, 1, C) broadcast) | add.py | MSF_OP_ADD |
 | maxpool, avgpool | pool.py | MSF_OP_MAXPOOL, MSF_OP_AVGPOOL |
 | gap | gap.py | MSF_OP_GAP |
 | dense | dense.py | MSF_OP_DENSE |
 | lut (HardSwish, sigmoid, ...) | lut.py | MSF_OP_LUT |
 | mul (same shape, (1, 1, C) broadcast) | mul.py | MSF_OP_MUL |
 | concat (channels, two inputs) | concat.py | MSF_OP_CONCAT |
+| softmax (int8, TFLM's fixed point) | softmax.py | MSF_OP_SOFTMAX |
 
 Beside them: base.py (the `OpDef` protocol, the registry, C declarations as data, the IR types
 as ops see them), kinds.py (the `Op` enum), fixedpoint.py (quantisation and requantisation

@@ -1,9 +1,14 @@
-"""add: residual add of two int8 tensors of the same shape (TFLite's int8 add).
+"""add: elementwise add of two int8 tensors (TFLite's int8 add).
 
 Both inputs are pre-shifted left by ADD_LEFT_SHIFT and requantised to a common scale, summed
-and requantised to the output; `multiplier` / `shift` are [input a, input b, output]. Elementwise:
-an output rectangle reads the same rectangle of both inputs. Kernel: `msf_elementwise_add_s8`.
-ONNX: Add of two activations; Add of a constant folds into the Conv / Gemm before it as bias.
+and requantised to the output; `multiplier` / `shift` are [input a, input b, output]. The
+second operand has the first's shape (a residual add) or is (1, 1, C), broadcast over H and W
+(TFLM's BroadcastAdd, the same arithmetic per element; mul's broadcast rule). Elementwise: an
+output rectangle reads the same rectangle of a same-shape operand and the whole (1, 1, C) of a
+broadcast one, which must be computed before the block reading it (fusion.geometry). Kernel:
+`msf_elementwise_add_s8`.
+ONNX: Add of two activations (one may be an N x C x 1 x 1 map broadcast); Add of a constant
+folds into the Conv / Gemm before it as bias.
 """
 from __future__ import annotations
 
@@ -16,12 +21,14 @@ from msfsim.ops.base import (BuilderLike, CKernel, CStruct, FloatLayer, LayerLik
                              OpDef, QParamsLike, clamp, get, named, register, zero_points)
 from msfsim.ops.fixedpoint import ADD_LEFT_SHIFT, quantize_multiplier
 from msfsim.ops.kinds import Op
+from msfsim.ops.mul import broadcasts, check_shapes
 
 
 def add(a: np.ndarray, b: np.ndarray, multiplier, shift, zp_a: int = 0, zp_b: int = 0,
         zp_out: int = 0, act_min: int = -128, act_max: int = 127,
         left_shift: int = ADD_LEFT_SHIFT) -> np.ndarray:
-    """TFLite int8 add; multiplier/shift = [input a, input b, output]."""
+    """TFLite int8 add; multiplier/shift = [input a, input b, output]; b is a's shape or
+    (1, 1, C) (numpy broadcasting)."""
     sa = (a.astype(np.int64) - zp_a) << left_shift
     sb = (b.astype(np.int64) - zp_b) << left_shift
     raw = fx.requantize(sa, multiplier[0], shift[0]) + fx.requantize(sb, multiplier[1], shift[1])
@@ -29,20 +36,23 @@ def add(a: np.ndarray, b: np.ndarray, multiplier, shift, zp_a: int = 0, zp_b: in
 
 
 def lower_add(ctx, node) -> None:
-    """Add of two activations of one shape -> add; of an activation and a constant -> the
-    bias of the layer producing the activation (a layer with a bias and no activation yet,
-    whose output only this node reads)."""
+    """Add of two activations of one shape, or with an N x C x 1 x 1 one broadcast -> add;
+    of an activation and a constant -> the bias of the layer producing the activation (a
+    layer with a bias and no activation yet, whose output only this node reads)."""
     a, b = node.input[0], node.input[1]
     if ctx.is_act(a) and ctx.is_act(b):
         ta, tb = ctx.act(node, 0), ctx.act(node, 1)
-        if ta.shape != tb.shape or ta.flat != tb.flat:
-            raise UnsupportedModel(f"{ctx.where(node)}: shapes {ta.shape} and {tb.shape} differ "
-                                   f"(broadcasting adds are not supported)")
-        if ta.flat:
+        if broadcasts(tb.shape, ta.shape):  # the (1, 1, C) operand goes second
+            ta, tb = tb, ta
+        why = check_shapes(ta.shape, tb.shape)
+        if why or ta.flat != tb.flat:
+            raise UnsupportedModel(f"{ctx.where(node)}: {why or 'a flat and a 4-D operand'}")
+        if ta.flat or tb.flat:  # ONNX would broadcast an (N, C) operand along W, not C
             raise UnsupportedModel(f"{ctx.where(node)}: adds of flattened tensors are not "
                                    f"supported")
         ctx.new_layer(node, FloatLayer(Op.ADD, node.name or node.output[0],
-                                       [ctx.canon(a), ctx.canon(b)], node.output[0], ta.shape))
+                                       [ctx.canon(ta.name), ctx.canon(tb.name)], node.output[0],
+                                       ta.shape))
         return
     if ctx.is_act(b) and not ctx.is_act(a):
         import onnx  # the constant first: the same node with the activation as input 0
@@ -78,10 +88,11 @@ class AddOp(OpDef):
 
     def build(self, b, a: int, c: int, out_q: QParamsLike, activation="none", clip=None,
               name=None, out_name=None) -> int:
+        """c: a's shape or (1, 1, C), broadcast over H and W."""
         ta, tb = b.tensors[a], b.tensors[c]
-        if ta.shape != tb.shape:
-            raise ValueError(f"add {shown(name)}: shapes {ta.shape} and {tb.shape} differ "
-                             f"(no broadcasting)")
+        why = check_shapes(ta.shape, tb.shape)
+        if why:
+            raise ValueError(f"add {shown(name)}: {why}")
         twice_max = 2.0 * max(ta.q.scale, tb.q.scale)
         m1, s1 = quantize_multiplier(ta.q.scale / twice_max)
         m2, s2 = quantize_multiplier(tb.q.scale / twice_max)
@@ -113,7 +124,9 @@ class AddOp(OpDef):
                   "input1_mult": int(m[0]), "input1_shift": int(s[0]),
                   "input2_mult": int(m[1]), "input2_shift": int(s[1]),
                   "output_mult": int(m[2]), "output_shift": int(s[2]),
-                  "output_offset": zout, "act_min": layer.act_min, "act_max": layer.act_max}
+                  "output_offset": zout, "act_min": layer.act_min, "act_max": layer.act_max,
+                  "broadcast": int(broadcasts(model.in_shape(layer, 0),
+                                              model.in_shape(layer, 1)))}
         return [CStruct("msf_add_params", f"l{layer.index}_params", fields)]
 
 

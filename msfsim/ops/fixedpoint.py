@@ -102,3 +102,68 @@ def out_hw(x: np.ndarray, kernel, stride, pad) -> tuple[int, int]:
     h, w = x.shape[:2]
     return ((h + pad[0] + pad[2] - kernel[0]) // stride[0] + 1,
             (w + pad[1] + pad[3] - kernel[1]) // stride[1] + 1)
+
+
+# ------------------------------------------------------------------ gemmlowp fixed-point functions
+# Vectorised over int32 values held in int64 arrays, as gemmlowp's fixedpoint.h computes them
+# (TFLM's int8 softmax: exp of a Q5.26 difference, 1 / (1 + x) for the reciprocal of the sum).
+
+# exp(-2^e) in Q0.31 for the barrel shifter of exp_on_negative_values, e = -2 .. 4
+_EXP_BARREL = ((-2, 1672461947), (-1, 1302514674), (0, 790015084), (1, 290630308),
+               (2, 39332535), (3, 720401), (4, 242))
+
+
+def rounding_mul_by_pot(x, exponent: int) -> np.ndarray:
+    """gemmlowp SaturatingRoundingMultiplyByPOT<exponent>: a saturating left shift, or
+    RoundingDivideByPOT for a negative exponent."""
+    x = np.asarray(x, dtype=np.int64)
+    if exponent > 0:
+        thr = (1 << (31 - exponent)) - 1
+        return np.where(x > thr, INT32_MAX, np.where(x < -thr, INT32_MIN, x << exponent))
+    if exponent < 0:
+        return divide_by_pot(x, np.int64(-exponent))
+    return x
+
+
+def _exp_quarter(a: np.ndarray) -> np.ndarray:
+    """exp_on_interval_between_negative_one_quarter_and_0_excl: exp(a), a in [-1/4, 0), Q0.31
+    (a Taylor expansion around -1/8)."""
+    const_term, one_third = 1895147668, 715827883
+    x = _wrap32(a + (1 << 28))
+    x2 = doubling_high_mul(x, x)
+    x3 = doubling_high_mul(x2, x)
+    x4 = doubling_high_mul(x2, x2)
+    x4_over_4 = rounding_mul_by_pot(x4, -2)
+    poly = rounding_mul_by_pot(
+        _wrap32(doubling_high_mul(_wrap32(x4_over_4 + x3), one_third) + x2), -1)
+    return _wrap32(const_term + doubling_high_mul(const_term, _wrap32(x + poly)))
+
+
+def exp_on_negative_values(a, integer_bits: int) -> np.ndarray:
+    """gemmlowp exp_on_negative_values: exp(a) for a <= 0 in Q(integer_bits).(31 -
+    integer_bits), the result in Q0.31 (exp(0) = INT32_MAX)."""
+    a = np.asarray(a, dtype=np.int64)
+    frac = 31 - integer_bits
+    quarter = 1 << (frac - 2)
+    a_mod = _wrap32((a & (quarter - 1)) - quarter)
+    result = _exp_quarter(rounding_mul_by_pot(a_mod, integer_bits))
+    remainder = _wrap32(a_mod - a)
+    for e, mult in _EXP_BARREL:
+        if integer_bits > e:
+            hit = (remainder & (1 << (frac + e))) != 0
+            result = np.where(hit, doubling_high_mul(result, np.int64(mult)), result)
+    if integer_bits > 5:
+        result = np.where(a < -(1 << (frac + 5)), 0, result)  # exp(-32) rounds to 0
+    return np.where(a == 0, INT32_MAX, result)
+
+
+def one_over_one_plus_x_for_x_in_0_1(a) -> np.ndarray:
+    """gemmlowp one_over_one_plus_x_for_x_in_0_1: 1 / (1 + a), Q0.31 in and out (three
+    Newton-Raphson steps in Q2.29)."""
+    s = np.asarray(a, dtype=np.int64) + INT32_MAX
+    half = np.where(s >= 0, (s + 1) // 2, -((-s + 1) // 2))  # (s + sign) / 2, truncated
+    x = _wrap32(1515870810 + doubling_high_mul(half, np.int64(-1010580540)))
+    for _ in range(3):
+        hx = doubling_high_mul(half, x)
+        x = _wrap32(x + rounding_mul_by_pot(doubling_high_mul(x, _wrap32((1 << 29) - hx)), 2))
+    return rounding_mul_by_pot(x, 1)

@@ -14,7 +14,7 @@ class Op(str, Enum):
     in this package; tests/test_ops.py checks that none is missing."""
     CONV = "conv"          # standard conv (pointwise when kernel is 1x1)
     DWCONV = "dwconv"      # depthwise conv, channel multiplier 1
-    ADD = "add"            # residual add of two tensors of the same shape
+    ADD = "add"            # elementwise add, second operand same shape or (1, 1, C)
     MAXPOOL = "maxpool"
     AVGPOOL = "avgpool"
     GAP = "gap"            # global average pooling -> (1, 1, C)
@@ -22,6 +22,7 @@ class Op(str, Enum):
     LUT = "lut"            # int8 -> int8 unary activation by a 256-entry table
     MUL = "mul"            # elementwise product, second operand same shape or (1, 1, C)
     CONCAT = "concat"      # two tensors of the same H, W joined along channels
+    SOFTMAX = "softmax"    # int8 softmax (TFLM's) over the C values of a (1, 1, C) tensor
 
 
 def out_size(n: int, k: int, s: int, p0: int, p1: int) -> int:

@@ -125,6 +125,11 @@ class Importer:
     def define(self, name: str, shape: tuple[int, int, int], flat: bool = False) -> None:
         self.values[name] = Act(name, shape, flat=flat)
 
+    def default_qparams(self, name: str, q: QParams) -> None:
+        """The qparams of activation `name` unless the model's QDQ nodes give others (an op
+        whose output quantisation is fixed, e.g. softmax's 1/256, -128): never calibrated."""
+        self.fallback_q[name] = q
+
     def new_layer(self, node: onnx.NodeProto, layer: FloatLayer) -> None:
         h, w, c = layer.out_shape
         for axis, v in ((1, c), (2, h), (3, w)):

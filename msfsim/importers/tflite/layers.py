@@ -1,18 +1,21 @@
 """TFLite operators that become msfsim layers, with TFLM's integer parameters (quant.py).
 
 CONV_2D and DEPTHWISE_CONV_2D -> conv / dwconv (a PAD before them folds into their padding
-when it pads with the input zero point), FULLY_CONNECTED -> dense, ADD -> add, MAX_POOL_2D ->
-maxpool, AVERAGE_POOL_2D -> avgpool in TFLite's rounding mode, MEAN over H and W -> gap with the
-multiplier TFLM's MEAN uses, HARD_SWISH, LOGISTIC and TANH -> lut (the table by TFLM's integer
-arithmetic, luts.py), MUL -> mul (same shapes or a (1, 1, C) operand broadcast), or a lut when
-one operand is a constant scalar, CONCATENATION along channels -> concat (a chain for more
-than two inputs). Each checks what msfsim's op cannot express and says so.
+when it pads with the input zero point; a depth multiplier above 1 makes a conv with
+block-diagonal weights), FULLY_CONNECTED -> dense, ADD -> add (same shapes or a (1, 1, C)
+operand broadcast), MAX_POOL_2D -> maxpool, AVERAGE_POOL_2D -> avgpool in TFLite's rounding
+mode, MEAN over H and W -> gap with the multiplier TFLM's MEAN uses, HARD_SWISH, LOGISTIC
+and TANH -> lut (the table by TFLM's integer arithmetic, luts.py), MUL -> mul (same shapes or
+a (1, 1, C) operand broadcast), or a lut when one operand is a constant scalar,
+CONCATENATION along channels -> concat (a chain for more than two inputs), SOFTMAX ->
+softmax. Each checks what msfsim's op cannot express and says so.
 """
 from __future__ import annotations
 
 import numpy as np
 import tflite
 
+from msfsim.importers.onnx.load import MAX_WEIGHT_ELEMENTS
 from msfsim.importers.tflite import luts, quant
 from msfsim.importers.tflite.read import TflOp, type_name
 from msfsim.importers.tflite.walk import INT8, Walk
@@ -71,6 +74,10 @@ def _weights(w: Walk, op: TflOp, cout_axis: int):
 
 
 def conv(w: Walk, op: TflOp) -> None:
+    """CONV_2D -> conv; DEPTHWISE_CONV_2D -> dwconv, or with a depth multiplier m > 1 (also a
+    1-channel input making m channels) -> a dense conv whose weights are block-diagonal
+    (`block_diagonal`): identical int8 arithmetic (zero weights add nothing to the int32
+    accumulator), Cin times the MACs of the depthwise layer."""
     depthwise = op.name == "DEPTHWISE_CONV_2D"
     o = op.options
     if o is None:
@@ -89,10 +96,20 @@ def conv(w: Walk, op: TflOp) -> None:
     wt, bias = _weights(w, op, 3 if depthwise else 0)
     wq = wt.data
     if depthwise:
-        if wq.ndim != 4 or wq.shape[0] != 1 or wq.shape[3] != x.shape[2]:
-            raise w.fail(op, f"depthwise weights {list(wq.shape)} for {x.shape[2]} channels: "
-                             f"only depth multiplier 1 is supported")
+        if (wq.ndim != 4 or wq.shape[0] != 1 or wq.shape[3] < x.shape[2]
+                or wq.shape[3] % x.shape[2]):
+            raise w.fail(op, f"depthwise weights {list(wq.shape)} for {x.shape[2]} channels")
+        dm = wq.shape[3] // x.shape[2]
+        if o.depth_multiplier != dm:  # TFLM indexes the weights by the option's multiplier
+            raise w.fail(op, f"depth multiplier {o.depth_multiplier} for weights "
+                             f"{list(wq.shape)} on {x.shape[2]} channels")
         wir, k = wq[0], (wq.shape[1], wq.shape[2])
+        if dm > 1:  # the same int8 arithmetic as a dense CONV_2D (more MACs)
+            if wq.size * x.shape[2] > MAX_WEIGHT_ELEMENTS:
+                raise w.fail(op, f"depth multiplier {dm} on {x.shape[2]} channels: as a dense "
+                                 f"convolution its weights would exceed msfsim's bound of "
+                                 f"{MAX_WEIGHT_ELEMENTS:,} values")
+            depthwise, wir = False, block_diagonal(wir, dm)
     else:
         if wq.ndim != 4 or wq.shape[3] != x.shape[2]:
             raise w.fail(op, f"weights {list(wq.shape)} for {x.shape[2]} input channels "
@@ -105,7 +122,7 @@ def conv(w: Walk, op: TflOp) -> None:
     inner = _padding(w, op, (x.shape[0] + pre[0] + pre[2], x.shape[1] + pre[1] + pre[3]), k, s,
                      o.padding)
     pad = tuple(a + b for a, b in zip(pre, inner))
-    cout = wq.shape[3] if depthwise else wq.shape[0]
+    cout = wir.shape[-1] if depthwise else wir.shape[0]
     out_q = w.qparams(op.outputs[0], op)
     mult, shift = quant.channel_requant(in_q.scale, wt.scale, out_q.scale, cout)
     lo, hi = _act_range(w, op, o.activation)
@@ -118,6 +135,20 @@ def conv(w: Walk, op: TflOp) -> None:
                   activation=quant.ACTIVATION_NAMES[o.activation],
                   name=w.t(op.outputs[0]).name)
     w.define(op, y)
+
+
+def block_diagonal(dw: np.ndarray, mult: int) -> np.ndarray:
+    """DEPTHWISE_CONV_2D weights (kh, kw, C * mult) with depth multiplier `mult` as dense
+    CONV_2D weights (C * mult, kh, kw, C): output channel o = c * mult + j reads input channel
+    c alone (reference_integer_ops::DepthwiseConvPerChannel), zeros elsewhere. TFLM's sum over
+    the taps of that one channel is the conv's sum, the zeros adding nothing: the same bias,
+    per-channel requantisation and output, bit for bit, for C times the MACs."""
+    kh, kw, cout = dw.shape
+    cin = cout // mult
+    out = np.zeros((cout, kh, kw, cin), np.int8)
+    o = np.arange(cout)
+    out[o, :, :, o // mult] = np.moveaxis(dw, 2, 0)
+    return out
 
 
 class _Probe:
@@ -151,12 +182,19 @@ def fully_connected(w: Walk, op: TflOp) -> None:
 
 
 def add(w: Walk, op: TflOp) -> None:
+    """ADD of two activations of one shape, or with a (1, 1, C) operand broadcast over H and W
+    (TFLM's BroadcastAdd: the same arithmetic per element); the broadcast operand goes second,
+    with its multiplier (the sum is symmetric)."""
+    from msfsim.ops import mul as mul_op  # the broadcast rule mul and add share
     a, c = w.act(op, 0), w.act(op, 1)
+    ia, ic = op.inputs[0], op.inputs[1]
     assert w.b is not None
-    if w.b.tensors[a].shape != w.b.tensors[c].shape:
-        raise w.fail(op, f"shapes {w.b.tensors[a].shape} and {w.b.tensors[c].shape} differ "
-                         f"(broadcasting adds are not supported)")
-    qa, qc, qo = (w.qparams(i, op) for i in (op.inputs[0], op.inputs[1], op.outputs[0]))
+    if mul_op.broadcasts(w.b.tensors[c].shape, w.b.tensors[a].shape):
+        a, c, ia, ic = c, a, ic, ia
+    why = mul_op.check_shapes(w.b.tensors[a].shape, w.b.tensors[c].shape)
+    if why:
+        raise w.fail(op, why)
+    qa, qc, qo = (w.qparams(i, op) for i in (ia, ic, op.outputs[0]))
     try:
         mult, shift = quant.add_requant(qa.scale, qc.scale, qo.scale)
     except ValueError as exc:
@@ -355,5 +393,30 @@ def concatenation(w: Walk, op: TflOp) -> None:
     w.define(op, y)
 
 
+def softmax(w: Walk, op: TflOp) -> None:
+    """SOFTMAX of a (1, N) vector or a 1x1xC map, beta from its options -> softmax (TFLM's
+    int8 arithmetic; output scale 1/256, zero point -128 as TFLM requires)."""
+    from msfsim.ops import softmax as softmax_op
+    src = w.act(op, 0)
+    assert w.b is not None
+    shape = w.b.tensors[src].shape
+    if shape[:2] != (1, 1):
+        raise w.fail(op, f"softmax over the channels of a {shape[0]}x{shape[1]} map (per "
+                         f"pixel) is not supported; only a (1, N) vector or a 1x1xC map")
+    qo = w.qparams(op.outputs[0], op)
+    if qo.zero_point != softmax_op.OUTPUT_ZERO_POINT or quant.f32(qo.scale) != quant.f32(1 / 256):
+        raise w.fail(op, f"output scale {qo.scale:g}, zero point {qo.zero_point}: TFLM's int8 "
+                         f"softmax requires scale 1/256 and zero point -128")
+    beta = op.options.beta if op.options is not None else 1.0
+    w.check_shape(op, shape)
+    out = w.t(op.outputs[0])
+    try:
+        y = softmax_op.SoftmaxOp().build(w.b, src, beta=beta, out_q=qo, name=out.name,
+                                         out_name=out.name)
+    except ValueError as exc:
+        raise w.fail(op, str(exc)) from None
+    w.define(op, y)
+
+
 HANDLERS.update({"HARD_SWISH": unary, "LOGISTIC": unary, "TANH": unary, "MUL": mul,
-                 "CONCATENATION": concatenation})
+                 "CONCATENATION": concatenation, "SOFTMAX": softmax})

@@ -40,7 +40,8 @@ _OPTIONS = {"CONV_2D": tflite.Conv2DOptions, "DEPTHWISE_CONV_2D": tflite.Depthwi
             "AVERAGE_POOL_2D": tflite.Pool2DOptions, "MAX_POOL_2D": tflite.Pool2DOptions,
             "MEAN": tflite.ReducerOptions, "STRIDED_SLICE": tflite.StridedSliceOptions,
             "PACK": tflite.PackOptions, "RESHAPE": tflite.ReshapeOptions,
-            "MUL": tflite.MulOptions, "CONCATENATION": tflite.ConcatenationOptions}
+            "MUL": tflite.MulOptions, "CONCATENATION": tflite.ConcatenationOptions,
+            "SOFTMAX": tflite.SoftmaxOptions}
 
 
 def type_name(t: int) -> str:
@@ -173,6 +174,7 @@ _FIELDS = {"Padding": "padding", "StrideH": "stride_h", "StrideW": "stride_w",
            "EndMask": "end_mask", "EllipsisMask": "ellipsis_mask",
            "NewAxisMask": "new_axis_mask", "ShrinkAxisMask": "shrink_axis_mask",
            "Axis": "axis", "DepthMultiplier": "depth_multiplier"}
+_FLOAT_FIELDS = {"Beta": "beta"}
 
 
 def _options(op, name: str) -> SimpleNamespace | None:
@@ -184,6 +186,8 @@ def _options(op, name: str) -> SimpleNamespace | None:
     opts = cls()
     opts.Init(table.Bytes, table.Pos)
     return SimpleNamespace(**{py: int(getattr(opts, fb)()) for fb, py in _FIELDS.items()
+                              if hasattr(opts, fb)},
+                           **{py: float(getattr(opts, fb)()) for fb, py in _FLOAT_FIELDS.items()
                               if hasattr(opts, fb)})
 
 

@@ -65,12 +65,16 @@ class Walk:
         return QParams(float(t.scale[0]), zp)
 
     def hwc(self, i: int, op: TflOp | None = None) -> Shape:
-        """An activation's shape as msfsim's (H, W, C): (1, H, W, C) or (1, C) -> (1, 1, C)."""
+        """An activation's shape as msfsim's (H, W, C): (1, H, W, C), or (1, C) and (C,) ->
+        (1, 1, C) (the converter squeezes a per-channel vector to (C,) before a broadcast ADD
+        or MUL; TFLite broadcasts it along the last axis, the channels)."""
         s = self.t(i).shape
         if len(s) == 4 and s[0] == 1:
             return (s[1], s[2], s[3])
         if len(s) == 2 and s[0] == 1:
             return (1, 1, s[1])
+        if len(s) == 1:
+            return (1, 1, s[0])
         where = f"{self.where(op)}: " if op is not None else ""
         raise UnsupportedModel(f"{where}tensor {shown(self.t(i).name)} has shape "
                                f"{list(s)}; msfsim takes batch 1, NHWC or (1, C)")
@@ -173,8 +177,9 @@ def quantize(w: Walk, op: TflOp) -> None:
 
 def reshape(w: Walk, op: TflOp) -> None:
     """RESHAPE: of a constant, folded; of an activation, an alias of the same bytes, allowed
-    when msfsim's (H, W, C) stays the same or the result is flat (1, N) (Flatten before a
-    FULLY_CONNECTED, which reads its input flattened in NHWC order anyway)."""
+    when msfsim's (H, W, C) stays the same (a (1, 1, 1, C) squeezed to (C,) included) or the
+    result is flat (1, N) (Flatten before a FULLY_CONNECTED, which reads its input flattened
+    in NHWC order anyway)."""
     i, out = op.inputs[0], op.outputs[0]
     if i in w.consts:
         w.consts[out] = np.reshape(w.consts[i], w.t(out).shape)
