@@ -190,6 +190,99 @@ def dw_multiplier() -> keras.Model:
     return keras.Model(inp, x, name="dw_multiplier")
 
 
+def mobilenet_v1() -> keras.Model:
+    """keras.applications.MobileNet as Keras writes it: alpha 0.25, 96x96x3, 3 classes, its
+    head GlobalAveragePooling2D(keepdims) -> Dropout -> Conv2D 1x1 -> Reshape -> softmax."""
+    return keras.applications.MobileNet(input_shape=(96, 96, 3), alpha=0.25, weights=None,
+                                        classes=3, classifier_activation="softmax")
+
+
+def mobilenet_v2() -> keras.Model:
+    """keras.applications.MobileNetV2: alpha 0.2 (at 0.35 the file is 640 KB: the last
+    1x1 convolution keeps 1280 channels), 96x96x3, 3 classes, softmax."""
+    return keras.applications.MobileNetV2(input_shape=(96, 96, 3), alpha=0.2, weights=None,
+                                          classes=3, classifier_activation="softmax")
+
+
+def mobilenet_v3_small() -> keras.Model:
+    """keras.applications.MobileNetV3Small (not minimalistic), alpha 0.2 (the head's 1x1
+    convolution to 1024 channels stays; at 0.25 the file is 418 KB), 96x96x3, 3
+    classes, softmax, with its preprocessing Rescaling (x / 127.5 - 1) on the input; its
+    hard_sigmoid is ReLU6(x + 3) * (1 / 6) (Keras ops), hard-swish an Activation."""
+    return keras.applications.MobileNetV3Small(input_shape=(96, 96, 3), alpha=0.2,
+                                               weights=None, classes=3, dropout_rate=0.2,
+                                               classifier_activation="softmax")
+
+
+def resnet8() -> keras.Model:
+    """ResNet-8 of MLPerf Tiny (image classification, CIFAR-10): conv 16, three stacks of two
+    3x3 convolutions with a residual ADD (1x1 stride-2 shortcut convolutions in the second and
+    third), AveragePooling2D over the 8x8 map, Flatten, Dense 10, softmax."""
+    def bn_relu(x, relu=True):
+        x = L.BatchNormalization()(x)
+        return L.Activation("relu")(x) if relu else x
+
+    x = inp = keras.Input((32, 32, 3), batch_size=1)
+    x = bn_relu(L.Conv2D(16, 3, padding="same")(x))
+    for filters, stride in ((16, 1), (32, 2), (64, 2)):
+        y = bn_relu(L.Conv2D(filters, 3, strides=stride, padding="same")(x))
+        y = bn_relu(L.Conv2D(filters, 3, padding="same")(y), relu=False)
+        if stride != 1:
+            x = L.Conv2D(filters, 1, strides=stride, padding="same")(x)
+        x = L.Activation("relu")(L.Add()([x, y]))
+    x = L.AveragePooling2D(int(min(x.shape[1:3])))(x)
+    x = L.Flatten()(x)
+    x = L.Dense(10, activation="softmax")(x)
+    return keras.Model(inp, x, name="resnet8")
+
+
+def inception() -> keras.Model:
+    """An Inception-style CNN: a stem, two inception blocks (1x1; 1x1 -> 3x3; 1x1 -> 3x3 ->
+    3x3 in place of 5x5 in the second, a 5x5 in the first; 3x3 max pool -> 1x1 pool
+    projection) joined by Concatenate, a strided max pool between them,
+    GlobalAveragePooling2D, Dense, softmax."""
+    def block(x, c1, c3r, c3, c5r, c5, cp, five=True):
+        a = L.Conv2D(c1, 1, activation="relu")(x)
+        b = L.Conv2D(c3r, 1, activation="relu")(x)
+        b = L.Conv2D(c3, 3, padding="same", activation="relu")(b)
+        c = L.Conv2D(c5r, 1, activation="relu")(x)
+        if five:
+            c = L.Conv2D(c5, 5, padding="same", activation="relu")(c)
+        else:
+            c = L.Conv2D(c5, 3, padding="same", activation="relu")(c)
+            c = L.Conv2D(c5, 3, padding="same", activation="relu")(c)
+        d = L.MaxPooling2D(3, strides=1, padding="same")(x)
+        d = L.Conv2D(cp, 1, activation="relu")(d)
+        return L.Concatenate()([a, b, c, d])
+
+    x = inp = keras.Input((32, 32, 3), batch_size=1)
+    x = L.Conv2D(16, 3, strides=2, padding="same", activation="relu")(x)
+    x = block(x, 8, 8, 16, 4, 8, 8)
+    x = L.MaxPooling2D(3, strides=2, padding="same")(x)
+    x = block(x, 16, 12, 24, 4, 8, 8, five=False)
+    x = L.GlobalAveragePooling2D()(x)
+    x = L.Dense(10, activation="softmax")(x)
+    return keras.Model(inp, x, name="inception")
+
+
+def hard_sigmoid_table() -> keras.Model:
+    """MobileNetV3's hard_sigmoid as Keras writes it, ReLU6(x + 3) * (1 / 6), on the (16, 16,
+    1) input: an ADD of a constant scalar (ReLU6 fused) and a MUL by one, which fed the 256
+    int8 values output TFLM's whole table."""
+    x = inp = keras.Input((16, 16, 1), batch_size=1)
+    x = L.ReLU(6.0)(x + 3.0) * (1.0 / 6.0)
+    return keras.Model(inp, x, name="hard_sigmoid_table")
+
+
+def per_channel_add() -> keras.Model:
+    """An ADD of a per-channel constant after a max pool (the converter cannot fold it into
+    a convolution's bias): msfsim refuses it."""
+    x = inp = keras.Input((8, 8, 4), batch_size=1)
+    x = L.MaxPooling2D(2)(x) + np.array([0.5, -1.0, 2.0, 0.25], np.float32)
+    x = L.Conv2D(4, 1)(x)
+    return keras.Model(inp, x, name="per_channel_add")
+
+
 def randomise(model: keras.Model, rng: np.random.Generator) -> None:
     """Nonzero biases and BatchNorm statistics (Keras initialises them to 0/1)."""
     ws = []
@@ -200,14 +293,30 @@ def randomise(model: keras.Model, rng: np.random.Generator) -> None:
     model.set_weights(ws)
 
 
+def calibrate_bn(model: keras.Model, rng: np.random.Generator,
+                 data_range: tuple[float, float]) -> None:
+    """BatchNormalization statistics taken from data, as training leaves them: in graph
+    order, each layer's moving mean and variance become those of its input over a batch of
+    random inputs (gamma and beta stay random). With random weights and made-up statistics a
+    deep network's activations fade until its output no longer depends on its input."""
+    x = rng.uniform(*data_range, (16,) + tuple(model.input_shape[1:])).astype(np.float32)
+    for layer in model.layers:
+        if isinstance(layer, L.BatchNormalization):
+            a = np.asarray(keras.Model(model.inputs, layer.input)(x))
+            axes = tuple(range(a.ndim - 1))
+            w = layer.get_weights()
+            layer.set_weights(w[:-2] + [a.mean(axes), a.var(axes)])
+
+
 def convert(model: keras.Model, int8_io: bool, seed: int, per_tensor_dense: bool = False,
-            quantise: bool = True) -> bytes:
+            quantise: bool = True, rep_range: tuple[float, float] = (-1.0, 1.0),
+            rep_count: int = 32) -> bytes:
     shape = (1,) + tuple(model.input_shape[1:])
 
     def rep():
         rng = np.random.default_rng(seed)
-        for _ in range(32):
-            yield [rng.uniform(-1, 1, shape).astype(np.float32)]
+        for _ in range(rep_count):
+            yield [rng.uniform(*rep_range, shape).astype(np.float32)]
 
     conv = tf.lite.TFLiteConverter.from_keras_model(model)
     if not quantise:  # a float model, which msfsim refuses
@@ -240,7 +349,19 @@ def main(argv: list[str]) -> int:
              ("tanh_table", unary("tanh", 3.0), True, False),
              ("softmax_net", softmax_net, True, False),
              ("broadcast_add", broadcast_add, True, False),
-             ("dw_multiplier", dw_multiplier, True, False)]
+             ("dw_multiplier", dw_multiplier, True, False),
+             ("mobilenet_v1", mobilenet_v1, True, False),
+             ("mobilenet_v2", mobilenet_v2, True, False),
+             ("mobilenet_v3_small", mobilenet_v3_small, True, False),
+             ("resnet8", resnet8, True, False),
+             ("inception", inception, True, False),
+             ("hard_sigmoid_table", hard_sigmoid_table, True, False),
+             ("per_channel_add", per_channel_add, True, False)]
+    # the representative data of models that take pixel values (their own Rescaling), and
+    # of a table over the range where hard_sigmoid bends
+    rep_ranges = {"mobilenet_v3_small": (0.0, 255.0), "hard_sigmoid_table": (-5.0, 5.0)}
+    # whole Keras architectures: 8 representative inputs, BatchNormalization from data
+    big = {"mobilenet_v1", "mobilenet_v2", "mobilenet_v3_small", "resnet8", "inception"}
     wanted = set(argv)
     unknown = wanted - {c[0] for c in cases}
     if unknown:
@@ -249,12 +370,18 @@ def main(argv: list[str]) -> int:
     for i, (name, make, int8_io, per_tensor) in enumerate(cases):
         if wanted and name not in wanted:
             continue
+        keras.backend.clear_session()  # layer names independent of the fixtures made before
         keras.utils.set_random_seed(SEED + i)
         model = make()
         randomise(model, np.random.default_rng(SEED + i))
+        if name in big:
+            calibrate_bn(model, np.random.default_rng(SEED + i),
+                         rep_ranges.get(name, (-1.0, 1.0)))
         data = convert(model, int8_io, SEED + i, per_tensor,
-                       quantise=name != "float32_unquantised")
-        assert len(data) < 100_000, (name, len(data))
+                       quantise=name != "float32_unquantised",
+                       rep_range=rep_ranges.get(name, (-1.0, 1.0)),
+                       rep_count=8 if name in big else 32)
+        assert len(data) < (400_000 if name in big else 100_000), (name, len(data))
         (OUT / f"{name}.tflite").write_bytes(data)
         print(f"{name}.tflite: {len(data):,} B")
     return 0

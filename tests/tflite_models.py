@@ -11,6 +11,8 @@ import tflite
 
 DATA = Path(__file__).resolve().parent / "data" / "tflite"
 FIXTURES = ["lenet", "mbv2_block", "dscnn", "dscnn_float_io"]
+# whole Keras architectures (keras.applications and hand-written Keras models), int8 in / out
+KERAS_FIXTURES = ["mobilenet_v1", "mobilenet_v2", "mobilenet_v3_small", "resnet8", "inception"]
 
 
 def fixture(name: str) -> Path:

@@ -3,12 +3,12 @@
 CONV_2D and DEPTHWISE_CONV_2D -> conv / dwconv (a PAD before them folds into their padding
 when it pads with the input zero point; a depth multiplier above 1 makes a conv with
 block-diagonal weights), FULLY_CONNECTED -> dense, ADD -> add (same shapes or a (1, 1, C)
-operand broadcast), MAX_POOL_2D -> maxpool, AVERAGE_POOL_2D -> avgpool in TFLite's rounding
-mode, MEAN over H and W -> gap with the multiplier TFLM's MEAN uses, HARD_SWISH, LOGISTIC
-and TANH -> lut (the table by TFLM's integer arithmetic, luts.py), MUL -> mul (same shapes or
-a (1, 1, C) operand broadcast), or a lut when one operand is a constant scalar,
-CONCATENATION along channels -> concat (a chain for more than two inputs), SOFTMAX ->
-softmax. Each checks what msfsim's op cannot express and says so.
+operand broadcast), or a lut when one operand is a constant scalar, MAX_POOL_2D -> maxpool,
+AVERAGE_POOL_2D -> avgpool in TFLite's rounding mode, MEAN over H and W -> gap with the
+multiplier TFLM's MEAN uses, HARD_SWISH, LOGISTIC and TANH -> lut (the table by TFLM's integer
+arithmetic, luts.py), MUL -> mul (same shapes or a (1, 1, C) operand broadcast), or a lut when
+one operand is a constant scalar, CONCATENATION along channels -> concat (a chain for more than
+two inputs), SOFTMAX -> softmax. Each checks what msfsim's op cannot express and says so.
 """
 from __future__ import annotations
 
@@ -186,6 +186,10 @@ def add(w: Walk, op: TflOp) -> None:
     (TFLM's BroadcastAdd: the same arithmetic per element); the broadcast operand goes second,
     with its multiplier (the sum is symmetric)."""
     from msfsim.ops import mul as mul_op  # the broadcast rule mul and add share
+    act = op.options.activation if op.options is not None else 0
+    lo, hi = _act_range(w, op, act)
+    if _by_const(w, op, luts.add_const_table, lo, hi):
+        return
     a, c = w.act(op, 0), w.act(op, 1)
     ia, ic = op.inputs[0], op.inputs[1]
     assert w.b is not None
@@ -199,8 +203,6 @@ def add(w: Walk, op: TflOp) -> None:
         mult, shift = quant.add_requant(qa.scale, qc.scale, qo.scale)
     except ValueError as exc:
         raise w.fail(op, str(exc)) from None
-    act = op.options.activation if op.options is not None else 0
-    lo, hi = _act_range(w, op, act)
     y = w.new_tensor(op, w.b.tensors[a].shape)
     w.b.new_layer(op=Op.ADD, inputs=(a, c), output=y, multiplier=mult, shift=shift,
                   act_min=lo, act_max=hi, activation=quant.ACTIVATION_NAMES[act],
@@ -328,20 +330,30 @@ def _scalar_const(w: Walk, op: TflOp, k: int):
     return int(v[0]), float(t.scale[0]), int(t.zero_point[0])
 
 
+def _by_const(w: Walk, op: TflOp, make, lo: int, hi: int) -> bool:
+    """ADD / MUL with an int8 constant scalar operand: a lut of TFLM's arithmetic on every
+    value of the other operand (False when neither operand is one)."""
+    for k in (0, 1):
+        c = _scalar_const(w, op, 1 - k)
+        if c is not None:
+            qi, qo = w.qparams(op.inputs[k], op), w.qparams(op.outputs[0], op)
+            try:
+                table = make(qi.scale, qi.zero_point, *c, qo.scale, qo.zero_point, lo, hi)
+            except ValueError as exc:
+                raise w.fail(op, str(exc)) from None
+            _lut(w, op, w.act(op, k), table)
+            return True
+    return False
+
+
 def mul(w: Walk, op: TflOp) -> None:
     """MUL of two activations (same shape, or a (1, 1, C) one broadcast over H and W) -> mul;
     by a constant scalar -> lut (TFLM's Mul on every input value)."""
     act = op.options.activation if op.options is not None else 0
     lo, hi = _act_range(w, op, act)
+    if _by_const(w, op, luts.mul_const_table, lo, hi):
+        return
     qo = w.qparams(op.outputs[0], op)
-    for k in (0, 1):
-        c = _scalar_const(w, op, 1 - k)
-        if c is not None:
-            src = w.act(op, k)
-            qi = w.qparams(op.inputs[k], op)
-            _lut(w, op, src, luts.mul_const_table(qi.scale, qi.zero_point, *c, qo.scale,
-                                                  qo.zero_point, lo, hi))
-            return
     a, c = w.act(op, 0), w.act(op, 1)
     assert w.b is not None
     ia, ic = op.inputs[0], op.inputs[1]

@@ -9,7 +9,9 @@ arithmetic on every input value, so that a `lut` layer reproduces the kernel bit
   micro logistic_common.cc / tanh_common.cc, and gemmlowp's fixed-point logistic / tanh
   (fixedpoint/fixedpoint.h) on a Q4.27 input;
 - MUL by a constant scalar: reference_integer_ops::Mul with the constant's int8 value as the
-  second operand (mul_common.cc).
+  second operand (mul_common.cc);
+- ADD of a constant scalar: reference_integer_ops::AddFunc (integer_ops/add.h; TFLM runs it
+  through BroadcastAdd6DSlow, the same function per element) with add_common.cc's parameters.
 Plain Python integers; C's truncating division and int16 / int32 wrap-around are spelled out.
 """
 from __future__ import annotations
@@ -18,7 +20,8 @@ import math
 
 import numpy as np
 
-from msfsim.importers.tflite.quant import f32, quantize_multiplier
+from msfsim.importers.tflite.quant import add_requant, f32, quantize_multiplier
+from msfsim.ops.fixedpoint import ADD_LEFT_SHIFT
 
 I16_MIN, I16_MAX = -(1 << 15), (1 << 15) - 1
 I32_MIN, I32_MAX = -(1 << 31), (1 << 31) - 1
@@ -248,4 +251,22 @@ def mul_const_table(in_scale: float, in_zp: int, c: int, c_scale: float, c_zp: i
 
     def one(x: int) -> int:
         return _clamp(out_zp + _mbqm((x - in_zp) * (c - c_zp), m, s), act_min, act_max)
+    return _table(one)
+
+
+# ------------------------------------------------------------------ ADD of a constant
+
+def add_const_table(in_scale: float, in_zp: int, c: int, c_scale: float, c_zp: int,
+                    out_scale: float, out_zp: int, act_min: int = -128, act_max: int = 127
+                    ) -> np.ndarray:
+    """AddFunc: each operand minus its zero point, shifted left 20, scaled by its multiplier
+    (shift <= 0: MultiplyByQuantizedMultiplierSmallerThanOneExp), summed, requantised, plus
+    the output zero point, clamped. Which operand comes first does not change the sum."""
+    m, s = add_requant(in_scale, c_scale, out_scale)
+    const = _mbqm((c - c_zp) * (1 << ADD_LEFT_SHIFT), int(m[1]), int(s[1]))
+
+    def one(x: int) -> int:
+        v = _mbqm((x - in_zp) * (1 << ADD_LEFT_SHIFT), int(m[0]), int(s[0]))
+        return _clamp(_mbqm(_wrap(v + const, 32), int(m[2]), int(s[2])) + out_zp, act_min,
+                      act_max)
     return _table(one)
