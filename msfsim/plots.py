@@ -5,7 +5,8 @@ axes and decides when a range needs a log axis. Without matplotlib, both fall ba
 hand-made SVG charts here:
 
 - `Chart`, a declarative chart of points (one legend entry per `Series`, hollow for
-  estimates), an optional staircase, reference lines (`Rule`) and point labels (`Label`).
+  estimates), an optional staircase (dashed where it runs through estimates), reference lines
+  (`Rule`) and point labels (`Label`).
   `draw(ax, chart)` draws it with matplotlib, `chart_svg(chart)` without: the same points,
   labels, axis titles and hollow markers in both.
 - `bars_svg`: a bar chart of labelled values (`Bar`), optionally hatched on top, with levels
@@ -123,13 +124,16 @@ class Label:
 
 @dataclass
 class Chart:
-    """Points on x/y axes; `step` (post-step staircase through its points) is drawn under them."""
+    """Points on x/y axes; `step` (post-step staircase through its points) is drawn under them,
+    dashed from each point `step_dashed` flags (an estimate) to the next: its level and the
+    riser up to it."""
     title: str
     xlabel: str
     ylabel: str
     series: list[Series]
     step: list[tuple[float, float]] = field(default_factory=list)
     step_colour: str = "#4e79a7"
+    step_dashed: list[bool] = field(default_factory=list)
     rules: list[Rule] = field(default_factory=list)
     labels: list[Label] = field(default_factory=list)
     xlog: bool = False
@@ -139,12 +143,30 @@ class Chart:
     legend: str = "best"     # matplotlib legend location
 
 
+def step_segments(chart: Chart) -> list[tuple[list[tuple[float, float]], bool]]:
+    """The staircase as runs of (points, dashed): the level of point k (up to the next point's
+    x) is point k's, the riser from it to point k + 1 is point k + 1's."""
+    pts, dashed = chart.step, chart.step_dashed
+    runs: list[tuple[list[tuple[float, float]], bool]] = []
+    for k in range(len(pts) - 1):
+        (x0, y0), (x1, y1) = pts[k], pts[k + 1]
+        d0 = k < len(dashed) and dashed[k]
+        d1 = k + 1 < len(dashed) and dashed[k + 1]
+        for seg, d in (([(x0, y0), (x1, y0)], d0), ([(x1, y0), (x1, y1)], d1)):
+            if seg[0] == seg[1]:
+                continue
+            if runs and runs[-1][1] == d and runs[-1][0][-1] == seg[0]:
+                runs[-1][0].append(seg[1])
+            else:
+                runs.append((list(seg), d))
+    return runs
+
+
 def draw(ax: Any, chart: Chart) -> None:
     """`chart` on a matplotlib Axes."""
-    if chart.step:
-        xs, ys = zip(*chart.step)
-        ax.step(list(xs), list(ys), where="post", color=chart.step_colour, linewidth=1.4,
-                zorder=2)
+    for pts, dashed in step_segments(chart):
+        ax.plot([x for x, _ in pts], [y for _, y in pts], color=chart.step_colour,
+                linewidth=1.4, linestyle="--" if dashed else "-", zorder=2)
     for s in chart.series:
         if not s.points:
             ax.plot([], [], linestyle="none", label=s.label)
@@ -279,15 +301,12 @@ def chart_svg(chart: Chart, h: int = 420) -> str:
               f'text-anchor="middle">{esc(chart.xlabel)}</text>',
               f'<text class="ylabel" transform="translate(14,{(y0 + y1) / 2:.1f}) rotate(-90)" '
               f'text-anchor="middle">{esc(chart.ylabel)}</text>']
-    if chart.step:
-        pts, prev = [], None
-        for x, y in chart.step:
-            if prev is not None:
-                pts.append(f"{sx(x):.1f},{sy(prev):.1f}")
-            pts.append(f"{sx(x):.1f},{sy(y):.1f}")
-            prev = y
-        parts.append(f'<polyline points="{" ".join(pts)}" fill="none" '
-                     f'stroke="{chart.step_colour}" stroke-width="1.4"/>')
+    for pts, dashed in step_segments(chart):
+        line = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in pts)
+        dash = ' stroke-dasharray="6,3"' if dashed else ""
+        parts.append(f'<polyline class="{"step estimate" if dashed else "step"}" '
+                     f'points="{line}" fill="none" stroke="{chart.step_colour}" '
+                     f'stroke-width="1.4"{dash}/>')
     for r in chart.rules:
         dash = _DASH.get(r.style, "6,3")
         ends = ((sx(r.value), y0, sx(r.value), y1) if r.axis == "x"

@@ -164,3 +164,23 @@ def test_wide_range():
     assert plots.wide_range([100, 900]) and not plots.wide_range([100, 700])
     assert not plots.wide_range([0, None, 5]) and not plots.wide_range([])
     assert plots.wide_range([100, 200], top=1_000)
+
+
+def test_the_staircase_is_dashed_where_estimates_set_it():
+    """The front's staircase is solid through measured points and dashed from an estimate:
+    its level and the riser up to it, in both renderers."""
+    chart = pareto()  # two measured points, then an estimate
+    assert chart.step_dashed == [False, False, True, True]
+    runs = plots.step_segments(chart)
+    assert [d for _, d in runs] == [False, True]
+    (x0, y0), (x1, y1), (x2, y2), (x3, _) = chart.step
+    assert runs[0][0] == [(x0, y0), (x1, y0), (x1, y1), (x2, y1)]
+    assert runs[1][0] == [(x2, y1), (x2, y2), (x3, y2)]
+    lines = [e for e in drawn_as_svg(chart).iter()
+             if (e.get("class") or "").startswith("step")]
+    assert [e.get("class") for e in lines] == ["step", "step estimate"]
+    assert lines[1].get("stroke-dasharray") and not lines[0].get("stroke-dasharray")
+    if plots.matplotlib() is not None:
+        ax, _ = drawn_by_matplotlib(chart)
+        steps = [ln for ln in ax.get_lines() if ln.get_label().startswith("_")]
+        assert [ln.get_linestyle() for ln in steps] == ["-", "--"]

@@ -376,7 +376,8 @@ def test_front_points_say_measured_or_estimate(tmp_path):
         pareto_svg = inline_svgs(page)[1]
         assert "Pareto front, estimate (1 plans)" in pareto_svg
         assert "Pareto front, measured (2 plans)" in pareto_svg
-        assert "hollow markers: estimates" in caption(page, "pareto-caption")
+        assert "hollow markers and dashed stretches: estimates" in caption(page,
+                                                                          "pareto-caption")
     # the chosen plan is drawn where its front point is, in the same convention
     conv, fkey, pkey = report.pareto_axes(data)
     assert conv == "measured_act" and fkey == "instructions"
@@ -412,3 +413,27 @@ def test_schema_1_is_read_in_schema_2_terms():
     assert [p["peak_ram_measured_act"] for p in new["pareto"]] == \
         [p["peak_ram_measured_act"] for p in ref["pareto"]]
     assert all(p["peak_ram_act"] is None for p in new["pareto"])
+
+
+def test_the_front_story_and_each_front_plan_as_one_firmware(tmp_path):
+    """A --front result: the page says every front plan was measured and shows each plan's
+    own firmware beside its point; estimated rows (without --front) are marked."""
+    data = hand_written()
+    for p in data["pareto"]:
+        p["measured"] = True
+    firmware = [{"status": "ok", "instructions": 1_000 + k, "measured_ram": 9_000 + k}
+                for k in range(len(data["pareto"]))]
+    data["measurement"] = {"front": {
+        "complete": True, "stable": True, "rounds": 4, "max_rounds": 60,
+        "plans": [{"point": k, "blocks": [], "firmware": f} for k, f in enumerate(firmware)]}}
+    index = report.write_report_json(data, tmp_path)
+    rows = tables(index)["pareto"]
+    assert [num(r[8]) for r in rows] == [f["instructions"] for f in firmware]
+    assert [num(r[9]) for r in rows] == [f["measured_ram"] for f in firmware]
+    page = index.read_text()
+    assert "stable after 4 rounds" in page and 'class="estimate"' not in page
+    plain = hand_written()  # without --front: one estimate, marked
+    page = report.write_report_json(plain, tmp_path / "plain").read_text()
+    assert page.count('<tr class="estimate">') == 1
+    assert "3 points (2 measured, 1 estimate)" in page
+    assert len(tables(tmp_path / "plain" / "index.html")["pareto"][0]) == len(report.page.PARETO_HEADER)

@@ -147,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = add(sub, "search", "find the fusion plan with the least RAM or latency",
             "msfsim search zoo:lenet5-r28 --platform stm32f746 --cost analytic",
-            "msfsim search model.onnx --platform stm32f746 --max-overhead 1.1 -o plan.json --report out/",
+            "msfsim search model.onnx --platform stm32f746 --front -o plan.json --report out/",
             "msfsim search zoo:lenet5-r28 --platform stm32f746 --scheduler tcp://10.0.0.5:8786")
     model_args(s)
     s.add_argument("--objective", choices=["ram", "latency"], default="ram",
@@ -164,6 +164,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--cost", choices=["measured", "analytic"], default="measured",
                    help="measured: compile and emulate candidate blocks; analytic: cost model "
                         "only, no compiler or emulator (default: %(default)s)")
+    s.add_argument("--front", action="store_true",
+                   help="measure the whole Pareto front, from the least RAM to layer by layer: "
+                        "the search goes on until every block of every front plan is measured "
+                        "(a bounded number of rounds), and every front plan is built and run as "
+                        "one firmware; takes longer (see docs/front.md) (default: measure the "
+                        "chosen plan, the plans near it and the baselines; other front points "
+                        "are marked as estimates)")
     s.add_argument("--cost-model", choices=["exact", "msfcnn"], default="exact",
                    help="analytic model of the blocks: msfsim's exact buffer plan, or msf-CNN's "
                         "own formulas (default: %(default)s)")

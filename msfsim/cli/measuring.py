@@ -17,6 +17,9 @@ def cmd_search(args: argparse.Namespace) -> int:
         raise MsfsimError("--max-overhead goes with --objective ram (P1); use --max-ram with --objective latency")
     if args.objective == "latency" and args.max_ram is None:
         raise MsfsimError("--objective latency needs --max-ram SIZE (minimise latency under a RAM budget)")
+    if args.front and args.cost != "measured":
+        raise MsfsimError("--front measures the Pareto front: it goes with --cost measured (an "
+                          "analytic front has no estimates to measure)")
     # Every path before any work: a typo must not cost a search that may take minutes.
     plat = pipeline.load_platform(args.platform)
     if args.output:
@@ -34,11 +37,19 @@ def cmd_search(args: argparse.Namespace) -> int:
         check_scheduler(args)
     model = deployed(load_model(args.model, args.input_shape), plat, args)
     with session(args, measured) as s:
-        result = pipeline.search(model, plat, cost=args.cost, objective=args.objective,
-                                 max_overhead=args.max_overhead, max_ram=args.max_ram,
-                                 cost_model=args.cost_model, backend=args.backend,
-                                 jobs=args.jobs, cache_dir=args.cache, compiler=args.compiler,
-                                 session=s)
+        if args.front:  # the whole front measured (docs/front.md)
+            result = pipeline.search_measured(model, plat, objective=args.objective,
+                                              max_overhead=args.max_overhead,
+                                              max_ram=args.max_ram, cost_model=args.cost_model,
+                                              backend=args.backend, jobs=args.jobs,
+                                              cache_dir=args.cache, compiler=args.compiler,
+                                              session=s, front=True)
+        else:
+            result = pipeline.search(model, plat, cost=args.cost, objective=args.objective,
+                                     max_overhead=args.max_overhead, max_ram=args.max_ram,
+                                     cost_model=args.cost_model, backend=args.backend,
+                                     jobs=args.jobs, cache_dir=args.cache,
+                                     compiler=args.compiler, session=s)
     # The C project first: it is the output most likely to be refused (a proxy board, an
     # arena the board cannot hold), and then nothing else has been written either.
     if args.emit_c:

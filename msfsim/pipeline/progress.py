@@ -9,6 +9,9 @@ this round + a projection of the rounds to come + the whole-plan firmwares at th
 - Otherwise the rounds are assumed to shrink geometrically: the next rounds are projected as
   n * r / (1 - r) for a round of n blocks, with r the geometric mean of the ratios seen so far
   between consecutive rounds (`DEFAULT_RATIO`, on the high side, before two rounds exist).
+- With `--front`, after the first round, the rounds to come are projected as the unmeasured
+  blocks of the current front not in this round (`pending`): the front is measured in batches
+  of about the same size, so a geometric projection does not fit.
 
 What was projected and did not come is withdrawn when the search settles (`Measurer.close`), so
 the bar ends exactly at its total; a round larger than projected raises the total when it
@@ -48,11 +51,14 @@ class RoundProjection:
             return DEFAULT_RATIO
         return math.exp(sum(math.log(r) for r in rs) / len(rs))
 
-    def round(self, n: int, stage: str) -> None:
-        """A round of `n` block firmwares is about to be measured."""
+    def round(self, n: int, stage: str, pending: int | None = None) -> None:
+        """A round of `n` block firmwares is about to be measured; `pending` (when known) more
+        are to come in later rounds."""
         self.sizes.append(n)
         if self.memo is not None and len(self.sizes) == 1:
             later = 0  # the memo's blocks are all in this first round
+        elif pending is not None:
+            later = pending
         else:
             later = projected_after(n, self.ratio())
         want = n + later + self.whole

@@ -231,6 +231,24 @@ def pareto_point(summary: Json, conv: str, ykey: str) -> tuple[int, float] | Non
     return None if x is None or y is None else (x, y)
 
 
+def front_story(data: Json, bases: set[str]) -> str:
+    """How a search's front was measured (JSON `measurement.front`)."""
+    if data.get("cost") != "measured":
+        return "Points of the analytic cost model: nothing was measured"
+    front = (data.get("measurement") or {}).get("front") or {}
+    if front.get("complete") and front.get("stable"):
+        return (f"Every block of every front plan was measured (--front): the front is stable "
+                f"after {front.get('rounds')} rounds of measuring and searching again, and each "
+                f"front plan was also built and run as one firmware")
+    if front.get("complete"):
+        return (f"--front stopped at its bound of {front.get('max_rounds')} rounds: the "
+                f"estimated points hold blocks not measured yet")
+    if "estimate" in bases:
+        return ("The chosen plan, the plans near it and the baselines were measured; the "
+                "estimated points were not (--front measures every front plan)")
+    return "Every front plan was measured"
+
+
 def pareto_caption(data: Json) -> str:
     conv, fkey, _ = pareto_axes(data)
     name = conv_name(conv)
@@ -242,9 +260,9 @@ def pareto_caption(data: Json) -> str:
     else:
         marks = "filled markers: front plans whose every block was measured"
         if "estimate" in bases:  # as drawn by report.figures.pareto_chart
-            marks += "; hollow markers: estimates (some blocks not measured)"
-        marks += (". The front is made of the blocks measured, those near the chosen plan and "
-                  "of the baselines: far from the chosen plan, unmeasured plans may do better")
+            marks += ("; hollow markers and dashed stretches: estimates (plans with blocks not "
+                      "measured, their figures estimated from the measured blocks)")
+        marks += ". " + front_story(data, bases)
     return (f"Pareto front of peak RAM ({name} convention) against {cost}; {marks}. The chosen "
             f"plan (star) and the baselines (labelled points) are drawn in the same convention.")
 

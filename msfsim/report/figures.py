@@ -126,10 +126,13 @@ def pareto_chart(data: Json) -> plots.Chart:
                    key=lambda p: front_ram(p, conv))  # type: ignore[arg-type, return-value]
     xs = [front_ram(p, conv) for p in front]
     ys = [p[fkey] for p in front]
-    series, step = [], []
+    series, step, dashed = [], [], []
     if front:
-        # Staircase of the best cost reachable within a RAM budget.
+        # Staircase of the best cost reachable within a RAM budget, dashed where an estimate
+        # sets it.
         step = list(zip(xs + [xs[-1] * 1.15], ys + [ys[-1]]))
+        dashed = [point_basis(data, p) == "estimate" for p in front]
+        dashed.append(dashed[-1])
         for basis in ("measured", "analytic", "estimate"):
             pts = [(x, y) for p, x, y in zip(front, xs, ys) if point_basis(data, p) == basis]
             if not pts:
@@ -181,7 +184,8 @@ def pareto_chart(data: Json) -> plots.Chart:
         f"{data['cost']} costs, cost model {data['cost_model']}",
         f"peak RAM, {name} convention (bytes{', log scale' if xlog else ''})",
         "instructions, sum of the blocks measured alone" if fkey == "instructions" else F_TEXT,
-        series, step, rules=rules, labels=labels, xlog=xlog, ybytes=fkey == "instructions")
+        series, step, rules=rules, labels=labels, xlog=xlog, ybytes=fkey == "instructions",
+        step_dashed=dashed)
 
 
 def draw_pareto(fig: Any, data: Json) -> None:

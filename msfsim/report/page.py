@@ -6,9 +6,9 @@ from typing import Iterable
 
 from .. import __version__
 from .data import (BASELINES, CONVENTIONS, F_TEXT, INSTR_RATIO_TEXT, Json, block_label,
-                   block_ram, conv_name, cost_text, fmt_float, fmt_int, latency_estimate,
-                   n_layers, pareto_caption, plan_peak, plot_convention, point_basis,
-                   ram_plot_caption, title_bits, upgrade)
+                   block_ram, conv_name, cost_text, fmt_float, fmt_int, front_story,
+                   latency_estimate, n_layers, pareto_caption, plan_peak, plot_convention,
+                   point_basis, ram_plot_caption, title_bits, upgrade)
 
 FALLBACK_NOTE = ("The PNG files and the full plots need matplotlib (pip install "
                  "'msfsim[plots]'); this page shows a simplified chart of RAM per block.")
@@ -21,7 +21,7 @@ border-bottom:1px solid #ddd;padding-bottom:.2em}
 table{border-collapse:collapse;font-size:.9em;margin:.5em 0}
 th,td{border:1px solid #ddd;padding:.25em .6em;text-align:left}
 th{background:#f4f4f4}td.num{text-align:right;font-variant-numeric:tabular-nums}
-tr.peak td{font-weight:bold}
+tr.peak td{font-weight:bold}tr.estimate td{font-style:italic;color:#666}
 figure{margin:1em 0}figcaption{color:#555;font-size:.9em}
 svg.plot{width:100%;height:auto;max-width:1200px}
 .note{background:#fff6dd;border:1px solid #e8d28a;padding:.4em .8em}
@@ -150,12 +150,34 @@ def _baseline_rows(data: Json) -> list[list[tuple[str, bool]]]:
     return rows
 
 
+FIRMWARE_HEADER = ["instructions (the plan as one firmware)",
+                   "measured B (the plan as one firmware)"]
+
+
+def front_firmware(data: Json) -> dict[int, Json]:
+    """--front: each front point's whole-model firmware figures, by point index."""
+    front = (data.get("measurement") or {}).get("front") or {}
+    return {q["point"]: q["firmware"] for q in front.get("plans") or [] if q.get("firmware")}
+
+
 def _pareto_rows(data: Json) -> list[list[tuple[str, bool]]]:
-    return [[(fmt_int(p.get("peak_ram_measured_act")), True),
-             (fmt_int(p.get("peak_ram_act")), True), (fmt_int(p["macs"]), True),
-             (fmt_float(p.get("overhead")), True), (fmt_int(p.get("instructions")), True),
-             (fmt_float(p.get("instructions_ratio")), True), (point_basis(data, p), False),
-             ("yes" if p.get("chosen") else "", False)] for p in data["pareto"]]
+    fw = front_firmware(data)
+    rows = []
+    for k, p in enumerate(data["pareto"]):
+        row = [(fmt_int(p.get("peak_ram_measured_act")), True),
+               (fmt_int(p.get("peak_ram_act")), True), (fmt_int(p["macs"]), True),
+               (fmt_float(p.get("overhead")), True), (fmt_int(p.get("instructions")), True),
+               (fmt_float(p.get("instructions_ratio")), True), (point_basis(data, p), False),
+               ("yes" if p.get("chosen") else "", False)]
+        if fw:
+            f = fw.get(k) or {}
+            row += [(fmt_int(f.get("instructions")), True), (fmt_int(f.get("measured_ram")), True)]
+        rows.append(row)
+    return rows
+
+
+def _pareto_classes(data: Json) -> list[str]:
+    return [point_basis(data, p) for p in data["pareto"]]
 
 
 def render_html(data: Json, svgs: dict[str, str], have_png: bool = True) -> str:
@@ -201,8 +223,14 @@ def render_html(data: Json, svgs: dict[str, str], have_png: bool = True) -> str:
               "<h2>Baselines</h2>",
               _table("baselines", BASELINE_HEADER + [latency_how], _baseline_rows(data))]
     if data.get("pareto"):
+        bases = [point_basis(data, p) for p in data["pareto"]]
+        counts = ", ".join(f"{bases.count(b)} {b}" for b in dict.fromkeys(bases))
         parts += ["<h2>Pareto front</h2>",
-                  _table("pareto", PARETO_HEADER, _pareto_rows(data))]
+                  f'<p id="front-story">{len(bases)} points ({esc(counts)}). '
+                  f"{esc(front_story(data, set(bases)))}.</p>",
+                  _table("pareto", PARETO_HEADER + (FIRMWARE_HEADER if front_firmware(data)
+                                                    else []),
+                         _pareto_rows(data), _pareto_classes(data))]
     seconds = ctx.get("search_seconds")
     shown = ("act", "act_io", "measured") + (("measured_act",) if data["cost"] == "measured"
                                              else ())

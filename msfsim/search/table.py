@@ -76,11 +76,14 @@ def _front_lines(r: SearchResult) -> list[str]:
     what = ("peak RAM in measured act (act beside), instructions = sum of the blocks "
             "measured alone" if meas else "peak RAM in act, cost in MACs (analytic)")
     lines = [f"pareto front: {len(r.pareto)} points ({counts}); {what}"]
+    info = getattr(r, "measurement", {}).get("front") or {}
     if meas:
-        lines.append("  (plans of the blocks measured, those near the chosen plan and of "
-                     "the baselines: far from the chosen plan, unmeasured plans may do better)")
+        lines.append(f"  ({front_note(info, bases)})")
+    # --front: each front plan's own whole-model firmware (what `msfsim measure --plan` says)
+    fw = {q["point"]: q["firmware"] for q in info.get("plans", []) if q.get("firmware")}
     head = "  " + (f"{'meas.act B':>10} " if meas else "") + f"{'act B':>9} {'MACs':>13} " \
-        f"{'F':>6}" + (f" {'instructions':>13} {'x instr':>7}" if meas else "") + "  basis"
+        f"{'F':>6}" + (f" {'instructions':>13} {'x instr':>7}" if meas else "") + \
+        (f" {'firmware instr':>14} {'firmware B':>10}" if fw else "") + "  basis"
     lines.append(head)
     idx = list(range(len(r.pareto)))
     if len(idx) > MAX_FRONT_LINES:
@@ -95,9 +98,33 @@ def _front_lines(r: SearchResult) -> list[str]:
         row += f"{p.peak_ram_act:>9,} {p.macs:>13,} {p.overhead:>6.3f}"
         if meas:
             row += f" {_n(p.instructions):>13} {_r(p.instructions_ratio):>7}"
+        if fw:
+            f = fw.get(k) or {}
+            row += f" {_n(f.get('instructions')):>14} {_n(f.get('measured_ram')):>10}"
         row += f"  {bases[k]}" + ("  <- chosen plan" if k == chosen else "")
         lines.append(row)
+    if fw:
+        lines.append("  (firmware instr, firmware B: each front plan built and run as one "
+                     "firmware, as `msfsim measure --plan` does: instructions, arena + stack + "
+                     "static; --json: measurement.front.plans holds each plan's blocks)")
     return lines
+
+
+def front_note(front: dict, bases: list[str]) -> str:
+    """What a measured search's front is: measured throughout (--front, stable), or with
+    estimated points, and why."""
+    rounds = front.get("rounds")
+    if front.get("complete") and front.get("stable"):
+        return (f"--front: every block of every front plan measured; the front is stable after "
+                f"{rounds} rounds of measuring and searching again")
+    if front.get("complete"):
+        return (f"--front stopped at its bound of {front.get('max_rounds')} rounds: the points "
+                f"marked estimate hold blocks not measured; their figures are estimates")
+    if "estimate" in bases:
+        return ("estimate: a plan with blocks not measured, its figures estimated from the "
+                "measured blocks; the chosen plan, the plans near it and the baselines are "
+                "measured; --front measures every front plan")
+    return "every front plan measured"
 
 
 def format_search(r: SearchResult) -> str:
