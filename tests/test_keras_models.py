@@ -32,7 +32,7 @@ from msfsim.search.api import search_analytic
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import tflite_models as tm  # noqa: E402
-from test_new_ops import inputs, tflm  # noqa: E402
+from tflite_models import inputs, tflm  # noqa: E402
 
 FIXTURES = tm.KERAS_FIXTURES
 MEASURED = "inception"  # the smallest: fewest candidate blocks to compile and emulate

@@ -170,18 +170,7 @@ def test_broadcast_operand_produced_in_the_block_is_refused():
 
 # ------------------------------------------------------------------ (b) TFLM oracle
 
-def inputs(model, n: int, seed: int = 0) -> list[np.ndarray]:
-    rng = np.random.default_rng(seed)
-    xs = [rng.integers(-128, 128, model.tensor(model.input).shape, dtype=np.int8)
-          for _ in range(n)]
-    xs[0] = np.resize(np.arange(-128, 128, dtype=np.int8), xs[0].shape)  # every value
-    return xs
-
-
-def tflm(model, path: Path, xs):
-    pytest.importorskip("tflite_micro")
-    return [w.reshape(-1) for w in
-            tm.tflm_outputs(path, xs, model.tensor(model.input).q, model.tensor(model.output).q)]
+inputs, tflm = tm.inputs, tm.tflm
 
 
 def test_fixtures_have_the_new_ops():
@@ -203,26 +192,13 @@ def test_fixtures_have_the_new_ops():
 
 @pytest.mark.parametrize("name", NEW_FIXTURES + TABLE_FIXTURES)
 def test_reference_bit_exact_with_tflm(name):
-    path = tm.fixture(name)
-    m = import_tflite(path)
-    xs = inputs(m, 25)
-    for i, (x, w) in enumerate(zip(xs, tflm(m, path, xs))):
-        np.testing.assert_array_equal(refmodel.run(m, x).reshape(-1), w, err_msg=f"{name} {i}")
+    tm.check_reference_with_tflm(name)
 
 
 @pytest.mark.parametrize("name", NEW_FIXTURES)
 def test_generated_c_plans_bit_exact_with_tflm(name):
     """Layer by layer and the analytic min-RAM plan through the generated C on the host."""
-    path = tm.fixture(name)
-    m = import_tflite(path)
-    xs = inputs(m, 3, seed=5)
-    want = tflm(m, path, xs)
-    fused = plan.from_json(m, search_analytic(m, "stm32f746").to_plan_json())
-    assert len(fused) < len(m.layers)
-    for label, blocks in (("vanilla", plan.vanilla(m)), ("min-ram", fused)):
-        for x, w in zip(xs, want):
-            y, _ = host.run_plan(m, blocks, x)
-            np.testing.assert_array_equal(y.reshape(-1), w, err_msg=f"{name} {label}")
+    tm.check_plans_with_tflm(name)
 
 
 def test_mbv3_fusion_space_blocks_bit_exact():

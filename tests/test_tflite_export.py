@@ -41,18 +41,7 @@ def structure(m):
              tuple(m.tensor(t).shape for t in la.inputs)) for la in m.layers]
 
 
-def inputs(model, n: int, seed: int = 0) -> list[np.ndarray]:
-    """n int8 inputs, the first holding every int8 value (tests/test_new_ops.py's)."""
-    rng = np.random.default_rng(seed)
-    shape = model.tensor(model.input).shape
-    xs = [rng.integers(-128, 128, shape, dtype=np.int8) for _ in range(n)]
-    xs[0] = np.resize(np.arange(-128, 128, dtype=np.int8), shape)
-    return xs
-
-
-def tflm(model, path: Path, xs) -> list[np.ndarray]:
-    return [w.reshape(-1) for w in tm.tflm_outputs(path, xs, model.tensor(model.input).q,
-                                                   model.tensor(model.output).q)]
+inputs, tflm = tm.inputs, tm.tflm
 
 
 @pytest.fixture(scope="module")

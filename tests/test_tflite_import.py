@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from msfsim import MsfsimError, UnsupportedModel, host, plan, refmodel
+from msfsim import MsfsimError, UnsupportedModel, refmodel
 from msfsim.importers.tflite import import_tflite, quant, tflm_arena_bytes
 from msfsim.ir import Op
 from msfsim.ops.fixedpoint import quantize_multiplier as onnx_quantize_multiplier
@@ -59,16 +59,7 @@ def test_reference_bit_exact_with_tflm(name):
 @pytest.mark.parametrize("name", ["lenet", "mbv2_block", "dscnn"])
 def test_generated_c_plans_bit_exact_with_tflm(name):
     """The C kernels through the executor on the host: layer by layer and the min-RAM plan."""
-    path = tm.fixture(name)
-    m = import_tflite(path)
-    xs = inputs(m, 3, seed=5)
-    want = tflm(m, path, xs)
-    fused = plan.from_json(m, search_analytic(m, "stm32f746").to_plan_json())
-    assert len(fused) < len(m.layers)  # something is fused
-    for label, blocks in (("vanilla", plan.vanilla(m)), ("min-ram", fused)):
-        for x, w in zip(xs, want):
-            y, _ = host.run_plan(m, blocks, x)
-            np.testing.assert_array_equal(y.reshape(-1), w, err_msg=f"{name} {label}")
+    tm.check_plans_with_tflm(name)
 
 
 def test_emulated_cortex_m7_fused_plan_bit_exact_with_tflm(tmp_path):

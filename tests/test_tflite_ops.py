@@ -16,19 +16,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from msfsim import UnsupportedModel, host, plan, refmodel
+from msfsim import UnsupportedModel, host, refmodel
 from msfsim.fusion import space
 from msfsim.fusion.block import Block, BlockConfig
 from msfsim.fusion.exact import block_cost
 from msfsim.fusion.geometry import block_structure
 from msfsim.importers.tflite import import_tflite
 from msfsim.ir import Op
-from msfsim.search.api import search_analytic
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import tflite_models as tm  # noqa: E402
+from tflite_models import inputs, tflm  # noqa: E402,F401
 from test_kernels import kl  # noqa: E402,F401  (a fixture)
-from test_new_ops import inputs, tflm  # noqa: E402
 
 FIXTURES = ["softmax_net", "broadcast_add", "dw_multiplier"]
 
@@ -57,26 +56,13 @@ def test_fixtures_have_the_ops():
 
 @pytest.mark.parametrize("name", FIXTURES)
 def test_reference_bit_exact_with_tflm(name):
-    path = tm.fixture(name)
-    m = import_tflite(path)
-    xs = inputs(m, 25)
-    for i, (x, w) in enumerate(zip(xs, tflm(m, path, xs))):
-        np.testing.assert_array_equal(refmodel.run(m, x).reshape(-1), w, err_msg=f"{name} {i}")
+    tm.check_reference_with_tflm(name)
 
 
 @pytest.mark.parametrize("name", FIXTURES)
 def test_generated_c_plans_bit_exact_with_tflm(name):
     """Layer by layer and the analytic min-RAM plan through the generated C on the host."""
-    path = tm.fixture(name)
-    m = import_tflite(path)
-    xs = inputs(m, 3, seed=5)
-    want = tflm(m, path, xs)
-    fused = plan.from_json(m, search_analytic(m, "stm32f746").to_plan_json())
-    assert len(fused) < len(m.layers)
-    for label, blocks in (("vanilla", plan.vanilla(m)), ("min-ram", fused)):
-        for x, w in zip(xs, want):
-            y, _ = host.run_plan(m, blocks, x)
-            np.testing.assert_array_equal(y.reshape(-1), w, err_msg=f"{name} {label}")
+    tm.check_plans_with_tflm(name)
 
 
 def test_fused_blocks_with_the_new_layers():

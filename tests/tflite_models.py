@@ -37,6 +37,53 @@ def tflm_outputs(path: Path, xs: list[np.ndarray], in_q, out_q) -> list[np.ndarr
     return out
 
 
+def inputs(model, n: int, seed: int = 0) -> list[np.ndarray]:
+    """n seeded int8 inputs for `model`, the first holding every int8 value (so each table and
+    activation is fed all 256 values)."""
+    rng = np.random.default_rng(seed)
+    shape = model.tensor(model.input).shape
+    xs = [rng.integers(-128, 128, shape, dtype=np.int8) for _ in range(n)]
+    xs[0] = np.resize(np.arange(-128, 128, dtype=np.int8), shape)
+    return xs
+
+
+def tflm(model, path: Path, xs) -> list[np.ndarray]:
+    """TFLM's outputs for the int8 inputs `xs` of `model` (msfsim's import of `path`), flat."""
+    import pytest
+    pytest.importorskip("tflite_micro")
+    return [w.reshape(-1) for w in
+            tflm_outputs(path, xs, model.tensor(model.input).q, model.tensor(model.output).q)]
+
+
+def check_reference_with_tflm(name: str, n: int = 25) -> None:
+    """msfsim's numpy reference, layer by layer, equals TFLM on n inputs of fixture `name`."""
+    from msfsim import refmodel
+    from msfsim.importers.tflite import import_tflite
+    path = fixture(name)
+    m = import_tflite(path)
+    xs = inputs(m, n)
+    for i, (x, w) in enumerate(zip(xs, tflm(m, path, xs))):
+        np.testing.assert_array_equal(refmodel.run(m, x).reshape(-1), w, err_msg=f"{name} {i}")
+
+
+def check_plans_with_tflm(name: str, n: int = 3) -> None:
+    """The generated C on the host, layer by layer and as the analytic min-RAM plan (which must
+    fuse something), equals TFLM on n inputs of fixture `name`."""
+    from msfsim import host, plan
+    from msfsim.importers.tflite import import_tflite
+    from msfsim.search.api import search_analytic
+    path = fixture(name)
+    m = import_tflite(path)
+    xs = inputs(m, n, seed=5)
+    want = tflm(m, path, xs)
+    fused = plan.from_json(m, search_analytic(m, "stm32f746").to_plan_json())
+    assert len(fused) < len(m.layers)
+    for label, blocks in (("vanilla", plan.vanilla(m)), ("min-ram", fused)):
+        for x, w in zip(xs, want):
+            y, _ = host.run_plan(m, blocks, x)
+            np.testing.assert_array_equal(y.reshape(-1), w, err_msg=f"{name} {label}")
+
+
 def dequantize(q: np.ndarray, qp) -> np.ndarray:
     """TFLM's DEQUANTIZE: float(double(scale) * (q - zp))."""
     return (np.float64(qp.scale) * (q.astype(np.int64) - qp.zero_point)).astype(np.float32)
