@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from msfsim.search.table import front_state
+
 SCHEMA = 2             # the JSON schema this module reads (msfsim.search.result)
 BASELINES = ("vanilla", "mcunetv2", "streamnet")
 SCHEME_COLOURS = {"layer": "#a6a6a6", "recompute": "#f28e2b", "hcache": "#4e79a7",
@@ -236,14 +238,15 @@ def front_story(data: Json, bases: set[str]) -> str:
     if data.get("cost") != "measured":
         return "Points of the analytic cost model: nothing was measured"
     front = (data.get("measurement") or {}).get("front") or {}
-    if front.get("complete") and front.get("stable"):
+    state = front_state(front, bases)
+    if state == "stable":
         return (f"Every block of every front plan was measured (--front): the front is stable "
                 f"after {front.get('rounds')} rounds of measuring and searching again, and each "
                 f"front plan was also built and run as one firmware")
-    if front.get("complete"):
+    if state == "bounded":
         return (f"--front stopped at its bound of {front.get('max_rounds')} rounds: the "
                 f"estimated points hold blocks not measured yet")
-    if "estimate" in bases:
+    if state == "partial":
         return ("The chosen plan, the plans near it and the baselines were measured; the "
                 "estimated points were not (--front measures every front plan)")
     return "Every front plan was measured"

@@ -110,17 +110,27 @@ def _front_lines(r: SearchResult) -> list[str]:
     return lines
 
 
+def front_state(front: dict, bases) -> str:
+    """How a measured search's front was measured (JSON `measurement.front`, the bases of its
+    points): "stable" (--front, every block measured), "bounded" (--front stopped at its round
+    bound), "partial" (estimated points remain), or "measured"."""
+    if front.get("complete"):
+        return "stable" if front.get("stable") else "bounded"
+    return "partial" if "estimate" in bases else "measured"
+
+
 def front_note(front: dict, bases: list[str]) -> str:
     """What a measured search's front is: measured throughout (--front, stable), or with
     estimated points, and why."""
     rounds = front.get("rounds")
-    if front.get("complete") and front.get("stable"):
+    state = front_state(front, bases)
+    if state == "stable":
         return (f"--front: every block of every front plan measured; the front is stable after "
                 f"{rounds} rounds of measuring and searching again")
-    if front.get("complete"):
+    if state == "bounded":
         return (f"--front stopped at its bound of {front.get('max_rounds')} rounds: the points "
                 f"marked estimate hold blocks not measured; their figures are estimates")
-    if "estimate" in bases:
+    if state == "partial":
         return ("estimate: a plan with blocks not measured, its figures estimated from the "
                 "measured blocks; the chosen plan, the plans near it and the baselines are "
                 "measured; --front measures every front plan")
