@@ -53,12 +53,49 @@ static void msf_count_macs(const msf_block_desc *blk, const msf_layer_desc *l, i
 }
 #endif
 
+#if defined(__riscv)
+/* RV32 has no misaligned word access: words are moved only at aligned addresses (the source
+ * funnel-shifted from two aligned words when it is not aligned like the destination). */
+typedef uint32_t msf_word __attribute__((may_alias));
+#endif
+
 #if defined(__GNUC__) && !defined(__clang__)
 /* Keep GCC from turning the loop into a memmove call, which freestanding builds lack. */
 __attribute__((optimize("no-tree-loop-distribute-patterns")))
 #endif
 void msf_copy_s8(int8_t *dst, const int8_t *src, uint32_t n)
 {
+#if defined(__riscv)
+    /* Forward copy (also correct for overlapping ranges with dst <= src): bytes up to an
+     * aligned destination, then aligned words, each stored after the source words that hold
+     * it are loaded; the source words are aligned, so a read never leaves the aligned word of
+     * a byte that is copied. */
+    for (; n > 0 && ((uintptr_t)dst & 3u) != 0; n--) {
+        *dst++ = *src++;
+    }
+    const uint32_t misalign = (uint32_t)(uintptr_t)src & 3u;
+    msf_word *d = (msf_word *)dst;
+    msf_word *const d_end = d + (n >> 2);
+    const msf_word *s = (const msf_word *)(src - misalign);
+    if (misalign == 0) {
+        while (d != d_end) {
+            *d++ = *s++;
+        }
+    } else {
+        const uint32_t lo_shift = 8u * misalign, hi_shift = 32u - lo_shift;
+        uint32_t lo = *s++;
+        while (d != d_end) {
+            const uint32_t hi = *s++;
+            *d++ = (lo >> lo_shift) | (hi << hi_shift);
+            lo = hi;
+        }
+    }
+    dst = (int8_t *)d;
+    src += n & ~3u;
+    for (n &= 3u; n > 0; n--) {
+        *dst++ = *src++;
+    }
+#else
     /* Forward copy, four bytes at a time (each chunk is read whole before it is written): also
      * correct for overlapping ranges with dst <= src. The 4-byte memcpy compiles to one
      * unaligned load/store pair where the core has them, to byte moves elsewhere. */
@@ -71,6 +108,7 @@ void msf_copy_s8(int8_t *dst, const int8_t *src, uint32_t n)
     for (; i < n; ++i) {
         dst[i] = src[i];
     }
+#endif
 }
 
 /* Input interval [*lo, *hi) layer `l` reads on one axis to produce output interval [a, b),

@@ -137,6 +137,17 @@ static inline int8_t msf_clamp_s8(int32_t v, int32_t lo, int32_t hi)
 #else
 #define MSF_C_LOOPS static inline MSF_ALWAYS_INLINE
 #endif
+/* The kernels' wide C blocks (three pixels against four channels of pointwise products, two
+ * depthwise output rows at a time, 3-row convolution windows read in place), for cores
+ * without the DSP extension that have the registers for them (RISC-V: 31, hosts). Cores with
+ * 16 (Xtensa lx106, Arm without DSP) keep the 2x2 blocks, which do not spill there. */
+#if !defined(MSF_WIDE_C)
+#if MSF_DSP || defined(__XTENSA__) || defined(__arm__)
+#define MSF_WIDE_C 0
+#else
+#define MSF_WIDE_C 1
+#endif
+#endif
 
 #if MSF_DSP
 /* Four consecutive int8 as one word (little-endian), any alignment. */
@@ -405,12 +416,54 @@ static inline MSF_ALWAYS_INLINE int32_t msf_conv_output(int32_t acc, const msf_c
     return msf_clamp_s8(v, p->act_min, p->act_max);
 }
 
+#if MSF_WIDE_C
+/* msf_requantize_fast without the low product word, for a multiplier given doubled:
+ * m2 = 2 * multiplier as uint32 (multiplier >= 0). y = floor(2 * acc * m2 / 2^32) =
+ * floor(acc * multiplier / 2^30) is one signed-by-unsigned high multiply (RISC-V MULHSU), and
+ * DoublingHighMul x = floor((acc * multiplier + 2^30) / 2^31) = (y + 1) >> 1, |x| < 2^30; x's
+ * own sign gives RoundingDivideByPOT's [x < 0]. */
+static inline int32_t msf_requantize_fast_m2(int32_t acc, uint32_t m2, int32_t rounding,
+                                             int32_t rshift)
+{
+    const int32_t y = (int32_t)(((int64_t)(int32_t)((uint32_t)acc << 1) * (int64_t)m2) >> 32);
+    const int32_t x = (y + 1) >> 1;
+    return (x + rounding + (x >> 31)) >> rshift;
+}
+
+/* msf_conv_output for an output whose channel q other pixels of the same pass share: with
+ * fast outputs the m2 form, whose doubled multiplier the pixels then form once (cores with a
+ * soft 64-bit multiply keep msf_conv_output). */
+static inline MSF_ALWAYS_INLINE int32_t msf_conv_output_shared(int32_t acc,
+                                                               const msf_conv_params *p,
+                                                               const msf_channel_params *q,
+                                                               int32_t c, int fast)
+{
+#if !MSF_WIDE_MUL_SOFT
+    if (fast) {
+        const int32_t v = msf_requantize_fast_m2(acc, (uint32_t)q->multiplier << 1, q->rounding,
+                                                 q->rshift);
+        return (uint32_t)(v + 128) <= 255u ? v : (v >> 31) ^ 127;
+    }
+#endif
+    return msf_conv_output(acc, p, q, c, fast);
+}
+#endif
+
 /* Internal to the convolution kernels: all `cout` outputs of one or two int8 vectors of k
  * elements (a pixel of a pointwise convolution, an im2col column): the dot products with the
  * weight rows of p (Cout, k) plus the kernel sums, requantised into d0 (and d1); x1 == NULL
  * for one vector. */
 void msf_conv_vectors_s8(const msf_conv_params *p, int32_t k, int32_t cout, const int8_t *x0,
                          const int8_t *x1, int8_t *d0, int8_t *d1);
+
+#if MSF_WIDE_C
+/* Internal to the convolution kernels, with the wide C blocks: all `cout` outputs of n (1 to
+ * 3) windows of a 3-row layer with fast outputs (msf_conv_fast_output) read in place, each
+ * three rows of row_len int8 (kw * Cin) row_step bytes apart starting at x[i] (weights
+ * (Cout, 3, kw, Cin)), requantised into d[i]. */
+void msf_conv_windows_s8(const msf_conv_params *p, int32_t row_len, int32_t row_step,
+                         int32_t cout, const int8_t *const x[3], int8_t *const d[3], int32_t n);
+#endif
 
 #ifdef __cplusplus
 }

@@ -4,7 +4,10 @@
  * rows, so a one-column region pairs vertical neighbours) and the output channels in pairs:
  * a 2x2 block of accumulators per pass, started at the precomputed kernel sums so the inner
  * loop carries no input offset. A pixel left without a partner takes four channels per pass.
- * The same dot products serve the general convolution's im2col columns (msf_conv_vectors_s8). */
+ * The same dot products serve the general convolution's im2col columns (msf_conv_vectors_s8).
+ * With the wide C blocks (MSF_WIDE_C: RISC-V...) the pixels go three at a time against four
+ * channels (twelve accumulators in registers), and the general convolution's 3-row windows
+ * are read in place (msf_conv_windows_s8). */
 #include "msf_nnsupport.h"
 #include "msf_dsp_asm.h"
 
@@ -12,6 +15,14 @@
 /* GCC's pre-allocation scheduling otherwise stretches the unrolled loads' live ranges into
  * spills (RISC-V) */
 #pragma GCC optimize("sched-pressure")
+#if defined(__riscv)
+/* RV32 has the registers for the accumulator blocks but not for every load this scheduling
+ * pass hoists ahead of the multiplies (the core issues in order, so nothing is lost), nor for
+ * the extra induction variables and hoisted tail tests of the tree loop optimisations, which
+ * spill around every block */
+#pragma GCC optimize("no-schedule-insns")
+#pragma GCC optimize("no-tree-loop-optimize")
+#endif
 #endif
 
 int32_t msf_convolve_1x1_s8_get_buffer_size(const msf_conv_params *p, int32_t in_c)
@@ -241,6 +252,8 @@ MSF_ASM_FUNCTION(msf_pw_quads_s16_dsp, pw1_job, MSF_PW_QUADS_ASM(MSF_W4_S16, MSF
 
 #endif
 
+#if !MSF_WIDE_C
+
 /* All output channels of two input pixels, in C. Outputs are computed before they are
  * stored: an int8 store may alias the parameters, which would force them to be reloaded. */
 MSF_C_LOOPS void pw_pair_c(const msf_conv_params *p, int32_t cin, int32_t cout,
@@ -433,3 +446,313 @@ void msf_convolve_1x1_s8(const msf_window *in, const msf_conv_params *p, msf_win
         pw_region(in, p, out, oy0, ox0, oh, ow, 0);
     }
 }
+
+#else /* MSF_WIDE_C */
+
+/* Without SIMD multiply-accumulates (RISC-V...) every product costs a load, a multiply and
+ * an add, so what a block of outputs saves is loads and loop overhead: up to three input
+ * vectors (pixels, or im2col columns) against up to four weight rows (output channels) load
+ * each input byte once for every row and each weight byte once for every vector, the up to
+ * twelve int32 accumulators a<vector><row> staying in registers. `npix` and `nrow` are
+ * constants wherever a block is instantiated, so the unused accumulators, loads and pointers
+ * fold away. */
+
+/* Statement S(i, j) for every vector i < npix and weight row j < nrow. */
+#define MSF_PW_EACH(S)                                                                      \
+    do {                                                                                    \
+        S(0, 0);                                                                            \
+        if (npix > 1) S(1, 0);                                                              \
+        if (npix > 2) S(2, 0);                                                              \
+        if (nrow > 1) {                                                                     \
+            S(0, 1);                                                                        \
+            if (npix > 1) S(1, 1);                                                          \
+            if (npix > 2) S(2, 1);                                                          \
+        }                                                                                   \
+        if (nrow > 2) {                                                                     \
+            S(0, 2);                                                                        \
+            if (npix > 1) S(1, 2);                                                          \
+            if (npix > 2) S(2, 2);                                                          \
+        }                                                                                   \
+        if (nrow > 3) {                                                                     \
+            S(0, 3);                                                                        \
+            if (npix > 1) S(1, 3);                                                          \
+            if (npix > 2) S(2, 3);                                                          \
+        }                                                                                   \
+    } while (0)
+/* Element n of the vectors against weight row j (one weight load for every vector); rows in
+ * turn, so that only one weight is live at a time beside the accumulators. */
+#define MSF_PW_ROW(j, n)                                                                    \
+    do {                                                                                    \
+        const int32_t wv = w##j[n];                                                         \
+        a0##j += xv0 * wv;                                                                  \
+        if (npix > 1) a1##j += xv1 * wv;                                                    \
+        if (npix > 2) a2##j += xv2 * wv;                                                    \
+    } while (0)
+#define MSF_PW_STEP(n)                                                                      \
+    do {                                                                                    \
+        const int32_t xv0 = x0[n];                                                          \
+        const int32_t xv1 = npix > 1 ? x1[n] : 0;                                           \
+        const int32_t xv2 = npix > 2 ? x2[n] : 0;                                           \
+        MSF_PW_ROW(0, n);                                                                   \
+        if (nrow > 1) MSF_PW_ROW(1, n);                                                     \
+        if (nrow > 2) MSF_PW_ROW(2, n);                                                     \
+        if (nrow > 3) MSF_PW_ROW(3, n);                                                     \
+    } while (0)
+#define MSF_PW_ADVANCE(n)                                                                   \
+    do {                                                                                    \
+        x0 += n;                                                                            \
+        if (npix > 1) x1 += n;                                                              \
+        if (npix > 2) x2 += n;                                                              \
+        w0 += n;                                                                            \
+        if (nrow > 1) w1 += n;                                                              \
+        if (nrow > 2) w2 += n;                                                              \
+        if (nrow > 3) w3 += n;                                                              \
+    } while (0)
+#define MSF_PW_INIT(i, j) (a##i##j = q[j].kernel_sum)
+/* pixels sharing a channel: its doubled multiplier formed once (msf_conv_output_shared) */
+#define MSF_PW_OUTPUT(i, j)                                                                 \
+    (a##i##j = npix > 1 ? msf_conv_output_shared(a##i##j, p, &q[j], co + j, fast)           \
+                        : msf_conv_output(a##i##j, p, &q[j], co + j, fast))
+#define MSF_PW_STORE(i, j) (d##i[co + j] = (int8_t)a##i##j)
+
+/* One segment of seg_len elements: eight per loop pass (one pointer step each), the
+ * seg_len % 8 after the loop unrolled, without a count. */
+#define MSF_PW_SEGMENT(seg_len)                                                             \
+    do {                                                                                    \
+        const int8_t *const end = x0 + ((seg_len) & ~7);                                    \
+        while (x0 != end) {                                                                 \
+            MSF_PW_STEP(0);                                                                 \
+            MSF_PW_STEP(1);                                                                 \
+            MSF_PW_STEP(2);                                                                 \
+            MSF_PW_STEP(3);                                                                 \
+            MSF_PW_STEP(4);                                                                 \
+            MSF_PW_STEP(5);                                                                 \
+            MSF_PW_STEP(6);                                                                 \
+            MSF_PW_STEP(7);                                                                 \
+            MSF_PW_ADVANCE(8);                                                              \
+        }                                                                                   \
+        if ((seg_len) & 4) {                                                                \
+            MSF_PW_STEP(0);                                                                 \
+            MSF_PW_STEP(1);                                                                 \
+            MSF_PW_STEP(2);                                                                 \
+            MSF_PW_STEP(3);                                                                 \
+            MSF_PW_ADVANCE(4);                                                              \
+        }                                                                                   \
+        if ((seg_len) & 2) {                                                                \
+            MSF_PW_STEP(0);                                                                 \
+            MSF_PW_STEP(1);                                                                 \
+            MSF_PW_ADVANCE(2);                                                              \
+        }                                                                                   \
+        if ((seg_len) & 1) {                                                                \
+            MSF_PW_STEP(0);                                                                 \
+            MSF_PW_ADVANCE(1);                                                              \
+        }                                                                                   \
+    } while (0)
+#define MSF_PW_SKIP(n)                                                                      \
+    do {                                                                                    \
+        x0 += n;                                                                            \
+        if (npix > 1) x1 += n;                                                              \
+        if (npix > 2) x2 += n;                                                              \
+    } while (0)
+
+/* Output channels [co, co + nrow) of npix vectors of k int8 (x0, x1, x2; unused ones may be
+ * NULL) into d0, d1, d2: the dot products with the weight rows (Cout, k), started at the
+ * kernel sums. `rows` is 1 for a pointwise convolution's input pixels (seg_len = k), 3 for
+ * windows of a 3-row convolution read in place: three segments of seg_len int8, seg_skip
+ * bytes apart (rows and npix are constants where a block is instantiated). The outputs are
+ * all computed before any is stored: an int8 store may alias the parameters, which would
+ * force them to be reloaded. */
+static inline MSF_ALWAYS_INLINE void pw_block(const msf_conv_params *p, int32_t k, int32_t co,
+                                              const int8_t *x0, const int8_t *x1,
+                                              const int8_t *x2, int8_t *d0, int8_t *d1,
+                                              int8_t *d2, int npix, int nrow, int fast,
+                                              int rows, int32_t seg_len, int32_t seg_skip)
+{
+    const msf_channel_params *q = p->channels + co;
+    const int8_t *w0 = p->weights + co * k, *w1 = NULL, *w2 = NULL, *w3 = NULL;
+    int32_t a00 = 0, a01 = 0, a02 = 0, a03 = 0, a10 = 0, a11 = 0, a12 = 0, a13 = 0;
+    int32_t a20 = 0, a21 = 0, a22 = 0, a23 = 0;
+    if (nrow > 1) w1 = w0 + k;
+    if (nrow > 2) w2 = w1 + k;
+    if (nrow > 3) w3 = w2 + k;
+    MSF_PW_EACH(MSF_PW_INIT);
+    MSF_PW_SEGMENT(seg_len);
+    if (rows == 3) {
+        MSF_PW_SKIP(seg_skip);
+        MSF_PW_SEGMENT(seg_len);
+        MSF_PW_SKIP(seg_skip);
+        MSF_PW_SEGMENT(seg_len);
+    }
+    MSF_PW_EACH(MSF_PW_OUTPUT);
+    MSF_PW_EACH(MSF_PW_STORE);
+}
+#undef MSF_PW_SEGMENT
+#undef MSF_PW_SKIP
+#undef MSF_PW_EACH
+#undef MSF_PW_ROW
+#undef MSF_PW_STEP
+#undef MSF_PW_ADVANCE
+#undef MSF_PW_INIT
+#undef MSF_PW_OUTPUT
+#undef MSF_PW_STORE
+
+/* All output channels of npix vectors: four channels per block, then the last cout % 4
+ * in one block. */
+static inline MSF_ALWAYS_INLINE void pw_vectors_c(const msf_conv_params *p, int32_t k,
+                                                  int32_t cout, const int8_t *const x[3],
+                                                  int8_t *const d[3], int npix, int fast,
+                                                  int rows, int32_t seg_len, int32_t seg_skip)
+{
+    const int8_t *x0 = x[0], *x1 = npix > 1 ? x[1] : NULL, *x2 = npix > 2 ? x[2] : NULL;
+    int8_t *d0 = d[0], *d1 = npix > 1 ? d[1] : NULL, *d2 = npix > 2 ? d[2] : NULL;
+    int32_t co;
+    for (co = 0; co + 4 <= cout; co += 4) {
+        pw_block(p, k, co, x0, x1, x2, d0, d1, d2, npix, 4, fast, rows, seg_len, seg_skip);
+    }
+    switch (cout - co) {
+    case 3:
+        pw_block(p, k, co, x0, x1, x2, d0, d1, d2, npix, 3, fast, rows, seg_len, seg_skip);
+        break;
+    case 2:
+        pw_block(p, k, co, x0, x1, x2, d0, d1, d2, npix, 2, fast, rows, seg_len, seg_skip);
+        break;
+    case 1:
+        pw_block(p, k, co, x0, x1, x2, d0, d1, d2, npix, 1, fast, rows, seg_len, seg_skip);
+        break;
+    default:
+        break;
+    }
+}
+
+/* All output channels of n (1 to 3) vectors x[i] of k int8 into d[i], each block instantiated
+ * once. Out of line, one function per instantiation: the caller's loop state stays out of the
+ * blocks' registers and each frame holds only its own block's spills. */
+#define MSF_PW_VECTORS(name, npix, fast)                                                    \
+    static __attribute__((noinline)) void name(const msf_conv_params *p, int32_t k,          \
+                                               int32_t cout, const int8_t *const x[3],       \
+                                               int8_t *const d[3])                           \
+    {                                                                                       \
+        pw_vectors_c(p, k, cout, x, d, npix, fast, 1, k, 0);                                \
+    }
+MSF_PW_VECTORS(pw_vectors1_fast, 1, 1)
+MSF_PW_VECTORS(pw_vectors2_fast, 2, 1)
+MSF_PW_VECTORS(pw_vectors3_fast, 3, 1)
+MSF_PW_VECTORS(pw_vectors1, 1, 0)
+MSF_PW_VECTORS(pw_vectors2, 2, 0)
+MSF_PW_VECTORS(pw_vectors3, 3, 0)
+#undef MSF_PW_VECTORS
+
+static void pw_vectors(const msf_conv_params *p, int32_t k, int32_t cout,
+                       const int8_t *const x[3], int8_t *const d[3], int32_t n)
+{
+    if (msf_conv_fast_output(p)) {
+        (n == 3 ? pw_vectors3_fast : n == 2 ? pw_vectors2_fast : pw_vectors1_fast)(
+            p, k, cout, x, d);
+    } else {
+        (n == 3 ? pw_vectors3 : n == 2 ? pw_vectors2 : pw_vectors1)(p, k, cout, x, d);
+    }
+}
+
+/* The same for windows of a 3-row convolution with fast outputs read in place: three
+ * segments of row_len int8, row_step bytes apart (msf_nnsupport.h). */
+#define MSF_PW_WINDOWS(name, npix)                                                          \
+    static __attribute__((noinline)) void name(const msf_conv_params *p,                    \
+                                               int32_t row_len, int32_t row_step,            \
+                                               int32_t cout, const int8_t *const x[3],       \
+                                               int8_t *const d[3])                           \
+    {                                                                                       \
+        pw_vectors_c(p, 3 * row_len, cout, x, d, npix, 1, 3, row_len, row_step - row_len); \
+    }
+MSF_PW_WINDOWS(pw_windows1_fast, 1)
+MSF_PW_WINDOWS(pw_windows2_fast, 2)
+MSF_PW_WINDOWS(pw_windows3_fast, 3)
+#undef MSF_PW_WINDOWS
+
+void msf_conv_windows_s8(const msf_conv_params *p, int32_t row_len, int32_t row_step,
+                         int32_t cout, const int8_t *const x[3], int8_t *const d[3], int32_t n)
+{
+    (n == 3 ? pw_windows3_fast : n == 2 ? pw_windows2_fast : pw_windows1_fast)(
+        p, row_len, row_step, cout, x, d);
+}
+
+/* pw_padding out of line: its general requantisation stays out of the region loop's frame. */
+static __attribute__((noinline)) void pw_padding_c(const msf_conv_params *p, int32_t cout,
+                                                   int8_t *dst)
+{
+    pw_padding(p, cout, dst);
+}
+
+/* The region's pixels in row-major order, three at a time (a one-column region groups
+ * vertical neighbours), the last one or two together. */
+static void pw_region(const msf_window *in, const msf_conv_params *p, msf_window *out,
+                      int32_t oy0, int32_t ox0, int32_t oh, int32_t ow)
+{
+    const int32_t cin = in->c, cout = out->c;
+    const int32_t ix0 = ox0 * p->stride_w - p->pad_left;
+    const int32_t iy_first = oy0 * p->stride_h - p->pad_top;
+    const int32_t iy_last = (oy0 + oh - 1) * p->stride_h - p->pad_top;
+    const int32_t src_step = p->stride_w * cin;
+    /* whether every column of the region reads an input pixel (no padding columns) */
+    const int cols_inside = ix0 >= 0 && ix0 + (ow - 1) * p->stride_w < in->tensor_w;
+    const int8_t *xs[3]; /* pixels waiting for the group to fill */
+    int8_t *ds[3];
+    int32_t n = 0, oy, ox;
+
+    if (cols_inside && iy_first >= 0 && iy_last < in->tensor_h && in->ring_rows == 0 &&
+        out->ring_rows == 0) {
+        /* no padding pixel and no ring: rows at fixed steps in both windows */
+        const int8_t *src_row = msf_window_pixel(in, iy_first, ix0);
+        int8_t *dst_row = msf_window_pixel(out, oy0, ox0);
+        const int32_t src_row_step = p->stride_h * in->row_stride;
+        for (oy = 0; oy < oh; oy++, src_row += src_row_step, dst_row += out->row_stride) {
+            const int8_t *src = src_row;
+            int8_t *dst = dst_row;
+            for (ox = 0; ox < ow; ox++, src += src_step, dst += cout) {
+                xs[n] = src;
+                ds[n] = dst;
+                if (++n == 3) {
+                    pw_vectors(p, cin, cout, xs, ds, 3);
+                    n = 0;
+                }
+            }
+        }
+    } else {
+        for (oy = oy0; oy < oy0 + oh; oy++) {
+            const int32_t iy = oy * p->stride_h - p->pad_top;
+            const int row_valid = iy >= 0 && iy < in->tensor_h;
+            int8_t *dst = msf_window_pixel(out, oy, ox0);
+            int32_t ix = ix0;
+            for (ox = 0; ox < ow; ox++, dst += cout, ix += p->stride_w) {
+                if (!row_valid || ix < 0 || ix >= in->tensor_w) {
+                    pw_padding_c(p, cout, dst); /* a padding pixel is a zero-point input */
+                    continue;
+                }
+                xs[n] = msf_window_pixel(in, iy, ix);
+                ds[n] = dst;
+                if (++n == 3) {
+                    pw_vectors(p, cin, cout, xs, ds, 3);
+                    n = 0;
+                }
+            }
+        }
+    }
+    if (n > 0) {
+        pw_vectors(p, cin, cout, xs, ds, n);
+    }
+}
+
+void msf_conv_vectors_s8(const msf_conv_params *p, int32_t k, int32_t cout, const int8_t *x0,
+                         const int8_t *x1, int8_t *d0, int8_t *d1)
+{
+    const int8_t *const xs[3] = {x0, x1, NULL};
+    int8_t *const ds[3] = {d0, d1, NULL};
+    pw_vectors(p, k, cout, xs, ds, x1 != NULL ? 2 : 1);
+}
+
+void msf_convolve_1x1_s8(const msf_window *in, const msf_conv_params *p, msf_window *out,
+                         int32_t oy0, int32_t ox0, int32_t oh, int32_t ow)
+{
+    pw_region(in, p, out, oy0, ox0, oh, ow);
+}
+
+#endif /* MSF_WIDE_C */

@@ -5,7 +5,10 @@
  * values (OHWI weight order), padding taps holding the input zero point: with the
  * precomputed kernel sums a zero-point input contributes nothing, so border pixels need no
  * other case. Two columns fit the scratch, and a pair of them goes through the pointwise
- * dot products (msf_conv_vectors_s8), two pixels against two output channels per pass. */
+ * dot products (msf_conv_vectors_s8), two pixels against two output channels per pass.
+ * With the wide C blocks (MSF_WIDE_C) a 3-row layer with fast outputs reads the windows inside
+ * the tensor in place instead, three to a pass (conv_direct); only border windows take an
+ * im2col column. */
 #include "msf_nnsupport.h"
 
 /* Bytes of the scratch: kh*kw*Cin int16, rounded up so that a following buffer stays 4-byte
@@ -86,6 +89,82 @@ static MSF_NO_LIBC_LOOPS void im2col_s8(const msf_window *in, const msf_conv_par
     }
 }
 
+#if MSF_WIDE_C
+/* One output pixel through an im2col column. Out of line: its copy loops' spills stay out of
+ * the stack under conv_direct's dot products. */
+static __attribute__((noinline)) void conv_im2col_pixel(const msf_window *in,
+                                                       const msf_conv_params *p, int32_t iy0,
+                                                       int32_t ix0, int32_t cout, int8_t *dst,
+                                                       int8_t *col)
+{
+    im2col_s8(in, p, iy0, ix0, col);
+    msf_conv_vectors_s8(p, p->kernel_h * p->kernel_w * in->c, cout, col, NULL, dst, NULL);
+}
+
+/* With the wide C blocks, a 3-row layer with fast outputs whose input window is not a ring: a
+ * window inside the tensor is read in place (its rows lie row_stride apart), three windows to
+ * a pass of the dot products (msf_conv_windows_s8), which then load each weight once for three
+ * pixels; a window crossing the tensor border goes through an im2col column on its own. Out
+ * of line: msf_convolve_s8 reaches it by a tail call, without its own frame below. */
+static __attribute__((noinline)) void conv_direct(const msf_window *in,
+                                                  const msf_conv_params *p, msf_window *out,
+                                                  int32_t oy0, int32_t ox0, int32_t oh,
+                                                  int32_t ow, int8_t *col)
+{
+    const int32_t cout = out->c, kw = p->kernel_w, row_len = kw * in->c;
+    const int32_t iy_first = oy0 * p->stride_h - p->pad_top;
+    const int32_t iy_last = (oy0 + oh - 1) * p->stride_h - p->pad_top;
+    const int32_t ix_first = ox0 * p->stride_w - p->pad_left;
+    const int32_t ix_last = (ox0 + ow - 1) * p->stride_w - p->pad_left;
+    const int8_t *xs[3]; /* windows waiting for the group to fill */
+    int8_t *ds[3];
+    int32_t n = 0, oy, ox;
+
+    if (iy_first >= 0 && iy_last + 3 <= in->tensor_h && ix_first >= 0 &&
+        ix_last + kw <= in->tensor_w && out->ring_rows == 0) {
+        /* every window inside the tensor: windows and outputs at fixed steps */
+        const int8_t *src_row = msf_window_pixel(in, iy_first, ix_first);
+        int8_t *dst_row = msf_window_pixel(out, oy0, ox0);
+        const int32_t src_row_step = p->stride_h * in->row_stride;
+        const int32_t src_step = p->stride_w * in->c;
+        for (oy = 0; oy < oh; oy++, src_row += src_row_step, dst_row += out->row_stride) {
+            const int8_t *src = src_row;
+            int8_t *dst = dst_row;
+            for (ox = 0; ox < ow; ox++, src += src_step, dst += cout) {
+                xs[n] = src;
+                ds[n] = dst;
+                if (++n == 3) {
+                    msf_conv_windows_s8(p, row_len, in->row_stride, cout, xs, ds, 3);
+                    n = 0;
+                }
+            }
+        }
+    } else {
+        for (oy = oy0; oy < oy0 + oh; oy++) {
+            const int32_t iy0 = oy * p->stride_h - p->pad_top;
+            const int rows_inside = iy0 >= 0 && iy0 + 3 <= in->tensor_h;
+            int8_t *dst = msf_window_pixel(out, oy, ox0);
+            int32_t ix0 = ix_first;
+            for (ox = 0; ox < ow; ox++, dst += cout, ix0 += p->stride_w) {
+                if (!rows_inside || ix0 < 0 || ix0 + kw > in->tensor_w) {
+                    conv_im2col_pixel(in, p, iy0, ix0, cout, dst, col);
+                    continue;
+                }
+                xs[n] = msf_window_pixel(in, iy0, ix0);
+                ds[n] = dst;
+                if (++n == 3) {
+                    msf_conv_windows_s8(p, row_len, in->row_stride, cout, xs, ds, 3);
+                    n = 0;
+                }
+            }
+        }
+    }
+    if (n > 0) {
+        msf_conv_windows_s8(p, row_len, in->row_stride, cout, xs, ds, n);
+    }
+}
+#endif
+
 void msf_convolve_s8(const msf_window *in, const msf_conv_params *p, msf_window *out,
                      int32_t oy0, int32_t ox0, int32_t oh, int32_t ow, void *scratch)
 {
@@ -93,6 +172,12 @@ void msf_convolve_s8(const msf_window *in, const msf_conv_params *p, msf_window 
         msf_convolve_1x1_s8(in, p, out, oy0, ox0, oh, ow);
         return;
     }
+#if MSF_WIDE_C
+    if (p->kernel_h == 3 && in->ring_rows == 0 && msf_conv_fast_output(p)) {
+        conv_direct(in, p, out, oy0, ox0, oh, ow, (int8_t *)scratch);
+        return;
+    }
+#endif
     const int32_t cout = out->c;
     const int32_t k = p->kernel_h * p->kernel_w * in->c;
     int8_t *col0 = (int8_t *)scratch, *col1 = col0 + k;

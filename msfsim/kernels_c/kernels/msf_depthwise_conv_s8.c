@@ -7,8 +7,10 @@
  * cores four channels go through each pass: one word of input and one of weights per tap,
  * SXTB16 lanes into SMLABB / SMLATT; at the border SXTAB16 adds the offset in the same
  * instruction, so a 3x3 border window (2x3, 3x2, 2x2 taps, fully unrolled in assembly) costs
- * per tap what an interior one does. Elsewhere (RISC-V...) the C loops take four channels per
- * pass. */
+ * per tap what an interior one does. Elsewhere the C loops take four channels per pass, and
+ * with the wide C blocks (MSF_WIDE_C: RISC-V...) a 3x3 layer with fast outputs takes interior
+ * pixels two rows at a time: the two pixels one above the other share each weight load and,
+ * at stride 1, two of their three input rows. */
 #include "msf_nnsupport.h"
 #include "msf_dsp_asm.h"
 
@@ -16,6 +18,11 @@
 /* GCC's pre-allocation scheduling otherwise stretches the unrolled loads' live ranges into
  * spills (RISC-V) */
 #pragma GCC optimize("sched-pressure")
+#if defined(__riscv)
+/* RV32 has registers for the accumulator blocks but not for every load the pre-allocation
+ * scheduler hoists ahead of the multiplies; the core issues in order, so nothing is lost */
+#pragma GCC optimize("no-schedule-insns")
+#endif
 #endif
 
 int32_t msf_depthwise_conv_s8_get_buffer_size(const msf_conv_params *p, int32_t channels)
@@ -505,6 +512,120 @@ MSF_C_LOOPS void dw3x3_c(const msf_conv_params *p, int32_t ch, const int8_t *r0,
     }
 }
 
+#if MSF_WIDE_C
+/* dw3x3 with the fast requantisation, without SIMD multiply-accumulates (RISC-V...): per
+ * group of `nch` channels (four, or the last ch % 4) the taps of one output pixel, or of two
+ * output pixels one above the other (npix = 2, their windows `stride` input rows apart). The
+ * two share every weight load and, at stride 1, the loads of two of their three input rows.
+ * Input rows r[0] .. r[2] (r[3], r[4] for the lower pixel) and the weight rows advance a
+ * column (ch) per kernel column; the accumulators start at the kernel sums. npix, stride and
+ * nch are constants wherever a group is instantiated. */
+#define MSF_DW_LANE(j)                                                                      \
+    do {                                                                                    \
+        const int32_t wa = w0[j], wb = w1[j], wc = w2[j];                                   \
+        const int32_t u1 = x1[j], u2 = x2[j];                                               \
+        a##j += x0[j] * wa + u1 * wb + u2 * wc;                                             \
+        if (npix > 1 && stride == 1) b##j += u1 * wa + u2 * wb + x3[j] * wc;               \
+        if (npix > 1 && stride == 2) b##j += u2 * wa + x3[j] * wb + x4[j] * wc;            \
+    } while (0)
+#define MSF_DW_OUT(j)                                                                       \
+    do {                                                                                    \
+        if (npix > 1) {                                                                     \
+            a##j = msf_conv_output_shared(a##j, p, &q[j], c + j, 1);                        \
+            b##j = msf_conv_output_shared(b##j, p, &q[j], c + j, 1);                        \
+        } else {                                                                            \
+            a##j = msf_conv_output(a##j, p, &q[j], c + j, 1);                               \
+        }                                                                                   \
+    } while (0)
+#define MSF_DW_STORE(j)                                                                     \
+    do {                                                                                    \
+        d0[c + j] = (int8_t)a##j;                                                           \
+        if (npix > 1) d1[c + j] = (int8_t)b##j;                                             \
+    } while (0)
+static inline MSF_ALWAYS_INLINE void dw3x3_group(const msf_conv_params *p, int32_t ch,
+                                                 int32_t c, const int8_t *const r[5],
+                                                 int8_t *d0, int8_t *d1, int npix, int stride,
+                                                 int nch)
+{
+    const msf_channel_params *q = p->channels + c;
+    const int8_t *w0 = p->weights + c, *w1 = w0 + 3 * ch, *w2 = w1 + 3 * ch;
+    const int8_t *x0 = r[0] + c, *x1 = r[1] + c, *x2 = r[2] + c;
+    const int8_t *x3 = npix > 1 ? r[3] + c : NULL;
+    const int8_t *x4 = npix > 1 && stride == 2 ? r[4] + c : NULL;
+    int32_t a0 = q[0].kernel_sum, a1 = 0, a2 = 0, a3 = 0;
+    int32_t kx;
+    if (nch > 1) a1 = q[1].kernel_sum;
+    if (nch > 2) a2 = q[2].kernel_sum;
+    if (nch > 3) a3 = q[3].kernel_sum;
+    int32_t b0 = a0, b1 = a1, b2 = a2, b3 = a3;
+    for (kx = 0; kx < 3; kx++) {
+        MSF_DW_LANE(0);
+        if (nch > 1) MSF_DW_LANE(1);
+        if (nch > 2) MSF_DW_LANE(2);
+        if (nch > 3) MSF_DW_LANE(3);
+        x0 += ch;
+        x1 += ch;
+        x2 += ch;
+        if (npix > 1) x3 += ch;
+        if (npix > 1 && stride == 2) x4 += ch;
+        w0 += ch;
+        w1 += ch;
+        w2 += ch;
+    }
+    /* all outputs before the stores, as in dw3x3_c */
+    MSF_DW_OUT(0);
+    if (nch > 1) MSF_DW_OUT(1);
+    if (nch > 2) MSF_DW_OUT(2);
+    if (nch > 3) MSF_DW_OUT(3);
+    MSF_DW_STORE(0);
+    if (nch > 1) MSF_DW_STORE(1);
+    if (nch > 2) MSF_DW_STORE(2);
+    if (nch > 3) MSF_DW_STORE(3);
+}
+#undef MSF_DW_LANE
+#undef MSF_DW_OUT
+#undef MSF_DW_STORE
+
+static inline MSF_ALWAYS_INLINE void dw3x3_groups(const msf_conv_params *p, int32_t ch,
+                                                  const int8_t *const r[5], int8_t *d0,
+                                                  int8_t *d1, int npix, int stride)
+{
+    int32_t c;
+    for (c = 0; c + 4 <= ch; c += 4) {
+        dw3x3_group(p, ch, c, r, d0, d1, npix, stride, 4);
+    }
+    switch (ch - c) {
+    case 3:
+        dw3x3_group(p, ch, c, r, d0, d1, npix, stride, 3);
+        break;
+    case 2:
+        dw3x3_group(p, ch, c, r, d0, d1, npix, stride, 2);
+        break;
+    case 1:
+        dw3x3_group(p, ch, c, r, d0, d1, npix, stride, 1);
+        break;
+    default:
+        break;
+    }
+}
+
+/* Every channel of one interior pixel (rows r[0..2], output d0; `stride` 0), or of two, the
+ * lower one (output d1) `stride` (1 or 2) rows further down (rows r[0 .. 2 + stride]). Out of
+ * line: the region loop's state stays out of the accumulators' registers. */
+static __attribute__((noinline)) void dw3x3_fast_c(const msf_conv_params *p, int32_t ch,
+                                                   const int8_t *const r[5], int8_t *d0,
+                                                   int8_t *d1, int32_t stride)
+{
+    if (stride == 1) {
+        dw3x3_groups(p, ch, r, d0, d1, 2, 1);
+    } else if (stride == 2) {
+        dw3x3_groups(p, ch, r, d0, d1, 2, 2);
+    } else {
+        dw3x3_groups(p, ch, r, d0, NULL, 1, 0);
+    }
+}
+#endif
+
 /* A 3x3 window inside the tensor whose rows start at r0, r1, r2 (channel 0). */
 static inline MSF_ALWAYS_INLINE void dw3x3(const msf_conv_params *p, int32_t ch,
                                            const int8_t *r0, const int8_t *r1, const int8_t *r2,
@@ -555,6 +676,96 @@ static inline MSF_ALWAYS_INLINE void dw_border(const msf_window *in, const msf_c
             kx_hi - kx_lo, p->input_offset, dst, fast);
 }
 
+#if MSF_WIDE_C
+/* A pixel without the fast 3x3 path: a window crossing the tensor border, or a layer that is
+ * not 3x3 or whose outputs are not fast. Out of line, one function per output kind: its
+ * loops' spills stay out of the stack under the region loop and the fast pixels. */
+static inline MSF_ALWAYS_INLINE void dw_pixel(const msf_window *in, const msf_conv_params *p,
+                                              int32_t iy0, int32_t ix0, int8_t *dst, int fast)
+{
+    const int32_t ch = in->c, kh = p->kernel_h, kw = p->kernel_w;
+    if (iy0 < 0 || iy0 + kh > in->tensor_h || ix0 < 0 || ix0 + kw > in->tensor_w) {
+        dw_border(in, p, iy0, ix0, dst, fast);
+        return;
+    }
+    const int8_t *row0 = msf_window_pixel(in, iy0, ix0);
+    if (kh == 3 && kw == 3 && !fast) {
+        const int8_t *row1 = msf_window_next_row(in, row0);
+        dw3x3_c(p, ch, row0, row1, msf_window_next_row(in, row1), dst, 0);
+    } else {
+        dw_taps(in, p, row0, p->weights, kh, kw, 0, dst, fast);
+    }
+}
+static __attribute__((noinline)) void dw_pixel_fast_c(const msf_window *in,
+                                                      const msf_conv_params *p, int32_t iy0,
+                                                      int32_t ix0, int8_t *dst)
+{
+    dw_pixel(in, p, iy0, ix0, dst, 1);
+}
+static __attribute__((noinline)) void dw_pixel_c(const msf_window *in, const msf_conv_params *p,
+                                                 int32_t iy0, int32_t ix0, int8_t *dst)
+{
+    dw_pixel(in, p, iy0, ix0, dst, 0);
+}
+
+/* Row by row; a 3x3 layer with fast outputs takes two rows at a time where both rows'
+ * windows lie inside the tensor rows (dw3x3_fast_c), its border pixels one by one. */
+static void dw_region(const msf_window *in, const msf_conv_params *p, msf_window *out,
+                      int32_t oy0, int32_t ox0, int32_t oh, int32_t ow)
+{
+    const int32_t ch = in->c, kh = p->kernel_h, kw = p->kernel_w, sh = p->stride_h;
+    const int fast = msf_conv_fast_output(p), fast3x3 = fast && kh == 3 && kw == 3;
+    int32_t oy, ox;
+
+    for (oy = oy0; oy < oy0 + oh; oy++) {
+        const int32_t iy0 = oy * sh - p->pad_top;
+        /* output rows done in this pass by the fast path: 0 (none), 1, or 2 (oy and oy + 1) */
+        int32_t rows = 0;
+        const int8_t *row[5] = {NULL, NULL, NULL, NULL, NULL};
+        if (fast3x3 && iy0 >= 0 && iy0 + kh <= in->tensor_h) {
+            rows = sh <= 2 && oy + 1 < oy0 + oh && iy0 + sh + kh <= in->tensor_h ? 2 : 1;
+            row[0] = msf_window_row(in, iy0);
+            row[1] = msf_window_next_row(in, row[0]);
+            row[2] = msf_window_next_row(in, row[1]);
+            if (rows == 2) {
+                row[3] = msf_window_next_row(in, row[2]);
+                row[4] = sh == 2 ? msf_window_next_row(in, row[3]) : NULL;
+            }
+        }
+        int8_t *dst = msf_window_pixel(out, oy, ox0);
+        int8_t *dst1 = rows == 2 ? msf_window_pixel(out, oy + 1, ox0) : NULL;
+        int32_t ix0 = ox0 * p->stride_w - p->pad_left;
+        for (ox = 0; ox < ow; ox++, dst += ch, ix0 += p->stride_w) {
+            if (rows == 0 || ix0 < 0 || ix0 + kw > in->tensor_w) {
+                if (fast) {
+                    dw_pixel_fast_c(in, p, iy0, ix0, dst);
+                } else {
+                    dw_pixel_c(in, p, iy0, ix0, dst);
+                }
+                if (rows == 2) { /* fast */
+                    dw_pixel_fast_c(in, p, iy0 + sh, ix0, dst1 + ox * ch);
+                }
+                continue;
+            }
+            const int32_t col = (ix0 - in->x0) * ch;
+            const int8_t *const r[5] = {row[0] + col, row[1] + col, row[2] + col,
+                                        rows == 2 ? row[3] + col : NULL,
+                                        row[4] != NULL ? row[4] + col : NULL};
+            dw3x3_fast_c(p, ch, r, dst, rows == 2 ? dst1 + ox * ch : NULL, rows == 2 ? sh : 0);
+        }
+        if (rows == 2) {
+            oy++;
+        }
+    }
+}
+
+void msf_depthwise_conv_s8(const msf_window *in, const msf_conv_params *p, msf_window *out,
+                           int32_t oy0, int32_t ox0, int32_t oh, int32_t ow)
+{
+    dw_region(in, p, out, oy0, ox0, oh, ow);
+}
+
+#else
 static inline MSF_ALWAYS_INLINE void dw_region(const msf_window *in, const msf_conv_params *p,
                                                msf_window *out, int32_t oy0, int32_t ox0,
                                                int32_t oh, int32_t ow, int fast)
@@ -596,3 +807,5 @@ void msf_depthwise_conv_s8(const msf_window *in, const msf_conv_params *p, msf_w
         dw_region(in, p, out, oy0, ox0, oh, ow, 0);
     }
 }
+
+#endif /* MSF_WIDE_C */
