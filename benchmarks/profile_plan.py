@@ -10,10 +10,11 @@ containing it (about 30x slower than a measurement; the total equals the measure
 --by-layer attributes them to layers instead: a function entered with a pointer to a layer's
 parameter object (`l<N>_params` of the generated C) in an argument register starts that
 layer's count, and everything up to the next such entry is the layer's, the executor's own
-functions (msf_run_*, msf_needed_intervals) apart. The table gives each layer's MACs in the
-plan (recomputed ones included), instructions and instructions per MAC; --against-vanilla
-also profiles the layer-by-layer firmware and shows what the same layer costs there: the
-per-MAC price of fusion (call overhead, short vectors, borders), separated from recompute.
+functions apart (msf_run_*, msf_needed_intervals, and msf_copy_s8: the hcache column shifts).
+The table gives each layer's MACs in the plan (recomputed ones included), instructions and
+instructions per MAC; --against-vanilla also profiles the layer-by-layer firmware and shows
+what the same layer costs there: the per-MAC price of fusion (call overhead, short vectors,
+borders), separated from recompute.
 """
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ from msfsim.search.api import search_analytic
 from msfsim.sim import unicorn_backend as ub
 from msfsim.sim.elf import ElfImage
 
-EXECUTOR = ("msf_run_", "msf_needed", "msf_stack", "msf_finish")
+EXECUTOR = ("msf_run_", "msf_needed", "msf_copy_s8", "msf_stack", "msf_finish")  # not a layer's
 ARG_REGS = {"arm": [getattr(unicorn.arm_const, f"UC_ARM_REG_R{i}") for i in range(4)],  # by arch prefix
             "rv32": [getattr(unicorn.riscv_const, f"UC_RISCV_REG_A{i}") for i in range(4)]}
 
