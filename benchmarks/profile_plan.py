@@ -108,6 +108,23 @@ def layer_macs(model, blocks) -> dict[int, tuple[int, str]]:
     return out
 
 
+def split_summary(model, hist, macs, ref, ref_macs) -> str:
+    """The plan's instructions split into: the layer-by-layer kernels' own, recomputed MACs
+    priced at the layer-by-layer rate of their layer, fused calls' extra cost per MAC, and the
+    executor (every function that is not a layer's)."""
+    own = recompute = excess = 0.0
+    for i in range(len(model.layers)):
+        n, rn = macs[i][0], ref_macs[i][0]
+        rate = ref[i] / rn if rn else 0.0
+        own += ref[i]
+        recompute += (n - rn) * rate
+        excess += hist[i] - ref[i] - (n - rn) * rate
+    executor = sum(v for k, v in hist.items() if isinstance(k, str))
+    return (f"split: layer-by-layer kernels {own:,.0f} + recomputed MACs at their layer's "
+            f"layer-by-layer rate {recompute:,.0f} + fused calls' extra per MAC {excess:,.0f} "
+            f"+ executor and runtime {executor:,} = {own + recompute + excess + executor:,.0f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("model")
@@ -154,6 +171,8 @@ def main() -> None:
         for name in sorted(k for k in hist if isinstance(k, str)):
             extra = f"   lbl {ref[name]:,}" if ref else ""
             print(f"  {name:<28} {hist[name]:>13,}{extra}")
+        if ref:
+            print(split_summary(model, hist, macs, ref, ref_macs))
     print("output bit-exact with the host reference:", ok)
     sys.exit(0 if ok else 1)
 
