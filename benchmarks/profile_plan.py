@@ -120,7 +120,11 @@ def split_summary(model, hist, macs, ref, ref_macs) -> str:
         recompute += (n - rn) * rate
         excess += hist[i] - ref[i] - (n - rn) * rate
     executor = sum(v for k, v in hist.items() if isinstance(k, str))
-    return (f"split: layer-by-layer kernels {own:,.0f} + recomputed MACs at their layer's "
+    plan_macs = sum(m for m, _ in macs.values())
+    lbl_macs = sum(m for m, _ in ref_macs.values())
+    return (f"MACs: plan {plan_macs:,}, layer by layer {lbl_macs:,} "
+            f"({plan_macs - lbl_macs:,} recomputed)\n"
+            f"split: layer-by-layer kernels {own:,.0f} + recomputed MACs at their layer's "
             f"layer-by-layer rate {recompute:,.0f} + fused calls' extra per MAC {excess:,.0f} "
             f"+ executor and runtime {executor:,} = {own + recompute + excess + executor:,.0f}")
 
