@@ -285,6 +285,11 @@ def measurement_json(model: Model, plan: Plan, measured: dict[Block, _BlockMeasu
                           "output_matches_reference": True, "ram_weight": plan.ram},
         "measured_act": _measured_act(model, plan, measured, net_io),
         "blocks_measured": len(measured), "rounds": rounds, "stats": stats,
+        # every block measured alone: the search's edge weights (measured_act = its `ram`)
+        "blocks": [{"layers": [b.first, b.last], "scheme": b.config.scheme,
+                    "tile": list(b.config.tile), "measured_act": v.ram,
+                    "instructions": v.instructions, "measured_ram": v.measured_ram,
+                    "arena": v.arena, "stack": v.stack} for b, v in sorted(measured.items())],
         "blocks_over_sram": over_sram,
         "vanilla_layers_estimated": [b.key for b in layer_set if b not in measured],
         "dropped": [{"block": b.key, "cause": c} for b, c in sorted(dropped.items())],
