@@ -235,7 +235,6 @@ def _block(model: Model, plan: BlockPlan, k: int) -> tuple[str, dict]:
                         "kind": "MSF_BUF_EXTERN" if in_place else BUF_KIND[b.kind],
                         "offset": f"{b.offset}u", "bytes": f"{b.size}u",
                         "rows": b.rows, "cols": b.cols, "col0": b.col0})
-    out.append(c_struct_array("msf_tensor_desc", f"b{k}_tensors", tensors, one_line=True))
     layers = []
     if blk.config.scheme == "layer" and pool_in_place(model, blk.first, blk.last):
         out.append(_layer_params(model, model.layers[blk.first]))
@@ -252,6 +251,11 @@ def _block(model: Model, plan: BlockPlan, k: int) -> tuple[str, dict]:
                        "stride_h": layer.stride[0], "stride_w": layer.stride[1],
                        "pad_top": layer.pad[0], "pad_left": layer.pad[1],
                        "params": f"&l{li}_params"})
+    for slot_i, t in enumerate(tensors):  # hcache drops a cache column once its last reader is past it
+        readers = [j for j, d in enumerate(layers[:len(st.spatial)])
+                   if slot_i in (d["in0"], d["in1"])]
+        t["last_reader"] = max(readers, default=-1)
+    out.append(c_struct_array("msf_tensor_desc", f"b{k}_tensors", tensors, one_line=True))
     out.append(c_struct_array("msf_layer_desc", f"b{k}_layers", layers, one_line=True) + "\n")
     scratch, acc = plan.get("scratch"), plan.get("acc")
     desc = {"scheme": SCHEME[blk.config.scheme], "tile_h": plan.tile[0], "tile_w": plan.tile[1],

@@ -96,10 +96,22 @@ void msf_copy_s8(int8_t *dst, const int8_t *src, uint32_t n)
         *dst++ = *src++;
     }
 #else
-    /* Forward copy, four bytes at a time (each chunk is read whole before it is written): also
-     * correct for overlapping ranges with dst <= src. The 4-byte memcpy compiles to one
-     * unaligned load/store pair where the core has them, to byte moves elsewhere. */
+    /* Forward copy, sixteen then four bytes at a time (each chunk is read whole before it is
+     * written): also correct for overlapping ranges with dst <= src. The 4-byte memcpy
+     * compiles to one unaligned load/store pair where the core has them, to byte moves
+     * elsewhere. */
     uint32_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        uint32_t w0, w1, w2, w3;
+        __builtin_memcpy(&w0, src + i, 4);
+        __builtin_memcpy(&w1, src + i + 4, 4);
+        __builtin_memcpy(&w2, src + i + 8, 4);
+        __builtin_memcpy(&w3, src + i + 12, 4);
+        __builtin_memcpy(dst + i, &w0, 4);
+        __builtin_memcpy(dst + i + 4, &w1, 4);
+        __builtin_memcpy(dst + i + 8, &w2, 4);
+        __builtin_memcpy(dst + i + 12, &w3, 4);
+    }
     for (; i + 4 <= n; i += 4) {
         uint32_t w;
         __builtin_memcpy(&w, src + i, 4);
@@ -264,7 +276,8 @@ static void msf_tail_finish(const msf_layer_desc *l, const int32_t *acc, int8_t 
 static int32_t msf_lowest_read(const msf_block_desc *blk, int32_t t)
 {
     int32_t lo = INT32_MAX;
-    for (int32_t li = 0; li < blk->n_spatial; ++li) {
+    /* readers follow the producer (topological order) and end at last_reader */
+    for (int32_t li = blk->state[t].producer + 1; li <= blk->tensors[t].last_reader; ++li) {
         const msf_layer_desc *l = &blk->layers[li];
         const int32_t d = blk->state[l->out].done_c;
         if ((l->in0 != t && l->in1 != t) || d >= blk->tensors[l->out].w) {
@@ -290,11 +303,12 @@ static void msf_cache_make_room(const msf_block_desc *blk, int32_t t, int32_t x)
     if (x - lo >= d->cols || lo < win->x0) {
         msf_fatal(MSF_FATAL_EXEC_BAD_DESC);  /* the buffer plan and the schedule disagree */
     }
-    const uint32_t kept = (uint32_t)((x - lo) * d->c);
+    /* The window is full (its rows are row_stride = cols * c apart, with no gap), so moving
+     * the whole buffer down by `drop` bytes moves every row's kept columns to its front in
+     * one forward copy; what lands behind them are columns about to be computed. */
     const int32_t drop = (lo - win->x0) * d->c;
-    for (int32_t r = 0; r < win->h; ++r) {
-        int8_t *row = win->data + r * win->row_stride;
-        msf_copy_s8(row, row + drop, kept);
+    if (drop > 0 && win->h > 0) {
+        msf_copy_s8(win->data, win->data + drop, (uint32_t)(win->h * win->row_stride - drop));
     }
     win->x0 = lo;
 }

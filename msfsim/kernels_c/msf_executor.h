@@ -45,6 +45,7 @@ typedef struct {
     uint32_t offset;          /* arena offset of the buffer */
     uint32_t bytes;           /* buffer bytes claimed */
     int32_t rows, cols, col0; /* REGION / RING capacity; RING first column */
+    int32_t last_reader;      /* last spatial layer (index in the block) reading it, -1: none */
 } msf_tensor_desc;
 
 typedef struct {

@@ -382,6 +382,32 @@ static inline MSF_ALWAYS_INLINE void pw_region(const msf_window *in, const msf_c
     int8_t *pend_dst = NULL;
     int32_t oy, ox;
 
+    if (cols_inside && oy0 * p->stride_h - p->pad_top >= 0 &&
+        (oy0 + oh - 1) * p->stride_h - p->pad_top < in->tensor_h && in->ring_rows == 0 &&
+        out->ring_rows == 0) {
+        /* no padding pixel and no ring: rows at fixed steps in both windows (a one-column
+         * region, as hcache runs, pairs vertical neighbours without per-row addressing) */
+        const int8_t *src_row = msf_window_pixel(in, oy0 * p->stride_h - p->pad_top, ix0);
+        int8_t *dst_row = msf_window_pixel(out, oy0, ox0);
+        const int32_t src_row_step = p->stride_h * in->row_stride;
+        for (oy = 0; oy < oh; oy++, src_row += src_row_step, dst_row += out->row_stride) {
+            const int8_t *src = src_row;
+            int8_t *dst = dst_row;
+            for (ox = 0; ox < ow; ox++, src += src_step, dst += cout) {
+                if (pend_src == NULL) {
+                    pend_src = src;
+                    pend_dst = dst;
+                } else {
+                    pw_pair(p, cin, cout, pend_src, src, pend_dst, dst, fast);
+                    pend_src = NULL;
+                }
+            }
+        }
+        if (pend_src != NULL) {
+            pw_single(p, cin, cout, pend_src, pend_dst, fast);
+        }
+        return;
+    }
     for (oy = oy0; oy < oy0 + oh; oy++) {
         const int32_t iy = oy * p->stride_h - p->pad_top;
         const int row_valid = iy >= 0 && iy < in->tensor_h;

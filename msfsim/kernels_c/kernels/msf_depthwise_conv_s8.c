@@ -775,6 +775,26 @@ static inline MSF_ALWAYS_INLINE void dw_region(const msf_window *in, const msf_c
     const int is3x3 = kh == 3 && kw == 3;
     int32_t oy, ox;
 
+    const int32_t ix_first = ox0 * p->stride_w - p->pad_left;
+    const int32_t iy_first = oy0 * p->stride_h - p->pad_top;
+    if (is3x3 && in->ring_rows == 0 && out->ring_rows == 0 && iy_first >= 0 &&
+        (oy0 + oh - 1) * p->stride_h - p->pad_top + 3 <= in->tensor_h && ix_first >= 0 &&
+        ix_first + (ow - 1) * p->stride_w + 3 <= in->tensor_w) {
+        /* every window inside the tensor and no ring: windows and outputs at fixed steps
+         * (a one-column region, as hcache runs, without per-row window addressing) */
+        const int32_t rs = in->row_stride, row_step = p->stride_h * rs;
+        const int32_t col_step = p->stride_w * ch;
+        const int8_t *src_row = msf_window_pixel(in, iy_first, ix_first);
+        int8_t *dst_row = msf_window_pixel(out, oy0, ox0);
+        for (oy = 0; oy < oh; oy++, src_row += row_step, dst_row += out->row_stride) {
+            const int8_t *src = src_row;
+            int8_t *dst = dst_row;
+            for (ox = 0; ox < ow; ox++, src += col_step, dst += ch) {
+                dw3x3(p, ch, src, src + rs, src + 2 * rs, dst, fast);
+            }
+        }
+        return;
+    }
     for (oy = oy0; oy < oy0 + oh; oy++) {
         const int32_t iy0 = oy * p->stride_h - p->pad_top;
         const int row_inside = iy0 >= 0 && iy0 + kh <= in->tensor_h;
