@@ -251,7 +251,8 @@ def _block(model: Model, plan: BlockPlan, k: int) -> tuple[str, dict]:
                        "stride_h": layer.stride[0], "stride_w": layer.stride[1],
                        "pad_top": layer.pad[0], "pad_left": layer.pad[1],
                        "params": f"&l{li}_params"})
-    for slot_i, t in enumerate(tensors):  # hcache drops a cache column once its last reader is past it
+    # hcache drops a cache column once the tensor's last reader has moved past it
+    for slot_i, t in enumerate(tensors):
         readers = [j for j, d in enumerate(layers[:len(st.spatial)])
                    if slot_i in (d["in0"], d["in1"])]
         t["last_reader"] = max(readers, default=-1)
