@@ -81,12 +81,44 @@ def test_plan_cost_and_layout():
     assert pc.act == max(c.act for c in costs) and pc.macs == sum(c.macs for c in costs)
     layout = plan_layout(m, blocks)
     assert layout.arena_bytes >= pc.act_io
-    for bp in layout.blocks:  # the buffers one block uses never overlap
-        spans = sorted((b.offset, b.offset + b.size) for b in bp.buffers)
-        assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))
-        assert all(b.offset % 4 == 0 for b in bp.buffers)
+    for bp in layout.blocks:  # the buffers one block uses never overlap (slots apart)
+        assert_apart(bp)
     with pytest.raises(BlockInfeasible):
         plan_layout(m, blocks[:1])
+
+
+def assert_apart(bp) -> None:
+    """No two buffers of a block overlap, except a transient cache inside its own slot."""
+    spans = sorted((b.offset, b.offset + b.size) for b in bp.buffers if b.slot < 0)
+    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))
+    assert all(b.offset % 4 == 0 for b in bp.buffers)
+    slots = [b for b in bp.buffers if b.kind == "slot"]
+    for b in bp.buffers:
+        if b.slot >= 0:
+            s = slots[b.slot]
+            assert b.kind == "cache" and b.cols == 1
+            assert s.offset == b.offset and b.size <= s.size
+
+
+def test_transient_caches_share_two_slots():
+    # conv 3x3 s2, then pw -> dw -> pw -> pw -> dw -> pw: the one-column outputs read by a single
+    # pointwise reader take turns in two slots; the dw inputs keep their 3-column caches
+    m = conv_chain(33, 33, [(3, 2, False), (1, 1, False), (3, 1, True), (1, 1, False),
+                            (1, 1, False), (3, 2, True), (1, 1, False)], cin=3)
+    block = Block(0, 6, BlockConfig((2, 1), "hcache"))
+    bp = block_plan(m, block)
+    assert_apart(bp)
+    by_t = {b.tensor: b for b in bp.buffers if b.kind == "cache"}
+    slots = [b for b in bp.buffers if b.kind == "slot"]
+    assert len(slots) == 2
+    # t1 (read by the pw layer 1) and t3 (dw output, read by pw 3) in one slot; t4 (pw output
+    # read by pw 4) in the other; t2 and t5 feed 3x3 windows: caches of their own
+    assert by_t[1].slot == by_t[3].slot != by_t[4].slot >= 0
+    assert by_t[2].slot == by_t[5].slot == -1 and by_t[2].cols == by_t[5].cols == 3
+    cost = block_cost(m, block)
+    shared = sum(b.size for b in bp.buffers if b.slot >= 0)
+    assert cost.act_io == bp.arena_bytes == sum(b.size for b in bp.buffers) - shared
+    assert slots[0].size + slots[1].size < shared
 
 
 def test_single_block_layout_is_contiguous():

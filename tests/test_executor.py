@@ -10,7 +10,7 @@ from msfsim import host, host_build, refmodel
 from msfsim.fusion.block import Block, BlockConfig, BlockInfeasible
 from msfsim.fusion.exact import block_cost, plan_cost
 from msfsim.fusion.geometry import block_structure
-from msfsim.fusion.memplan import plan_layout
+from msfsim.fusion.memplan import block_plan, plan_layout
 from msfsim.host import HostFatal, run_block, run_code, run_plan
 from msfsim.codegen import generate_block, generate_plan
 from msfsim.ir import IRBuilder, Model, QParams, conv_pad
@@ -281,3 +281,28 @@ def test_hcache_random_nets_bit_exact(seed):
     except BlockInfeasible:
         return
     check_block(m, Block(first, len(m.layers) - 1, BlockConfig((1, 2), "hcache")), values)
+
+
+def pointwise_chain_net() -> Model:
+    """MobileNet-like: pointwise convs between depthwise ones, so hcache's one-column caches
+    take turns in shared slots (memplan.share_transient_caches)."""
+    n = Net("pwchain", (21, 19, 3), 7)
+    x = n.conv(n.b.input, 6, 3, 2)                     # 0: read by a pw: transient
+    x = n.conv(x, 9, 1)                                # 1: read by a dw: 3 columns
+    x = n.conv(x, 0, 3, 1, dw=True)                    # 2: transient
+    x = n.conv(x, 5, 1, act="none")                    # 3: transient, fed by one
+    x = n.conv(x, 12, 1)                               # 4: read by a dw
+    x = n.conv(x, 0, 3, 2, dw=True)                    # 5: transient
+    n.conv(x, 7, 1, act="none")                        # 6
+    return n.build()
+
+
+@pytest.mark.parametrize("tile", [(1, 1), (2, 1), (3, 2), (4, 1)])
+def test_hcache_shared_slots_bit_exact(tile):
+    m = pointwise_chain_net()
+    values = refmodel.run_layers(m, random_input(m, 4))
+    block = Block(0, len(m.layers) - 1, BlockConfig(tile, "hcache"))
+    if tile[1] == 1:   # the star's input is transient only when it takes one column at a time
+        assert any(b.slot >= 0 for b in block_plan(m, block).buffers)
+    check_block(m, block, values)
+    check_block(m, Block(2, len(m.layers) - 1, BlockConfig(tile, "hcache")), values)

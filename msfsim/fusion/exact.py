@@ -15,7 +15,7 @@ from msfsim import ops
 from msfsim.fusion.block import Block, BlockCost, BlockInfeasible
 from msfsim.fusion.geometry import (block_structure, hcache_columns, new_span, pool_in_place,
                                     star_axis_regions)
-from msfsim.fusion.memplan import block_buffers, plan_layout
+from msfsim.fusion.memplan import block_buffers, footprint, plan_layout
 from msfsim.ir import Layer, Model
 
 _CACHE: "weakref.WeakKeyDictionary[Model, dict]" = weakref.WeakKeyDictionary()
@@ -107,12 +107,12 @@ def block_macs(model: Model, block: Block, tile: tuple[int, int] | None = None) 
 def block_cost(model: Model, block: Block) -> BlockCost:
     """RAM (act, act_io) and MACs of one block; raises BlockInfeasible with the reason."""
     tile, bufs = block_buffers(model, block)
-    act_io = sum(b.size for b in bufs)
+    act_io = footprint(bufs)
     net_io = sum(b.size for b in bufs
                  if (b.tensor == model.input and b.kind in ("input", "skip"))
                  or (b.tensor == model.output and b.kind == "output"))
     return BlockCost(act=act_io - net_io, act_io=act_io, macs=block_macs(model, block, tile),
-                     buffers={b.name: b.size for b in bufs})
+                     buffers={b.name: b.size for b in bufs if b.slot < 0})
 
 
 def plan_cost(model: Model, blocks: list[Block]) -> BlockCost:

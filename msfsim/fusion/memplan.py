@@ -16,6 +16,8 @@ Buffers (each 4-byte aligned, see docs/fusion.md):
   ring    an intermediate tensor as a ring of full-width rows (stream2d)
   scratch the largest kernel scratch (`*_get_buffer_size`) of the block's spatial layers
   acc     int32 accumulators of the tail (the largest tail layer's)
+  slot    memory that hcache's one-column caches of a chain of single-input layers take
+          turns in (`slot` of such a cache: the slot it lies in; see `share_transient_caches`)
 """
 from __future__ import annotations
 
@@ -64,6 +66,25 @@ class Buffer(NamedTuple):
     rows: int = 0      # region / cache / ring: rows held (whole tensors: H)
     cols: int = 0      # region / cache / ring: columns held (whole tensors: W)
     col0: int = 0      # ring: first column held
+    slot: int = -1     # cache: index of the "slot" buffer it lies in (its bytes are the slot's)
+
+
+def footprint(buffers) -> int:
+    """Bytes a list of buffers takes: a cache inside a slot takes none of its own."""
+    return sum(b.size for b in buffers if b.slot < 0)
+
+
+def place(buffers, base: int) -> list[Buffer]:
+    """Buffers laid out contiguously from `base`; a cache inside a slot at its slot's offset."""
+    out, off = [], base
+    for b in buffers:
+        if b.slot < 0:
+            out.append(b._replace(offset=off))
+            off += b.size
+        else:
+            out.append(b)
+    slots = [b for b in out if b.kind == "slot"]
+    return [b._replace(offset=slots[b.slot].offset) if b.slot >= 0 else b for b in out]
 
 
 @dataclass(frozen=True)
@@ -78,7 +99,7 @@ class BlockPlan:
 
     @property
     def total(self) -> int:
-        return sum(b.size for b in self.buffers)
+        return footprint(self.buffers)
 
     def by_tensor(self) -> dict[int, Buffer]:
         return {b.tensor: b for b in self.buffers if b.tensor >= 0}
@@ -101,12 +122,7 @@ def block_plan(model: Model, block: Block) -> BlockPlan:
     """Buffers of one block laid out contiguously from offset 0, in the order of
     `block_buffers`: inputs, skips, the block's own buffers, output."""
     tile, bufs = block_buffers(model, block)
-    off = 0
-    placed = []
-    for b in bufs:
-        placed.append(b._replace(offset=off))
-        off += b.size
-    return BlockPlan(block, tile, tuple(placed))
+    return BlockPlan(block, tile, tuple(place(bufs, 0)))
 
 
 def _full(model: Model, kind: str, tid: int) -> Buffer:
@@ -151,7 +167,8 @@ def block_buffers(model: Model, block: Block) -> tuple[tuple[int, int], list[Buf
         star_h, star_w, _ = model.tensor(st.star_out).shape
         tile = (star_h, star_w) if scheme == "layer" else clip_tile(model, st, block.config.tile)
         stats = intermediate_buffers(model, star, scheme, tile)
-        bufs += [stats[t] for t in st.internal]
+        inner = [stats[t] for t in st.internal]
+        bufs += share_transient_caches(model, st, inner) if scheme == "hcache" else inner
         if st.tail:
             bufs.append(stats[st.star_out])
         scratch = max(_scratch_table(model)[st.first:star + 1])
@@ -163,6 +180,45 @@ def block_buffers(model: Model, block: Block) -> tuple[tuple[int, int], list[Buf
         bufs += [_full(model, "tensor", model.layers[i].output) for i in st.tail[:-1]]
     bufs.append(_full(model, "output", st.output))
     return tile, bufs
+
+
+def share_transient_caches(model: Model, st, caches: list[Buffer]) -> list[Buffer]:
+    """hcache: a one-column cache whose only reader has no other input and reads each column
+    once (a 1x1 window: pointwise convs, elementwise ops) holds a column only from its
+    producer's run to that reader's, which follows at once (msf_pull_inputs: the producer
+    pulls its own inputs before it runs, and the reader has nothing else to pull). Such
+    transient caches share two slots: a transient fed by a transient takes the other slot,
+    so a layer never writes the slot it reads; any other cache stays apart."""
+    internal = set(st.internal)
+    readers: dict[int, list[int]] = {}
+    for li in st.spatial:
+        for t in dict.fromkeys(model.layers[li].inputs):
+            readers.setdefault(t, []).append(li)
+
+    def transient(b: Buffer) -> bool:
+        rs = readers.get(b.tensor, [])
+        if b.kind != "cache" or b.cols != 1 or len(rs) != 1:
+            return False
+        reader = model.layers[rs[0]]
+        k, s, _ = ops.get(reader.op).window(reader, 1)
+        return len(set(reader.inputs)) == 1 and k == 1 and s >= 1
+
+    producer = {model.layers[li].output: li for li in st.spatial}
+    slot_of: dict[int, int] = {}
+    for b in caches:                    # producers run in layer order
+        if transient(b):
+            feeds = [slot_of[u] for u in model.layers[producer[b.tensor]].inputs
+                     if u in internal and u in slot_of]
+            slot_of[b.tensor] = 1 if 0 in feeds else 0
+    if len(slot_of) < 2:
+        return caches
+    sizes = [max((b.size for b in caches if slot_of.get(b.tensor) == k), default=0)
+             for k in (0, 1)]
+    slots = [Buffer(f"slot:{k}", "slot", -1, size) for k, size in enumerate(sizes) if size]
+    index = {k: i for i, k in enumerate(k for k in (0, 1) if sizes[k])}
+    shared = [b._replace(slot=index[slot_of[b.tensor]]) if b.tensor in slot_of else b
+              for b in caches]
+    return slots + shared
 
 
 def _pool_in_place_buffers(model: Model, st) -> tuple[tuple[int, int], list[Buffer]]:
@@ -237,7 +293,7 @@ def plan_layout(model: Model, blocks: list[Block] | tuple[Block, ...]) -> PlanLa
                 s[0], s[1] = min(s[0], k), max(s[1], k)
     span.setdefault(model.input, [0, 0])[0] = 0
     span.setdefault(model.output, [n - 1, n - 1])[1] = n - 1
-    local = {k: sum(b.size for b in p.buffers if b.kind not in ("input", "skip", "output"))
+    local = {k: footprint(b for b in p.buffers if b.kind not in ("input", "skip", "output"))
              for k, p in enumerate(plans)}
     where, arena = _greedy(model, span, local)
     pp = _ping_pong(model, plans, local)
@@ -245,14 +301,10 @@ def plan_layout(model: Model, blocks: list[Block] | tuple[Block, ...]) -> PlanLa
         where, arena = pp
     out = []
     for k, p in enumerate(plans):
-        local_off = where.get(f"b{k}", 0)
-        bufs = []
-        for b in p.buffers:
-            if b.kind in ("input", "skip", "output"):
-                bufs.append(b._replace(offset=where[f"t{b.tensor}"]))
-            else:
-                bufs.append(b._replace(offset=local_off))
-                local_off += b.size
+        whole = ("input", "skip", "output")
+        own = iter(place([b for b in p.buffers if b.kind not in whole], where.get(f"b{k}", 0)))
+        bufs = [b._replace(offset=where[f"t{b.tensor}"]) if b.kind in whole else next(own)
+                for b in p.buffers]
         out.append(BlockPlan(p.block, p.tile, tuple(bufs)))
     return PlanLayout(tuple(out), arena, where[f"t{model.input}"], where[f"t{model.output}"])
 

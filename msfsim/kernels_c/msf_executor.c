@@ -306,8 +306,9 @@ static void msf_cache_make_room(const msf_block_desc *blk, int32_t t, int32_t x)
     /* The window is full (its rows are row_stride = cols * c apart, with no gap), so moving
      * the whole buffer down by `drop` bytes moves every row's kept columns to its front in
      * one forward copy; what lands behind them are columns about to be computed. */
+    /* nothing to keep (a one-column cache, always): the new columns overwrite the window */
     const int32_t drop = (lo - win->x0) * d->c;
-    if (drop > 0 && win->h > 0) {
+    if (drop > 0 && drop < win->row_stride && win->h > 0) {
         msf_copy_s8(win->data, win->data + drop, (uint32_t)(win->h * win->row_stride - drop));
     }
     win->x0 = lo;
