@@ -127,8 +127,8 @@ def test_tile_options_modest_and_valid():
     opts = tile_options(72, 72)
     assert opts["recompute"][:3] == [(1, 1), (2, 2), (4, 4)] and (8, 72) in opts["stream2d"]
     assert all(w < 72 for _, w in opts["hcache"])
-    assert (2, 1) in opts["hcache"] and (4, 2) in opts["hcache"]   # tall: less recompute
-    assert sum(len(v) for v in opts.values()) <= 36
+    assert {(2, 1), (3, 1), (4, 2), (6, 2)} <= set(opts["hcache"])   # tall: less recompute
+    assert sum(len(v) for v in opts.values()) <= 42
     assert tile_options(1, 1) == {"recompute": [(1, 1)], "hcache": [(1, 1)],
                                   "stream2d": [(1, 1)]}
 

@@ -157,12 +157,12 @@ def _pow2_upto(n: int) -> list[int]:
 def tile_options(ho: int, wo: int) -> dict[str, list[tuple[int, int]]]:
     """Output tiles per scheme for an ho x wo block output: squares, full-width rows where a
     scheme benefits (recompute patches of whole rows; stream2d line buffers), and for hcache
-    tiles twice as tall as wide."""
+    tiles two and three times as tall as wide."""
     squares = [(s, s) for s in _pow2_upto(min(ho, wo))]
     rows = [(h, wo) for h in _pow2_upto(ho) if wo > 1 and (h, wo) not in squares]
-    # hcache recomputes the rows a band shares with the next and caches columns: a tile twice
-    # as tall as wide halves that recompute for less RAM than the next square
-    tall = [(2 * s, s) for s, _ in squares if 2 * s <= ho and s < wo]
+    # hcache recomputes the rows a band shares with the next and caches columns: tiles two and
+    # three times as tall as wide cut that recompute for less RAM than the next square
+    tall = [(k * s, s) for s, _ in squares for k in (2, 3) if k * s <= ho and s < wo]
     return {"recompute": squares + rows,
             "hcache": ([t for t in squares if t[1] < wo] or squares) + tall,
             "stream2d": squares + rows}
