@@ -4,6 +4,10 @@ The cache key is a hash of everything that determines the library: the sources, 
 in the include directories, the cdef, the preamble, the flags and the Python ABI. A library is
 compiled in a private temporary directory and moved into the cache with an atomic rename, so
 processes that build the same library at the same time never see a half-written file.
+
+Each source is compiled on its own into an object file cached under the hash of its
+preprocessed text and the compiler command (as ccache does), so libraries that differ in one
+generated file recompile only that file: the kernels, arena and executor are compiled once.
 """
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import importlib.machinery
 import importlib.util
 import os
 import re
+import subprocess
 import sys
 import sysconfig
 import tempfile
@@ -89,6 +94,38 @@ def cdef_from_header(path: str | Path) -> str:
     return re.sub(r"\n\s*\n+", "\n", "".join(out)).strip() + "\n"
 
 
+def _compiler() -> list[str]:
+    """The C compiler and flags Python builds extensions with (what cffi itself would use)."""
+    return [*(sysconfig.get_config_var("CC") or "cc").split(),
+            *(sysconfig.get_config_var("CFLAGS") or "").split(),
+            *(sysconfig.get_config_var("CCSHARED") or "-fPIC").split()]
+
+
+def _run(cmd: list[str], what: str) -> bytes:
+    r = subprocess.run(cmd, capture_output=True, check=False)
+    if r.returncode != 0:
+        tail = r.stderr.decode(errors="replace").strip().splitlines()[-12:]
+        raise cffi.VerificationError(f"{what} failed:\n" + "\n".join(tail))
+    return r.stdout
+
+
+def _object(src: Path, incs: Sequence[Path], flags: Sequence[str]) -> Path:
+    """`src` compiled to a position-independent object, cached by its preprocessed text."""
+    cc = [*_compiler(), *flags]
+    cmd = [*cc, *(f"-I{d}" for d in incs)]
+    text = _run([*cmd, "-E", "-P", str(src)], f"preprocessing {src.name}")
+    # where the headers lie does not change the object: what they say is in `text`
+    h = hashlib.sha256("\0".join(cc).encode() + b"\0" + text)
+    obj = cache_dir() / "obj" / f"{src.stem}-{h.hexdigest()[:20]}.o"
+    if not obj.exists():
+        obj.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="obj-", dir=obj.parent) as tmp:
+            staged = Path(tmp) / obj.name
+            _run([*cmd, "-c", str(src), "-o", str(staged)], f"compiling {src.name}")
+            os.replace(staged, obj)
+    return obj
+
+
 def build(name: str, sources: Sequence[str | Path], cdef: str,
           include_dirs: Sequence[str | Path] = (), headers: Sequence[str] = (),
           preamble: str = "", extra_compile_args: Sequence[str] = ()) -> tuple[Any, Any]:
@@ -114,7 +151,8 @@ def build(name: str, sources: Sequence[str | Path], cdef: str,
         out_dir.mkdir(parents=True, exist_ok=True)
         ffi = cffi.FFI()
         ffi.cdef(cdef)
-        ffi.set_source(module_name, preamble, sources=[str(s) for s in srcs],
+        objects = [str(_object(src, incs, flags)) for src in srcs]
+        ffi.set_source(module_name, preamble, extra_objects=objects,
                        include_dirs=[str(d) for d in incs], extra_compile_args=list(flags))
         with tempfile.TemporaryDirectory(prefix=f"{module_name}-", dir=out_dir) as tmp:
             built = Path(ffi.compile(tmpdir=tmp, verbose=False))

@@ -760,9 +760,12 @@ def test_host_build_concurrent_and_keyed_by_content(tmp_path, monkeypatch):
     assert [o[0].strip() for o in outs] == ["42", "42"], outs
     libs = list((tmp_path / "cache" / "host").glob("_msf_twice_*"))
     assert len(libs) == 1 and libs[0].is_file()  # one library, no leftover temp dirs
+    objs = lambda: sorted(p.name for p in (tmp_path / "cache" / "host" / "obj").iterdir())  # noqa: E731
+    assert len(objs()) == 1 and objs()[0].startswith("twice-") and objs()[0].endswith(".o")
     # a changed source is a new key, built next to the old one
     monkeypatch.setenv("MSFSIM_CACHE", str(tmp_path / "cache"))
     src.write_text("int msf_twice(int x) { return x + x + 1; }\n")
     ffi, lib = build("twice", [src], "int msf_twice(int x);")
     assert lib.msf_twice(21) == 43
     assert len(list((tmp_path / "cache" / "host").glob("_msf_twice_*"))) == 2
+    assert len(objs()) == 2   # the object is keyed by the preprocessed source too

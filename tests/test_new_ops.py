@@ -156,7 +156,11 @@ def test_every_candidate_range_bit_exact_and_arena_equals_act_io():
     by_range: dict[tuple[int, int], list] = {}
     for blk in blocks:
         by_range.setdefault((blk.first, blk.last), []).append(blk)
-    chosen = [bs[k % len(bs)] for k, bs in enumerate(by_range.values())]
+    chosen = []  # schemes in turn, then each scheme's tiles in turn
+    for k, bs in enumerate(by_range.values()):
+        schemes = sorted({b.config.scheme for b in bs})
+        of = [b for b in bs if b.config.scheme == schemes[k % len(schemes)]]
+        chosen.append(of[k // len(schemes) % len(of)])
     assert {b.config.scheme for b in chosen} == {b.config.scheme for b in blocks}
     for blk in chosen:
         st = block_structure(m, blk.first, blk.last)
