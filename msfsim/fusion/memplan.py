@@ -189,7 +189,6 @@ def share_transient_caches(model: Model, st, caches: list[Buffer]) -> list[Buffe
     pulls its own inputs before it runs, and the reader has nothing else to pull). Such
     transient caches share two slots: a transient fed by a transient takes the other slot,
     so a layer never writes the slot it reads; any other cache stays apart."""
-    internal = set(st.internal)
     readers: dict[int, list[int]] = {}
     for li in st.spatial:
         for t in dict.fromkeys(model.layers[li].inputs):
@@ -207,8 +206,7 @@ def share_transient_caches(model: Model, st, caches: list[Buffer]) -> list[Buffe
     slot_of: dict[int, int] = {}
     for b in caches:                    # producers run in layer order
         if transient(b):
-            feeds = [slot_of[u] for u in model.layers[producer[b.tensor]].inputs
-                     if u in internal and u in slot_of]
+            feeds = [slot_of[u] for u in model.layers[producer[b.tensor]].inputs if u in slot_of]
             slot_of[b.tensor] = 1 if 0 in feeds else 0
     if len(slot_of) < 2:
         return caches
