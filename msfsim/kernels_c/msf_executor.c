@@ -290,15 +290,15 @@ static int32_t msf_lowest_read(const msf_block_desc *blk, int32_t t)
     return lo;
 }
 
-/* hcache: make room for column x in t's window: when it is full, drop the columns no consumer
- * reads any more and shift the kept ones to the front (a copy per row). */
-static void msf_cache_make_room(const msf_block_desc *blk, int32_t t, int32_t x)
+/* hcache: t's window is full and column x comes next: drop the columns no consumer reads any
+ * more and shift the kept ones to the front (a copy per row). Out of line: inlined, its values
+ * live beside the tile loop's and msf_run_block's frame, which every kernel's stack sits on,
+ * grows by 8 B. */
+static __attribute__((noinline)) void msf_cache_shift(const msf_block_desc *blk, int32_t t,
+                                                      int32_t x)
 {
     const msf_tensor_desc *d = &blk->tensors[t];
     msf_window *win = &blk->state[t].win;
-    if (x - win->x0 < d->cols) {
-        return;
-    }
     const int32_t lo = msf_min_i32(msf_lowest_read(blk, t), x);
     if (x - lo >= d->cols || lo < win->x0) {
         msf_fatal(MSF_FATAL_EXEC_BAD_DESC);  /* the buffer plan and the schedule disagree */
@@ -355,7 +355,9 @@ static void msf_pull_inputs(const msf_block_desc *blk, const msf_layer_desc *top
         if (t == MSF_NO_TENSOR) {
             return;
         }
-        msf_cache_make_room(blk, t, x);
+        if (x - st[t].win.x0 >= blk->tensors[t].cols) {
+            msf_cache_shift(blk, t, x);
+        }
         st[t].new_r = st[t].r_lo;
         st[t].new_c = x;
         st[t].c_hi = x + 1;
