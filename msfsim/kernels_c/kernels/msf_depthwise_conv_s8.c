@@ -384,9 +384,9 @@ static inline MSF_ALWAYS_INLINE void dw_run_groups(void (*run)(const dw_job *), 
  * (top-left input iy0, ix0) crosses the tensor border: the border assembly when there is one
  * for the clipped window (returns 1), else 0 and nothing done. Out of line: the per-pixel
  * loop of dw_region keeps its registers. */
-static inline MSF_ALWAYS_INLINE int dw_border_dsp_at(const msf_window *in,
-                                                     const msf_conv_params *p, int32_t iy0,
-                                                     int32_t ix0, int8_t *dst)
+static __attribute__((noinline)) int dw_border_dsp(const msf_window *in,
+                                                   const msf_conv_params *p, int32_t iy0,
+                                                   int32_t ix0, int8_t *dst)
 {
     const int32_t ch = in->c, th = in->tensor_h, tw = in->tensor_w;
     const int32_t ky_lo = iy0 < 0 ? -iy0 : 0, kx_lo = ix0 < 0 ? -ix0 : 0;
@@ -421,12 +421,6 @@ static inline MSF_ALWAYS_INLINE int dw_border_dsp_at(const msf_window *in,
     dw_run_groups(run, &job, ch,
                   wide ? p->weights_s16 + (ch >> 2) * MSF_DW3X3_GROUP_S16 + tap * 4 : NULL, 1);
     return 1;
-}
-static __attribute__((noinline)) int dw_border_dsp(const msf_window *in,
-                                                   const msf_conv_params *p, int32_t iy0,
-                                                   int32_t ix0, int8_t *dst)
-{
-    return dw_border_dsp_at(in, p, iy0, ix0, dst);
 }
 #endif
 
@@ -660,18 +654,14 @@ static inline MSF_ALWAYS_INLINE void dw3x3(const msf_conv_params *p, int32_t ch,
 /* A pixel whose window crosses the tensor border: the window clamped to the tensor. (With a
  * zero input offset the kernel sums equal the bias, so dw_taps' choice is right either way.) */
 static inline MSF_ALWAYS_INLINE void dw_border(const msf_window *in, const msf_conv_params *p,
-                                               int32_t iy0, int32_t ix0, int8_t *dst, int fast,
-                                               int inline_dsp)
+                                               int32_t iy0, int32_t ix0, int8_t *dst, int fast)
 {
     const int32_t ch = in->c, kh = p->kernel_h, kw = p->kernel_w;
 #if MSF_DSP_ASM
     if (fast && kh == 3 && kw == 3 && ch >= 4 && p->bias != NULL &&
-        (inline_dsp ? dw_border_dsp_at(in, p, iy0, ix0, dst)
-                    : dw_border_dsp(in, p, iy0, ix0, dst))) {
+        dw_border_dsp(in, p, iy0, ix0, dst)) {
         return;
     }
-#else
-    (void)inline_dsp;
 #endif
     const int32_t ky_lo = iy0 < 0 ? -iy0 : 0;
     const int32_t ky_hi = (in->tensor_h - iy0) < kh ? (in->tensor_h - iy0) : kh;
@@ -695,7 +685,7 @@ static inline MSF_ALWAYS_INLINE void dw_pixel(const msf_window *in, const msf_co
 {
     const int32_t ch = in->c, kh = p->kernel_h, kw = p->kernel_w;
     if (iy0 < 0 || iy0 + kh > in->tensor_h || ix0 < 0 || ix0 + kw > in->tensor_w) {
-        dw_border(in, p, iy0, ix0, dst, fast, 0);
+        dw_border(in, p, iy0, ix0, dst, fast);
         return;
     }
     const int8_t *row0 = msf_window_pixel(in, iy0, ix0);
@@ -769,35 +759,10 @@ static void dw_region(const msf_window *in, const msf_conv_params *p, msf_window
     }
 }
 
-/* A one-pixel region (the one-pixel tiles of fused blocks): the window found directly,
- * without the region loop's set-up, which costs more than a border pixel's taps. */
-static __attribute__((noinline)) void dw_one_pixel(const msf_window *in,
-                                                   const msf_conv_params *p, msf_window *out,
-                                                   int32_t oy, int32_t ox)
-{
-    const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
-    int8_t *dst = msf_window_pixel(out, oy, ox);
-    if (!msf_conv_fast_output(p)) {
-        dw_pixel_c(in, p, iy0, ix0, dst);
-    } else if (p->kernel_h == 3 && p->kernel_w == 3 && iy0 >= 0 && iy0 + 3 <= in->tensor_h &&
-               ix0 >= 0 && ix0 + 3 <= in->tensor_w) {
-        const int8_t *const r0 = msf_window_pixel(in, iy0, ix0);
-        const int8_t *const r1 = msf_window_next_row(in, r0);
-        const int8_t *const r[5] = {r0, r1, msf_window_next_row(in, r1), NULL, NULL};
-        dw3x3_fast_c(p, in->c, r, dst, NULL, 0);
-    } else {
-        dw_pixel_fast_c(in, p, iy0, ix0, dst);
-    }
-}
-
 void msf_depthwise_conv_s8(const msf_window *in, const msf_conv_params *p, msf_window *out,
                            int32_t oy0, int32_t ox0, int32_t oh, int32_t ow)
 {
-    if (oh == 1 && ow == 1) {
-        dw_one_pixel(in, p, out, oy0, ox0);
-    } else {
-        dw_region(in, p, out, oy0, ox0, oh, ow);
-    }
+    dw_region(in, p, out, oy0, ox0, oh, ow);
 }
 
 #else
@@ -840,7 +805,7 @@ static inline MSF_ALWAYS_INLINE void dw_region(const msf_window *in, const msf_c
         int32_t ix0 = ox0 * p->stride_w - p->pad_left;
         for (ox = 0; ox < ow; ox++, dst += ch, ix0 += p->stride_w) {
             if (!row_inside || ix0 < 0 || ix0 + kw > in->tensor_w) {
-                dw_border(in, p, iy0, ix0, dst, fast, 0);
+                dw_border(in, p, iy0, ix0, dst, fast);
                 continue;
             }
             const int32_t col = (ix0 - in->x0) * ch;
@@ -853,66 +818,13 @@ static inline MSF_ALWAYS_INLINE void dw_region(const msf_window *in, const msf_c
     }
 }
 
-/* One output pixel at window top-left (iy0, ix0). */
-static inline MSF_ALWAYS_INLINE void dw_pixel_at(const msf_window *in, const msf_conv_params *p,
-                                                 int32_t iy0, int32_t ix0, int8_t *dst, int fast)
-{
-    const int32_t kh = p->kernel_h, kw = p->kernel_w;
-    if (iy0 < 0 || iy0 + kh > in->tensor_h || ix0 < 0 || ix0 + kw > in->tensor_w) {
-        dw_border(in, p, iy0, ix0, dst, fast, 1);
-        return;
-    }
-    const int8_t *r0 = msf_window_pixel(in, iy0, ix0);
-    if (kh == 3 && kw == 3) {
-        const int8_t *r1 = msf_window_next_row(in, r0);
-        dw3x3(p, in->c, r0, r1, msf_window_next_row(in, r1), dst, fast);
-    } else {
-        dw_taps(in, p, r0, p->weights, kh, kw, 0, dst, fast);
-    }
-}
-
-/* A one-pixel region (the one-pixel tiles of fused blocks): the window found directly,
- * without the region loop's set-up, which costs more than a border pixel's taps. */
-static __attribute__((noinline)) void dw_one_pixel(const msf_window *in,
-                                                   const msf_conv_params *p, msf_window *out,
-                                                   int32_t oy, int32_t ox)
-{
-    const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
-    int8_t *dst = msf_window_pixel(out, oy, ox);
-    if (msf_conv_fast_output(p)) {
-        dw_pixel_at(in, p, iy0, ix0, dst, 1);
-    } else {
-        dw_pixel_at(in, p, iy0, ix0, dst, 0);
-    }
-}
-
-static __attribute__((noinline)) void dw_region_fast(const msf_window *in,
-                                                     const msf_conv_params *p, msf_window *out,
-                                                     int32_t oy0, int32_t ox0, int32_t oh,
-                                                     int32_t ow)
-{
-    dw_region(in, p, out, oy0, ox0, oh, ow, 1);
-}
-
-static __attribute__((noinline)) void dw_region_exact(const msf_window *in,
-                                                      const msf_conv_params *p, msf_window *out,
-                                                      int32_t oy0, int32_t ox0, int32_t oh,
-                                                      int32_t ow)
-{
-    dw_region(in, p, out, oy0, ox0, oh, ow, 0);
-}
-
-/* Each path out of line and tail-called, so that a one-pixel call's stack does not sit on the
- * region loop's frame. */
 void msf_depthwise_conv_s8(const msf_window *in, const msf_conv_params *p, msf_window *out,
                            int32_t oy0, int32_t ox0, int32_t oh, int32_t ow)
 {
-    if (oh == 1 && ow == 1) {
-        dw_one_pixel(in, p, out, oy0, ox0);
-    } else if (msf_conv_fast_output(p)) {
-        dw_region_fast(in, p, out, oy0, ox0, oh, ow);
+    if (msf_conv_fast_output(p)) {
+        dw_region(in, p, out, oy0, ox0, oh, ow, 1);
     } else {
-        dw_region_exact(in, p, out, oy0, ox0, oh, ow);
+        dw_region(in, p, out, oy0, ox0, oh, ow, 0);
     }
 }
 
