@@ -40,7 +40,7 @@ from msfsim.search.api import search_analytic
 from msfsim.sim import unicorn_backend as ub
 from msfsim.sim.elf import ElfImage
 
-EXECUTOR = ("msf_run_", "msf_needed", "msf_copy_s8", "msf_stack", "msf_finish")  # not a layer's
+EXECUTOR = ("msf_run_", "msf_needed", "msf_cache_", "msf_copy_s8", "msf_stack", "msf_finish")  # not a layer's
 ARG_REGS = {"arm": [getattr(unicorn.arm_const, f"UC_ARM_REG_R{i}") for i in range(4)],  # by arch prefix
             "rv32": [getattr(unicorn.riscv_const, f"UC_RISCV_REG_A{i}") for i in range(4)]}
 
