@@ -21,13 +21,10 @@ import sys
 import tempfile
 import time
 
+from msfsim.cli.args import parse_size
+
 PUBLISHED = ("mbv2-w0.35-r144", "mcunetv2-vww5-r80", "mcunet-320kb-r176")
 BUDGETS = ("10K", "12K", "16K", "24K", "32K", "48K", "64K", "96K", "128K")
-
-
-def parse_size(text: str) -> int:
-    scale = {"K": 1024, "M": 1024 * 1024}.get(text[-1:].upper(), 1)
-    return int(float(text[:-1] if scale > 1 else text) * scale)
 
 
 def search(model: str, platform: str, jobs: int, cache: str, extra: list[str]) -> tuple[dict, float]:

@@ -291,9 +291,9 @@ static int32_t msf_lowest_read(const msf_block_desc *blk, int32_t t)
 }
 
 /* hcache: t's window is full and column x comes next: drop the columns no consumer reads any
- * more and shift the kept ones to the front (a copy per row). Out of line: inlined, its values
- * live beside the tile loop's and msf_run_block's frame, which every kernel's stack sits on,
- * grows by 8 B. */
+ * more and shift the kept ones to the front (a copy per row). Out of line: inlined into
+ * msf_run_block, its values would sit beside the tile loop's and grow that frame, which every
+ * kernel's stack sits on, by 8 B. */
 static __attribute__((noinline)) void msf_cache_shift(const msf_block_desc *blk, int32_t t,
                                                       int32_t x)
 {
