@@ -1,4 +1,4 @@
-"""Instructions per MAC of 3x3 depthwise border pixels against interior ones, per board.
+"""Instructions per MAC of depthwise border pixels against interior ones, per board.
 
     PYTHONPATH=. python benchmarks/dw_borders.py [--platform stm32f746] [--case dw3:5x5:96 ...]
         [--wide] [--kernels-dir DIR]
@@ -20,13 +20,14 @@ Two methods, printed per case:
 Both runs are checked bit-exact against the host reference (refmodel). --wide deploys the
 layer with pre-widened int16 weights (msf_conv_params.weights_s16, as msfsim.deploy does on
 DSP cores); --kernels-dir measures another copy of msfsim/kernels_c (e.g. before a change).
-Case syntax: `dw3|dw3s2:HxW:C`.
+Case syntax: `dwK[sS]:HxW:C` (kernel K x K, stride S, default 1), e.g. dw3:5x5:96, dw5s2:14x14:120.
 """
 from __future__ import annotations
 
 import argparse
 import bisect
 import collections
+import re
 import tempfile
 from pathlib import Path
 
@@ -41,11 +42,14 @@ from msfsim.sim import unicorn_backend as ub
 from msfsim.sim.elf import ElfImage
 from msfsim.toolchain import LinkOverflowError
 
+# 3x3 shapes of mbv2's tiles, then the published models' odd channel counts (mbv2: 11, 30, 66)
+# and 5x5 / 7x7 layers (mcunet)
 DEFAULT_CASES = ["dw3:5x5:96", "dw3:25x5:48", "dw3:7x7:160", "dw3s2:7x7:160", "dw3s2:10x10:48",
-                 "dw3:3x3:13"]
+                 "dw3:3x3:13", "dw3:9x9:11", "dw3:5x5:66", "dw5:5x5:120", "dw5s2:11x11:64",
+                 "dw7:7x7:48"]
 # boards with less than 64 KiB of SRAM (hifive1b: 16 KiB) get narrower layers of the same shapes
 SMALL_CASES = ["dw3:5x5:96", "dw3:25x5:16", "dw3:7x7:64", "dw3s2:7x7:64", "dw3s2:10x10:32",
-               "dw3:3x3:13"]
+               "dw3:3x3:13", "dw3:9x9:11", "dw5:5x5:40", "dw7:7x7:16"]
 ENTRY = "msf_depthwise_conv_s8"
 KERNEL_PREFIXES = ("msf_depthwise", "msf_dw", "dw")
 
@@ -55,16 +59,17 @@ def same_pad(n: int, s: int, k: int = 3) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
-def dw_model(h: int, w: int, c: int, s: int, padded: bool, wide: bool, seed: int = 0) -> Model:
-    """One 3x3 depthwise layer; unpadded: on an input grown so that the output is the padded
+def dw_model(h: int, w: int, c: int, s: int, padded: bool, wide: bool, seed: int = 0,
+             k: int = 3) -> Model:
+    """One kxk depthwise layer; unpadded: on an input grown so that the output is the padded
     layer's, every window inside the tensor."""
     rng = np.random.default_rng(seed)
-    (pt, pb), (pl, pr) = same_pad(h, s), same_pad(w, s)
+    (pt, pb), (pl, pr) = same_pad(h, s, k), same_pad(w, s, k)
     if not padded:
         h, w = h + pt + pb, w + pl + pr
         pt = pb = pl = pr = 0
     b = IRBuilder(f"dw{h}x{w}x{c}", (h, w, c), QParams(0.02, 3))
-    wt = rng.integers(-127, 128, size=(3, 3, c)).astype(np.int8)
+    wt = rng.integers(-127, 128, size=(k, k, c)).astype(np.int8)
     b.conv(b.input, wt, np.full(c, 1.0 / (64 * 3.0)), rng.normal(0, 0.1, c), QParams(0.03, -5),
            stride=(s, s), pad=(pt, pl, pb, pr), depthwise=True)
     model = b.build()
@@ -113,28 +118,33 @@ def run_calls(model: Model, block: Block, platform: str, kernels_dir: Path) -> t
 def pixel_taps(model: Model) -> list[tuple[str, int]]:
     """Per output pixel (row-major): its kind and the number of its taps inside the tensor."""
     layer = model.layers[0]
+    k = layer.kernel[0]
     h, w, _ = model.tensor(model.input).shape
     oh, ow, _ = model.tensor(layer.output).shape
     s, pt, pl = layer.stride[0], layer.pad[0], layer.pad[1]
     out = []
     for oy in range(oh):
         iy = oy * s - pt
-        rows = min(iy + 3, h) - max(iy, 0)
+        rows = min(iy + k, h) - max(iy, 0)
         for ox in range(ow):
             ix = ox * s - pl
-            cols = min(ix + 3, w) - max(ix, 0)
-            kind = ("interior" if rows == 3 and cols == 3
-                    else "corner" if rows < 3 and cols < 3 else "edge")
+            cols = min(ix + k, w) - max(ix, 0)
+            kind = ("interior" if rows == k and cols == k
+                    else "corner" if rows < k and cols < k else "edge")
             out.append((kind, max(rows, 0) * max(cols, 0)))
     return out
 
 
 def bench(spec: str, platform: str, wide: bool, kernels_dir: Path) -> list[str]:
     kind, hw, c = spec.split(":")
+    m = re.fullmatch(r"dw(\d+)(?:s(\d+))?", kind)
+    if m is None:
+        raise SystemExit(f"bad case {spec!r}: expected dwK[sS]:HxW:C")
+    k, s = int(m[1]), int(m[2] or 1)
     h, w = (int(v) for v in hw.split("x"))
-    c, s = int(c), (2 if kind.endswith("s2") else 1)
-    padded = dw_model(h, w, c, s, True, wide)
-    valid = dw_model(h, w, c, s, False, wide)
+    c = int(c)
+    padded = dw_model(h, w, c, s, True, wide, k=k)
+    valid = dw_model(h, w, c, s, False, wide, k=k)
     pix = pixel_taps(padded)
     n_int = sum(k == "interior" for k, _ in pix)
     border_macs = sum(t for k, t in pix if k != "interior") * c
@@ -148,7 +158,7 @@ def bench(spec: str, platform: str, wide: bool, kernels_dir: Path) -> list[str]:
                 f"{sum(t for _, t in pix) * c:>10,} {n_pad / (sum(t for _, t in pix) * c):>7.2f}"
                 f"  {ok1 and ok2}")
     rows.append(f"{'':<16} {'':<8} {'interior':<9} {len(pix):>6} {n_valid:>12,} "
-                f"{len(pix) * 9 * c:>10,} {n_valid / (len(pix) * 9 * c):>7.2f}   (valid layer)")
+                f"{len(pix) * k * k * c:>10,} {n_valid / (len(pix) * k * k * c):>7.2f}   (valid layer)")
     if border_macs:
         rows.append(f"{'':<16} {'':<8} {'border':<9} {len(pix) - n_int:>6} {border:>12,.0f} "
                     f"{border_macs:>10,} {border / border_macs:>7.2f}")

@@ -691,12 +691,16 @@ DSP_CASES = [
     ([("dw", 0, 3, 2, "none")], (7, 7), 11),
     ([("dw", 0, 3, 1, "none")], (4, 4), 3),
     ([("dw", 0, 5, 1, "none")], (6, 6), 6),
+    # depthwise kxk: rows a fixed stride apart, or wrapping a ring (fused chain below)
+    ([("dw", 0, 7, 2, "none")], (9, 8), 10),
+    ([("dw", 0, 5, 1, "relu6")], (7, 5), 13),
     ([("dw", 0, 3, 1, "relu6")], (5, 5), 8),
     # general convolution through im2col columns
     ([("conv", 11, 3, 2, "none")], (9, 9), 3),
     ([("conv", 5, 5, 1, "none")], (6, 7), 2),
     # a fused chain: one-column regions
     ([("pw", 12, 1, 1, "none"), ("dw", 0, 3, 1, "none"), ("pw", 5, 1, 1, "none")], (7, 6), 5),
+    ([("pw", 8, 1, 1, "none"), ("dw", 0, 5, 1, "none"), ("pw", 3, 1, 1, "none")], (8, 7), 5),
 ]
 
 

@@ -46,6 +46,51 @@ MSF_C_LOOPS void dw_taps(const msf_window *in, const msf_conv_params *p,
     int32_t c = 0, ky, kx;
 #if MSF_DSP
     const uint32_t off2 = ((uint32_t)off & 0xFFFFu) * 0x10001u;
+    const int32_t rs = in->row_stride;
+    if (rows > 0 && cols > 0 &&
+        (in->ring_rows == 0 || src + (rows - 1) * rs < in->data + in->ring_rows * rs)) {
+        /* the window's rows do not wrap around a ring: they lie rs apart, and a tap's weights
+         * a fixed distance from its input within a row (one address register per tap) */
+        const int32_t span = cols * ch, wdelta_step = wrow_step - rs;
+        for (; c + 4 <= ch; c += 4) {
+            int32_t a0, a1, a2, a3;
+            if (off == 0) {
+                a0 = q[c].kernel_sum, a1 = q[c + 1].kernel_sum;
+                a2 = q[c + 2].kernel_sum, a3 = q[c + 3].kernel_sum;
+            } else if (bias != NULL) {
+                a0 = bias[c], a1 = bias[c + 1], a2 = bias[c + 2], a3 = bias[c + 3];
+            } else {
+                a0 = a1 = a2 = a3 = 0;
+            }
+            const int8_t *row = src + c;
+            const int8_t *const row_end = row + rows * rs;
+            intptr_t wdelta = (wt + c) - row;
+            do {
+                const int8_t *s = row;
+                const int8_t *const s_end = row + span;
+                do {
+                    const uint32_t xv = msf_read_s8x4(s), wv = msf_read_s8x4(s + wdelta);
+                    const uint32_t x02 = msf_sxtab16(off2, xv), x13 = msf_sxtab16_ror8(off2, xv);
+                    const uint32_t w02 = msf_sxtb16(wv), w13 = msf_sxtb16_ror8(wv);
+                    a0 = msf_smlabb(x02, w02, a0);
+                    a2 = msf_smlatt(x02, w02, a2);
+                    a1 = msf_smlabb(x13, w13, a1);
+                    a3 = msf_smlatt(x13, w13, a3);
+                    s += ch;
+                } while (s != s_end);
+                row += rs;
+                wdelta += wdelta_step;
+            } while (row != row_end);
+            const int32_t v0 = msf_conv_output(a0, p, &q[c], c, fast);
+            const int32_t v1 = msf_conv_output(a1, p, &q[c + 1], c + 1, fast);
+            const int32_t v2 = msf_conv_output(a2, p, &q[c + 2], c + 2, fast);
+            const int32_t v3 = msf_conv_output(a3, p, &q[c + 3], c + 3, fast);
+            dst[c] = (int8_t)v0;
+            dst[c + 1] = (int8_t)v1;
+            dst[c + 2] = (int8_t)v2;
+            dst[c + 3] = (int8_t)v3;
+        }
+    }
     for (; c + 4 <= ch; c += 4) {
         int32_t a0, a1, a2, a3;
         if (off == 0) {
