@@ -32,6 +32,110 @@ int32_t msf_depthwise_conv_s8_get_buffer_size(const msf_conv_params *p, int32_t 
     return 0;
 }
 
+#if MSF_DSP_ASM
+/* Work of the kxk assembly (msf_dwkxk_dsp, msf_dwkxk_edge_dsp): `groups` groups of four
+ * channels of one output pixel whose window (rows x cols taps inside the tensor) has its rows
+ * a fixed stride apart. The assembly reads each field at the byte offset asserted below. */
+typedef struct {
+    const int8_t *src;           /* the window's first tap, first group */
+    intptr_t wdelta;             /* that tap's weights - src: a tap's weights lie this far from
+                                    its input along a window row */
+    int32_t ch;                  /* C, the stride between taps */
+    const msf_channel_params *q; /* channel parameters of the first group */
+    int8_t *d;                   /* the output at the first group */
+    int32_t groups;              /* >= 1 */
+    const int32_t *bias;         /* edge variant: the bias at the first group (the
+                                    accumulators' start) */
+    uint32_t off2;               /* edge variant: input_offset in both int16 lanes */
+    int32_t span;                /* cols * C: one window row of taps */
+    int32_t row_skip;            /* input row stride - span */
+    int32_t wdelta_step;         /* weight row stride - input row stride */
+    int32_t rows;                /* >= 1 */
+} dwk_job;
+_Static_assert(offsetof(dwk_job, src) == 0, "dwk_job layout read by the assembly");
+_Static_assert(offsetof(dwk_job, wdelta) == 4, "dwk_job layout read by the assembly");
+_Static_assert(offsetof(dwk_job, ch) == 8, "dwk_job layout read by the assembly");
+_Static_assert(offsetof(dwk_job, q) == 12, "dwk_job layout read by the assembly");
+_Static_assert(offsetof(dwk_job, d) == 16, "dwk_job layout read by the assembly");
+_Static_assert(offsetof(dwk_job, groups) == 20, "dwk_job layout read by the assembly");
+_Static_assert(offsetof(dwk_job, bias) == 24, "dwk_job layout read by the assembly");
+_Static_assert(offsetof(dwk_job, off2) == 28, "dwk_job layout read by the assembly");
+_Static_assert(offsetof(dwk_job, span) == 32, "dwk_job layout read by the assembly");
+_Static_assert(offsetof(dwk_job, row_skip) == 36, "dwk_job layout read by the assembly");
+_Static_assert(offsetof(dwk_job, wdelta_step) == 40, "dwk_job layout read by the assembly");
+_Static_assert(offsetof(dwk_job, rows) == 44, "dwk_job layout read by the assembly");
+
+/* The kxk window of four channels per group, for Cortex-M DSP cores with the fast
+ * requantisation. Tap loop registers: r0 the tap's input, r1 its weights' distance (wdelta),
+ * r2 the end of the window row, r3 rows left, r8 C, r9 the input offset in both lanes (edge
+ * variant), r4-r7 the accumulators, r10-r12 and lr temporaries. The per-row constants and the
+ * group's first tap live in a 28-byte frame: after the group push (16 bytes) span at sp+16,
+ * row_skip +20, wdelta_step +24, rows +28, src +32, wdelta +36, off2 +40. `START` loads the
+ * accumulators (kernel sums at r9, or the bias at r12 with writeback); `XEXT` widens the input
+ * word (sxtb16, or sxtab16 adding r9). */
+#define MSF_DWKXK_ASM(START, LOAD_OFF, XEXT, XOFF)                                         \
+    "push    {r4-r11, lr}\n\t"                                                             \
+    "mov     r12, r0\n\t"                                                                  \
+    "ldrd    r0, r1, [r12, #0]\n\t"     /* src, wdelta */                                  \
+    "ldr     r2, [r12, #28]\n\t"        /* off2 */                                         \
+    "push    {r0-r2}\n\t"                                                                  \
+    "ldrd    r0, r1, [r12, #32]\n\t"    /* span, row_skip */                               \
+    "ldrd    r2, r3, [r12, #40]\n\t"    /* wdelta_step, rows */                            \
+    "push    {r0-r3}\n\t"                                                                  \
+    "ldr     r8, [r12, #8]\n\t"         /* ch */                                           \
+    "ldrd    r9, r10, [r12, #12]\n\t"   /* channel parameters, output */                   \
+    "ldrd    r11, r12, [r12, #20]\n\t"  /* groups, bias */                                 \
+    "1:\n\t"                                                                               \
+    START                                                                                  \
+    "push    {r9-r12}\n\t"                                                                 \
+    "ldrd    r0, r1, [sp, #32]\n\t"     /* the group's first tap, wdelta */                \
+    "ldr     r3, [sp, #28]\n\t"         /* rows */                                         \
+    LOAD_OFF                                                                               \
+    "2:\n\t"                                                                               \
+    "ldr     r12, [sp, #16]\n\t"                                                           \
+    "add     r2, r0, r12\n\t"           /* end of the window row */                        \
+    "3:\n\t"                                                                               \
+    "ldr     r10, [r0]\n\t"                                                                \
+    "ldr     r11, [r0, r1]\n\t"                                                            \
+    "add     r0, r0, r8\n\t"                                                               \
+    XEXT "  r12, " XOFF "r10\n\t"                                                          \
+    XEXT "  r10, " XOFF "r10, ror #8\n\t"                                                  \
+    "sxtb16  lr, r11\n\t"                                                                  \
+    "sxtb16  r11, r11, ror #8\n\t"                                                         \
+    "smlabb  r4, r12, lr, r4\n\t"                                                          \
+    "smlatt  r6, r12, lr, r6\n\t"                                                          \
+    "smlabb  r5, r10, r11, r5\n\t"                                                         \
+    "smlatt  r7, r10, r11, r7\n\t"                                                         \
+    "cmp     r0, r2\n\t"                                                                   \
+    "bne     3b\n\t"                                                                       \
+    "ldrd    r12, lr, [sp, #20]\n\t"    /* row_skip, wdelta_step */                        \
+    "add     r0, r0, r12\n\t"                                                              \
+    "add     r1, r1, lr\n\t"                                                               \
+    "subs    r3, r3, #1\n\t"                                                               \
+    "bne     2b\n\t"                                                                       \
+    "pop     {r9-r12}\n\t"                                                                 \
+    MSF_REQUANT4_STORE_ASM                                                                 \
+    "ldr     r0, [sp, #16]\n\t"                                                            \
+    "add     r0, r0, #4\n\t"                                                               \
+    "str     r0, [sp, #16]\n\t"         /* the next group's first tap */                   \
+    "subs    r11, r11, #1\n\t"                                                             \
+    "bne     1b\n\t"                                                                       \
+    "add     sp, sp, #28\n\t"                                                              \
+    "pop     {r4-r11, pc}\n\t"
+
+/* inside the tensor: the accumulators start at the kernel sums (r9: msf_channel_params) */
+MSF_ASM_FUNCTION(msf_dwkxk_dsp, dwk_job, MSF_DWKXK_ASM(
+    "ldr     r4, [r9, #0]\n\t"
+    "ldr     r5, [r9, #16]\n\t"
+    "ldr     r6, [r9, #32]\n\t"
+    "ldr     r7, [r9, #48]\n\t", "", "sxtb16 ", ""))
+/* a window clipped to the tensor: the accumulators start at the bias, the taps add the input
+ * offset as the input widens */
+MSF_ASM_FUNCTION(msf_dwkxk_edge_dsp, dwk_job, MSF_DWKXK_ASM(
+    "ldm     r12!, {r4-r7}\n\t", "ldr     r9, [sp, #40]\n\t", "sxtab16", "r9, "))
+#undef MSF_DWKXK_ASM
+#endif
+
 /* Taps [0, rows) x [0, cols) of one output pixel, every channel: src is the first tap's input
  * (channel 0), wt its weights. Accumulators start at the kernel sums (off == 0, the whole
  * window inside the tensor) or at the bias (off = input_offset, a window clamped to the
@@ -52,6 +156,35 @@ MSF_C_LOOPS void dw_taps(const msf_window *in, const msf_conv_params *p,
         /* the window's rows do not wrap around a ring: they lie rs apart, and a tap's weights
          * a fixed distance from its input within a row (one address register per tap) */
         const int32_t span = cols * ch, wdelta_step = wrow_step - rs;
+#if MSF_DSP_ASM
+        if (fast && ch >= 4 && (off == 0 || bias != NULL)) {
+            void (*run)(const dwk_job *) = off == 0 ? msf_dwkxk_dsp : msf_dwkxk_edge_dsp;
+            dwk_job job;
+            job.src = src;
+            job.wdelta = wt - src;
+            job.ch = ch;
+            job.q = q;
+            job.d = dst;
+            job.groups = ch >> 2;
+            job.bias = bias;
+            job.off2 = off2;
+            job.span = span;
+            job.row_skip = rs - span;
+            job.wdelta_step = wdelta_step;
+            job.rows = rows;
+            run(&job);
+            if (ch & 3) { /* the last four channels again: the same values where they overlap */
+                const int32_t c4 = ch - 4;
+                job.src = src + c4;
+                job.q = q + c4;
+                job.d = dst + c4;
+                job.bias = bias != NULL ? bias + c4 : NULL;
+                job.groups = 1;
+                run(&job);
+            }
+            return;
+        }
+#endif
         for (; c + 4 <= ch; c += 4) {
             int32_t a0, a1, a2, a3;
             if (off == 0) {
