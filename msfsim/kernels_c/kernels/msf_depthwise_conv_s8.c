@@ -35,64 +35,61 @@ int32_t msf_depthwise_conv_s8_get_buffer_size(const msf_conv_params *p, int32_t 
 #if MSF_DSP_ASM
 /* Work of the kxk assembly (msf_dwkxk_dsp, msf_dwkxk_edge_dsp): `groups` groups of four
  * channels of one output pixel whose window (rows x cols taps inside the tensor) has its rows
- * a fixed stride apart. The assembly reads each field at the byte offset asserted below. */
+ * a fixed stride apart. The first four fields are also where the assembly keeps its group
+ * state while the taps use their registers (the job is its only frame beyond the saved
+ * registers, so that it adds little stack); it reads each field at the offset asserted below. */
 typedef struct {
-    const int8_t *src;           /* the window's first tap, first group */
-    intptr_t wdelta;             /* that tap's weights - src: a tap's weights lie this far from
-                                    its input along a window row */
-    int32_t ch;                  /* C, the stride between taps */
     const msf_channel_params *q; /* channel parameters of the first group */
     int8_t *d;                   /* the output at the first group */
     int32_t groups;              /* >= 1 */
     const int32_t *bias;         /* edge variant: the bias at the first group (the
                                     accumulators' start) */
+    const int8_t *src;           /* the window's first tap, first group */
+    intptr_t wdelta;             /* that tap's weights - src: a tap's weights lie this far from
+                                    its input along a window row */
+    int32_t ch;                  /* C, the stride between taps */
     uint32_t off2;               /* edge variant: input_offset in both int16 lanes */
     int32_t span;                /* cols * C: one window row of taps */
     int32_t row_skip;            /* input row stride - span */
     int32_t wdelta_step;         /* weight row stride - input row stride */
     int32_t rows;                /* >= 1 */
 } dwk_job;
-_Static_assert(offsetof(dwk_job, src) == 0, "dwk_job layout read by the assembly");
-_Static_assert(offsetof(dwk_job, wdelta) == 4, "dwk_job layout read by the assembly");
-_Static_assert(offsetof(dwk_job, ch) == 8, "dwk_job layout read by the assembly");
-_Static_assert(offsetof(dwk_job, q) == 12, "dwk_job layout read by the assembly");
-_Static_assert(offsetof(dwk_job, d) == 16, "dwk_job layout read by the assembly");
-_Static_assert(offsetof(dwk_job, groups) == 20, "dwk_job layout read by the assembly");
-_Static_assert(offsetof(dwk_job, bias) == 24, "dwk_job layout read by the assembly");
+_Static_assert(offsetof(dwk_job, q) == 0, "dwk_job layout read by the assembly");
+_Static_assert(offsetof(dwk_job, d) == 4, "dwk_job layout read by the assembly");
+_Static_assert(offsetof(dwk_job, groups) == 8, "dwk_job layout read by the assembly");
+_Static_assert(offsetof(dwk_job, bias) == 12, "dwk_job layout read by the assembly");
+_Static_assert(offsetof(dwk_job, src) == 16, "dwk_job layout read by the assembly");
+_Static_assert(offsetof(dwk_job, wdelta) == 20, "dwk_job layout read by the assembly");
+_Static_assert(offsetof(dwk_job, ch) == 24, "dwk_job layout read by the assembly");
 _Static_assert(offsetof(dwk_job, off2) == 28, "dwk_job layout read by the assembly");
 _Static_assert(offsetof(dwk_job, span) == 32, "dwk_job layout read by the assembly");
 _Static_assert(offsetof(dwk_job, row_skip) == 36, "dwk_job layout read by the assembly");
 _Static_assert(offsetof(dwk_job, wdelta_step) == 40, "dwk_job layout read by the assembly");
 _Static_assert(offsetof(dwk_job, rows) == 44, "dwk_job layout read by the assembly");
 
-/* The kxk window of four channels per group, for Cortex-M DSP cores with the fast
+/* The kxk window, four channels per group, for Cortex-M DSP cores with the fast
  * requantisation. Tap loop registers: r0 the tap's input, r1 its weights' distance (wdelta),
  * r2 the end of the window row, r3 rows left, r8 C, r9 the input offset in both lanes (edge
- * variant), r4-r7 the accumulators, r10-r12 and lr temporaries. The per-row constants and the
- * group's first tap live in a 28-byte frame: after the group push (16 bytes) span at sp+16,
- * row_skip +20, wdelta_step +24, rows +28, src +32, wdelta +36, off2 +40. `START` loads the
- * accumulators (kernel sums at r9, or the bias at r12 with writeback); `XEXT` widens the input
- * word (sxtb16, or sxtab16 adding r9). */
+ * variant), r4-r7 the accumulators, r10-r12 and lr temporaries; the job's address is the one
+ * word pushed beyond the saved registers. Between groups r9-r12 hold the channel parameters,
+ * the output, the groups left and the bias, kept in the job's first four words during the
+ * taps. `START` loads the accumulators (kernel sums at r9, or the bias at r12 with
+ * writeback); `XEXT` widens the input word (sxtb16, or sxtab16 adding r9). */
 #define MSF_DWKXK_ASM(START, LOAD_OFF, XEXT, XOFF)                                         \
     "push    {r4-r11, lr}\n\t"                                                             \
-    "mov     r12, r0\n\t"                                                                  \
-    "ldrd    r0, r1, [r12, #0]\n\t"     /* src, wdelta */                                  \
-    "ldr     r2, [r12, #28]\n\t"        /* off2 */                                         \
-    "push    {r0-r2}\n\t"                                                                  \
-    "ldrd    r0, r1, [r12, #32]\n\t"    /* span, row_skip */                               \
-    "ldrd    r2, r3, [r12, #40]\n\t"    /* wdelta_step, rows */                            \
-    "push    {r0-r3}\n\t"                                                                  \
-    "ldr     r8, [r12, #8]\n\t"         /* ch */                                           \
-    "ldrd    r9, r10, [r12, #12]\n\t"   /* channel parameters, output */                   \
-    "ldrd    r11, r12, [r12, #20]\n\t"  /* groups, bias */                                 \
+    "push    {r0}\n\t"                                                                     \
+    "ldr     r8, [r0, #24]\n\t"         /* ch */                                           \
+    "ldm     r0, {r9-r12}\n\t"          /* channel parameters, output, groups, bias */     \
     "1:\n\t"                                                                               \
     START                                                                                  \
-    "push    {r9-r12}\n\t"                                                                 \
-    "ldrd    r0, r1, [sp, #32]\n\t"     /* the group's first tap, wdelta */                \
-    "ldr     r3, [sp, #28]\n\t"         /* rows */                                         \
+    "ldr     lr, [sp]\n\t"                                                                 \
+    "stm     lr, {r9-r12}\n\t"                                                             \
+    "ldrd    r0, r1, [lr, #16]\n\t"     /* the group's first tap, wdelta */                \
+    "ldr     r3, [lr, #44]\n\t"         /* rows */                                         \
     LOAD_OFF                                                                               \
     "2:\n\t"                                                                               \
-    "ldr     r12, [sp, #16]\n\t"                                                           \
+    "ldr     r12, [sp]\n\t"                                                                \
+    "ldr     r12, [r12, #32]\n\t"                                                          \
     "add     r2, r0, r12\n\t"           /* end of the window row */                        \
     "3:\n\t"                                                                               \
     "ldr     r10, [r0]\n\t"                                                                \
@@ -108,19 +105,22 @@ _Static_assert(offsetof(dwk_job, rows) == 44, "dwk_job layout read by the assemb
     "smlatt  r7, r10, r11, r7\n\t"                                                         \
     "cmp     r0, r2\n\t"                                                                   \
     "bne     3b\n\t"                                                                       \
-    "ldrd    r12, lr, [sp, #20]\n\t"    /* row_skip, wdelta_step */                        \
+    "ldr     r12, [sp]\n\t"                                                                \
+    "ldrd    r12, lr, [r12, #36]\n\t"   /* row_skip, wdelta_step */                        \
     "add     r0, r0, r12\n\t"                                                              \
     "add     r1, r1, lr\n\t"                                                               \
     "subs    r3, r3, #1\n\t"                                                               \
     "bne     2b\n\t"                                                                       \
-    "pop     {r9-r12}\n\t"                                                                 \
+    "ldr     lr, [sp]\n\t"                                                                 \
+    "ldm     lr, {r9-r12}\n\t"                                                             \
     MSF_REQUANT4_STORE_ASM                                                                 \
-    "ldr     r0, [sp, #16]\n\t"                                                            \
+    "ldr     lr, [sp]\n\t"                                                                 \
+    "ldr     r0, [lr, #16]\n\t"                                                            \
     "add     r0, r0, #4\n\t"                                                               \
-    "str     r0, [sp, #16]\n\t"         /* the next group's first tap */                   \
+    "str     r0, [lr, #16]\n\t"         /* the next group's first tap */                   \
     "subs    r11, r11, #1\n\t"                                                             \
     "bne     1b\n\t"                                                                       \
-    "add     sp, sp, #28\n\t"                                                              \
+    "add     sp, sp, #4\n\t"                                                               \
     "pop     {r4-r11, pc}\n\t"
 
 /* inside the tensor: the accumulators start at the kernel sums (r9: msf_channel_params) */
@@ -132,9 +132,58 @@ MSF_ASM_FUNCTION(msf_dwkxk_dsp, dwk_job, MSF_DWKXK_ASM(
 /* a window clipped to the tensor: the accumulators start at the bias, the taps add the input
  * offset as the input widens */
 MSF_ASM_FUNCTION(msf_dwkxk_edge_dsp, dwk_job, MSF_DWKXK_ASM(
-    "ldm     r12!, {r4-r7}\n\t", "ldr     r9, [sp, #40]\n\t", "sxtab16", "r9, "))
+    "ldm     r12!, {r4-r7}\n\t", "ldr     r9, [lr, #28]\n\t", "sxtab16", "r9, "))
 #undef MSF_DWKXK_ASM
+
+/* Taps [0, rows) x [0, cols) (>= 1 each) of one output pixel, C >= 4, fast outputs, in the
+ * assembly when the window's rows do not wrap around a ring (returns 1), else 0 and nothing
+ * done. Accumulators start at the kernel sums (off == 0) or at the bias (which the caller
+ * guarantees then). */
+static inline MSF_ALWAYS_INLINE int dw_kxk_run(const msf_window *in, const msf_conv_params *p,
+                                               const int8_t *src, const int8_t *wt,
+                                               int32_t rows, int32_t cols, int32_t off,
+                                               int8_t *dst)
+{
+    const int32_t ch = in->c, rs = in->row_stride;
+    if (in->ring_rows > 0 && src + (rows - 1) * rs >= in->data + in->ring_rows * rs) {
+        return 0;
+    }
+    void (*run)(const dwk_job *) = off == 0 ? msf_dwkxk_dsp : msf_dwkxk_edge_dsp;
+    dwk_job job;
+    job.q = p->channels;
+    job.d = dst;
+    job.groups = ch >> 2;
+    job.bias = p->bias;
+    job.src = src;
+    job.wdelta = wt - src;
+    job.ch = ch;
+    job.off2 = ((uint32_t)off & 0xFFFFu) * 0x10001u;
+    job.span = cols * ch;
+    job.row_skip = rs - job.span;
+    job.wdelta_step = p->kernel_w * ch - rs;
+    job.rows = rows;
+    run(&job);
+    if (ch & 3) { /* the last four channels again: the same values where they overlap */
+        const int32_t c4 = ch - 4;
+        job.q = p->channels + c4;
+        job.d = dst + c4;
+        job.groups = 1;
+        job.bias = p->bias != NULL ? p->bias + c4 : NULL;
+        job.src = src + c4;
+        run(&job);
+    }
+    return 1;
+}
+
+/* An interior pixel of a kxk layer (not 3x3) with fast outputs and C >= 4 (top-left tap at
+ * src): dw_kxk_run. Out of line with a small frame: it sits at the kernel's deepest stack. */
+static __attribute__((noinline)) int dw_kxk_dsp(const msf_window *in, const msf_conv_params *p,
+                                                const int8_t *src, int8_t *dst)
+{
+    return dw_kxk_run(in, p, src, p->weights, p->kernel_h, p->kernel_w, 0, dst);
+}
 #endif
+
 
 /* Taps [0, rows) x [0, cols) of one output pixel, every channel: src is the first tap's input
  * (channel 0), wt its weights. Accumulators start at the kernel sums (off == 0, the whole
@@ -150,80 +199,6 @@ MSF_C_LOOPS void dw_taps(const msf_window *in, const msf_conv_params *p,
     int32_t c = 0, ky, kx;
 #if MSF_DSP
     const uint32_t off2 = ((uint32_t)off & 0xFFFFu) * 0x10001u;
-    const int32_t rs = in->row_stride;
-    if (rows > 0 && cols > 0 &&
-        (in->ring_rows == 0 || src + (rows - 1) * rs < in->data + in->ring_rows * rs)) {
-        /* the window's rows do not wrap around a ring: they lie rs apart, and a tap's weights
-         * a fixed distance from its input within a row (one address register per tap) */
-        const int32_t span = cols * ch, wdelta_step = wrow_step - rs;
-#if MSF_DSP_ASM
-        if (fast && ch >= 4 && (off == 0 || bias != NULL)) {
-            void (*run)(const dwk_job *) = off == 0 ? msf_dwkxk_dsp : msf_dwkxk_edge_dsp;
-            dwk_job job;
-            job.src = src;
-            job.wdelta = wt - src;
-            job.ch = ch;
-            job.q = q;
-            job.d = dst;
-            job.groups = ch >> 2;
-            job.bias = bias;
-            job.off2 = off2;
-            job.span = span;
-            job.row_skip = rs - span;
-            job.wdelta_step = wdelta_step;
-            job.rows = rows;
-            run(&job);
-            if (ch & 3) { /* the last four channels again: the same values where they overlap */
-                const int32_t c4 = ch - 4;
-                job.src = src + c4;
-                job.q = q + c4;
-                job.d = dst + c4;
-                job.bias = bias != NULL ? bias + c4 : NULL;
-                job.groups = 1;
-                run(&job);
-            }
-            return;
-        }
-#endif
-        for (; c + 4 <= ch; c += 4) {
-            int32_t a0, a1, a2, a3;
-            if (off == 0) {
-                a0 = q[c].kernel_sum, a1 = q[c + 1].kernel_sum;
-                a2 = q[c + 2].kernel_sum, a3 = q[c + 3].kernel_sum;
-            } else if (bias != NULL) {
-                a0 = bias[c], a1 = bias[c + 1], a2 = bias[c + 2], a3 = bias[c + 3];
-            } else {
-                a0 = a1 = a2 = a3 = 0;
-            }
-            const int8_t *row = src + c;
-            const int8_t *const row_end = row + rows * rs;
-            intptr_t wdelta = (wt + c) - row;
-            do {
-                const int8_t *s = row;
-                const int8_t *const s_end = row + span;
-                do {
-                    const uint32_t xv = msf_read_s8x4(s), wv = msf_read_s8x4(s + wdelta);
-                    const uint32_t x02 = msf_sxtab16(off2, xv), x13 = msf_sxtab16_ror8(off2, xv);
-                    const uint32_t w02 = msf_sxtb16(wv), w13 = msf_sxtb16_ror8(wv);
-                    a0 = msf_smlabb(x02, w02, a0);
-                    a2 = msf_smlatt(x02, w02, a2);
-                    a1 = msf_smlabb(x13, w13, a1);
-                    a3 = msf_smlatt(x13, w13, a3);
-                    s += ch;
-                } while (s != s_end);
-                row += rs;
-                wdelta += wdelta_step;
-            } while (row != row_end);
-            const int32_t v0 = msf_conv_output(a0, p, &q[c], c, fast);
-            const int32_t v1 = msf_conv_output(a1, p, &q[c + 1], c + 1, fast);
-            const int32_t v2 = msf_conv_output(a2, p, &q[c + 2], c + 2, fast);
-            const int32_t v3 = msf_conv_output(a3, p, &q[c + 3], c + 3, fast);
-            dst[c] = (int8_t)v0;
-            dst[c + 1] = (int8_t)v1;
-            dst[c + 2] = (int8_t)v2;
-            dst[c + 3] = (int8_t)v3;
-        }
-    }
     for (; c + 4 <= ch; c += 4) {
         int32_t a0, a1, a2, a3;
         if (off == 0) {
@@ -558,10 +533,31 @@ static inline MSF_ALWAYS_INLINE void dw_run_groups(void (*run)(const dw_job *), 
     }
 }
 
-/* A pixel of a 3x3 depthwise layer with the fast requantisation and C >= 4 whose window
- * (top-left input iy0, ix0) crosses the tensor border: the border assembly when there is one
- * for the clipped window (returns 1), else 0 and nothing done. Out of line: the per-pixel
- * loop of dw_region keeps its registers. */
+/* A pixel of a depthwise layer with the fast requantisation, C >= 4 and a bias whose window
+ * (top-left input iy0, ix0) crosses the tensor border, in assembly (returns 1): the kxk loop
+ * (5x5, 7x7, a 3x3 window one tap high or wide); 0 and nothing done for a window without a
+ * tap in the tensor or one that wraps a ring. Out of line: the per-pixel loop of dw_region
+ * keeps its registers. */
+static __attribute__((noinline)) int dw_border_kxk_dsp(const msf_window *in,
+                                                       const msf_conv_params *p, int32_t iy0,
+                                                       int32_t ix0, int8_t *dst)
+{
+    const int32_t kh = p->kernel_h, kw = p->kernel_w;
+    const int32_t ky_lo = iy0 < 0 ? -iy0 : 0, kx_lo = ix0 < 0 ? -ix0 : 0;
+    const int32_t rows = (in->tensor_h - iy0 < kh ? in->tensor_h - iy0 : kh) - ky_lo;
+    const int32_t cols = (in->tensor_w - ix0 < kw ? in->tensor_w - ix0 : kw) - kx_lo;
+    if (rows <= 0 || cols <= 0) {
+        return 0; /* the bias alone: C */
+    }
+    return dw_kxk_run(in, p, msf_window_pixel(in, iy0 + ky_lo, ix0 + kx_lo),
+                      p->weights + (ky_lo * kw + kx_lo) * in->c, rows, cols, p->input_offset,
+                      dst);
+}
+
+/* A pixel of a 3x3 depthwise layer with the fast requantisation, C >= 4 and a bias whose
+ * window (top-left input iy0, ix0) crosses the tensor border: the 3x3 border assembly when
+ * there is one for the clipped window (returns 1), else 0 and nothing done. Out of line: the
+ * per-pixel loop of dw_region keeps its registers. */
 static __attribute__((noinline)) int dw_border_dsp(const msf_window *in,
                                                    const msf_conv_params *p, int32_t iy0,
                                                    int32_t ix0, int8_t *dst)
@@ -579,7 +575,7 @@ static __attribute__((noinline)) int dw_border_dsp(const msf_window *in,
     } else if (rows == 2 && cols == 2) {
         run = wide ? msf_dw3x3_edge2x2_s16_dsp : msf_dw3x3_edge2x2_dsp;
     } else {
-        return 0; /* a 1-row or 1-column window (a tensor 1 pixel high or wide): C */
+        return 0; /* a 1-row or 1-column window (a tensor 1 pixel high or wide): kxk */
     }
     const int32_t tap = ky_lo * 3 + kx_lo; /* the window's first in-tensor tap */
     dw_job job;
@@ -836,8 +832,9 @@ static inline MSF_ALWAYS_INLINE void dw_border(const msf_window *in, const msf_c
 {
     const int32_t ch = in->c, kh = p->kernel_h, kw = p->kernel_w;
 #if MSF_DSP_ASM
-    if (fast && kh == 3 && kw == 3 && ch >= 4 && p->bias != NULL &&
-        dw_border_dsp(in, p, iy0, ix0, dst)) {
+    if (fast && ch >= 4 && p->bias != NULL &&
+        ((kh == 3 && kw == 3 && dw_border_dsp(in, p, iy0, ix0, dst)) ||
+         dw_border_kxk_dsp(in, p, iy0, ix0, dst))) {
         return;
     }
 #endif
@@ -990,6 +987,11 @@ static inline MSF_ALWAYS_INLINE void dw_region(const msf_window *in, const msf_c
             if (is3x3) {
                 dw3x3(p, ch, row0 + col, row1 + col, row2 + col, dst, fast);
             } else {
+#if MSF_DSP_ASM
+                if (fast && ch >= 4 && dw_kxk_dsp(in, p, row0 + col, dst)) {
+                    continue;
+                }
+#endif
                 dw_taps(in, p, row0 + col, p->weights, kh, kw, 0, dst, fast);
             }
         }
