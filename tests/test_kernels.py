@@ -693,6 +693,7 @@ DSP_CASES = [
     ([("dw", 0, 5, 1, "none")], (6, 6), 6),
     # depthwise kxk: rows a fixed stride apart, or wrapping a ring (fused chain below)
     ([("dw", 0, 7, 2, "none")], (9, 8), 10),
+    ([("dw", 0, 3, 1, "none")], (1, 6), 9),     # 3x3 windows one tap high
     ([("dw", 0, 5, 1, "relu6")], (7, 5), 13),
     ([("dw", 0, 3, 1, "relu6")], (5, 5), 8),
     # general convolution through im2col columns
