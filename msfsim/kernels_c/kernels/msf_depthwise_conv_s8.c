@@ -7,10 +7,12 @@
  * cores four channels go through each pass: one word of input and one of weights per tap,
  * SXTB16 lanes into SMLABB / SMLATT; at the border SXTAB16 adds the offset in the same
  * instruction, so a 3x3 border window (2x3, 3x2, 2x2 taps, fully unrolled in assembly) costs
- * per tap what an interior one does. Elsewhere the C loops take four channels per pass, and
- * with the wide C blocks (MSF_WIDE_C: RISC-V...) a 3x3 layer with fast outputs takes interior
- * pixels two rows at a time: the two pixels one above the other share each weight load and,
- * at stride 1, two of their three input rows. */
+ * per tap what an interior one does. Other kernel sizes (5x5, 7x7) and windows one tap high or
+ * wide run one loop over the window's rows and taps in assembly, four channels per pass, in
+ * both forms (kernel sums, or bias plus offset). Elsewhere the C loops take four channels per
+ * pass, and with the wide C blocks (MSF_WIDE_C: RISC-V...) a 3x3 layer with fast outputs takes
+ * interior pixels two rows at a time: the two pixels one above the other share each weight
+ * load and, at stride 1, two of their three input rows. */
 #include "msf_nnsupport.h"
 #include "msf_dsp_asm.h"
 
