@@ -157,7 +157,7 @@ static inline MSF_ALWAYS_INLINE int dw_kxk_run(const msf_window *in, const msf_c
     job.groups = ch >> 2;
     job.bias = p->bias;
     job.src = src;
-    job.wdelta = wt - src;
+    job.wdelta = (intptr_t)wt - (intptr_t)src; /* two arrays: as integers */
     job.ch = ch;
     job.off2 = ((uint32_t)off & 0xFFFFu) * 0x10001u;
     job.span = cols * ch;
