@@ -740,6 +740,32 @@ def test_dsp_kernels_bit_exact_on_cortex_m7(case, wide):
         assert m.output == want, f"{specs} {hw} cin={cin} {block}"
 
 
+@pytest.mark.parametrize("case", [i for i, (specs, _, _) in enumerate(DSP_CASES)
+                                  if any(kind == "dw" and k != 3 for kind, _, k, _, _ in specs)])
+def test_dsp_depthwise_kxk_bit_exact_on_cortex_m4(case):
+    """The kxk depthwise assembly (5x5, 7x7) on a Cortex-M4 board, whole layers and a fused
+    one-pixel-tile block, against the reference."""
+    import shutil
+    import tempfile
+    from msfsim.codegen.emit import generate_block
+    from msfsim.fusion.block import Block, BlockConfig
+    from msfsim.measure import measure_generated
+    if shutil.which("arm-none-eabi-gcc") is None:
+        pytest.skip("arm-none-eabi-gcc is not installed")
+    specs, hw, cin = DSP_CASES[case]
+    model = one_layer_chain(specs, hw, cin, seed=case)
+    x = np.random.default_rng(case).integers(-128, 128, (hw[0], hw[1], cin), dtype=np.int8)
+    want = refmodel.run(model, x).tobytes()
+    last = len(model.layers) - 1
+    whole = [Block(0, 0)] if last == 0 else []
+    for block in whole + [Block(0, last, BlockConfig((1, 1), "hcache"))]:
+        with tempfile.TemporaryDirectory() as d:
+            generate_block(model, block, x).write(d)
+            m = measure_generated("nucleo-f412zg", d)
+        assert m.status == "ok", m
+        assert m.output == want, f"{specs} {hw} cin={cin} {block}"
+
+
 # ------------------------------------------------------------------ host build cache
 
 BUILD_SCRIPT = """
