@@ -146,8 +146,8 @@ def bench(spec: str, platform: str, wide: bool, kernels_dir: Path) -> list[str]:
     padded = dw_model(h, w, c, s, True, wide, k=k)
     valid = dw_model(h, w, c, s, False, wide, k=k)
     pix = pixel_taps(padded)
-    n_int = sum(k == "interior" for k, _ in pix)
-    border_macs = sum(t for k, t in pix if k != "interior") * c
+    n_int = sum(g == "interior" for g, _ in pix)
+    border_macs = sum(t for g, t in pix if g != "interior") * c
     rows = []
     # layer: one call for the whole layer
     (n_pad,), ok1 = run_calls(padded, Block(0, 0), platform, kernels_dir)

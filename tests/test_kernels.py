@@ -705,16 +705,13 @@ DSP_CASES = [
 ]
 
 
-@pytest.mark.parametrize("wide", [False, True], ids=["int8", "wide"])
-@pytest.mark.parametrize("case", range(len(DSP_CASES)))
-def test_dsp_kernels_bit_exact_on_cortex_m7(case, wide):
-    """The hand-scheduled Thumb-2 loops (compiled only for DSP cores) against the reference,
-    run in the emulated Cortex-M7: whole layers and fused one-pixel-tile blocks, with int8
-    weights and with every eligible layer's weights pre-widened (msfsim.deploy)."""
+def _dsp_case_exact(board: str, case: int, wide: bool, blocks_of) -> None:
+    """DSP_CASES[case] built for `board` and run in the emulator, one firmware per block that
+    `blocks_of(last layer index)` lists, each output bit-exact with the reference; `wide`:
+    every eligible layer's weights pre-widened (msfsim.deploy), and the code must say so."""
     import shutil
     import tempfile
     from msfsim.codegen.emit import generate_block, wide_eligible
-    from msfsim.fusion.block import Block, BlockConfig
     from msfsim.measure import measure_generated
     if shutil.which("arm-none-eabi-gcc") is None:
         pytest.skip("arm-none-eabi-gcc is not installed")
@@ -727,17 +724,26 @@ def test_dsp_kernels_bit_exact_on_cortex_m7(case, wide):
         model = model.with_wide_weights(layers)
     x = np.random.default_rng(case).integers(-128, 128, (hw[0], hw[1], cin), dtype=np.int8)
     want = refmodel.run(model, x).tobytes()
-    last = len(model.layers) - 1
-    blocks = [Block(0, last)] if last == 0 else [Block(0, last, BlockConfig((1, 1), "hcache")),
-                                                 Block(0, last, BlockConfig((2, 1), "recompute"))]
-    for block in blocks:
+    for block in blocks_of(len(model.layers) - 1):
         with tempfile.TemporaryDirectory() as d:
             code = generate_block(model, block, x)
             assert ("weights_s16 = l" in code.files["msf_generated.c"]) == wide
             code.write(d)
-            m = measure_generated("stm32f746", d)
+            m = measure_generated(board, d)
         assert m.status == "ok", m
         assert m.output == want, f"{specs} {hw} cin={cin} {block}"
+
+
+@pytest.mark.parametrize("wide", [False, True], ids=["int8", "wide"])
+@pytest.mark.parametrize("case", range(len(DSP_CASES)))
+def test_dsp_kernels_bit_exact_on_cortex_m7(case, wide):
+    """The hand-scheduled Thumb-2 loops (compiled only for DSP cores) against the reference,
+    run in the emulated Cortex-M7: whole layers and fused one-pixel-tile blocks, with int8
+    weights and with every eligible layer's weights pre-widened (msfsim.deploy)."""
+    from msfsim.fusion.block import Block, BlockConfig
+    _dsp_case_exact("stm32f746", case, wide, lambda last: (
+        [Block(0, last)] if last == 0 else [Block(0, last, BlockConfig((1, 1), "hcache")),
+                                            Block(0, last, BlockConfig((2, 1), "recompute"))]))
 
 
 @pytest.mark.parametrize("case", [i for i, (specs, _, _) in enumerate(DSP_CASES)
@@ -745,25 +751,9 @@ def test_dsp_kernels_bit_exact_on_cortex_m7(case, wide):
 def test_dsp_depthwise_kxk_bit_exact_on_cortex_m4(case):
     """The kxk depthwise assembly (5x5, 7x7) on a Cortex-M4 board, whole layers and a fused
     one-pixel-tile block, against the reference."""
-    import shutil
-    import tempfile
-    from msfsim.codegen.emit import generate_block
     from msfsim.fusion.block import Block, BlockConfig
-    from msfsim.measure import measure_generated
-    if shutil.which("arm-none-eabi-gcc") is None:
-        pytest.skip("arm-none-eabi-gcc is not installed")
-    specs, hw, cin = DSP_CASES[case]
-    model = one_layer_chain(specs, hw, cin, seed=case)
-    x = np.random.default_rng(case).integers(-128, 128, (hw[0], hw[1], cin), dtype=np.int8)
-    want = refmodel.run(model, x).tobytes()
-    last = len(model.layers) - 1
-    whole = [Block(0, 0)] if last == 0 else []
-    for block in whole + [Block(0, last, BlockConfig((1, 1), "hcache"))]:
-        with tempfile.TemporaryDirectory() as d:
-            generate_block(model, block, x).write(d)
-            m = measure_generated("nucleo-f412zg", d)
-        assert m.status == "ok", m
-        assert m.output == want, f"{specs} {hw} cin={cin} {block}"
+    _dsp_case_exact("nucleo-f412zg", case, False, lambda last: (
+        [Block(0, 0)] if last == 0 else []) + [Block(0, last, BlockConfig((1, 1), "hcache"))])
 
 
 # ------------------------------------------------------------------ host build cache
