@@ -35,15 +35,25 @@ int32_t msf_depthwise_conv_s8_get_buffer_size(const msf_conv_params *p, int32_t 
 }
 
 #if MSF_DSP_ASM
-/* Work of the kxk assembly (msf_dwkxk_dsp, msf_dwkxk_edge_dsp): `groups` groups of four
- * channels of one output pixel whose window (rows x cols taps inside the tensor) has its rows
- * a fixed stride apart. The first four fields are also where the assembly keeps its group
+/* The depthwise assembly's channel count for C >= 4 channels, (C / 4 - 1) << 2 | C % 4: the
+ * groups of four channels after the first, and the channels left after the last group. With
+ * channels left (C % 4), the assembly backs every pointer up to the last four channels and
+ * runs that group once more: channels computed twice get the same values, and one call does
+ * the whole pixel. */
+static inline MSF_ALWAYS_INLINE int32_t dw_asm_count(int32_t ch)
+{
+    return ((ch >> 2) - 1) << 2 | (ch & 3);
+}
+
+/* Work of the kxk assembly (msf_dwkxk_dsp, msf_dwkxk_edge_dsp): the C >= 4 channels of one
+ * output pixel whose window (rows x cols taps inside the tensor) has its rows a fixed stride
+ * apart. The first four fields are also where the assembly keeps its group
  * state while the taps use their registers (the job is its only frame beyond the saved
  * registers, so that it adds little stack); it reads each field at the offset asserted below. */
 typedef struct {
     const msf_channel_params *q; /* channel parameters of the first group */
     int8_t *d;                   /* the output at the first group */
-    int32_t groups;              /* >= 1 */
+    int32_t count;               /* dw_asm_count(C) */
     const int32_t *bias;         /* edge variant: the bias at the first group (the
                                     accumulators' start) */
     const int8_t *src;           /* the window's first tap, first group */
@@ -58,7 +68,7 @@ typedef struct {
 } dwk_job;
 _Static_assert(offsetof(dwk_job, q) == 0, "dwk_job layout read by the assembly");
 _Static_assert(offsetof(dwk_job, d) == 4, "dwk_job layout read by the assembly");
-_Static_assert(offsetof(dwk_job, groups) == 8, "dwk_job layout read by the assembly");
+_Static_assert(offsetof(dwk_job, count) == 8, "dwk_job layout read by the assembly");
 _Static_assert(offsetof(dwk_job, bias) == 12, "dwk_job layout read by the assembly");
 _Static_assert(offsetof(dwk_job, src) == 16, "dwk_job layout read by the assembly");
 _Static_assert(offsetof(dwk_job, wdelta) == 20, "dwk_job layout read by the assembly");
@@ -74,14 +84,14 @@ _Static_assert(offsetof(dwk_job, rows) == 44, "dwk_job layout read by the assemb
  * r2 the end of the window row, r3 rows left, r8 C, r9 the input offset in both lanes (edge
  * variant), r4-r7 the accumulators, r10-r12 and lr temporaries; the job's address is the one
  * word pushed beyond the saved registers. Between groups r9-r12 hold the channel parameters,
- * the output, the groups left and the bias, kept in the job's first four words during the
- * taps. `START` loads the accumulators (kernel sums at r9, or the bias at r12 with
+ * the output, the count left (dw_asm_count) and the bias, kept in the job's first four words
+ * during the taps. `START` loads the accumulators (kernel sums at r9, or the bias at r12 with
  * writeback); `XEXT` widens the input word (sxtb16, or sxtab16 adding r9). */
 #define MSF_DWKXK_ASM(START, LOAD_OFF, XEXT, XOFF)                                         \
     "push    {r4-r11, lr}\n\t"                                                             \
     "push    {r0}\n\t"                                                                     \
     "ldr     r8, [r0, #24]\n\t"         /* ch */                                           \
-    "ldm     r0, {r9-r12}\n\t"          /* channel parameters, output, groups, bias */     \
+    "ldm     r0, {r9-r12}\n\t"          /* channel parameters, output, count, bias */      \
     "1:\n\t"                                                                               \
     START                                                                                  \
     "ldr     lr, [sp]\n\t"                                                                 \
@@ -120,8 +130,19 @@ _Static_assert(offsetof(dwk_job, rows) == 44, "dwk_job layout read by the assemb
     "ldr     r0, [lr, #16]\n\t"                                                            \
     "add     r0, r0, #4\n\t"                                                               \
     "str     r0, [lr, #16]\n\t"         /* the next group's first tap */                   \
-    "subs    r11, r11, #1\n\t"                                                             \
-    "bne     1b\n\t"                                                                       \
+    "subs    r11, r11, #4\n\t"                                                             \
+    "bpl     1b\n\t"                                                                       \
+    "ands    r1, r11, #3\n\t"         /* channels left: back up to the last four */        \
+    "beq     4f\n\t"                                                                       \
+    "rsb     r1, r1, #4\n\t"                                                               \
+    "sub     r0, r0, r1\n\t"                                                               \
+    "str     r0, [lr, #16]\n\t"                                                            \
+    "sub     r9, r9, r1, lsl #4\n\t"                                                       \
+    "sub     r10, r10, r1\n\t"                                                             \
+    "sub     r12, r12, r1, lsl #2\n\t"                                                     \
+    "movs    r11, #0\n\t"                                                                  \
+    "b       1b\n\t"                                                                       \
+    "4:\n\t"                                                                               \
     "add     sp, sp, #4\n\t"                                                               \
     "pop     {r4-r11, pc}\n\t"
 
@@ -154,7 +175,7 @@ static inline MSF_ALWAYS_INLINE int dw_kxk_run(const msf_window *in, const msf_c
     dwk_job job;
     job.q = p->channels;
     job.d = dst;
-    job.groups = ch >> 2;
+    job.count = dw_asm_count(ch);
     job.bias = p->bias;
     job.src = src;
     job.wdelta = (intptr_t)wt - (intptr_t)src; /* two arrays: as integers */
@@ -165,15 +186,6 @@ static inline MSF_ALWAYS_INLINE int dw_kxk_run(const msf_window *in, const msf_c
     job.wdelta_step = p->kernel_w * ch - rs;
     job.rows = rows;
     run(&job);
-    if (ch & 3) { /* the last four channels again: the same values where they overlap */
-        const int32_t c4 = ch - 4;
-        job.q = p->channels + c4;
-        job.d = dst + c4;
-        job.groups = 1;
-        job.bias = p->bias != NULL ? p->bias + c4 : NULL;
-        job.src = src + c4;
-        run(&job);
-    }
     return 1;
 }
 
@@ -295,8 +307,8 @@ MSF_C_LOOPS void dw_taps(const msf_window *in, const msf_conv_params *p,
 #define MSF_DW3X3_GROUP_S16 36
 
 /* Work of the dw3x3 assembly (msf_dw3x3_dsp and the border variants msf_dw3x3_edge*_dsp):
- * `groups` groups of four channels of one output pixel. The assembly reads each field at the
- * byte offset asserted below. */
+ * the C >= 4 channels of one output pixel. The assembly reads each field at the byte offset
+ * asserted below. */
 typedef struct {
     const int8_t *r0, *r1, *r2;  /* the window's rows at its first column, first group (the
                                     border variants: the first tap inside the tensor; r2
@@ -306,7 +318,7 @@ typedef struct {
     int32_t ch;                  /* C, the stride between taps */
     const msf_channel_params *q; /* channel parameters of the first group */
     int8_t *d;                   /* the output at the first group */
-    int32_t groups;              /* >= 1 (< 2^15 for the border variants) */
+    int32_t count;               /* dw_asm_count(C) (C < 2^15 for the border variants) */
     const int32_t *bias;         /* border variants: the bias at the first group (the
                                     accumulators' start) */
     uint32_t off2;               /* border variants: input_offset in both int16 lanes (the
@@ -319,7 +331,7 @@ _Static_assert(offsetof(dw_job, w) == 12, "dw_job layout read by the assembly");
 _Static_assert(offsetof(dw_job, ch) == 16, "dw_job layout read by the assembly");
 _Static_assert(offsetof(dw_job, q) == 20, "dw_job layout read by the assembly");
 _Static_assert(offsetof(dw_job, d) == 24, "dw_job layout read by the assembly");
-_Static_assert(offsetof(dw_job, groups) == 28, "dw_job layout read by the assembly");
+_Static_assert(offsetof(dw_job, count) == 28, "dw_job layout read by the assembly");
 _Static_assert(offsetof(dw_job, bias) == 32, "dw_job layout read by the assembly");
 _Static_assert(offsetof(dw_job, off2) == 36, "dw_job layout read by the assembly");
 /* MSF_REQUANT4_STORE_ASM: one LDM of four words per channel */
@@ -357,21 +369,32 @@ _Static_assert(offsetof(msf_channel_params, rshift) == 12, "msf_channel_params l
 #define MSF_DW_WROW_R2 "add     r2, r3, r8, lsl #1\n\t" "add     r2, r2, r8\n\t"
 #define MSF_DW_WROW_R3 "add     r3, r3, r8, lsl #1\n\t" "add     r3, r3, r8\n\t"
 
+/* The row pointers, channel parameters and output backed up by lr channels, once the groups
+ * are done with channels left */
+#define MSF_DW_BACK_ASM                                                                     \
+    "sub     r0, r0, lr\n\t"                                                                \
+    "sub     r1, r1, lr\n\t"                                                                \
+    "sub     r2, r2, lr\n\t"                                                                \
+    "sub     r9, r9, lr, lsl #4\n\t"                                                        \
+    "sub     r10, r10, lr\n\t"
+#define MSF_DW_BACK_W8 "sub     r3, r3, lr\n\t"
+
 /* dw3x3 for Cortex-M DSP cores with the fast requantisation: per group of four channels the
  * accumulators (r4-r7) start at the kernel sums, each of the nine taps is one word of input
  * (offsets ch and 2 * ch as scaled register offsets) and four weights, the row pointers
  * advance by four channels. int8 weights sit at the same offsets as the input (r3 for kernel
  * row 0, r9 for rows 1 and 2); pre-widened weights are the group's 72 bytes at r3. The
  * requantisation swaps the tap pointers out with one push, as the group state (r9-r11) is
- * pushed around the taps. */
-#define MSF_DW3X3_ASM(W00, W01, W02, ROW1, W10, W11, W12, ROW2, W20, W21, W22, NEXT)        \
+ * pushed around the taps. `BACK` backs the weights up by lr channels (int8 weights; the
+ * pre-widened last group follows the aligned ones). */
+#define MSF_DW3X3_ASM(W00, W01, W02, ROW1, W10, W11, W12, ROW2, W20, W21, W22, NEXT, BACK)  \
     "push    {r4-r11, lr}\n\t"                                                             \
     "mov     r12, r0\n\t"                                                                  \
     "ldrd    r0, r1, [r12, #0]\n\t"     /* rows */                                         \
     "ldrd    r2, r3, [r12, #8]\n\t"     /* row 2, weights */                               \
     "ldr     r8, [r12, #16]\n\t"        /* ch */                                           \
     "ldrd    r9, r10, [r12, #20]\n\t"   /* channel parameters, output */                   \
-    "ldr     r11, [r12, #28]\n\t"       /* groups left */                                  \
+    "ldr     r11, [r12, #28]\n\t"       /* count left */                                   \
     "1:\n\t"                                                                               \
     "ldr     r4, [r9, #0]\n\t"                                                             \
     "ldr     r5, [r9, #16]\n\t"                                                            \
@@ -394,8 +417,15 @@ _Static_assert(offsetof(msf_channel_params, rshift) == 12, "msf_channel_params l
     "push    {r0-r3, r8}\n\t"                                                              \
     MSF_REQUANT4_STORE_ASM                                                                 \
     "pop     {r0-r3, r8}\n\t"                                                              \
-    "subs    r11, r11, #1\n\t"                                                             \
-    "bne     1b\n\t"                                                                       \
+    "subs    r11, r11, #4\n\t"                                                             \
+    "bpl     1b\n\t"                                                                       \
+    "ands    lr, r11, #3\n\t"         /* channels left: back up to the last four */        \
+    "beq     2f\n\t"                                                                       \
+    "rsb     lr, lr, #4\n\t"                                                               \
+    MSF_DW_BACK_ASM BACK                                                                   \
+    "movs    r11, #0\n\t"                                                                  \
+    "b       1b\n\t"                                                                       \
+    "2:\n\t"                                                                               \
     "pop     {r4-r11, pc}\n\t"
 
 MSF_ASM_FUNCTION(msf_dw3x3_dsp, dw_job, MSF_DW3X3_ASM(
@@ -405,7 +435,8 @@ MSF_ASM_FUNCTION(msf_dw3x3_dsp, dw_job, MSF_DW3X3_ASM(
     MSF_DW_W8("[r9]"), MSF_DW_W8("[r9, r8]"), MSF_DW_W8("[r9, r8, lsl #1]"),
     "add     r9, r9, r8, lsl #1\n\t"
     "add     r9, r9, r8\n\t",               /* weights of kernel row 2 */
-    MSF_DW_W8("[r9]"), MSF_DW_W8("[r9, r8]"), MSF_DW_W8("[r9, r8, lsl #1]"), ""))
+    MSF_DW_W8("[r9]"), MSF_DW_W8("[r9, r8]"), MSF_DW_W8("[r9, r8, lsl #1]"), "",
+    MSF_DW_BACK_W8))
 
 /* The same with the layer's pre-widened weights (msf_conv_params.weights_s16): a group's
  * MSF_DW3X3_GROUP_S16 int16 (72 bytes) at r3. */
@@ -413,28 +444,28 @@ MSF_ASM_FUNCTION(msf_dw3x3_s16_dsp, dw_job, MSF_DW3X3_ASM(
     MSF_DW_W16(0), MSF_DW_W16(1), MSF_DW_W16(2), "",
     MSF_DW_W16(3), MSF_DW_W16(4), MSF_DW_W16(5), "",
     MSF_DW_W16(6), MSF_DW_W16(7), MSF_DW_W16(8),
-    "add     r3, r3, #72\n\t"))                /* the next group's taps */
+    "add     r3, r3, #72\n\t", ""))            /* the next group's taps */
 
 /* A border pixel's window clipped to the tensor (2x3, 3x2 or 2x2 taps), same registers as
  * MSF_DW3X3_ASM: the accumulators start at the bias (ldm, advancing r12) and every tap adds
  * the input offset as it widens the input (MSF_DW_TAP_OFF_ASM), so padding taps need no work
  * at all and an in-tensor tap costs what an interior one does. The input offset shares r11
- * with the group count, (groups left - 1) << 16 | offset (int16), so that it costs no stack:
- * PKHBT copies it into both lanes of r9 per group (r9 is the channel parameters' pointer
- * during the requantisation) and the count runs out when r11 turns negative. `TAPS` are the
- * window's taps and the weight-pointer moves, ending with every row pointer advanced by four
- * channels (and r3 for int8 weights); `NEXT` moves pre-widened weights to the next group. */
-#define MSF_DW_EDGE_ASM(TAPS, NEXT)                                                        \
+ * with the count, count left << 16 | offset (int16), so that it costs no stack: PKHBT copies
+ * it into both lanes of r9 per group (r9 is the channel parameters' pointer during the
+ * requantisation) and the groups run out when r11 turns negative. `TAPS` are the window's
+ * taps and the weight-pointer moves, ending with every row pointer advanced by four channels
+ * (and r3 for int8 weights); `NEXT` moves pre-widened weights to the next group; `BACK` as
+ * for MSF_DW3X3_ASM. */
+#define MSF_DW_EDGE_ASM(TAPS, NEXT, BACK)                                                  \
     "push    {r4-r11, lr}\n\t"                                                             \
     "mov     r12, r0\n\t"                                                                  \
     "ldrd    r0, r1, [r12, #0]\n\t"     /* rows */                                         \
     "ldrd    r2, r3, [r12, #8]\n\t"     /* row 2, weights */                               \
     "ldr     r8, [r12, #16]\n\t"        /* ch */                                           \
     "ldrd    r9, r10, [r12, #20]\n\t"   /* channel parameters, output */                   \
-    "ldr     r11, [r12, #28]\n\t"       /* groups */                                       \
+    "ldr     r11, [r12, #28]\n\t"       /* count */                                        \
     "ldrh    lr, [r12, #36]\n\t"        /* input offset */                                 \
     "ldr     r12, [r12, #32]\n\t"       /* bias */                                         \
-    "sub     r11, r11, #1\n\t"                                                             \
     "orr     r11, lr, r11, lsl #16\n\t"                                                    \
     "1:\n\t"                                                                               \
     "ldm     r12!, {r4-r7}\n\t"                                                            \
@@ -446,8 +477,17 @@ MSF_ASM_FUNCTION(msf_dw3x3_s16_dsp, dw_job, MSF_DW3X3_ASM(
     "push    {r0-r3, r8}\n\t"                                                              \
     MSF_REQUANT4_STORE_ASM                                                                 \
     "pop     {r0-r3, r8}\n\t"                                                              \
-    "subs    r11, r11, #0x10000\n\t"                                                       \
+    "subs    r11, r11, #0x40000\n\t"                                                       \
     "bpl     1b\n\t"                                                                       \
+    "ubfx    lr, r11, #16, #2\n\t"    /* channels left: back up to the last four */        \
+    "cmp     lr, #0\n\t"                                                                   \
+    "beq     2f\n\t"                                                                       \
+    "rsb     lr, lr, #4\n\t"                                                               \
+    MSF_DW_BACK_ASM BACK                                                                   \
+    "sub     r12, r12, lr, lsl #2\n\t" /* the bias */                                      \
+    "bfc     r11, #16, #16\n\t"       /* count 0 */                                       \
+    "b       1b\n\t"                                                                       \
+    "2:\n\t"                                                                               \
     "pop     {r4-r11, pc}\n\t"
 
 /* Taps of one window row at `row` (kernel columns 2, 1, 0 of the window, or 1, 0), the row
@@ -468,11 +508,11 @@ MSF_ASM_FUNCTION(msf_dw3x3_edge2x3_dsp, dw_job, MSF_DW_EDGE_ASM(
     MSF_DW_ROW3_ASM("r0", MSF_DW_W8("[r3], #4"), MSF_DW_W8("[r3, r8]"),
                     MSF_DW_W8("[r3, r8, lsl #1]"))
     MSF_DW_ROW3_ASM("r1", MSF_DW_W8("[r2]"), MSF_DW_W8("[r2, r8]"),
-                    MSF_DW_W8("[r2, r8, lsl #1]")), ""))
+                    MSF_DW_W8("[r2, r8, lsl #1]")), "", MSF_DW_BACK_W8))
 MSF_ASM_FUNCTION(msf_dw3x3_edge2x2_dsp, dw_job, MSF_DW_EDGE_ASM(
     MSF_DW_WROW_R2
     MSF_DW_ROW2_ASM("r0", MSF_DW_W8("[r3], #4"), MSF_DW_W8("[r3, r8]"))
-    MSF_DW_ROW2_ASM("r1", MSF_DW_W8("[r2]"), MSF_DW_W8("[r2, r8]")), ""))
+    MSF_DW_ROW2_ASM("r1", MSF_DW_W8("[r2]"), MSF_DW_W8("[r2, r8]")), "", MSF_DW_BACK_W8))
 MSF_ASM_FUNCTION(msf_dw3x3_edge3x2_dsp, dw_job, MSF_DW_EDGE_ASM(
     MSF_DW_ROW2_ASM("r0", MSF_DW_W8("[r3]"), MSF_DW_W8("[r3, r8]"))
     MSF_DW_WROW_R3
@@ -480,24 +520,27 @@ MSF_ASM_FUNCTION(msf_dw3x3_edge3x2_dsp, dw_job, MSF_DW_EDGE_ASM(
     MSF_DW_WROW_R3
     MSF_DW_ROW2_ASM("r2", MSF_DW_W8("[r3], #4"), MSF_DW_W8("[r3, r8]"))
     "sub     r3, r3, r8, lsl #2\n\t"
-    "sub     r3, r3, r8, lsl #1\n\t", ""))   /* back up six rows of C: next group's row 0 */
+    "sub     r3, r3, r8, lsl #1\n\t",       /* back up six rows of C: next group's row 0 */
+    "", MSF_DW_BACK_W8))
 
 /* pre-widened weights: r3 is the group's first in-tensor tap, the window's taps sit at
  * fixed multiples of 8 bytes from it (tap ky * 3 + kx of the 3x3) */
 MSF_ASM_FUNCTION(msf_dw3x3_edge2x3_s16_dsp, dw_job, MSF_DW_EDGE_ASM(
     MSF_DW_ROW3_ASM("r0", MSF_DW_W16(0), MSF_DW_W16(1), MSF_DW_W16(2))
     MSF_DW_ROW3_ASM("r1", MSF_DW_W16(3), MSF_DW_W16(4), MSF_DW_W16(5)),
-    "add     r3, r3, #72\n\t"))
+    "add     r3, r3, #72\n\t", ""))
 MSF_ASM_FUNCTION(msf_dw3x3_edge2x2_s16_dsp, dw_job, MSF_DW_EDGE_ASM(
     MSF_DW_ROW2_ASM("r0", MSF_DW_W16(0), MSF_DW_W16(1))
     MSF_DW_ROW2_ASM("r1", MSF_DW_W16(3), MSF_DW_W16(4)),
-    "add     r3, r3, #72\n\t"))
+    "add     r3, r3, #72\n\t", ""))
 MSF_ASM_FUNCTION(msf_dw3x3_edge3x2_s16_dsp, dw_job, MSF_DW_EDGE_ASM(
     MSF_DW_ROW2_ASM("r0", MSF_DW_W16(0), MSF_DW_W16(1))
     MSF_DW_ROW2_ASM("r1", MSF_DW_W16(3), MSF_DW_W16(4))
     MSF_DW_ROW2_ASM("r2", MSF_DW_W16(6), MSF_DW_W16(7)),
-    "add     r3, r3, #72\n\t"))
+    "add     r3, r3, #72\n\t", ""))
 #undef MSF_DW_EDGE_ASM
+#undef MSF_DW_BACK_ASM
+#undef MSF_DW_BACK_W8
 #undef MSF_DW_ROW3_ASM
 #undef MSF_DW_ROW2_ASM
 #undef MSF_DW3X3_ASM
@@ -508,32 +551,6 @@ MSF_ASM_FUNCTION(msf_dw3x3_edge3x2_s16_dsp, dw_job, MSF_DW_EDGE_ASM(
 #undef MSF_DW_W16
 #undef MSF_DW_WROW_R2
 #undef MSF_DW_WROW_R3
-
-/* Runs `run` over every channel of a pixel: the ch / 4 groups, then (ch % 4) the last group
- * again, ending at the last channel (its pre-widened weights follow the aligned groups':
- * `wide_last`, NULL for int8 weights). Channels computed twice get the same values. `border`:
- * the job's bias is read (the border variants). */
-static inline MSF_ALWAYS_INLINE void dw_run_groups(void (*run)(const dw_job *), dw_job *job,
-                                                   int32_t ch, const int16_t *wide_last,
-                                                   int border)
-{
-    run(job);
-    if (ch & 3) {
-        const int32_t c = ch - 4;
-        job->r0 += c;
-        job->r1 += c;
-        job->r2 += c;
-        job->w = wide_last != NULL ? (const void *)wide_last
-                                   : (const void *)((const int8_t *)job->w + c);
-        job->q += c;
-        job->d += c;
-        if (border) {
-            job->bias += c;
-        }
-        job->groups = 1;
-        run(job);
-    }
-}
 
 /* A pixel of a depthwise layer with the fast requantisation, C >= 4 and a bias whose window
  * (top-left input iy0, ix0) crosses the tensor border, in assembly (returns 1): the kxk loop
@@ -556,47 +573,75 @@ static __attribute__((noinline)) int dw_border_kxk_dsp(const msf_window *in,
                       dst);
 }
 
-/* A pixel of a 3x3 depthwise layer with the fast requantisation, C >= 4 and a bias whose
- * window (top-left input iy0, ix0) crosses the tensor border: the 3x3 border assembly when
- * there is one for the clipped window (returns 1), else 0 and nothing done. Out of line: the
- * per-pixel loop of dw_region keeps its registers. */
-static __attribute__((noinline)) int dw_border_dsp(const msf_window *in,
+/* Border pixels of a 3x3 depthwise layer with the fast requantisation, C >= 4 and a bias, in
+ * the 3x3 border assembly: a run of n >= 1 output pixels whose windows clip to the same shape
+ * of two or three taps each way, the first with its window's top-left input at (iy0, ix0) and
+ * its output at dst, the others along the output row (out NULL: windows stride_w columns
+ * apart, outputs C apart) or down the output column (out the output window: windows stride_h
+ * rows apart). One job serves the run, as the assembly leaves it as it was: a pixel of a run
+ * costs its assembly and a few pointer steps. */
+static __attribute__((noinline)) void dw_border_run(dw_job *job, const msf_window *in,
                                                    const msf_conv_params *p, int32_t iy0,
-                                                   int32_t ix0, int8_t *dst)
+                                                   int32_t ix0, int8_t *dst, int32_t n,
+                                                   const msf_window *out)
 {
-    const int32_t ch = in->c, th = in->tensor_h, tw = in->tensor_w;
+    const int32_t ch = in->c;
     const int32_t ky_lo = iy0 < 0 ? -iy0 : 0, kx_lo = ix0 < 0 ? -ix0 : 0;
-    const int32_t rows = (th - iy0 < 3 ? th - iy0 : 3) - ky_lo;
-    const int32_t cols = (tw - ix0 < 3 ? tw - ix0 : 3) - kx_lo;
+    const int32_t rows = (in->tensor_h - iy0 < 3 ? in->tensor_h - iy0 : 3) - ky_lo;
+    const int32_t cols = (in->tensor_w - ix0 < 3 ? in->tensor_w - ix0 : 3) - kx_lo;
     const int wide = p->weights_s16 != NULL;
     void (*run)(const dw_job *);
-    if (rows == 2 && cols == 3) {
-        run = wide ? msf_dw3x3_edge2x3_s16_dsp : msf_dw3x3_edge2x3_dsp;
-    } else if (rows == 3 && cols == 2) {
+    if (rows == 3) { /* 3x2 */
         run = wide ? msf_dw3x3_edge3x2_s16_dsp : msf_dw3x3_edge3x2_dsp;
-    } else if (rows == 2 && cols == 2) {
-        run = wide ? msf_dw3x3_edge2x2_s16_dsp : msf_dw3x3_edge2x2_dsp;
+    } else if (cols == 3) {
+        run = wide ? msf_dw3x3_edge2x3_s16_dsp : msf_dw3x3_edge2x3_dsp;
     } else {
-        return 0; /* a 1-row or 1-column window (a tensor 1 pixel high or wide): kxk */
+        run = wide ? msf_dw3x3_edge2x2_s16_dsp : msf_dw3x3_edge2x2_dsp;
     }
     const int32_t tap = ky_lo * 3 + kx_lo; /* the window's first in-tensor tap */
-    dw_job job;
-    job.r0 = msf_window_pixel(in, iy0 + ky_lo, ix0 + kx_lo);
-    job.r1 = msf_window_next_row(in, job.r0);
-    job.r2 = rows == 3 ? msf_window_next_row(in, job.r1) : job.r1;
+    /* a two-row window's r2 is not read */
+    job->r0 = msf_window_pixel(in, iy0 + ky_lo, ix0 + kx_lo);
+    job->r1 = msf_window_next_row(in, job->r0);
+    job->r2 = msf_window_next_row(in, job->r1);
     /* 4 int16 a tap */
-    job.w = wide ? (const void *)(p->weights_s16 + tap * 4)
-                 : (const void *)(p->weights + tap * ch);
-    job.ch = ch;
-    job.q = p->channels;
-    job.d = dst;
-    job.groups = ch >> 2;
-    job.bias = p->bias;
+    job->w = wide ? (const void *)(p->weights_s16 + tap * 4)
+                  : (const void *)(p->weights + tap * ch);
+    job->ch = ch;
+    job->q = p->channels;
+    job->d = dst;
+    job->count = dw_asm_count(ch);
+    job->bias = p->bias;
     /* input_offset in [-127, 128] and x + input_offset in [-255, 255]: int16 lanes */
-    job.off2 = ((uint32_t)p->input_offset & 0xFFFFu) * 0x10001u;
-    dw_run_groups(run, &job, ch,
-                  wide ? p->weights_s16 + (ch >> 2) * MSF_DW3X3_GROUP_S16 + tap * 4 : NULL, 1);
-    return 1;
+    job->off2 = ((uint32_t)p->input_offset & 0xFFFFu) * 0x10001u;
+    if (out == NULL) { /* along the row: every pointer a fixed step on */
+        const int32_t step = p->stride_w * ch;
+        for (;;) {
+            run(job);
+            if (--n == 0) {
+                break;
+            }
+            job->r0 += step;
+            job->r1 += step;
+            job->r2 += step;
+            job->d += ch;
+        }
+    } else { /* down the column: stride_h rows on, following rings */
+        const int32_t sh = p->stride_h;
+        for (;;) {
+            run(job);
+            if (--n == 0) {
+                break;
+            }
+            const int8_t *r = job->r0;
+            for (int32_t k = 0; k < sh; k++) {
+                r = msf_window_next_row(in, r);
+            }
+            job->r0 = r;
+            job->r1 = msf_window_next_row(in, r);
+            job->r2 = msf_window_next_row(in, job->r1);
+            job->d = (int8_t *)msf_window_next_row(out, job->d);
+        }
+    }
 }
 #endif
 
@@ -818,9 +863,8 @@ static inline MSF_ALWAYS_INLINE void dw3x3(const msf_conv_params *p, int32_t ch,
         job.ch = ch;
         job.q = p->channels;
         job.d = dst;
-        job.groups = ch >> 2;
-        dw_run_groups(wide ? msf_dw3x3_s16_dsp : msf_dw3x3_dsp, &job, ch,
-                      wide ? p->weights_s16 + (ch >> 2) * MSF_DW3X3_GROUP_S16 : NULL, 0);
+        job.count = dw_asm_count(ch);
+        (wide ? msf_dw3x3_s16_dsp : msf_dw3x3_dsp)(&job);
         return;
     }
 #endif
@@ -834,9 +878,7 @@ static inline MSF_ALWAYS_INLINE void dw_border(const msf_window *in, const msf_c
 {
     const int32_t ch = in->c, kh = p->kernel_h, kw = p->kernel_w;
 #if MSF_DSP_ASM
-    if (fast && ch >= 4 && p->bias != NULL &&
-        ((kh == 3 && kw == 3 && dw_border_dsp(in, p, iy0, ix0, dst)) ||
-         dw_border_kxk_dsp(in, p, iy0, ix0, dst))) {
+    if (fast && ch >= 4 && p->bias != NULL && dw_border_kxk_dsp(in, p, iy0, ix0, dst)) {
         return;
     }
 #endif
@@ -943,6 +985,108 @@ void msf_depthwise_conv_s8(const msf_window *in, const msf_conv_params *p, msf_w
 }
 
 #else
+#if MSF_DSP_ASM
+/* [*a, *b): the positions o in [0, n) whose windows (k taps from input first + o * s) lie
+ * inside [0, t); *b == *a when there are none. */
+static inline MSF_ALWAYS_INLINE void dw_inside(int32_t first, int32_t s, int32_t k, int32_t t,
+                                               int32_t n, int32_t *a, int32_t *b)
+{
+    int32_t lo = first >= 0 ? 0 : (s - 1 - first) / s;
+    int32_t hi = t - k - first < 0 ? 0 : (t - k - first) / s + 1;
+    lo = lo < n ? lo : n;
+    hi = hi < n ? hi : n;
+    *a = lo;
+    *b = hi > lo ? hi : lo;
+}
+
+/* Whether every window of a region of a 3x3 layer keeps two taps or more in the tensor each
+ * way: the tensor is two pixels or more each way, and the windows start at most one tap before
+ * it and end at most one after it. */
+static inline MSF_ALWAYS_INLINE int dw_windows_fit(const msf_window *in,
+                                                       const msf_conv_params *p, int32_t oy0,
+                                                       int32_t ox0, int32_t oh, int32_t ow)
+{
+    const int32_t iy = oy0 * p->stride_h - p->pad_top, ix = ox0 * p->stride_w - p->pad_left;
+    return in->tensor_h >= 2 && in->tensor_w >= 2 && iy >= -1 && ix >= -1 &&
+           iy + (oh - 1) * p->stride_h <= in->tensor_h - 2 &&
+           ix + (ow - 1) * p->stride_w <= in->tensor_w - 2;
+}
+
+/* A region of a 3x3 layer with the fast requantisation, C >= 4 and a bias that
+ * dw_windows_fit, in assembly with one job: the border pixels in runs (dw_border_run),
+ * each output row above or below the tensor's inside rows as the pixels left of its inside
+ * columns, one run across those and the pixels right of them, then each column left or right
+ * of the inside columns as one run down the inside rows; then the interior pixels row by row,
+ * each a few pointer steps from the last. Out of line and reached by a tail call from
+ * msf_depthwise_conv_s8, so its frame replaces the region loop's. */
+static __attribute__((noinline)) void dw_region_3x3_dsp(const msf_window *in,
+                                                        const msf_conv_params *p,
+                                                        msf_window *out, int32_t oy0,
+                                                        int32_t ox0, int32_t oh, int32_t ow)
+{
+    const int32_t ch = in->c, sh = p->stride_h, sw = p->stride_w;
+    const int32_t iy_first = oy0 * sh - p->pad_top, ix_first = ox0 * sw - p->pad_left;
+    int32_t oy_a, oy_b, ox_a, ox_b, oy, ox;
+    dw_job job;
+    dw_inside(iy_first, sh, 3, in->tensor_h, oh, &oy_a, &oy_b);
+    dw_inside(ix_first, sw, 3, in->tensor_w, ow, &ox_a, &ox_b);
+    for (oy = 0; oy < oh; oy++) {
+        if (oy == oy_a && oy_b > oy_a) {
+            oy = oy_b - 1;
+            continue;
+        }
+        int8_t *dst = msf_window_pixel(out, oy0 + oy, ox0);
+        for (ox = 0; ox < ow;) {
+            const int32_t n = ox == ox_a && ox_b > ox_a ? ox_b - ox_a : 1;
+            dw_border_run(&job, in, p, iy_first + oy * sh, ix_first + ox * sw, dst + ox * ch,
+                          n, NULL);
+            ox += n;
+        }
+    }
+    if (oy_b == oy_a) {
+        return;
+    }
+    for (ox = 0; ox < ow; ox++) {
+        if (ox == ox_a && ox_b > ox_a) {
+            ox = ox_b - 1;
+            continue;
+        }
+        dw_border_run(&job, in, p, iy_first + oy_a * sh, ix_first + ox * sw,
+                      msf_window_pixel(out, oy0 + oy_a, ox0 + ox), oy_b - oy_a, out);
+    }
+    if (ox_b == ox_a) {
+        return;
+    }
+    /* the interior: kernel sums, the layer's weights from tap 0 */
+    void (*run)(const dw_job *) = msf_dw3x3_dsp;
+    job.w = p->weights;
+    if (p->weights_s16 != NULL) {
+        run = msf_dw3x3_s16_dsp;
+        job.w = p->weights_s16;
+    }
+    job.ch = ch;
+    job.count = dw_asm_count(ch);
+    const int32_t step = sw * ch;
+    for (oy = oy_a; oy < oy_b; oy++) {
+        job.q = p->channels;
+        job.r0 = msf_window_pixel(in, iy_first + oy * sh, ix_first + ox_a * sw);
+        job.r1 = msf_window_next_row(in, job.r0);
+        job.r2 = msf_window_next_row(in, job.r1);
+        job.d = msf_window_pixel(out, oy0 + oy, ox0 + ox_a);
+        for (ox = ox_a;;) {
+            run(&job);
+            if (++ox == ox_b) {
+                break;
+            }
+            job.r0 += step;
+            job.r1 += step;
+            job.r2 += step;
+            job.d += ch;
+        }
+    }
+}
+#endif
+
 static inline MSF_ALWAYS_INLINE void dw_region(const msf_window *in, const msf_conv_params *p,
                                                msf_window *out, int32_t oy0, int32_t ox0,
                                                int32_t oh, int32_t ow, int fast)
@@ -1000,14 +1144,68 @@ static inline MSF_ALWAYS_INLINE void dw_region(const msf_window *in, const msf_c
     }
 }
 
-void msf_depthwise_conv_s8(const msf_window *in, const msf_conv_params *p, msf_window *out,
-                           int32_t oy0, int32_t ox0, int32_t oh, int32_t ow)
+/* Every region the fast 3x3 assembly does not take. */
+static __attribute__((noinline)) void dw_region_any(const msf_window *in,
+                                                    const msf_conv_params *p, msf_window *out,
+                                                    int32_t oy0, int32_t ox0, int32_t oh,
+                                                    int32_t ow)
 {
     if (msf_conv_fast_output(p)) {
         dw_region(in, p, out, oy0, ox0, oh, ow, 1);
     } else {
         dw_region(in, p, out, oy0, ox0, oh, ow, 0);
     }
+}
+
+#if MSF_DSP_ASM
+/* A region of a 3x3 layer with the fast requantisation, C >= 4 and a bias: one output pixel
+ * alone (one-pixel tiles call the kernel per pixel) here, in assembly; larger regions in
+ * dw_region_3x3_dsp; regions with a window of fewer than two taps in the tensor either way in
+ * dw_region_any. */
+static __attribute__((noinline)) void dw_3x3_dsp(const msf_window *in, const msf_conv_params *p,
+                                                 msf_window *out, int32_t oy0, int32_t ox0,
+                                                 int32_t oh, int32_t ow)
+{
+    if (!dw_windows_fit(in, p, oy0, ox0, oh, ow)) {
+        dw_region_any(in, p, out, oy0, ox0, oh, ow);
+        return;
+    }
+    if (oh > 1 || ow > 1) {
+        dw_region_3x3_dsp(in, p, out, oy0, ox0, oh, ow);
+        return;
+    }
+    const int32_t iy0 = oy0 * p->stride_h - p->pad_top, ix0 = ox0 * p->stride_w - p->pad_left;
+    dw_job job;
+    int8_t *dst = msf_window_pixel(out, oy0, ox0);
+    if (iy0 < 0 || ix0 < 0 || iy0 + 3 > in->tensor_h || ix0 + 3 > in->tensor_w) {
+        dw_border_run(&job, in, p, iy0, ix0, dst, 1, NULL);
+        return;
+    }
+    const int wide = p->weights_s16 != NULL;
+    job.r0 = msf_window_pixel(in, iy0, ix0);
+    job.r1 = msf_window_next_row(in, job.r0);
+    job.r2 = msf_window_next_row(in, job.r1);
+    job.w = wide ? (const void *)p->weights_s16 : (const void *)p->weights;
+    job.ch = in->c;
+    job.q = p->channels;
+    job.d = dst;
+    job.count = dw_asm_count(in->c);
+    (wide ? msf_dw3x3_s16_dsp : msf_dw3x3_dsp)(&job);
+}
+#endif
+
+/* Tail calls only: the region functions' frames are the kernel's whole stack. */
+void msf_depthwise_conv_s8(const msf_window *in, const msf_conv_params *p, msf_window *out,
+                           int32_t oy0, int32_t ox0, int32_t oh, int32_t ow)
+{
+#if MSF_DSP_ASM
+    if (msf_conv_fast_output(p) && p->kernel_h == 3 && p->kernel_w == 3 && in->c >= 4 &&
+        p->bias != NULL) {
+        dw_3x3_dsp(in, p, out, oy0, ox0, oh, ow);
+        return;
+    }
+#endif
+    dw_region_any(in, p, out, oy0, ox0, oh, ow);
 }
 
 #endif /* MSF_WIDE_C */
