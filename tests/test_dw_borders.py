@@ -119,10 +119,15 @@ def test_dw_border_pixels_bit_exact_on_cortex_m7(case, wide):
                                             ((5, 5), 4, 1, 3, False)])
 def test_dw_border_in_fused_chains_on_cortex_m7(hw, c, s, zp, wide):
     """The depthwise input as a column window (hcache), a region (recompute) and a ring of
-    rows (stream2d): border rows and columns of windows that do not start at the tensor's."""
+    rows (stream2d): border rows and columns of windows that do not start at the tensor's;
+    tiles of two or three rows put runs of border pixels down a column window and a ring."""
     from msfsim.fusion.block import Block, BlockConfig
     model = wide_model(dw_chain(hw, c, s, zp, pw_around=True, seed=c), wide)
     x = np.random.default_rng(c).integers(-128, 128, (hw[0], hw[1], c), dtype=np.int8)
     run_stm32f746(model, [Block(0, 2, BlockConfig((1, 1), "hcache")),
                           Block(0, 2, BlockConfig((2, 1), "recompute")),
-                          Block(0, 2, BlockConfig((1, 2), "stream2d"))], x)
+                          Block(0, 2, BlockConfig((1, 2), "stream2d")),
+                          Block(0, 2, BlockConfig((3, 1), "hcache")),
+                          Block(0, 2, BlockConfig((3, 2), "recompute")),
+                          Block(0, 2, BlockConfig((2, 2), "stream2d")),
+                          Block(0, 2, BlockConfig((3, 3), "stream2d"))], x)

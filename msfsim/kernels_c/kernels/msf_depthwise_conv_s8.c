@@ -7,9 +7,12 @@
  * cores four channels go through each pass: one word of input and one of weights per tap,
  * SXTB16 lanes into SMLABB / SMLATT; at the border SXTAB16 adds the offset in the same
  * instruction, so a 3x3 border window (2x3, 3x2, 2x2 taps, fully unrolled in assembly) costs
- * per tap what an interior one does. Other kernel sizes (5x5, 7x7) and windows one tap high or
- * wide run one loop over the window's rows and taps in assembly, four channels per pass, in
- * both forms (kernel sums, or bias plus offset). Elsewhere the C loops take four channels per
+ * per tap what an interior one does. One assembly call does every channel of a pixel (C % 4
+ * left over: the last four channels once more), and a 3x3 layer's pixels go in runs that share
+ * one job: the border rows, the border columns, then the interior row by row, each pixel a few
+ * pointer steps from the last. Other kernel sizes (5x5, 7x7) and windows one tap high or wide
+ * run one loop over the window's rows and taps in assembly, four channels per pass, in both
+ * forms (kernel sums, or bias plus offset). Elsewhere the C loops take four channels per
  * pass, and with the wide C blocks (MSF_WIDE_C: RISC-V...) a 3x3 layer with fast outputs takes
  * interior pixels two rows at a time: the two pixels one above the other share each weight
  * load and, at stride 1, two of their three input rows. */
@@ -303,8 +306,11 @@ MSF_C_LOOPS void dw_taps(const msf_window *in, const msf_conv_params *p,
 }
 
 #if MSF_DSP_ASM
-/* Pre-widened depthwise 3x3 weights per group of four channels: 9 taps x 4 int16. */
+/* Pre-widened depthwise 3x3 weights per group of four channels: 9 taps x 4 int16, the last
+ * group (C % 4 channels left) right after the aligned ones, where the assembly's weight
+ * pointer ends up (it steps 72 bytes a group). */
 #define MSF_DW3X3_GROUP_S16 36
+_Static_assert(MSF_DW3X3_GROUP_S16 * sizeof(int16_t) == 72, "the assembly's group step");
 
 /* Work of the dw3x3 assembly (msf_dw3x3_dsp and the border variants msf_dw3x3_edge*_dsp):
  * the C >= 4 channels of one output pixel. The assembly reads each field at the byte offset
@@ -554,8 +560,9 @@ MSF_ASM_FUNCTION(msf_dw3x3_edge3x2_s16_dsp, dw_job, MSF_DW_EDGE_ASM(
 
 /* A pixel of a depthwise layer with the fast requantisation, C >= 4 and a bias whose window
  * (top-left input iy0, ix0) crosses the tensor border, in assembly (returns 1): the kxk loop
- * (5x5, 7x7, a 3x3 window one tap high or wide); 0 and nothing done for a window without a
- * tap in the tensor or one that wraps a ring. Out of line: the per-pixel loop of dw_region
+ * (5x5, 7x7; a 3x3 layer whose region has a window one tap high or wide, which
+ * dw_region_3x3_dsp leaves here); 0 and nothing done for a window without a tap in the tensor
+ * or one that wraps a ring. Out of line: the per-pixel loop of dw_region
  * keeps its registers. */
 static __attribute__((noinline)) int dw_border_kxk_dsp(const msf_window *in,
                                                        const msf_conv_params *p, int32_t iy0,
@@ -613,8 +620,10 @@ static __attribute__((noinline)) void dw_border_run(dw_job *job, const msf_windo
     job->bias = p->bias;
     /* input_offset in [-127, 128] and x + input_offset in [-255, 255]: int16 lanes */
     job->off2 = ((uint32_t)p->input_offset & 0xFFFFu) * 0x10001u;
-    if (out == NULL) { /* along the row: every pointer a fixed step on */
-        const int32_t step = p->stride_w * ch;
+    if (out == NULL || (in->ring_rows == 0 && out->ring_rows == 0)) {
+        /* along the row, or down a column without rings: every pointer a fixed step on */
+        const int32_t step = out == NULL ? p->stride_w * ch : p->stride_h * in->row_stride;
+        const int32_t dstep = out == NULL ? ch : out->row_stride;
         for (;;) {
             run(job);
             if (--n == 0) {
@@ -623,7 +632,7 @@ static __attribute__((noinline)) void dw_border_run(dw_job *job, const msf_windo
             job->r0 += step;
             job->r1 += step;
             job->r2 += step;
-            job->d += ch;
+            job->d += dstep;
         }
     } else { /* down the column: stride_h rows on, following rings */
         const int32_t sh = p->stride_h;
@@ -1065,10 +1074,10 @@ static __attribute__((noinline)) void dw_region_3x3_dsp(const msf_window *in,
         job.w = p->weights_s16;
     }
     job.ch = ch;
+    job.q = p->channels;
     job.count = dw_asm_count(ch);
     const int32_t step = sw * ch;
     for (oy = oy_a; oy < oy_b; oy++) {
-        job.q = p->channels;
         job.r0 = msf_window_pixel(in, iy_first + oy * sh, ix_first + ox_a * sw);
         job.r1 = msf_window_next_row(in, job.r0);
         job.r2 = msf_window_next_row(in, job.r1);
