@@ -38,14 +38,14 @@ int32_t msf_depthwise_conv_s8_get_buffer_size(const msf_conv_params *p, int32_t 
 }
 
 #if MSF_DSP_ASM
-/* The depthwise assembly's channel count for C >= 4 channels, (C / 4 - 1) << 2 | C % 4: the
- * groups of four channels after the first, and the channels left after the last group. With
- * channels left (C % 4), the assembly backs every pointer up to the last four channels and
- * runs that group once more: channels computed twice get the same values, and one call does
- * the whole pixel. */
+/* The depthwise assembly's channel count for C >= 4 channels: C - 4, which is
+ * (C / 4 - 1) << 2 | C % 4, the groups of four channels after the first and the channels left
+ * after the last group. The assembly counts it down by four per group; with channels left
+ * (C % 4) it then backs every pointer up to the last four channels and runs that group once
+ * more: channels computed twice get the same values, and one call does the whole pixel. */
 static inline MSF_ALWAYS_INLINE int32_t dw_asm_count(int32_t ch)
 {
-    return ((ch >> 2) - 1) << 2 | (ch & 3);
+    return ch - 4;
 }
 
 /* Work of the kxk assembly (msf_dwkxk_dsp, msf_dwkxk_edge_dsp): the C >= 4 channels of one
@@ -174,20 +174,25 @@ static inline MSF_ALWAYS_INLINE int dw_kxk_run(const msf_window *in, const msf_c
     if (in->ring_rows > 0 && src + (rows - 1) * rs >= in->data + in->ring_rows * rs) {
         return 0;
     }
+    /* a compiler barrier: GCC otherwise starts the job's stores inside the ring check and
+     * holds one more register, 8 bytes more stack under the assembly (-fstack-usage) */
+    __asm__ volatile("" ::: "memory");
+    const int32_t span = cols * ch;
+    dwk_job job = {
+        .q = p->channels,
+        .d = dst,
+        .count = dw_asm_count(ch),
+        .bias = p->bias,
+        .src = src,
+        .wdelta = (intptr_t)wt - (intptr_t)src, /* two arrays: as integers */
+        .ch = ch,
+        .off2 = ((uint32_t)off & 0xFFFFu) * 0x10001u,
+        .span = span,
+        .row_skip = rs - span,
+        .wdelta_step = p->kernel_w * ch - rs,
+        .rows = rows,
+    };
     void (*run)(const dwk_job *) = off == 0 ? msf_dwkxk_dsp : msf_dwkxk_edge_dsp;
-    dwk_job job;
-    job.q = p->channels;
-    job.d = dst;
-    job.count = dw_asm_count(ch);
-    job.bias = p->bias;
-    job.src = src;
-    job.wdelta = (intptr_t)wt - (intptr_t)src; /* two arrays: as integers */
-    job.ch = ch;
-    job.off2 = ((uint32_t)off & 0xFFFFu) * 0x10001u;
-    job.span = cols * ch;
-    job.row_skip = rs - job.span;
-    job.wdelta_step = p->kernel_w * ch - rs;
-    job.rows = rows;
     run(&job);
     return 1;
 }
