@@ -611,7 +611,8 @@ static __attribute__((noinline)) void dw_border_run(dw_job *job, const msf_windo
         run = wide ? msf_dw3x3_edge2x2_s16_dsp : msf_dw3x3_edge2x2_dsp;
     }
     const int32_t tap = ky_lo * 3 + kx_lo; /* the window's first in-tensor tap */
-    /* a two-row window's r2 is not read */
+    /* a two-row window's r2 is never read: the row after its last, past the tensor at its
+     * bottom */
     job->r0 = msf_window_pixel(in, iy0 + ky_lo, ix0 + kx_lo);
     job->r1 = msf_window_next_row(in, job->r0);
     job->r2 = msf_window_next_row(in, job->r1);
