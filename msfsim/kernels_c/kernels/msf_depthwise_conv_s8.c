@@ -1018,8 +1018,8 @@ static inline MSF_ALWAYS_INLINE void dw_inside(int32_t first, int32_t s, int32_t
  * way: the tensor is two pixels or more each way, and the windows start at most one tap before
  * it and end at most one after it. */
 static inline MSF_ALWAYS_INLINE int dw_windows_fit(const msf_window *in,
-                                                       const msf_conv_params *p, int32_t oy0,
-                                                       int32_t ox0, int32_t oh, int32_t ow)
+                                                   const msf_conv_params *p, int32_t oy0,
+                                                   int32_t ox0, int32_t oh, int32_t ow)
 {
     const int32_t iy = oy0 * p->stride_h - p->pad_top, ix = ox0 * p->stride_w - p->pad_left;
     return in->tensor_h >= 2 && in->tensor_w >= 2 && iy >= -1 && ix >= -1 &&
