@@ -36,12 +36,21 @@ def test_depthwise_groups_cover_every_channel():
     assert (groups[1] == w[:, [2, 4, 3, 5]]).all()  # the last group ends at the last channel
 
 
+def test_depthwise_kxk_groups_hold_every_tap():
+    model = one_layer_chain([("dw", 0, 5, 1, "none")], (7, 7), 5)  # C % 4 = 1
+    w = model.layers[0].weight.reshape(25, 5)
+    groups = wide_weights(model.layers[0])
+    assert groups.shape == (2, 25, 4)  # the assembly steps 25 * 8 bytes a group
+    assert (groups[0] == w[:, [0, 2, 1, 3]]).all()
+    assert (groups[1] == w[:, [1, 3, 2, 4]]).all()
+
+
 def test_eligibility_follows_the_dsp_loops():
     assert wide_eligible(*_first(one_layer_chain([("pw", 6, 1, 1, "none")], (4, 4), 8)))
     # clamped outputs (ReLU6 inside the int8 range) take the C path: int8 weights only
     assert not wide_eligible(*_first(one_layer_chain([("pw", 6, 1, 2, "relu6")], (4, 4), 8)))
     assert not wide_eligible(*_first(one_layer_chain([("pw", 3, 1, 1, "none")], (4, 4), 8)))
-    assert not wide_eligible(*_first(one_layer_chain([("dw", 0, 5, 1, "none")], (6, 6), 8)))
+    assert wide_eligible(*_first(one_layer_chain([("dw", 0, 5, 1, "none")], (6, 6), 8)))
     assert not wide_eligible(*_first(one_layer_chain([("dw", 0, 3, 1, "none")], (6, 6), 3)))
 
 

@@ -100,7 +100,7 @@ def wide_model(model, wide):
 
 
 # Pre-widened weights take the same border code with another weight load: a few cases suffice.
-WIDE_CASES = (1, 2, 3, 8, 9)
+WIDE_CASES = (1, 2, 3, 8, 9, 11, 12)  # 11, 12: one-tap windows, the kxk loop
 
 
 @pytest.mark.parametrize("case,wide", [(i, False) for i in range(len(CASES))]

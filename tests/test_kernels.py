@@ -746,13 +746,14 @@ def test_dsp_kernels_bit_exact_on_cortex_m7(case, wide):
                                             Block(0, last, BlockConfig((2, 1), "recompute"))]))
 
 
+@pytest.mark.parametrize("wide", [False, True], ids=["int8", "wide"])
 @pytest.mark.parametrize("case", [i for i, (specs, _, _) in enumerate(DSP_CASES)
                                   if any(kind == "dw" and k != 3 for kind, _, k, _, _ in specs)])
-def test_dsp_depthwise_kxk_bit_exact_on_cortex_m4(case):
-    """The kxk depthwise assembly (5x5, 7x7) on a Cortex-M4 board, whole layers and a fused
-    one-pixel-tile block, against the reference."""
+def test_dsp_depthwise_kxk_bit_exact_on_cortex_m4(case, wide):
+    """The kxk depthwise assembly (5x5, 7x7) on a Cortex-M4 board, with int8 and pre-widened
+    weights, whole layers and a fused one-pixel-tile block, against the reference."""
     from msfsim.fusion.block import Block, BlockConfig
-    _dsp_case_exact("nucleo-f412zg", case, False, lambda last: (
+    _dsp_case_exact("nucleo-f412zg", case, wide, lambda last: (
         [Block(0, 0)] if last == 0 else []) + [Block(0, last, BlockConfig((1, 1), "hcache"))])
 
 

@@ -102,9 +102,9 @@ typedef struct {
                                    aligned. Conv (k = kh*kw*Cin >= 4, Cout >= 4; `weights` then
                                    NULL): rows of msf_wide_row_bytes(k) bytes, each group of
                                    four as w0 w2 w1 w3 (the SXTB16 lane order), the k % 4 tail
-                                   in order, zero padding. Depthwise 3x3 (C >= 4; a copy beside
+                                   in order, zero padding. Depthwise (C >= 4; a copy beside
                                    `weights`): per group of four channels c..c+3 (c = 0, 4, ...,
-                                   then C - 4 if C % 4) the nine taps as c c+2 c+1 c+3 */
+                                   then C - 4 if C % 4) the kh * kw taps as c c+2 c+1 c+3 */
     const int32_t *bias;        /* Cout entries, or NULL */
     const int32_t *multiplier;  /* per output channel */
     const int32_t *shift;       /* per output channel */

@@ -138,7 +138,7 @@ def channel_params(model: ModelLike, layer: LayerLike) -> ChannelParams:
 
 def wide_eligible(model: ModelLike, layer: LayerLike) -> bool:
     """Whether a layer's weights can be pre-widened (msf_conv_params.weights_s16): a conv whose
-    every output takes the DSP loops (msf_conv_fast_output, k >= 4, Cout >= 4), or a 3x3
+    every output takes the DSP loops (msf_conv_fast_output, k >= 4, Cout >= 4), or a
     depthwise conv with fast outputs and C >= 4."""
     opdef = get(layer.op)
     if not isinstance(opdef, ConvLike) or layer.weight is None:

@@ -64,14 +64,15 @@ class DwConvOp(ConvLike):
         kh, kw = layer.kernel
         return kh * kw * model.out_shape(layer)[2]
 
-    # -- pre-widened weights: 3x3 with at least 4 channels (the DSP loop's lanes)
+    # -- pre-widened weights: at least 4 channels (the DSP loops' lanes), any kernel
     def wide_shape_ok(self, layer: LayerLike) -> bool:
-        return layer.kernel == (3, 3) and layer.weight.shape[-1] >= 4
+        return layer.weight.shape[-1] >= 4
 
     def wide_weights(self, layer: LayerLike) -> np.ndarray:
-        """(3, 3, C) -> per group of four channels c..c+3 (c = 0, 4, ..., then C - 4 if C % 4)
-        the nine taps as c c+2 c+1 c+3."""
-        w = layer.weight.reshape(9, -1).astype(np.int16)
+        """(kh, kw, C) -> per group of four channels c..c+3 (c = 0, 4, ..., then C - 4 if
+        C % 4) the kh * kw taps as c c+2 c+1 c+3."""
+        kh, kw = layer.kernel
+        w = layer.weight.reshape(kh * kw, -1).astype(np.int16)
         ch = w.shape[1]
         starts = list(range(0, ch - 3, 4)) + ([ch - 4] if ch % 4 else [])
         return np.stack([w[:, [c, c + 2, c + 1, c + 3]] for c in starts])

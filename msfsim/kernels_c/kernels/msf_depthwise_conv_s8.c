@@ -12,7 +12,8 @@
  * one job: the border rows, the border columns, then the interior row by row, each pixel a few
  * pointer steps from the last. Other kernel sizes (5x5, 7x7) and windows one tap high or wide
  * run one loop over the window's rows and taps in assembly, four channels per pass, in both
- * forms (kernel sums, or bias plus offset). Elsewhere the C loops take four channels per
+ * forms (kernel sums, or bias plus offset), with int8 or pre-widened weights (one LDRD a tap
+ * instead of a load and two SXTB16). Elsewhere the C loops take four channels per
  * pass, and with the wide C blocks (MSF_WIDE_C: RISC-V...) a 3x3 layer with fast outputs takes
  * interior pixels two rows at a time: the two pixels one above the other share each weight
  * load and, at stride 1, two of their three input rows. */
@@ -48,25 +49,28 @@ static inline MSF_ALWAYS_INLINE int32_t dw_asm_count(int32_t ch)
     return ch - 4;
 }
 
-/* Work of the kxk assembly (msf_dwkxk_dsp, msf_dwkxk_edge_dsp): the C >= 4 channels of one
- * output pixel whose window (rows x cols taps inside the tensor) has its rows a fixed stride
- * apart. The first four fields are also where the assembly keeps its group
- * state while the taps use their registers (the job is its only frame beyond the saved
- * registers, so that it adds little stack); it reads each field at the offset asserted below. */
+/* Work of the kxk assembly (msf_dwkxk[_edge][_s16]_dsp): the C >= 4 channels of one output
+ * pixel whose window (rows x cols taps inside the tensor) has its rows a fixed stride apart.
+ * The first four fields are also where the assembly keeps its group state while the taps use
+ * their registers (the job is its only frame beyond the saved registers, so that it adds
+ * little stack); it reads each field at the offset asserted below. */
 typedef struct {
     const msf_channel_params *q; /* channel parameters of the first group */
     int8_t *d;                   /* the output at the first group */
-    int32_t count;               /* dw_asm_count(C) */
-    const int32_t *bias;         /* edge variant: the bias at the first group (the
+    int32_t count;               /* dw_asm_count(C): C - 4, so C itself needs no field */
+    const int32_t *bias;         /* edge variants: the bias at the first group (the
                                     accumulators' start) */
     const int8_t *src;           /* the window's first tap, first group */
-    intptr_t wdelta;             /* that tap's weights - src: a tap's weights lie this far from
-                                    its input along a window row */
-    int32_t ch;                  /* C, the stride between taps */
-    uint32_t off2;               /* edge variant: input_offset in both int16 lanes */
+    intptr_t w;                  /* int8 weights: that tap's weights - src (a tap's weights lie
+                                    this far from its input along a window row); pre-widened:
+                                    the address of that tap's four int16 */
+    int32_t wgroup;              /* pre-widened: the bytes of a group's weights (kh * kw taps),
+                                    from a group's first tap to the next group's */
+    uint32_t off2;               /* edge variants: input_offset in both int16 lanes */
     int32_t span;                /* cols * C: one window row of taps */
     int32_t row_skip;            /* input row stride - span */
-    int32_t wdelta_step;         /* weight row stride - input row stride */
+    int32_t w_step;              /* int8: weight row stride - input row stride; pre-widened:
+                                    the bytes of the taps a window row skips */
     int32_t rows;                /* >= 1 */
 } dwk_job;
 _Static_assert(offsetof(dwk_job, q) == 0, "dwk_job layout read by the assembly");
@@ -74,32 +78,40 @@ _Static_assert(offsetof(dwk_job, d) == 4, "dwk_job layout read by the assembly")
 _Static_assert(offsetof(dwk_job, count) == 8, "dwk_job layout read by the assembly");
 _Static_assert(offsetof(dwk_job, bias) == 12, "dwk_job layout read by the assembly");
 _Static_assert(offsetof(dwk_job, src) == 16, "dwk_job layout read by the assembly");
-_Static_assert(offsetof(dwk_job, wdelta) == 20, "dwk_job layout read by the assembly");
-_Static_assert(offsetof(dwk_job, ch) == 24, "dwk_job layout read by the assembly");
+_Static_assert(offsetof(dwk_job, w) == 20, "dwk_job layout read by the assembly");
+_Static_assert(offsetof(dwk_job, wgroup) == 24, "dwk_job layout read by the assembly");
 _Static_assert(offsetof(dwk_job, off2) == 28, "dwk_job layout read by the assembly");
 _Static_assert(offsetof(dwk_job, span) == 32, "dwk_job layout read by the assembly");
 _Static_assert(offsetof(dwk_job, row_skip) == 36, "dwk_job layout read by the assembly");
-_Static_assert(offsetof(dwk_job, wdelta_step) == 40, "dwk_job layout read by the assembly");
+_Static_assert(offsetof(dwk_job, w_step) == 40, "dwk_job layout read by the assembly");
 _Static_assert(offsetof(dwk_job, rows) == 44, "dwk_job layout read by the assembly");
+/* Pre-widened depthwise weights (any kernel): per group of four channels, the kh x kw taps as
+ * 4 int16 each (8 bytes), the last group (C % 4 left) right after the aligned ones; a 3x3
+ * layer's group is MSF_DW3X3_GROUP_S16 int16. */
+#define MSF_DW_TAP_S16_BYTES 8
 
 /* The kxk window, four channels per group, for Cortex-M DSP cores with the fast
- * requantisation. Tap loop registers: r0 the tap's input, r1 its weights' distance (wdelta),
- * r2 the end of the window row, r3 rows left, r8 C, r9 the input offset in both lanes (edge
- * variant), r4-r7 the accumulators, r10-r12 and lr temporaries; the job's address is the one
- * word pushed beyond the saved registers. Between groups r9-r12 hold the channel parameters,
- * the output, the count left (dw_asm_count) and the bias, kept in the job's first four words
- * during the taps. `START` loads the accumulators (kernel sums at r9, or the bias at r12 with
- * writeback); `XEXT` widens the input word (sxtb16, or sxtab16 adding r9). */
-#define MSF_DWKXK_ASM(START, LOAD_OFF, XEXT, XOFF)                                         \
+ * requantisation. Tap loop registers: r0 the tap's input, r1 its weights (int8: their
+ * distance from r0; pre-widened: their address, stepped by the load), r2 the end of the
+ * window row, r3 rows left, r8 C, r9 the input offset in both lanes (edge variants), r4-r7
+ * the accumulators, r10-r12 and lr temporaries; the job's address is the one word pushed
+ * beyond the saved registers. Between groups r9-r12 hold the channel parameters, the output,
+ * the count left (dw_asm_count) and the bias, kept in the job's first four words during the
+ * taps. `START` loads the accumulators (kernel sums at r9, or the bias at r12 with
+ * writeback); `LOAD_OFF` loads the offset's lanes into r9 (edge variants); `XEXT` widens the
+ * input word (sxtb16, or sxtab16 adding r9); `WLOAD` / `WEXT` load the tap's weights as lr
+ * (c0 c2) and r11 (c1 c3); `WNEXT` moves pre-widened weights' first tap on by a group (job
+ * address in lr; r1 and r2 free). */
+#define MSF_DWKXK_ASM(START, LOAD_OFF, XEXT, XOFF, WLOAD, WEXT, WNEXT)                      \
     "push    {r4-r11, lr}\n\t"                                                             \
     "push    {r0}\n\t"                                                                     \
-    "ldr     r8, [r0, #24]\n\t"         /* ch */                                           \
     "ldm     r0, {r9-r12}\n\t"          /* channel parameters, output, count, bias */      \
+    "add     r8, r11, #4\n\t"           /* C */                                            \
     "1:\n\t"                                                                               \
     START                                                                                  \
     "ldr     lr, [sp]\n\t"                                                                 \
     "stm     lr, {r9-r12}\n\t"                                                             \
-    "ldrd    r0, r1, [lr, #16]\n\t"     /* the group's first tap, wdelta */                \
+    "ldrd    r0, r1, [lr, #16]\n\t"     /* the group's first tap, its weights */           \
     "ldr     r3, [lr, #44]\n\t"         /* rows */                                         \
     LOAD_OFF                                                                               \
     "2:\n\t"                                                                               \
@@ -108,12 +120,11 @@ _Static_assert(offsetof(dwk_job, rows) == 44, "dwk_job layout read by the assemb
     "add     r2, r0, r12\n\t"           /* end of the window row */                        \
     "3:\n\t"                                                                               \
     "ldr     r10, [r0]\n\t"                                                                \
-    "ldr     r11, [r0, r1]\n\t"                                                            \
+    WLOAD                                                                                  \
     "add     r0, r0, r8\n\t"                                                               \
     XEXT "  r12, " XOFF "r10\n\t"                                                          \
     XEXT "  r10, " XOFF "r10, ror #8\n\t"                                                  \
-    "sxtb16  lr, r11\n\t"                                                                  \
-    "sxtb16  r11, r11, ror #8\n\t"                                                         \
+    WEXT                                                                                   \
     "smlabb  r4, r12, lr, r4\n\t"                                                          \
     "smlatt  r6, r12, lr, r6\n\t"                                                          \
     "smlabb  r5, r10, r11, r5\n\t"                                                         \
@@ -121,12 +132,13 @@ _Static_assert(offsetof(dwk_job, rows) == 44, "dwk_job layout read by the assemb
     "cmp     r0, r2\n\t"                                                                   \
     "bne     3b\n\t"                                                                       \
     "ldr     r12, [sp]\n\t"                                                                \
-    "ldrd    r12, lr, [r12, #36]\n\t"   /* row_skip, wdelta_step */                        \
+    "ldrd    r12, lr, [r12, #36]\n\t"   /* row_skip, w_step */                             \
     "add     r0, r0, r12\n\t"                                                              \
     "add     r1, r1, lr\n\t"                                                               \
     "subs    r3, r3, #1\n\t"                                                               \
     "bne     2b\n\t"                                                                       \
     "ldr     lr, [sp]\n\t"                                                                 \
+    WNEXT                                                                                  \
     "ldm     lr, {r9-r12}\n\t"                                                             \
     MSF_REQUANT4_STORE_ASM                                                                 \
     "ldr     lr, [sp]\n\t"                                                                 \
@@ -149,50 +161,88 @@ _Static_assert(offsetof(dwk_job, rows) == 44, "dwk_job layout read by the assemb
     "add     sp, sp, #4\n\t"                                                               \
     "pop     {r4-r11, pc}\n\t"
 
-/* inside the tensor: the accumulators start at the kernel sums (r9: msf_channel_params) */
+/* int8 weights (kh, kw, C): the tap's word r1 bytes past its input, widened */
+#define MSF_DWKXK_W8 "ldr     r11, [r0, r1]\n\t"
+#define MSF_DWKXK_W8_EXT "sxtb16  lr, r11\n\t" "sxtb16  r11, r11, ror #8\n\t"
+/* pre-widened: the tap's 8 bytes, r1 stepped on to the next tap; per group, on to the next
+ * group's first tap (the last group's follows the aligned ones, so channels left need no
+ * back-up of r1) */
+#define MSF_DWKXK_W16 "ldrd    lr, r11, [r1], #8\n\t"
+#define MSF_DWKXK_W16_NEXT                                                                 \
+    "ldrd    r1, r2, [lr, #20]\n\t"                                                        \
+    "add     r1, r1, r2\n\t"                                                               \
+    "str     r1, [lr, #20]\n\t"
+/* the kernel sums, or the bias and the input offset (edge variants) */
+#define MSF_DWKXK_SUMS                                                                     \
+    "ldr     r4, [r9, #0]\n\t"                                                             \
+    "ldr     r5, [r9, #16]\n\t"                                                            \
+    "ldr     r6, [r9, #32]\n\t"                                                            \
+    "ldr     r7, [r9, #48]\n\t"
+#define MSF_DWKXK_BIAS "ldm     r12!, {r4-r7}\n\t"
+#define MSF_DWKXK_OFF "ldr     r9, [lr, #28]\n\t"
+
+/* inside the tensor: the accumulators start at the kernel sums */
 MSF_ASM_FUNCTION(msf_dwkxk_dsp, dwk_job, MSF_DWKXK_ASM(
-    "ldr     r4, [r9, #0]\n\t"
-    "ldr     r5, [r9, #16]\n\t"
-    "ldr     r6, [r9, #32]\n\t"
-    "ldr     r7, [r9, #48]\n\t", "", "sxtb16 ", ""))
+    MSF_DWKXK_SUMS, "", "sxtb16 ", "", MSF_DWKXK_W8, MSF_DWKXK_W8_EXT, ""))
+MSF_ASM_FUNCTION(msf_dwkxk_s16_dsp, dwk_job, MSF_DWKXK_ASM(
+    MSF_DWKXK_SUMS, "", "sxtb16 ", "", MSF_DWKXK_W16, "", MSF_DWKXK_W16_NEXT))
 /* a window clipped to the tensor: the accumulators start at the bias, the taps add the input
  * offset as the input widens */
 MSF_ASM_FUNCTION(msf_dwkxk_edge_dsp, dwk_job, MSF_DWKXK_ASM(
-    "ldm     r12!, {r4-r7}\n\t", "ldr     r9, [lr, #28]\n\t", "sxtab16", "r9, "))
+    MSF_DWKXK_BIAS, MSF_DWKXK_OFF, "sxtab16", "r9, ", MSF_DWKXK_W8, MSF_DWKXK_W8_EXT, ""))
+MSF_ASM_FUNCTION(msf_dwkxk_edge_s16_dsp, dwk_job, MSF_DWKXK_ASM(
+    MSF_DWKXK_BIAS, MSF_DWKXK_OFF, "sxtab16", "r9, ", MSF_DWKXK_W16, "", MSF_DWKXK_W16_NEXT))
 #undef MSF_DWKXK_ASM
+#undef MSF_DWKXK_W8
+#undef MSF_DWKXK_W8_EXT
+#undef MSF_DWKXK_W16
+#undef MSF_DWKXK_W16_NEXT
+#undef MSF_DWKXK_SUMS
+#undef MSF_DWKXK_BIAS
+#undef MSF_DWKXK_OFF
 
-/* Taps [0, rows) x [0, cols) (>= 1 each) of one output pixel, C >= 4, fast outputs, in the
- * assembly when the window's rows do not wrap around a ring (returns 1), else 0 and nothing
- * done. Accumulators start at the kernel sums (off == 0) or at the bias (which the caller
+/* Taps [0, rows) x [0, cols) (>= 1 each) of one output pixel from the window's tap number
+ * `tap` (ky * kw + kx) on, C >= 4, fast outputs, in the assembly when the window's rows do not
+ * wrap around a ring (returns 1), else 0 and nothing done. src is that tap's input; the
+ * accumulators start at the kernel sums (off == 0) or at the bias (which the caller
  * guarantees then). */
 static inline MSF_ALWAYS_INLINE int dw_kxk_run(const msf_window *in, const msf_conv_params *p,
-                                               const int8_t *src, const int8_t *wt,
-                                               int32_t rows, int32_t cols, int32_t off,
-                                               int8_t *dst)
+                                               const int8_t *src, int32_t tap, int32_t rows,
+                                               int32_t cols, int32_t off, int8_t *dst, int wide)
 {
     const int32_t ch = in->c, rs = in->row_stride;
+    /* int8: two arrays, as integers */
+    const intptr_t w = wide ? (intptr_t)(p->weights_s16 + tap * 4)
+                            : (intptr_t)(p->weights + tap * ch) - (intptr_t)src;
     if (in->ring_rows > 0 && src + (rows - 1) * rs >= in->data + in->ring_rows * rs) {
         return 0;
     }
     /* a compiler barrier: GCC otherwise starts the job's stores inside the ring check and
-     * holds one more register, 8 bytes more stack under the assembly (-fstack-usage) */
+     * holds more registers, more stack under the assembly (-fstack-usage); the kernel size
+     * is read after it */
     __asm__ volatile("" ::: "memory");
     const int32_t span = cols * ch;
-    dwk_job job = {
-        .q = p->channels,
-        .d = dst,
-        .count = dw_asm_count(ch),
-        .bias = p->bias,
-        .src = src,
-        .wdelta = (intptr_t)wt - (intptr_t)src, /* two arrays: as integers */
-        .ch = ch,
-        .off2 = ((uint32_t)off & 0xFFFFu) * 0x10001u,
-        .span = span,
-        .row_skip = rs - span,
-        .wdelta_step = p->kernel_w * ch - rs,
-        .rows = rows,
-    };
-    void (*run)(const dwk_job *) = off == 0 ? msf_dwkxk_dsp : msf_dwkxk_edge_dsp;
+    dwk_job job;
+    job.q = p->channels;
+    job.d = dst;
+    job.count = dw_asm_count(ch);
+    job.bias = p->bias;
+    job.src = src;
+    job.w = w;
+    /* input_offset in [-127, 128] and x + input_offset in [-255, 255]: int16 lanes */
+    job.off2 = ((uint32_t)off & 0xFFFFu) * 0x10001u;
+    job.span = span;
+    job.row_skip = rs - span;
+    job.rows = rows;
+    void (*run)(const dwk_job *);
+    if (wide) {
+        job.wgroup = p->kernel_h * p->kernel_w * MSF_DW_TAP_S16_BYTES;
+        job.w_step = (p->kernel_w - cols) * MSF_DW_TAP_S16_BYTES;
+        run = off == 0 ? msf_dwkxk_s16_dsp : msf_dwkxk_edge_s16_dsp;
+    } else {
+        job.w_step = p->kernel_w * ch - rs;
+        run = off == 0 ? msf_dwkxk_dsp : msf_dwkxk_edge_dsp;
+    }
     run(&job);
     return 1;
 }
@@ -202,7 +252,10 @@ static inline MSF_ALWAYS_INLINE int dw_kxk_run(const msf_window *in, const msf_c
 static __attribute__((noinline)) int dw_kxk_dsp(const msf_window *in, const msf_conv_params *p,
                                                 const int8_t *src, int8_t *dst)
 {
-    return dw_kxk_run(in, p, src, p->weights, p->kernel_h, p->kernel_w, 0, dst);
+    if (p->weights_s16 != NULL) {
+        return dw_kxk_run(in, p, src, 0, p->kernel_h, p->kernel_w, 0, dst, 1);
+    }
+    return dw_kxk_run(in, p, src, 0, p->kernel_h, p->kernel_w, 0, dst, 0);
 }
 #endif
 
@@ -567,11 +620,10 @@ MSF_ASM_FUNCTION(msf_dw3x3_edge3x2_s16_dsp, dw_job, MSF_DW_EDGE_ASM(
  * (top-left input iy0, ix0) crosses the tensor border, in assembly (returns 1): the kxk loop
  * (5x5, 7x7; a 3x3 layer whose region has a window one tap high or wide, which
  * dw_region_3x3_dsp leaves here); 0 and nothing done for a window without a tap in the tensor
- * or one that wraps a ring. Out of line: the per-pixel loop of dw_region
- * keeps its registers. */
-static __attribute__((noinline)) int dw_border_kxk_dsp(const msf_window *in,
-                                                       const msf_conv_params *p, int32_t iy0,
-                                                       int32_t ix0, int8_t *dst)
+ * or one that wraps a ring. */
+static inline MSF_ALWAYS_INLINE int dw_border_kxk(const msf_window *in, const msf_conv_params *p,
+                                                  int32_t iy0, int32_t ix0, int8_t *dst,
+                                                  int wide)
 {
     const int32_t kh = p->kernel_h, kw = p->kernel_w;
     const int32_t ky_lo = iy0 < 0 ? -iy0 : 0, kx_lo = ix0 < 0 ? -ix0 : 0;
@@ -580,9 +632,24 @@ static __attribute__((noinline)) int dw_border_kxk_dsp(const msf_window *in,
     if (rows <= 0 || cols <= 0) {
         return 0; /* the bias alone: C */
     }
-    return dw_kxk_run(in, p, msf_window_pixel(in, iy0 + ky_lo, ix0 + kx_lo),
-                      p->weights + (ky_lo * kw + kx_lo) * in->c, rows, cols, p->input_offset,
-                      dst);
+    return dw_kxk_run(in, p, msf_window_pixel(in, iy0 + ky_lo, ix0 + kx_lo), ky_lo * kw + kx_lo,
+                      rows, cols, p->input_offset, dst, wide);
+}
+
+/* dw_border_kxk per weight form, out of line: the per-pixel loop of dw_region keeps its
+ * registers, and each has the frame of one form's job (one function for both holds more
+ * registers: 8 bytes more stack under the assembly, -fstack-usage) */
+static __attribute__((noinline)) int dw_border_kxk_dsp(const msf_window *in,
+                                                       const msf_conv_params *p, int32_t iy0,
+                                                       int32_t ix0, int8_t *dst)
+{
+    return dw_border_kxk(in, p, iy0, ix0, dst, 0);
+}
+static __attribute__((noinline)) int dw_border_kxk_s16_dsp(const msf_window *in,
+                                                           const msf_conv_params *p,
+                                                           int32_t iy0, int32_t ix0, int8_t *dst)
+{
+    return dw_border_kxk(in, p, iy0, ix0, dst, 1);
 }
 
 /* Border pixels of a 3x3 depthwise layer with the fast requantisation, C >= 4 and a bias, in
@@ -893,7 +960,9 @@ static inline MSF_ALWAYS_INLINE void dw_border(const msf_window *in, const msf_c
 {
     const int32_t ch = in->c, kh = p->kernel_h, kw = p->kernel_w;
 #if MSF_DSP_ASM
-    if (fast && ch >= 4 && p->bias != NULL && dw_border_kxk_dsp(in, p, iy0, ix0, dst)) {
+    if (fast && ch >= 4 && p->bias != NULL &&
+        (p->weights_s16 != NULL ? dw_border_kxk_s16_dsp : dw_border_kxk_dsp)(in, p, iy0, ix0,
+                                                                              dst)) {
         return;
     }
 #endif
