@@ -1,7 +1,7 @@
 """Instructions per MAC of depthwise border pixels against interior ones, per board.
 
     PYTHONPATH=. python benchmarks/dw_borders.py [--platform stm32f746] [--case dw3:5x5:96 ...]
-        [--wide] [--kernels-dir DIR]
+        [--models NAME ...] [--wide] [--kernels-dir DIR]
 
 Each case is a one-layer model (random int8 weights, input zero point 3, TF-SAME padding) built
 as a single-block firmware and run in unicorn; only instructions retired inside the kernel's
@@ -20,7 +20,10 @@ Two methods, printed per case:
 Both runs are checked bit-exact against the host reference (refmodel). --wide deploys the
 layer with pre-widened int16 weights (msf_conv_params.weights_s16, as msfsim.deploy does on
 DSP cores); --kernels-dir measures another copy of msfsim/kernels_c (e.g. before a change).
-Case syntax: `dwK[sS]:HxW:C` (kernel K x K, stride S, default 1), e.g. dw3:5x5:96, dw5s2:14x14:120.
+Case syntax: `dwK[sS]:HxW:C` (kernel K x K, stride S, default 1, on an H x W x C input), e.g.
+dw3:5x5:96, dw5s2:14x14:120. --models takes the cases from zoo models instead: every distinct
+depthwise layer shape they hold (the layer's input, kernel, stride and C; TF-SAME padding), then
+a summary per method: the largest border instructions/MAC and the cases above 5.
 """
 from __future__ import annotations
 
@@ -135,7 +138,9 @@ def pixel_taps(model: Model) -> list[tuple[str, int]]:
     return out
 
 
-def bench(spec: str, platform: str, wide: bool, kernels_dir: Path) -> list[str]:
+def bench(spec: str, platform: str, wide: bool,
+          kernels_dir: Path) -> tuple[list[str], dict[str, float]]:
+    """The case's table rows, and its border instructions/MAC per method (layer, tile)."""
     kind, hw, c = spec.split(":")
     m = re.fullmatch(r"dw(\d+)(?:s(\d+))?", kind)
     if m is None:
@@ -149,6 +154,7 @@ def bench(spec: str, platform: str, wide: bool, kernels_dir: Path) -> list[str]:
     n_int = sum(g == "interior" for g, _ in pix)
     border_macs = sum(t for g, t in pix if g != "interior") * c
     rows = []
+    border_per_mac: dict[str, float] = {}
     # layer: one call for the whole layer
     (n_pad,), ok1 = run_calls(padded, Block(0, 0), platform, kernels_dir)
     (n_valid,), ok2 = run_calls(valid, Block(0, 0), platform, kernels_dir)
@@ -160,6 +166,7 @@ def bench(spec: str, platform: str, wide: bool, kernels_dir: Path) -> list[str]:
     rows.append(f"{'':<16} {'':<8} {'interior':<9} {len(pix):>6} {n_valid:>12,} "
                 f"{len(pix) * k * k * c:>10,} {n_valid / (len(pix) * k * k * c):>7.2f}   (valid layer)")
     if border_macs:
+        border_per_mac["layer"] = border / border_macs
         rows.append(f"{'':<16} {'':<8} {'border':<9} {len(pix) - n_int:>6} {border:>12,.0f} "
                     f"{border_macs:>10,} {border / border_macs:>7.2f}")
     # tile: one call per output pixel
@@ -175,15 +182,41 @@ def bench(spec: str, platform: str, wide: bool, kernels_dir: Path) -> list[str]:
     for g in ("corner", "edge", "border", "interior"):
         if g in groups:
             npx, n, macs = groups[g]
+            if g == "border":
+                border_per_mac["tile"] = n / macs
             rows.append(f"{'':<16} {'tile':<8} {g:<9} {npx:>6} {n:>12,} {macs:>10,} "
                         f"{n / macs:>7.2f}" + (f"  {ok}" if g == "corner" else ""))
-    return rows
+    return rows, border_per_mac
+
+
+def model_cases(names: list[str]) -> list[str]:
+    """Case specs of every distinct square depthwise layer shape of these zoo models."""
+    from msfsim import zoo
+    from msfsim.ops.dwconv import DwConvOp
+    from msfsim.ops import get
+    cases: list[str] = []
+    for name in names:
+        model = zoo.load(name)
+        for layer in model.layers:
+            if not isinstance(get(layer.op), DwConvOp):
+                continue
+            (k, kw), (s, sw) = layer.kernel, layer.stride
+            if k != kw or s != sw:
+                print(f"{name} layer {layer.index}: kernel {layer.kernel} stride {layer.stride} "
+                      "not square, skipped")
+                continue
+            h, w, c = model.tensor(layer.inputs[0]).shape
+            spec = f"dw{k}{f's{s}' if s > 1 else ''}:{h}x{w}:{c}"
+            if spec not in cases:
+                cases.append(spec)
+    return cases
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--platform", default="stm32f746")
     ap.add_argument("--case", action="append", help="case spec (repeatable)")
+    ap.add_argument("--models", nargs="+", help="zoo models whose depthwise layers are the cases")
     ap.add_argument("--wide", action="store_true", help="pre-widened weights (weights_s16)")
     ap.add_argument("--kernels-dir", type=Path, default=KERNELS_DIR)
     a = ap.parse_args()
@@ -194,12 +227,22 @@ def main() -> None:
     print(f"{'case':<16} {'method':<8} {'pixels':<9} {'n':>6} {'instructions':>12} "
           f"{'MACs':>10} {'/MAC':>7}  exact")
     small = platforms.load(a.platform).sram.size < 64 * 1024
-    for spec in a.case or (SMALL_CASES if small else DEFAULT_CASES):
+    specs = a.case or (model_cases(a.models) if a.models else
+                       SMALL_CASES if small else DEFAULT_CASES)
+    worst: dict[str, list[tuple[float, str]]] = collections.defaultdict(list)
+    for spec in specs:
         try:
-            for r in bench(spec, a.platform, a.wide, a.kernels_dir):
-                print(r, flush=True)
+            rows, border_per_mac = bench(spec, a.platform, a.wide, a.kernels_dir)
+            print("\n".join(rows), flush=True)
+            for method, v in border_per_mac.items():
+                worst[method].append((v, spec))
         except LinkOverflowError as e:
             print(f"{spec:<16} does not fit: {e}", flush=True)
+    for method, vals in worst.items():
+        above = sorted((v, sp) for v, sp in vals if v > 5.0)
+        print(f"{method} border over {len(vals)} cases: at most {max(vals)[0]:.2f} "
+              f"instructions/MAC ({max(vals)[1]}); above 5: "
+              + (", ".join(f"{sp} {v:.2f}" for v, sp in above) or "none"))
 
 
 if __name__ == "__main__":
