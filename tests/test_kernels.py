@@ -757,6 +757,44 @@ def test_dsp_depthwise_kxk_bit_exact_on_cortex_m4(case, wide):
         [Block(0, 0)] if last == 0 else []) + [Block(0, last, BlockConfig((1, 1), "hcache"))])
 
 
+@pytest.mark.parametrize("kh,kw,c,hw,s,zp", [(3, 5, 9, (7, 8), 1, 3), (5, 3, 6, (9, 6), 2, -128),
+                                              (1, 3, 7, (5, 5), 1, 127)])
+def test_dsp_depthwise_non_square_wide_bit_exact(kh, kw, c, hw, s, zp):
+    """Non-square depthwise kernels with pre-widened weights (kh * kw taps a group) between two
+    pointwise layers: one-pixel hcache tiles and a stream2d ring, on the emulated Cortex-M7."""
+    import shutil
+    import tempfile
+    from msfsim.codegen.emit import generate_block, wide_eligible
+    from msfsim.fusion.block import Block, BlockConfig
+    from msfsim.ir import IRBuilder, QParams
+    from msfsim.measure import measure_generated
+    if shutil.which("arm-none-eabi-gcc") is None:
+        pytest.skip("arm-none-eabi-gcc is not installed")
+    rng = np.random.default_rng(kh * 10 + kw)
+    b = IRBuilder("nsq", (hw[0], hw[1], c), QParams(0.02, zp))
+    x = b.conv(b.input, rng.integers(-127, 128, size=(c, 1, 1, c)).astype(np.int8),
+               np.full(c, 1.0 / (64 * c ** 0.5)), rng.normal(0, 0.1, c), QParams(0.03, zp))
+    x = b.conv(x, rng.integers(-128, 128, size=(kh, kw, c)).astype(np.int8),
+               np.full(c, 1.0 / (64 * 3.0)), rng.normal(0, 0.1, c), QParams(0.03, -5),
+               stride=(s, s), pad=(kh // 2, kw // 2, kh - 1 - kh // 2, kw - 1 - kw // 2),
+               depthwise=True)
+    b.conv(x, rng.integers(-127, 128, size=(5, 1, 1, c)).astype(np.int8),
+           np.full(5, 1.0 / (64 * c ** 0.5)), rng.normal(0, 0.1, 5), QParams(0.03, 1))
+    model = b.build()
+    assert wide_eligible(model, model.layers[1])
+    model = model.with_wide_weights(frozenset(la.index for la in model.layers
+                                              if wide_eligible(model, la)))
+    xin = np.random.default_rng(c).integers(-128, 128, (hw[0], hw[1], c), dtype=np.int8)
+    want = refmodel.run(model, xin).tobytes()
+    for block in (Block(0, 2, BlockConfig((1, 1), "hcache")),
+                  Block(0, 2, BlockConfig((2, 2), "stream2d"))):
+        with tempfile.TemporaryDirectory() as d:
+            generate_block(model, block, xin).write(d)
+            m = measure_generated("stm32f746", d)
+        assert m.status == "ok", m
+        assert m.output == want, block
+
+
 # ------------------------------------------------------------------ host build cache
 
 BUILD_SCRIPT = """
