@@ -86,9 +86,12 @@ _Static_assert(offsetof(dwk_job, row_skip) == 36, "dwk_job layout read by the as
 _Static_assert(offsetof(dwk_job, w_step) == 40, "dwk_job layout read by the assembly");
 _Static_assert(offsetof(dwk_job, rows) == 44, "dwk_job layout read by the assembly");
 /* Pre-widened depthwise weights (any kernel): per group of four channels, the kh x kw taps as
- * 4 int16 each (8 bytes), the last group (C % 4 left) right after the aligned ones; a 3x3
- * layer's group is MSF_DW3X3_GROUP_S16 int16. */
+ * MSF_DW_TAP_S16 int16 each, the last group (C % 4 left) right after the aligned ones; a 3x3
+ * layer's group is MSF_DW3X3_GROUP_S16 int16. The assembly loads a tap with one LDRD and
+ * steps 8 bytes a tap (the kxk loop's post-index, the 3x3 loops' tap offsets). */
+#define MSF_DW_TAP_S16 4
 #define MSF_DW_TAP_S16_BYTES 8
+_Static_assert(MSF_DW_TAP_S16 * sizeof(int16_t) == MSF_DW_TAP_S16_BYTES, "one LDRD a tap");
 
 /* The kxk window, four channels per group, for Cortex-M DSP cores with the fast
  * requantisation. Tap loop registers: r0 the tap's input, r1 its weights (int8: their
@@ -212,7 +215,7 @@ static inline MSF_ALWAYS_INLINE int dw_kxk_run(const msf_window *in, const msf_c
 {
     const int32_t ch = in->c, rs = in->row_stride;
     /* int8: two arrays, as integers */
-    const intptr_t w = wide ? (intptr_t)(p->weights_s16 + tap * 4)
+    const intptr_t w = wide ? (intptr_t)(p->weights_s16 + tap * MSF_DW_TAP_S16)
                             : (intptr_t)(p->weights + tap * ch) - (intptr_t)src;
     if (in->ring_rows > 0 && src + (rows - 1) * rs >= in->data + in->ring_rows * rs) {
         return 0;
@@ -248,7 +251,8 @@ static inline MSF_ALWAYS_INLINE int dw_kxk_run(const msf_window *in, const msf_c
 }
 
 /* An interior pixel of a kxk layer (not 3x3) with fast outputs and C >= 4 (top-left tap at
- * src): dw_kxk_run. Out of line with a small frame: it sits at the kernel's deepest stack. */
+ * src): dw_kxk_run. Out of line with a small frame: it sits at the kernel's deepest stack; each
+ * weight form inlined apart, as a `wide` known only at run time holds more registers. */
 static __attribute__((noinline)) int dw_kxk_dsp(const msf_window *in, const msf_conv_params *p,
                                                 const int8_t *src, int8_t *dst)
 {
@@ -367,7 +371,7 @@ MSF_C_LOOPS void dw_taps(const msf_window *in, const msf_conv_params *p,
 /* Pre-widened depthwise 3x3 weights per group of four channels: 9 taps x 4 int16, the last
  * group (C % 4 channels left) right after the aligned ones, where the assembly's weight
  * pointer ends up (it steps 72 bytes a group). */
-#define MSF_DW3X3_GROUP_S16 36
+#define MSF_DW3X3_GROUP_S16 (9 * MSF_DW_TAP_S16)
 _Static_assert(MSF_DW3X3_GROUP_S16 * sizeof(int16_t) == 72, "the assembly's group step");
 
 /* Work of the dw3x3 assembly (msf_dw3x3_dsp and the border variants msf_dw3x3_edge*_dsp):
@@ -683,8 +687,7 @@ static __attribute__((noinline)) void dw_border_run(dw_job *job, const msf_windo
     job->r0 = msf_window_pixel(in, iy0 + ky_lo, ix0 + kx_lo);
     job->r1 = msf_window_next_row(in, job->r0);
     job->r2 = msf_window_next_row(in, job->r1);
-    /* 4 int16 a tap */
-    job->w = wide ? (const void *)(p->weights_s16 + tap * 4)
+    job->w = wide ? (const void *)(p->weights_s16 + tap * MSF_DW_TAP_S16)
                   : (const void *)(p->weights + tap * ch);
     job->ch = ch;
     job->q = p->channels;
