@@ -351,3 +351,20 @@ def test_measured_report_tells_one_story(measured_lenet, tmp_path):
     assert peak == r.plan.measured_act
     assert svg_legend_peak(inline_svgs(page)[0], "measured act") == peak
     assert num(summary["peak RAM measured, whole-plan firmware (B)"]) == r.plan.measured
+
+
+def test_a_model_without_macs_searches():
+    """Elementwise layers only (a LUT then a max pool): every plan costs 0 MACs like layer by
+    layer, so F is 1, not a division by zero; with --max-overhead 1 and without one."""
+    import numpy as np
+    from msfsim.ir import IRBuilder, QParams
+    b = IRBuilder("no_macs", (8, 8, 3), QParams(0.02, 3))
+    x = b.lut(b.input, np.arange(-128, 128, dtype=np.int8)[::-1].copy(), QParams(0.02, 3))
+    b.pool(x, "max", (2, 2), (2, 2))
+    model = b.build()
+    assert model.total_macs == 0
+    for overhead in (None, 1.0):
+        r = search_analytic(model, "stm32f746", max_overhead=overhead)
+        assert r.plan.overhead == 1.0 and r.plan.macs == 0
+        assert all(p.overhead == 1.0 for p in r.pareto)
+        assert r.plan.act <= r.baselines["vanilla"].act

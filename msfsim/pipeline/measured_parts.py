@@ -20,7 +20,7 @@ from ..ir import Model
 from ..measure import INPUT_SEED, Measurer, Outcome, valid_row
 from ..platforms import Platform
 from ..search.api import cost_model_of
-from ..search.pareto import Plan
+from ..search.pareto import Plan, cost_ratio
 from ..search.result import FrontPoint, PlanSummary
 from ..search.weights import CostModel, EdgeWeights
 
@@ -235,10 +235,10 @@ def results(model: Model, p: Platform, cost_fn: CostModel, measured: dict[Block,
         costs = [analytic.block_cost(b) for b in f.blocks]
         macs = sum(c.macs for c in costs)  # type: ignore[union-attr]
         return FrontPoint(peak_ram_act=max(c.act for c in costs),  # type: ignore[union-attr]
-                          macs=macs, overhead=macs / vanilla_macs, instructions=f.cost,
+                          macs=macs, overhead=cost_ratio(macs, vanilla_macs), instructions=f.cost,
                           peak_ram_measured_act=f.ram,
                           measured=all(b in measured for b in f.blocks),
-                          instructions_ratio=f.cost / vanilla.cost, chosen=k == chosen)
+                          instructions_ratio=cost_ratio(f.cost, vanilla.cost), chosen=k == chosen)
 
     baselines = {k: (summary(v, whole.get(k)) if v is not None else None) for k, v in base.items()}
     return (summary(plan, whole["plan"]), baselines,

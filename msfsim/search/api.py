@@ -10,7 +10,8 @@ from ..fusion.block import Block
 from ..fusion.space import candidate_blocks
 from ..ir import Model
 from . import baselines as bl
-from .pareto import Infeasible, Plan, build_dag, min_cost_plan, min_ram_plan, pareto_front
+from .pareto import (Infeasible, Plan, build_dag, cost_ratio, min_cost_plan, min_ram_plan,
+                     pareto_front)
 from .result import FrontPoint, PlanSummary, SearchResult
 from .weights import CostModel, EdgeWeights, WeightSource
 
@@ -42,9 +43,10 @@ def select(front: list[Plan], vanilla_cost: int, objective: str, max_overhead: f
         raise Infeasible("plan", math.inf, math.inf, "no complete plan exists under this cost model")
     f_max = math.inf if max_overhead is None else max_overhead
     r_max = math.inf if max_ram is None else max_ram
-    # A relative tolerance keeps F_max = 1.0 reachable for plans that cost exactly vanilla.
-    cost_cap = f_max * vanilla_cost * (1 + 1e-12)
-    best_f = front[-1].cost / vanilla_cost
+    # A relative tolerance keeps F_max = 1.0 reachable for plans that cost exactly vanilla
+    # (no cap without --max-overhead: inf * 0 would be NaN for a model without MACs).
+    cost_cap = math.inf if max_overhead is None else f_max * vanilla_cost * (1 + 1e-12)
+    best_f = cost_ratio(front[-1].cost, vanilla_cost)
     best_ram = front[0].ram
     try:
         plan = (min_ram_plan(front, cost_cap) if objective == "ram"
@@ -62,9 +64,9 @@ def select(front: list[Plan], vanilla_cost: int, objective: str, max_overhead: f
                          f"no plan within {r_max:,.0f} B of RAM at overhead <= {f_max:g}; the lowest "
                          f"peak there is {plan.ram:,} B")
     if plan.cost > cost_cap:
-        raise Infeasible("max-overhead", f_max, plan.cost / vanilla_cost,
+        raise Infeasible("max-overhead", f_max, cost_ratio(plan.cost, vanilla_cost),
                          f"no plan within --max-overhead {f_max:g} at {r_max:,.0f} B; the lowest "
-                         f"overhead there is {plan.cost / vanilla_cost:.4f}")
+                         f"overhead there is {cost_ratio(plan.cost, vanilla_cost):.4f}")
     return plan
 
 
@@ -136,7 +138,7 @@ def search_analytic(model: Model, platform: str, objective: str = "ram",
         cost_model=cost_model, plan=PlanSummary.of(plan, analytic, vanilla.cost),
         baselines={k: (PlanSummary.of(p, analytic, vanilla.cost) if p else None)
                    for k, p in base.items()},
-        pareto=tuple(FrontPoint(p.ram, p.cost, p.cost / vanilla.cost) for p in front),
+        pareto=tuple(FrontPoint(p.ram, p.cost, cost_ratio(p.cost, vanilla.cost)) for p in front),
         constraints={"max_overhead": max_overhead, "max_ram": max_ram, "sram": sram_bytes},
         search_seconds=seconds, input_in_place=model.input_in_place,
         wide_weights=tuple(sorted(model.wide_weights)))

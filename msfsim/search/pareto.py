@@ -37,6 +37,14 @@ class Infeasible(NoPlan):
         self.constraint, self.limit, self.best = constraint, limit, best
 
 
+def cost_ratio(cost: float, vanilla_cost: float) -> float:
+    """A plan's cost over layer by layer's (F for MACs, x instr for instructions). A model of
+    elementwise layers only has no MACs: its plans all cost 0 = layer by layer, ratio 1."""
+    if vanilla_cost:
+        return cost / vanilla_cost
+    return 1.0 if cost == 0 else float("inf")
+
+
 def build_dag(n_layers: int, blocks: Iterable[Block], weights: EdgeWeights) -> nx.MultiDiGraph:
     """The fusion DAG: one edge per block that has a weight (ram, cost)."""
     g = nx.MultiDiGraph()

@@ -8,7 +8,7 @@ from typing import Any, Mapping, Sequence
 
 from ..fusion.block import Block
 from . import baselines as bl
-from .pareto import Plan
+from .pareto import Plan, cost_ratio
 from .weights import EdgeWeights
 
 
@@ -111,13 +111,13 @@ class PlanSummary:
             if van is None:
                 raise ValueError("no analytic layer-by-layer plan: F is undefined")
             vanilla_macs = van.cost
-        s = cls(tuple(rows), sum(r.macs for r in rows) / vanilla_macs)
+        s = cls(tuple(rows), cost_ratio(sum(r.macs for r in rows), vanilla_macs))
         instr = s.block_instructions
         if measured is None or instr is None:
             return s
         ram = _all_or_none([r.measured for r in rows])
         return cls(s.blocks, s.overhead, measured=None if ram is None else max(ram),
-                   instructions=instr, instructions_ratio=instr / vanilla_cost)
+                   instructions=instr, instructions_ratio=cost_ratio(instr, vanilla_cost))
 
 
 @dataclass(frozen=True)
