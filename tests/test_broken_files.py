@@ -53,7 +53,8 @@ CASES: dict[str, tuple[bytes, tuple[str, ...]]] = {
     "control_flow": (conv(nodes=[helper.make_node(
         "If", ["x"], ["y"], then_branch=helper.make_graph([], "t", [], []),
         else_branch=helper.make_graph([], "e", [], []))]).SerializeToString(), ("'If'",)),
-    "lonely_activation": (conv(nodes=[helper.make_node("Relu", ["x"], ["y"])]).SerializeToString(), ("Relu",)),
+    "nan_activation": (conv(nodes=[helper.make_node("LeakyRelu", ["x"], ["y"], alpha=float("nan"))]
+                            ).SerializeToString(), ("LeakyRelu", "alpha nan")),
     "nothing_to_run": (conv(nodes=[helper.make_node("Identity", ["x"], ["y"])]).SerializeToString(), ("no layers",)),
 }
 

@@ -289,6 +289,119 @@ def test_onnx_float_table_matches_float_function():
     np.testing.assert_array_equal(t, np.clip(np.rint(y / 0.03) - 100, -128, 127).astype(np.int8))
 
 
+# (op, attributes, constant operand or None, the constant first?) of ONNX nodes that become a
+# table; the table must be what onnxruntime computes on the dequantised input
+TABLE_NODES = {
+    "LeakyRelu": ("LeakyRelu", {"alpha": 0.1}, None, False),
+    "Elu": ("Elu", {"alpha": 0.7}, None, False),
+    "Selu": ("Selu", {}, None, False),
+    "Softplus": ("Softplus", {}, None, False),
+    "Softsign": ("Softsign", {}, None, False),
+    "Mish": ("Mish", {}, None, False),
+    "PRelu": ("PRelu", {}, 0.25, False),
+    "Mul": ("Mul", {}, -1.5, True),
+    "Div": ("Div", {}, 3.0, False),
+    "Sub-from": ("Sub", {}, 0.5, True),
+}
+
+
+def _table_net(op, attrs, const, const_first, qdq=None):
+    """input -> 1x1 conv -> Sigmoid (so that no Add / Sub / Clip folds into the conv) -> the
+    node; qdq = (in scale, in zp, out scale, out zp): the node alone between DequantizeLinear
+    and QuantizeLinear of an int8 input (onnxruntime's reference for one table)."""
+    from onnx import TensorProto, helper
+    mk = helper.make_node
+    inits, first = [], "s"
+    if qdq is None:
+        nodes = [mk("Conv", ["input", "w"], ["c"], name="conv"), mk("Sigmoid", ["c"], ["s"])]
+        inits.append(om._init("w", np.random.default_rng(0).normal(0, 1, (4, 3, 1, 1))))
+    else:
+        nodes = [mk("DequantizeLinear", ["input", "si", "zi"], ["s"])]
+        inits += [om._init("si", qdq[0]), onnx.numpy_helper.from_array(np.int8(qdq[1]), "zi"),
+                  om._init("so", qdq[2]), onnx.numpy_helper.from_array(np.int8(qdq[3]), "zo")]
+    ins = [first]
+    if const is not None:
+        inits.append(om._init("k", np.array(const)))
+        ins = ["k", first] if const_first else [first, "k"]
+    out = "out" if qdq is None else "f"
+    nodes.append(mk(op, ins, [out], name="node", **attrs))
+    if qdq is not None:
+        nodes.append(mk("QuantizeLinear", ["f", "so", "zo"], ["out"]))
+    etype = TensorProto.FLOAT if qdq is None else TensorProto.INT8
+    shape = [1, 3, 4, 4] if qdq is None else [1, 1, 16, 16]
+    g = helper.make_graph(nodes, "t", [helper.make_tensor_value_info("input", etype, shape)],
+                          [helper.make_tensor_value_info("out", etype, None)], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)], ir_version=8)
+
+
+@pytest.mark.parametrize("case", sorted(TABLE_NODES))
+def test_onnx_table_nodes_match_onnxruntime(case):
+    """LeakyRelu, Elu, Selu, Softplus, Softsign, Mish, PRelu with one slope, arithmetic with
+    one constant number: one table layer each, equal to
+    onnxruntime's QDQ evaluation of the node on all 256 int8 inputs (float64 tables against
+    float32: at most 1 LSB, on few inputs)."""
+    ort = pytest.importorskip("onnxruntime")
+    op, attrs, const, const_first = TABLE_NODES[case]
+    m = import_model(_table_net(op, attrs, const, const_first), name="t")
+    assert [la.op for la in m.layers] == [Op.CONV, Op.LUT, Op.LUT]
+    layer = m.layers[-1]
+    qi, qo = m.tensor(layer.inputs[0]).q, m.tensor(layer.output).q
+    proto = _table_net(op, attrs, const, const_first,
+                       qdq=(qi.scale, qi.zero_point, qo.scale, qo.zero_point))
+    sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    x = np.arange(-128, 128, dtype=np.int8).reshape(1, 1, 16, 16)
+    want = sess.run(None, {"input": x})[0].ravel().astype(np.int32)
+    got = layer.weight.astype(np.int32)
+    assert np.abs(got - want).max() <= 1 and (got != want).sum() <= 4, (got, want)
+    assert len(set(got.tolist())) > 8  # a real function of x, not a constant table
+
+
+@pytest.mark.parametrize("node,msg", [
+    ("Mul", "constant operand of 4 values"), ("PRelu", "constant operand of 4 values"),
+    ("Div", "constant operand of 4 values"), ("Sub", "supported only as the bias")])
+def test_onnx_constant_of_many_values_is_refused(node, msg):
+    """After a table nothing folds: a per-channel constant has nowhere to go."""
+    from msfsim import UnsupportedModel
+    proto = _table_net(node, {}, None, False)
+    proto.graph.initializer.append(om._init("k", np.full((1, 4, 1, 1), 2.0)))
+    proto.graph.node[-1].input.append("k")
+    with pytest.raises(UnsupportedModel, match=msg):
+        import_model(proto, name="t")
+
+
+def test_onnx_clip_of_the_network_input_is_a_table():
+    """Clip(-0.5, 1) with no layer before it to take the clamp: a table of its own."""
+    from onnx import TensorProto, helper
+    g = helper.make_graph(
+        [helper.make_node("Clip", ["input", "lo", "hi"], ["x"], name="clip"),
+         helper.make_node("Conv", ["x", "w"], ["out"], name="conv")],
+        "g", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 2, 4, 4])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 2, 4, 4])],
+        [om._init("w", np.ones((2, 2, 1, 1))), om._init("lo", -0.5), om._init("hi", 1.0)])
+    m = import_model(helper.make_model(g, opset_imports=[helper.make_opsetid("", 14)],
+                                       ir_version=8), name="g")
+    assert [la.op for la in m.layers] == [Op.LUT, Op.CONV]
+    clip = m.layers[0]
+    qi, qo = m.tensor(clip.inputs[0]).q, m.tensor(clip.output).q
+    x = (np.arange(-128, 128) - qi.zero_point) * qi.scale
+    want = np.clip(np.rint(np.clip(x, -0.5, 1.0) / qo.scale) + qo.zero_point, -128, 127)
+    np.testing.assert_array_equal(clip.weight, want.astype(np.int8))
+
+
+def test_onnx_scalar_add_still_folds_into_the_bias():
+    """conv -> Add 0.5 -> Sub 0.25: the conv's bias, no layer of their own."""
+    from onnx import TensorProto, helper
+    g = helper.make_graph(
+        [helper.make_node("Conv", ["input", "w"], ["c"], name="conv"),
+         helper.make_node("Add", ["c", "a"], ["d"]), helper.make_node("Sub", ["d", "b"], ["out"])],
+        "g", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 2, 4, 4])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 2, 4, 4])],
+        [om._init("w", np.ones((2, 2, 1, 1))), om._init("a", 0.5), om._init("b", 0.25)])
+    proto = helper.make_model(g, opset_imports=[helper.make_opsetid("", 14)], ir_version=8)
+    m = import_model(proto, name="g")
+    assert [la.op for la in m.layers] == [Op.CONV]
+
+
 def test_onnx_unsupported_mul_is_refused():
     from msfsim import UnsupportedModel
     from onnx import TensorProto, helper
@@ -299,7 +412,7 @@ def test_onnx_unsupported_mul_is_refused():
         [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 2, 4, 4])],
         [om._init("w", np.ones((2, 2, 1, 1))), om._init("k", np.full((1, 2, 1, 1), 2.0))])
     proto = helper.make_model(g, opset_imports=[helper.make_opsetid("", 14)], ir_version=8)
-    with pytest.raises(UnsupportedModel, match="Mul by a constant"):
+    with pytest.raises(UnsupportedModel, match="constant operand of 2 values"):
         import_model(proto, name="g")
 
 

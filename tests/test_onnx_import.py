@@ -98,11 +98,11 @@ def test_unsupported_op_names_node_and_lists_supported(tmp_path):
     proto = residual_net()
     for n in proto.graph.node:
         if n.name == "relu":
-            n.op_type = "LeakyRelu"
+            n.op_type = "Erf"
     with pytest.raises(MsfsimError) as e:
         import_model(save(tmp_path, proto))
     msg = str(e.value)
-    assert "node 'relu'" in msg and "LeakyRelu" in msg and "supported: " in msg and "Conv" in msg
+    assert "node 'relu'" in msg and "Erf" in msg and "supported: " in msg and "Conv" in msg
 
 
 def test_non_4d_input(tmp_path):
@@ -122,16 +122,27 @@ def test_two_outputs_cannot_be_scheduled(tmp_path):
         import_model(save(tmp_path, residual_net(extra_nodes=extra, outputs=outs)))
 
 
-def test_activation_on_shared_tensor_is_rejected(tmp_path):
-    """A Relu applied to a tensor that something else also reads cannot be folded."""
+def test_activation_on_shared_tensor_is_a_table(tmp_path):
+    """A Relu applied to a tensor that something else also reads cannot be folded: it is a
+    table of its own (max(x, 0) on the dequantised input), and the layer before keeps no
+    clamp."""
+    from msfsim import refmodel
     proto = residual_net()
-    nodes = list(proto.graph.node)
     # make the residual Add read the pre-activation dw output too: d1 now has two readers
-    for n in nodes:
+    for n in proto.graph.node:
         if n.name == "res":
             n.input[1] = "d1"
-    with pytest.raises(MsfsimError, match=r"node 'relu' \(Relu, output 'r2'\): an activation must directly follow"):
-        import_model(save(tmp_path, proto))
+    m = import_model(save(tmp_path, proto))
+    relu = next(la for la in m.layers if la.name == "relu")
+    assert relu.op == Op.LUT
+    before = m.layers[relu.index - 1]
+    assert before.op == Op.DWCONV and before.activation == "none"
+    qi, qo = m.tensor(relu.inputs[0]).q, m.tensor(relu.output).q
+    x = (np.arange(-128, 128) - qi.zero_point) * qi.scale
+    want = np.clip(np.rint(np.maximum(x, 0) / qo.scale) + qo.zero_point, -128, 127)
+    np.testing.assert_array_equal(relu.weight, want.astype(np.int8))
+    xq = np.random.default_rng(0).integers(-128, 128, m.tensor(m.input).shape, dtype=np.int8)
+    assert refmodel.run(m, xq).shape == m.tensor(m.output).shape
 
 
 def _grouped(group, w_shape):

@@ -7,8 +7,9 @@ second operand has the first's shape (a residual add) or is (1, 1, C), broadcast
 output rectangle reads the same rectangle of a same-shape operand and the whole (1, 1, C) of a
 broadcast one, which must be computed before the block reading it (fusion.geometry). Kernel:
 `msf_elementwise_add_s8`.
-ONNX: Add of two activations (one may be an N x C x 1 x 1 map broadcast); Add of a constant
-folds into the Conv / Gemm before it as bias.
+ONNX: Add of two activations (one may be an N x C x 1 x 1 map broadcast); Add or Sub of a
+constant folds into the Conv / Gemm before it as bias, or, for one number, becomes a table
+(msfsim.ops.lut).
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from msfsim.ops.base import (BuilderLike, CKernel, CStruct, FloatLayer, LayerLik
                              OpDef, QParamsLike, clamp, get, named, register, zero_points)
 from msfsim.ops.fixedpoint import ADD_LEFT_SHIFT, quantize_multiplier
 from msfsim.ops.kinds import Op
+from msfsim.ops.lut import scalar_operand, table_layer
 from msfsim.ops.mul import broadcasts, check_shapes
 
 
@@ -37,8 +39,7 @@ def add(a: np.ndarray, b: np.ndarray, multiplier, shift, zp_a: int = 0, zp_b: in
 
 def lower_add(ctx, node) -> None:
     """Add of two activations of one shape, or with an N x C x 1 x 1 one broadcast -> add;
-    of an activation and a constant -> the bias of the layer producing the activation (a
-    layer with a bias and no activation yet, whose output only this node reads)."""
+    of an activation and a constant -> add_constant."""
     a, b = node.input[0], node.input[1]
     if ctx.is_act(a) and ctx.is_act(b):
         ta, tb = ctx.act(node, 0), ctx.act(node, 1)
@@ -54,20 +55,48 @@ def lower_add(ctx, node) -> None:
                                        [ctx.canon(ta.name), ctx.canon(tb.name)], node.output[0],
                                        ta.shape))
         return
-    if ctx.is_act(b) and not ctx.is_act(a):
-        import onnx  # the constant first: the same node with the activation as input 0
-        node = onnx.helper.make_node("Add", [b, a], list(node.output), name=node.name)
-    layer = ctx.foldable(node) if ctx.is_act(node.input[0]) else None
-    if layer is None or get(layer.op).weight_axis is None or layer.activation != "none":
-        raise UnsupportedModel(f"{ctx.where(node)}: adding a constant is supported only as the "
-                               f"bias of the Conv/Gemm/MatMul right before it")
-    c = np.asarray(ctx.const(node, 1, "addend"), dtype=np.float64).ravel()
-    cout = layer.out_shape[2]
-    if c.size not in (1, cout):
-        raise UnsupportedModel(f"{ctx.where(node)}: constant of {c.size} values for {cout} "
-                               f"channels")
-    layer.bias = (layer.bias if layer.bias is not None else 0.0) + np.broadcast_to(c, (cout,))
-    ctx.rename_output(layer, node)
+    add_constant(ctx, node, 1.0)
+
+
+def add_constant(ctx, node, sign: float) -> None:
+    """x + sign * c, or c + sign * x, for an activation x and a constant c: folded into the
+    bias of the layer producing x (a layer with a bias and no activation yet, whose output
+    only this node reads; c one number or one per channel); else, for one number, a table."""
+    import onnx
+    k = 0 if ctx.is_act(node.input[0]) else 1
+    if not ctx.is_act(node.input[k]):
+        raise UnsupportedModel(f"{ctx.where(node)}: neither input is an activation tensor")
+    # the activation as input 0 (foldable looks there); x's sign when the constant comes first
+    x_sign = 1.0 if k == 0 else sign
+    c_sign = sign if k == 0 else 1.0
+    first = onnx.helper.make_node(node.op_type, [node.input[k], node.input[1 - k]],
+                                  list(node.output), name=node.name)
+    layer = ctx.foldable(first) if x_sign > 0 else None
+    if layer is not None and get(layer.op).weight_axis is not None and \
+            layer.activation == "none":
+        c = c_sign * np.asarray(ctx.const(first, 1, "addend"), dtype=np.float64).ravel()
+        cout = layer.out_shape[2]
+        if c.size not in (1, cout):
+            raise UnsupportedModel(f"{ctx.where(node)}: constant of {c.size} values for {cout} "
+                                   f"channels")
+        layer.bias = (layer.bias if layer.bias is not None else 0.0) + np.broadcast_to(c, (cout,))
+        ctx.rename_output(layer, node)
+        return
+    if np.asarray(ctx.const(first, 1, "addend")).size != 1:
+        raise UnsupportedModel(f"{ctx.where(node)}: a constant of more than one value is "
+                               f"supported only as the bias of the Conv/Gemm/MatMul right "
+                               f"before it")
+    _, v = scalar_operand(ctx, node)  # type: ignore[misc]  (one input is a constant)
+    table_layer(ctx, node, k, "affine", {"scale": x_sign, "shift": c_sign * v})
+
+
+def lower_sub(ctx, node) -> None:
+    """x - c or c - x for a constant c (as Add of -c, or a table); of two activations:
+    refused."""
+    if all(ctx.is_act(n) for n in node.input[:2]):
+        raise UnsupportedModel(f"{ctx.where(node)}: Sub of two activations is not supported "
+                               f"(only an activation and a constant)")
+    add_constant(ctx, node, -1.0)
 
 
 ADD = CKernel(
@@ -81,7 +110,7 @@ class AddOp(OpDef):
     spatial = True
     elementwise = True
     c_kernels = (ADD,)
-    onnx = {"Add": lower_add}
+    onnx = {"Add": lower_add, "Sub": lower_sub}
 
     def out_shape(self, layer, in_shapes):
         return in_shapes[0]

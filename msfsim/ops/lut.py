@@ -6,7 +6,10 @@ source framework: TFLM's int8 HARD_SWISH, LOGISTIC, TANH and MUL by a constant s
 input value, quantised to the output (`float_table`). Shape-preserving and read pixel by pixel
 (window 1x1, stride 1): it tiles and fuses like any spatial layer. The table is the layer's
 `weight` (256 int8), in flash. Kernel: `msf_lut_s8`.
-ONNX: HardSwish, HardSigmoid, Sigmoid, Tanh.
+ONNX: HardSwish, HardSigmoid, Sigmoid, Tanh, LeakyRelu, Elu, Selu, Softplus, Softsign, Mish,
+PRelu with one slope;
+Relu / Clip that cannot fold into the layer before them (msfsim.importers.onnx.handlers); Mul,
+Add, Sub or Div of an activation and one constant number (msfsim.ops.add for Add / Sub).
 """
 from __future__ import annotations
 
@@ -31,12 +34,30 @@ def _hard_sigmoid(x: np.ndarray, alpha: float = 1.0 / 6.0, beta: float = 0.5) ->
     return np.clip(alpha * x + beta, 0.0, 1.0)
 
 
-# The float functions ONNX activations lower to: name -> f(x, attributes).
+def _elu(x: np.ndarray, alpha: float) -> np.ndarray:
+    return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0.0)))
+
+
+# ONNX's Selu defaults (its operator schema)
+SELU_ALPHA, SELU_GAMMA = 1.67326319217681884765625, 1.05070102214813232421875
+
+# The float functions ONNX nodes lower to: name -> f(x, attributes), attributes as ONNX names
+# them (defaults: ONNX's), plus msfsim's own: clip (min, max), affine (x * scale + shift) and
+# div (x / divisor) for arithmetic with a constant number.
 FUNCTIONS = {
     "hardswish": lambda x, a: x * _hard_sigmoid(x),
     "hardsigmoid": lambda x, a: _hard_sigmoid(x, a.get("alpha", 0.2), a.get("beta", 0.5)),
     "sigmoid": lambda x, a: 1.0 / (1.0 + np.exp(-x)),
     "tanh": lambda x, a: np.tanh(x),
+    "leakyrelu": lambda x, a: np.where(x >= 0, x, a.get("alpha", 0.01) * x),
+    "elu": lambda x, a: _elu(x, a.get("alpha", 1.0)),
+    "selu": lambda x, a: a.get("gamma", SELU_GAMMA) * _elu(x, a.get("alpha", SELU_ALPHA)),
+    "softplus": lambda x, a: np.logaddexp(0.0, x),
+    "softsign": lambda x, a: x / (1.0 + np.abs(x)),
+    "mish": lambda x, a: x * np.tanh(np.logaddexp(0.0, x)),
+    "clip": lambda x, a: np.clip(x, a["min"], a["max"]),
+    "affine": lambda x, a: x * a["scale"] + a["shift"],
+    "div": lambda x, a: x / a["divisor"],
 }
 
 
@@ -53,18 +74,61 @@ def float_table(fn: str, attrs: dict, in_q: QParamsLike, out_q: QParamsLike,
     return np.clip(q, -128, 127).astype(np.int8)
 
 
-def lower_unary(ctx, node) -> None:
-    x = ctx.act(node)
-    a = ctx.attrs(node)
-    fn = node.op_type.lower()
-    attrs = {k: float(a[k]) for k in ("alpha", "beta") if k in a}
-    for k, v in attrs.items():
-        if not math.isfinite(v):
-            raise UnsupportedModel(f"{ctx.where(node)}: {k} {v} is not finite")
+def table_layer(ctx, node, k: int, fn: str, attrs: dict[str, float]) -> None:
+    """`node` as a lut layer computing FUNCTIONS[fn] on its input `k` (an activation)."""
+    x = ctx.act(node, k)
     ctx.new_layer(node, FloatLayer(Op.LUT, node.name or node.output[0], [ctx.canon(x.name)],
                                    node.output[0], x.shape, attrs={"fn": fn, **attrs}))
     if x.flat:
         ctx.define(node.output[0], x.shape, flat=True)
+
+
+def lower_unary(ctx, node) -> None:
+    a = ctx.attrs(node)
+    attrs = {k: float(a[k]) for k in ("alpha", "beta", "gamma") if k in a}
+    for k, v in attrs.items():
+        if not math.isfinite(v):
+            raise UnsupportedModel(f"{ctx.where(node)}: {k} {v} is not finite")
+    table_layer(ctx, node, 0, node.op_type.lower(), attrs)
+
+
+def scalar_operand(ctx, node) -> tuple[int, float] | None:
+    """(the activation's input index, the constant) of a binary node of an activation and one
+    finite constant number; None when both inputs are activations. A constant of more values
+    or a non-finite one is refused, naming the node."""
+    if len(node.input) != 2 or all(ctx.is_act(n) for n in node.input):
+        return None
+    k = 0 if ctx.is_act(node.input[0]) else 1
+    if not ctx.is_act(node.input[k]):
+        raise UnsupportedModel(f"{ctx.where(node)}: neither input is an activation tensor")
+    c = np.asarray(ctx.const(node, 1 - k, "constant operand"), dtype=np.float64)
+    if c.size != 1:
+        raise UnsupportedModel(f"{ctx.where(node)}: a constant operand of {c.size} values is "
+                               f"not supported here (one number only)")
+    v = float(c.ravel()[0])
+    if not math.isfinite(v):
+        raise UnsupportedModel(f"{ctx.where(node)}: constant {v} is not finite")
+    return k, v
+
+
+def lower_prelu(ctx, node) -> None:
+    """PRelu with one slope (torch's nn.PReLU() default): LeakyRelu's table."""
+    found = scalar_operand(ctx, node)
+    if found is None or found[0] != 0:
+        raise UnsupportedModel(f"{ctx.where(node)}: only PRelu with one constant slope is "
+                               f"supported (not a slope per channel)")
+    table_layer(ctx, node, 0, "leakyrelu", {"alpha": found[1]})
+
+
+def lower_div(ctx, node) -> None:
+    """x / c for one constant number c: a table."""
+    found = scalar_operand(ctx, node)
+    if found is None or found[0] != 0:
+        raise UnsupportedModel(f"{ctx.where(node)}: only Div of an activation by one constant "
+                               f"number is supported")
+    if found[1] == 0.0:
+        raise UnsupportedModel(f"{ctx.where(node)}: division by zero")
+    table_layer(ctx, node, 0, "div", {"divisor": found[1]})
 
 
 LUT = CKernel("MSF_OP_LUT", 9, "msf_lut_s8",
@@ -77,8 +141,10 @@ class LutOp(OpDef):
     elementwise = True
     c_kernels = (LUT,)
     c_header = "msf_lut_s8.h"
-    onnx = {"HardSwish": lower_unary, "HardSigmoid": lower_unary, "Sigmoid": lower_unary,
-            "Tanh": lower_unary}
+    onnx = {**{op: lower_unary for op in ("HardSwish", "HardSigmoid", "Sigmoid", "Tanh",
+                                          "LeakyRelu", "Elu", "Selu", "Softplus", "Softsign",
+                                          "Mish")},
+            "PRelu": lower_prelu, "Div": lower_div}
 
     def out_shape(self, layer, in_shapes):
         return in_shapes[0]

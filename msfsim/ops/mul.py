@@ -6,7 +6,8 @@ has the first's shape or is (1, 1, C), broadcast over H and W: the squeeze-and-e
 scale. Elementwise: an output rectangle reads the same rectangle of a same-shape operand and
 the whole (1, 1, C) of a broadcast one, which must be computed before the block reading it
 (fusion.geometry). Kernel: `msf_mul_s8`.
-ONNX: Mul of two activations (x * HardSigmoid(...) in SE blocks, x * HardSigmoid(x)).
+ONNX: Mul of two activations (x * HardSigmoid(...) in SE blocks, x * HardSigmoid(x)); Mul by
+one constant number is a table (msfsim.ops.lut).
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from msfsim.ops.base import (CKernel, CStruct, FloatLayer, LayerLike, ModelLike,
                              QParamsLike, clamp, named, register, zero_points)
 from msfsim.ops.fixedpoint import quantize_multiplier
 from msfsim.ops.kinds import Op
+from msfsim.ops.lut import scalar_operand, table_layer
 
 
 def mul(a: np.ndarray, b: np.ndarray, multiplier: int, shift: int, zp_a: int = 0,
@@ -43,10 +45,11 @@ def check_shapes(a_shape, b_shape) -> str | None:
 
 
 def lower_mul(ctx, node) -> None:
-    a, b = node.input[0], node.input[1]
-    if not (ctx.is_act(a) and ctx.is_act(b)):
-        raise UnsupportedModel(f"{ctx.where(node)}: Mul by a constant is not supported (only "
-                               f"the product of two activations)")
+    """Mul of two activations -> mul; of an activation and one constant number -> a table."""
+    scalar = scalar_operand(ctx, node)
+    if scalar is not None:
+        table_layer(ctx, node, scalar[0], "affine", {"scale": scalar[1], "shift": 0.0})
+        return
     ta, tb = ctx.act(node, 0), ctx.act(node, 1)
     if broadcasts(tb.shape, ta.shape):  # the (1, 1, C) operand goes second
         ta, tb = tb, ta

@@ -1,5 +1,5 @@
 """The ONNX ops that produce no layer of their own: activations folded into the layer before
-them, flattening, pass-throughs, constants and the shape arithmetic exporters emit, folded at
+them (or, where they cannot fold, a table layer), flattening, pass-throughs, constants and the shape arithmetic exporters emit, folded at
 import (each per the ONNX spec), and Pad, whose zeros the Conv or AveragePool reading it folds
 into its own padding. (The ops that produce layers are lowered by their op modules,
 msfsim.ops; Concat is both: of constants it folds here, of activations msfsim.ops.concat lowers
@@ -14,6 +14,7 @@ import onnx
 from onnx import numpy_helper
 
 from msfsim.ops import concat
+from msfsim.ops.lut import table_layer
 from msfsim.importers.onnx.load import MAX_TENSOR_ELEMENTS, elements, short
 from msfsim.importers.onnx.nodes import (Act, Padded, attrs, check_act_size, fail,
                                          keeps_input_qparams, node_label)
@@ -21,7 +22,8 @@ from msfsim.names import shown
 
 
 def activation(im, node: onnx.NodeProto) -> None:
-    """Relu / Clip: the clamp of the layer before it (whose output only it reads)."""
+    """Relu / Clip: the clamp of the layer before it (whose output only it reads), else a
+    table of its own."""
     if node.op_type == "Relu":
         kind, clip = "relu", None
     else:
@@ -37,10 +39,13 @@ def activation(im, node: onnx.NodeProto) -> None:
         kind = "relu6" if (lo, hi) == (0.0, 6.0) else "relu" if (lo, hi) == (0.0, math.inf) else "clip"
         clip = (float(lo), float(hi))
     layer = im.foldable(node)
-    # a layer quantised as its input (max pool) can take a ReLU, not a clamp needing new qparams
+    # a layer quantised as its input (max pool) can take a ReLU, not a clamp needing new
+    # qparams; a clamp that cannot fold (its input read elsewhere too, the network input, a
+    # layer without a clamp of its own) is a table of its own
     if layer is None or keeps_input_qparams(layer) and kind != "relu":
-        raise fail(f"{node_label(node)}: an activation must directly follow the "
-                   f"layer it belongs to (Conv, Gemm, Add, pooling) and be its only reader")
+        lo, hi = clip if clip is not None else (0.0, math.inf)
+        table_layer(im, node, 0, "clip", {"min": lo, "max": hi})
+        return
     layer.activation, layer.clip = kind, clip
     im.rename_output(layer, node, carry_q=True)
 
