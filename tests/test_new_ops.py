@@ -493,3 +493,37 @@ def test_onnx_torch_style_se_block_imports_and_runs():
         np.testing.assert_array_equal(y, want)
     with pytest.raises(UnsupportedModel, match="flattened"):
         import_model(graph(False), name="torch_se")
+
+
+@pytest.mark.parametrize("alpha,in_q,out_q", [
+    (0.1, (0.05, 3), (0.04, -7)), (0.2, (0.02, -128), (0.03, 0)), (0.0, (0.1, 0), (0.1, 0)),
+    (1.5, (0.01, 20), (0.02, -20)), (0.25, (0.05, 0), (0.2, 10))])
+def test_tflite_leaky_relu_is_tflm_bit_exact(tmp_path, alpha, in_q, out_q):
+    """A .tflite LEAKY_RELU on all 256 int8 inputs: msfsim's table against TFLM's kernel."""
+    pytest.importorskip("tflite_micro")
+    from tflite_micro.python.tflite_micro import runtime
+    p = tmp_path / "leaky.tflite"
+    p.write_bytes(tm.one_op_model("LEAKY_RELU", [1, 16, 16, 1], in_q, out_q,
+                                  ("LeakyReluOptions", {"Alpha": alpha})))
+    m = import_tflite(p)
+    assert [la.op for la in m.layers] == [Op.LUT]
+    x = np.arange(-128, 128, dtype=np.int8).reshape(16, 16, 1)
+    it = runtime.Interpreter.from_file(str(p))
+    it.set_input(x.reshape(1, 16, 16, 1), 0)
+    it.invoke()
+    want = np.array(it.get_output(0)).reshape(-1)
+    np.testing.assert_array_equal(refmodel.run(m, x).reshape(-1), want)
+    assert len(set(want.tolist())) > 8
+
+
+@pytest.mark.parametrize("alpha,msg", [(float("nan"), "alpha nan is not finite"),
+                                       (-0.25, r"a negative alpha \(-0.25\)")])
+def test_tflite_leaky_relu_with_a_bad_alpha_is_refused(tmp_path, alpha, msg):
+    """NaN, or negative: where TFLM rounds some outputs differently (alpha -0.25 and -0.5 on
+    its kernel), refused rather than off by one."""
+    from msfsim import UnsupportedModel
+    p = tmp_path / "leaky.tflite"
+    p.write_bytes(tm.one_op_model("LEAKY_RELU", [1, 4, 4, 1], (0.1, 0), (0.1, 0),
+                                  ("LeakyReluOptions", {"Alpha": alpha})))
+    with pytest.raises(UnsupportedModel, match=r"LEAKY_RELU.*" + msg):
+        import_tflite(p)

@@ -182,16 +182,25 @@ def softmax_model(n: int, in_scale: float, in_zp: int = 0, beta: float = 1.0,
     """A .tflite file of one int8 SOFTMAX over `n` values: input and output (1, n), or
     (1, H, W, n) maps with `map_1x1` (H x W = `hw`), quantised as given (TFLM's oracle for the
     kernel on any logits, beta and input scale)."""
+    return one_op_model("SOFTMAX", [1, *hw, n] if map_1x1 else [1, n], (in_scale, in_zp),
+                        (out_scale, out_zp), ("SoftmaxOptions", {"Beta": beta}), version=2,
+                        names=("logits", "probs"))
+
+
+def one_op_model(op: str, shape: list[int], in_q: tuple[float, int], out_q: tuple[float, int],
+                 options: tuple[str, dict] | None = None, version: int = 1,
+                 names: tuple[str, str] = ("x", "y")) -> bytes:
+    """A .tflite file of one int8 builtin operator `op` from one input to one output of
+    `shape`, quantised as given; `options`: (the options table's name, {field: value})."""
     import importlib
 
     import flatbuffers
     # the generated builder functions live in the modules (the package exports the classes)
-    (Buffer, Model, Operator, OperatorCode, QuantizationParameters, SoftmaxOptions, SubGraph,
-     Tensor) = (importlib.import_module(f"tflite.{m}") for m in (
-         "Buffer", "Model", "Operator", "OperatorCode", "QuantizationParameters",
-         "SoftmaxOptions", "SubGraph", "Tensor"))
+    (Buffer, Model, Operator, OperatorCode, QuantizationParameters, SubGraph, Tensor) = (
+        importlib.import_module(f"tflite.{m}") for m in (
+            "Buffer", "Model", "Operator", "OperatorCode", "QuantizationParameters",
+            "SubGraph", "Tensor"))
     b = flatbuffers.Builder(1024)
-    shape = [1, *hw, n] if map_1x1 else [1, n]
 
     def vec(start, items, add):
         start(b, len(items))
@@ -216,33 +225,39 @@ def softmax_model(n: int, in_scale: float, in_zp: int = 0, beta: float = 1.0,
         Tensor.AddQuantization(b, q)
         return Tensor.End(b)
 
-    ts = [tensor("logits", 1, in_scale, in_zp), tensor("probs", 2, out_scale, out_zp)]
-    SoftmaxOptions.Start(b)
-    SoftmaxOptions.AddBeta(b, beta)
-    opts = SoftmaxOptions.End(b)
+    ts = [tensor(names[0], 1, *in_q), tensor(names[1], 2, *out_q)]
+    opts = None
+    if options is not None:
+        table = importlib.import_module(f"tflite.{options[0]}")
+        table.Start(b)
+        for field, value in options[1].items():
+            getattr(table, f"Add{field}")(b, value)
+        opts = table.End(b)
     ins = vec(Operator.StartInputsVector, [0], b.PrependInt32)
     outs = vec(Operator.StartOutputsVector, [1], b.PrependInt32)
     Operator.Start(b)
     Operator.AddOpcodeIndex(b, 0)
     Operator.AddInputs(b, ins)
     Operator.AddOutputs(b, outs)
-    Operator.AddBuiltinOptionsType(b, tflite.BuiltinOptions.SoftmaxOptions)
-    Operator.AddBuiltinOptions(b, opts)
-    op = Operator.End(b)
+    if opts is not None:
+        Operator.AddBuiltinOptionsType(b, getattr(tflite.BuiltinOptions, options[0]))
+        Operator.AddBuiltinOptions(b, opts)
+    op_table = Operator.End(b)
     tv = vec(SubGraph.StartTensorsVector, ts, b.PrependUOffsetTRelative)
     gi = vec(SubGraph.StartInputsVector, [0], b.PrependInt32)
     go = vec(SubGraph.StartOutputsVector, [1], b.PrependInt32)
-    ov = vec(SubGraph.StartOperatorsVector, [op], b.PrependUOffsetTRelative)
+    ov = vec(SubGraph.StartOperatorsVector, [op_table], b.PrependUOffsetTRelative)
     SubGraph.Start(b)
     SubGraph.AddTensors(b, tv)
     SubGraph.AddInputs(b, gi)
     SubGraph.AddOutputs(b, go)
     SubGraph.AddOperators(b, ov)
     g = SubGraph.End(b)
+    builtin = getattr(tflite.BuiltinOperator, op)
     OperatorCode.Start(b)
-    OperatorCode.AddDeprecatedBuiltinCode(b, tflite.BuiltinOperator.SOFTMAX)
-    OperatorCode.AddBuiltinCode(b, tflite.BuiltinOperator.SOFTMAX)
-    OperatorCode.AddVersion(b, 2)
+    OperatorCode.AddDeprecatedBuiltinCode(b, min(builtin, 127))
+    OperatorCode.AddBuiltinCode(b, builtin)
+    OperatorCode.AddVersion(b, version)
     code = OperatorCode.End(b)
     bufs = []
     for _ in range(3):
@@ -251,7 +266,7 @@ def softmax_model(n: int, in_scale: float, in_zp: int = 0, beta: float = 1.0,
     bv = vec(Model.StartBuffersVector, bufs, b.PrependUOffsetTRelative)
     cv = vec(Model.StartOperatorCodesVector, [code], b.PrependUOffsetTRelative)
     sv = vec(Model.StartSubgraphsVector, [g], b.PrependUOffsetTRelative)
-    desc = b.CreateString("msfsim test: one SOFTMAX")
+    desc = b.CreateString(f"msfsim test: one {op}")
     Model.Start(b)
     Model.AddVersion(b, 3)
     Model.AddOperatorCodes(b, cv)

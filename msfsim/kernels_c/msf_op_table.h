@@ -32,7 +32,7 @@ enum {
 
 /* Ops that read, of every input, the rectangle they write (no window): one bit
  * test, so that the executor's interval walk stays small (its frame is stack). */
-#define MSF_OP_ELEMENTWISE(op) ((1u << (op)) & ((1u << MSF_OP_MUL) | (1u << MSF_OP_ADD) | (1u << MSF_OP_CONCAT) | (1u << MSF_OP_LUT)))
+#define MSF_OP_ELEMENTWISE(op) ((1u << (op)) & ((1u << MSF_OP_LUT) | (1u << MSF_OP_MUL) | (1u << MSF_OP_ADD) | (1u << MSF_OP_CONCAT)))
 
 /* msf_run_spatial: the kernel call of each spatial op, output rectangle
  * [oy, oy + oh) x [ox, ox + ow) into window `out` from windows `in` (and `in1`). */

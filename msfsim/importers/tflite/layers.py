@@ -5,8 +5,8 @@ when it pads with the input zero point; a depth multiplier above 1 makes a conv 
 block-diagonal weights), FULLY_CONNECTED -> dense, ADD -> add (same shapes or a (1, 1, C)
 operand broadcast), or a lut when one operand is a constant scalar, MAX_POOL_2D -> maxpool,
 AVERAGE_POOL_2D -> avgpool in TFLite's rounding mode, MEAN over H and W -> gap with the
-multiplier TFLM's MEAN uses, HARD_SWISH, LOGISTIC and TANH -> lut (the table by TFLM's integer
-arithmetic, luts.py), MUL -> mul (same shapes or a (1, 1, C) operand broadcast), or a lut when
+multiplier TFLM's MEAN uses, HARD_SWISH, LOGISTIC, TANH and LEAKY_RELU -> lut (the table by
+TFLM's integer arithmetic, luts.py), MUL -> mul (same shapes or a (1, 1, C) operand broadcast), or a lut when
 one operand is a constant scalar, CONCATENATION along channels -> concat (a chain for more than
 two inputs), SOFTMAX -> softmax. Each checks what msfsim's op cannot express and says so.
 """
@@ -317,6 +317,18 @@ def unary(w: Walk, op: TflOp) -> None:
     _lut(w, op, src, table)
 
 
+def leaky_relu(w: Walk, op: TflOp) -> None:
+    """LEAKY_RELU -> lut, the table by TFLM's int8 arithmetic (luts.leaky_relu_table)."""
+    src = w.act(op, 0)
+    qi, qo = w.qparams(op.inputs[0], op), w.qparams(op.outputs[0], op)
+    alpha = op.options.alpha if op.options is not None else 0.0  # the schema's default
+    try:
+        table = luts.leaky_relu_table(qi.scale, qi.zero_point, alpha, qo.scale, qo.zero_point)
+    except ValueError as exc:
+        raise w.fail(op, str(exc)) from None
+    _lut(w, op, src, table)
+
+
 def _scalar_const(w: Walk, op: TflOp, k: int):
     """Input k as an int8 constant scalar (value, scale, zero point), or None."""
     i = op.inputs[k]
@@ -430,5 +442,6 @@ def softmax(w: Walk, op: TflOp) -> None:
     w.define(op, y)
 
 
-HANDLERS.update({"HARD_SWISH": unary, "LOGISTIC": unary, "TANH": unary, "MUL": mul,
+HANDLERS.update({"HARD_SWISH": unary, "LOGISTIC": unary, "TANH": unary,
+                 "LEAKY_RELU": leaky_relu, "MUL": mul,
                  "CONCATENATION": concatenation, "SOFTMAX": softmax})

@@ -10,6 +10,9 @@ arithmetic on every input value, so that a `lut` layer reproduces the kernel bit
   (fixedpoint/fixedpoint.h) on a Q4.27 input;
 - MUL by a constant scalar: reference_integer_ops::Mul with the constant's int8 value as the
   second operand (mul_common.cc);
+- LEAKY_RELU: reference_ops::QuantizeLeakyRelu (kernels/internal/reference/leaky_relu.h) with
+  leaky_relu_common.cc's two multipliers (input scale, times alpha for negative inputs, over
+  the output scale, in double);
 - ADD of a constant scalar: reference_integer_ops::AddFunc (integer_ops/add.h; TFLM runs it
   through BroadcastAdd6DSlow, the same function per element) with add_common.cc's parameters.
 Plain Python integers; C's truncating division and int16 / int32 wrap-around are spelled out.
@@ -269,4 +272,23 @@ def add_const_table(in_scale: float, in_zp: int, c: int, c_scale: float, c_zp: i
         v = _mbqm((x - in_zp) * (1 << ADD_LEFT_SHIFT), int(m[0]), int(s[0]))
         return _clamp(_mbqm(_wrap(v + const, 32), int(m[2]), int(s[2])) + out_zp, act_min,
                       act_max)
+    return _table(one)
+
+
+# ------------------------------------------------------------------ LEAKY_RELU
+
+def leaky_relu_table(in_scale: float, in_zp: int, alpha: float, out_scale: float, out_zp: int
+                     ) -> np.ndarray:
+    """Inputs at or above the zero point scaled by the identity multiplier, those below by
+    the alpha one; plus the output zero point, clamped to int8."""
+    if not math.isfinite(alpha):
+        raise ValueError(f"alpha {alpha} is not finite")
+    if alpha < 0:  # TFLM rounds some products of a negative alpha otherwise (tested)
+        raise ValueError(f"a negative alpha ({alpha:g}) is not supported")
+    m_id, s_id = quantize_multiplier(float(in_scale) / float(out_scale))
+    m_a, s_a = quantize_multiplier(float(in_scale) * float(alpha) / float(out_scale))
+
+    def one(x: int) -> int:
+        v = x - in_zp
+        return _clamp(out_zp + (_mbqm(v, m_id, s_id) if v >= 0 else _mbqm(v, m_a, s_a)))
     return _table(one)

@@ -41,7 +41,7 @@ _OPTIONS = {"CONV_2D": tflite.Conv2DOptions, "DEPTHWISE_CONV_2D": tflite.Depthwi
             "MEAN": tflite.ReducerOptions, "STRIDED_SLICE": tflite.StridedSliceOptions,
             "PACK": tflite.PackOptions, "RESHAPE": tflite.ReshapeOptions,
             "MUL": tflite.MulOptions, "CONCATENATION": tflite.ConcatenationOptions,
-            "SOFTMAX": tflite.SoftmaxOptions}
+            "SOFTMAX": tflite.SoftmaxOptions, "LEAKY_RELU": tflite.LeakyReluOptions}
 
 
 def type_name(t: int) -> str:
@@ -174,7 +174,7 @@ _FIELDS = {"Padding": "padding", "StrideH": "stride_h", "StrideW": "stride_w",
            "EndMask": "end_mask", "EllipsisMask": "ellipsis_mask",
            "NewAxisMask": "new_axis_mask", "ShrinkAxisMask": "shrink_axis_mask",
            "Axis": "axis", "DepthMultiplier": "depth_multiplier"}
-_FLOAT_FIELDS = {"Beta": "beta"}
+_FLOAT_FIELDS = {"Beta": "beta", "Alpha": "alpha"}
 
 
 def _options(op, name: str) -> SimpleNamespace | None:
