@@ -129,8 +129,10 @@ def test_killed_search_leaves_nothing_behind_and_resumes(sig, clean, tmp_path):
     cache = copy_cache(src, tmp_path / "cache")
     log = tmp_path / "stderr.txt"
     with open(log, "w") as err:
-        p = subprocess.Popen([sys.executable, "-m", "msfsim", "search", f"zoo:{BIG}", "--platform",
-                              BOARD, "--cache", str(cache), "--jobs", "2"], cwd=ROOT,
+        # -X faulthandler: if it hangs, SIGABRT prints every thread's stack into the log
+        p = subprocess.Popen([sys.executable, "-X", "faulthandler", "-m", "msfsim", "search",
+                              f"zoo:{BIG}", "--platform", BOARD, "--cache", str(cache),
+                              "--jobs", "2"], cwd=ROOT,
                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
                              start_new_session=True)
     seen: set[int] = set()
@@ -152,7 +154,10 @@ def test_killed_search_leaves_nothing_behind_and_resumes(sig, clean, tmp_path):
         while time.monotonic() < deadline and (p.poll() is None or any(map(_alive, seen))
                                                or _mentioning(str(cache))):
             time.sleep(0.1)
-        assert p.poll() is not None, "msfsim did not stop"
+        if p.poll() is None:
+            os.kill(p.pid, signal.SIGABRT)
+            time.sleep(2)
+            assert False, f"msfsim did not stop; its threads:\n{log.read_text()[-6000:]}"
         survivors = sorted(x for x in seen if _alive(x)) + sorted(_mentioning(str(cache)))
         assert not survivors, f"still running after 10 s: {survivors}"
     finally:
