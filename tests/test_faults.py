@@ -121,6 +121,10 @@ def _mentioning(text: str) -> set[int]:
 needs_proc = pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @needs_proc
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT],
                          ids=["SIGKILL", "SIGTERM", "SIGINT"])
@@ -129,12 +133,14 @@ def test_killed_search_leaves_nothing_behind_and_resumes(sig, clean, tmp_path):
     cache = copy_cache(src, tmp_path / "cache")
     log = tmp_path / "stderr.txt"
     with open(log, "w") as err:
-        # -X faulthandler: if it hangs, SIGABRT prints every thread's stack into the log
+        # -X faulthandler: if it hangs, SIGABRT prints every thread's stack into the log.
+        # SIGINT as a terminal's Ctrl-C finds it: not ignored, even when the suite runs as a
+        # background job (which inherits SIGINT ignored, and msfsim rightly keeps that).
         p = subprocess.Popen([sys.executable, "-X", "faulthandler", "-m", "msfsim", "search",
                               f"zoo:{BIG}", "--platform", BOARD, "--cache", str(cache),
                               "--jobs", "2"], cwd=ROOT,
                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
-                             start_new_session=True)
+                             start_new_session=True, preexec_fn=_default_sigint)
     seen: set[int] = set()
     try:
         # Until both pool workers exist and one of them runs a compiler or an emulator.
