@@ -527,3 +527,37 @@ def test_tflite_leaky_relu_with_a_bad_alpha_is_refused(tmp_path, alpha, msg):
                                   ("LeakyReluOptions", {"Alpha": alpha})))
     with pytest.raises(UnsupportedModel, match=r"LEAKY_RELU.*" + msg):
         import_tflite(p)
+
+
+@pytest.mark.parametrize("op", ["GlobalMaxPool", "ReduceMax"])
+def test_onnx_global_max_is_a_whole_map_max_pool(op):
+    """conv -> GlobalMaxPool (or ReduceMax over H, W) -> Flatten -> Gemm: a max pool with the
+    map as its window, its output each channel's max; every candidate block holding it, in
+    each of its configurations, bit-exact through the generated C."""
+    from onnx import TensorProto, helper
+    rng = np.random.default_rng(3)
+    mk = helper.make_node
+    reduce = (mk("GlobalMaxPool", ["c"], ["g"], name="gmax") if op == "GlobalMaxPool" else
+              mk("ReduceMax", ["c", "axes"], ["g"], name="gmax", keepdims=1))
+    g = helper.make_graph(
+        [mk("Conv", ["input", "w"], ["c"], name="conv", pads=[1, 1, 1, 1]), reduce,
+         mk("Flatten", ["g"], ["f"]), mk("Gemm", ["f", "fc"], ["out"], transB=1, name="fc")],
+        "g", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 9, 7])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 5])],
+        [om._init("w", rng.normal(0, 0.5, (6, 3, 3, 3))), om._init("fc", rng.normal(0, 0.3, (5, 6))),
+         onnx.numpy_helper.from_array(np.array([2, 3], np.int64), "axes")])
+    m = import_model(helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)],
+                                       ir_version=8), name="g")
+    assert [la.op for la in m.layers] == [Op.CONV, Op.MAXPOOL, Op.DENSE]
+    pool = m.layers[1]
+    assert pool.kernel == (9, 7) and m.tensor(pool.output).shape == (1, 1, 6)
+    x = rng.integers(-128, 128, m.tensor(m.input).shape, dtype=np.int8)
+    vals = refmodel.run_layers(m, x)
+    np.testing.assert_array_equal(vals[pool.output].reshape(-1),
+                                  vals[m.layers[0].output].reshape(-1, 6).max(axis=0))
+    held = [b for b in space.candidate_blocks(m) if b.first <= 1 <= b.last]
+    assert any(b.first < 1 for b in held)  # it fuses with the conv before it
+    for blk in held:
+        st = block_structure(m, blk.first, blk.last)
+        out, _ = host.run_block(m, blk, [vals[t] for t in st.inputs])
+        np.testing.assert_array_equal(out, vals[st.output], err_msg=blk.key)

@@ -8,7 +8,8 @@ multiplier with 1 / (kh * kw) folded in (ONNX, count_include_pad). An avgpool wi
 int8 AveragePool instead: the raw sum of the taps inside the tensor divided by their count,
 rounded half away from zero, same qparams in and out (reference_integer_ops::AveragePool).
 Kernels: `msf_max_pool_s8`, `msf_avg_pool_s8` (its `tflite_div` flag selects the TFLite rule).
-ONNX: MaxPool, AveragePool, ceil_mode included (as extra end padding). An AveragePool divides by
+ONNX: MaxPool, AveragePool, ceil_mode included (as extra end padding); GlobalMaxPool and
+ReduceMax over H and W, a max pool of one whole-map window. An AveragePool divides by
 its whole window (padding counted) or, where that is ONNX's divisor at every position
 (count_include_pad=0 with pads, ceil_mode windows cut at an unpadded border), by the taps inside
 the input with TFLite's rule, its output quantised as its input; other divisors are refused.
@@ -196,6 +197,28 @@ class PoolOp(OpDef):
         return [CStruct("msf_pool_params", f"l{layer.index}_params", fields)]
 
 
+def lower_global_max(ctx, node) -> None:
+    """GlobalMaxPool, or ReduceMax over H and W keeping them: a max pool whose one window is
+    the whole map."""
+    x = ctx.act(node)
+    keep = 1
+    if node.op_type == "ReduceMax":
+        a = ctx.attrs(node)
+        axes = a.get("axes")
+        if axes is None and len(node.input) > 1 and node.input[1]:
+            axes = ctx.const(node, 1, "axes").ravel().tolist()
+        if sorted(int(v) % 4 for v in (axes or ())) != [2, 3]:
+            raise UnsupportedModel(f"{ctx.where(node)}: only the max over H and W (axes 2, 3) "
+                                   f"is supported, got axes {ctx.short(axes)}")
+        keep = a.get("keepdims", 1)
+    h, w, c = x.shape
+    ctx.new_layer(node, FloatLayer(Op.MAXPOOL, node.name or node.output[0], [ctx.canon(x.name)],
+                                   node.output[0], (1, 1, c), kernel=(h, w), stride=(1, 1),
+                                   pad=(0, 0, 0, 0)))
+    if not keep:
+        ctx.define(node.output[0], (1, 1, c), flat=True)
+
+
 class MaxPoolOp(PoolOp):
     op = Op.MAXPOOL
     kind = "max"
@@ -204,7 +227,8 @@ class MaxPoolOp(PoolOp):
     c_kernels = (CKernel("MSF_OP_MAXPOOL", 4, "msf_max_pool_s8",
                          spatial=("msf_max_pool_s8(in, (const msf_pool_params *)l->params, out, "
                                   "oy, ox, oh, ow);")),)
-    onnx = {"MaxPool": lower_pool}
+    onnx = {"MaxPool": lower_pool, "GlobalMaxPool": lower_global_max,
+            "ReduceMax": lower_global_max}
 
     def reference(self, model, layer, xs):
         return maxpool(xs[0], layer.kernel, layer.stride, layer.pad, **clamp(layer))
