@@ -71,10 +71,10 @@ def add_constant(ctx, node, sign: float) -> None:
     c_sign = sign if k == 0 else 1.0
     first = onnx.helper.make_node(node.op_type, [node.input[k], node.input[1 - k]],
                                   list(node.output), name=node.name)
+    c = c_sign * np.asarray(ctx.const(first, 1, "addend"), dtype=np.float64).ravel()
     layer = ctx.foldable(first) if x_sign > 0 else None
     if layer is not None and get(layer.op).weight_axis is not None and \
             layer.activation == "none":
-        c = c_sign * np.asarray(ctx.const(first, 1, "addend"), dtype=np.float64).ravel()
         cout = layer.out_shape[2]
         if c.size not in (1, cout):
             raise UnsupportedModel(f"{ctx.where(node)}: constant of {c.size} values for {cout} "
@@ -82,7 +82,7 @@ def add_constant(ctx, node, sign: float) -> None:
         layer.bias = (layer.bias if layer.bias is not None else 0.0) + np.broadcast_to(c, (cout,))
         ctx.rename_output(layer, node)
         return
-    if np.asarray(ctx.const(first, 1, "addend")).size != 1:
+    if c.size != 1:
         raise UnsupportedModel(f"{ctx.where(node)}: a constant of more than one value is "
                                f"supported only as the bias of the Conv/Gemm/MatMul right "
                                f"before it")

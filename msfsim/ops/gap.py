@@ -23,24 +23,31 @@ def gap(x: np.ndarray, multiplier: int, shift: int, zp_in: int = 0, zp_out: int 
     return fx.to_int8(acc, multiplier, shift, zp_out, act_min, act_max).reshape(1, 1, -1)
 
 
-def lower_gap(ctx, node) -> None:
+def lower_hw_reduction(ctx, node, op: Op) -> None:
+    """A reduction over H and W as a layer whose one window is the whole map: gap
+    (GlobalAveragePool, ReduceMean) or maxpool (GlobalMaxPool, ReduceMax); a Reduce* without
+    keepdims flattens its output."""
     x = ctx.act(node)
-    if node.op_type == "ReduceMean":
+    keep = 1
+    if node.op_type.startswith("Reduce"):
         a = ctx.attrs(node)
         axes = a.get("axes")
         if axes is None and len(node.input) > 1 and node.input[1]:
-            axes = ctx.const(node, 1, "axes").tolist()
+            axes = ctx.const(node, 1, "axes").ravel().tolist()
         if sorted(int(v) % 4 for v in (axes or [])) != [2, 3]:
-            raise UnsupportedModel(f"{ctx.where(node)}: only the mean over H and W (axes 2, 3) "
-                                   f"is supported, got axes {ctx.short(axes)}")
+            what = "mean" if op == Op.GAP else "max"
+            raise UnsupportedModel(f"{ctx.where(node)}: only the {what} over H and W (axes 2, "
+                                   f"3) is supported, got axes {ctx.short(axes)}")
         keep = a.get("keepdims", 1)
-    else:
-        keep = 1
     h, w, c = x.shape
-    ctx.new_layer(node, FloatLayer(Op.GAP, node.name or node.output[0], [ctx.canon(x.name)],
+    ctx.new_layer(node, FloatLayer(op, node.name or node.output[0], [ctx.canon(x.name)],
                                    node.output[0], (1, 1, c), kernel=(h, w)))
     if not keep:
         ctx.define(node.output[0], (1, 1, c), flat=True)
+
+
+def lower_gap(ctx, node) -> None:
+    lower_hw_reduction(ctx, node, Op.GAP)
 
 
 _PARAMS = "(const msf_gap_params *)l->params"

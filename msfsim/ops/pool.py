@@ -26,7 +26,7 @@ from msfsim.ops.base import (BuilderLike, CKernel, CStruct, FloatLayer, LayerLik
                              window_shape, zero_points)
 from msfsim.ops.fixedpoint import quantize_multiplier
 from msfsim.ops.kinds import Op
-from msfsim.ops.gap import lower_gap
+from msfsim.ops.gap import lower_gap, lower_hw_reduction
 
 
 def maxpool(x: np.ndarray, kernel, stride, pad=(0, 0, 0, 0), act_min: int = -128,
@@ -198,25 +198,8 @@ class PoolOp(OpDef):
 
 
 def lower_global_max(ctx, node) -> None:
-    """GlobalMaxPool, or ReduceMax over H and W keeping them: a max pool whose one window is
-    the whole map."""
-    x = ctx.act(node)
-    keep = 1
-    if node.op_type == "ReduceMax":
-        a = ctx.attrs(node)
-        axes = a.get("axes")
-        if axes is None and len(node.input) > 1 and node.input[1]:
-            axes = ctx.const(node, 1, "axes").ravel().tolist()
-        if sorted(int(v) % 4 for v in (axes or ())) != [2, 3]:
-            raise UnsupportedModel(f"{ctx.where(node)}: only the max over H and W (axes 2, 3) "
-                                   f"is supported, got axes {ctx.short(axes)}")
-        keep = a.get("keepdims", 1)
-    h, w, c = x.shape
-    ctx.new_layer(node, FloatLayer(Op.MAXPOOL, node.name or node.output[0], [ctx.canon(x.name)],
-                                   node.output[0], (1, 1, c), kernel=(h, w), stride=(1, 1),
-                                   pad=(0, 0, 0, 0)))
-    if not keep:
-        ctx.define(node.output[0], (1, 1, c), flat=True)
+    """GlobalMaxPool, or ReduceMax over H and W: a max pool whose one window is the map."""
+    lower_hw_reduction(ctx, node, Op.MAXPOOL)
 
 
 class MaxPoolOp(PoolOp):

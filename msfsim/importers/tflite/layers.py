@@ -12,6 +12,8 @@ two inputs), SOFTMAX -> softmax. Each checks what msfsim's op cannot express and
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import tflite
 
@@ -305,25 +307,16 @@ def _lut(w: Walk, op: TflOp, src: int, table: np.ndarray) -> None:
 
 
 def unary(w: Walk, op: TflOp) -> None:
-    """HARD_SWISH, LOGISTIC, TANH -> lut, the table by TFLM's int8 arithmetic (luts.py)."""
+    """HARD_SWISH, LOGISTIC, TANH, LEAKY_RELU -> lut, the table by TFLM's int8 arithmetic
+    (luts.py)."""
     src = w.act(op, 0)
     qi, qo = w.qparams(op.inputs[0], op), w.qparams(op.outputs[0], op)
     make = {"HARD_SWISH": luts.hard_swish_table, "LOGISTIC": luts.logistic_table,
-            "TANH": luts.tanh_table}[op.name]
+            "TANH": luts.tanh_table, "LEAKY_RELU": luts.leaky_relu_table}[op.name]
+    if op.name == "LEAKY_RELU":  # alpha 0 is the schema's default
+        make = functools.partial(make, alpha=op.options.alpha if op.options is not None else 0.0)
     try:
         table = make(qi.scale, qi.zero_point, qo.scale, qo.zero_point)
-    except ValueError as exc:
-        raise w.fail(op, str(exc)) from None
-    _lut(w, op, src, table)
-
-
-def leaky_relu(w: Walk, op: TflOp) -> None:
-    """LEAKY_RELU -> lut, the table by TFLM's int8 arithmetic (luts.leaky_relu_table)."""
-    src = w.act(op, 0)
-    qi, qo = w.qparams(op.inputs[0], op), w.qparams(op.outputs[0], op)
-    alpha = op.options.alpha if op.options is not None else 0.0  # the schema's default
-    try:
-        table = luts.leaky_relu_table(qi.scale, qi.zero_point, alpha, qo.scale, qo.zero_point)
     except ValueError as exc:
         raise w.fail(op, str(exc)) from None
     _lut(w, op, src, table)
@@ -443,5 +436,5 @@ def softmax(w: Walk, op: TflOp) -> None:
 
 
 HANDLERS.update({"HARD_SWISH": unary, "LOGISTIC": unary, "TANH": unary,
-                 "LEAKY_RELU": leaky_relu, "MUL": mul,
+                 "LEAKY_RELU": unary, "MUL": mul,
                  "CONCATENATION": concatenation, "SOFTMAX": softmax})

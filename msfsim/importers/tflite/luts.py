@@ -277,7 +277,7 @@ def add_const_table(in_scale: float, in_zp: int, c: int, c_scale: float, c_zp: i
 
 # ------------------------------------------------------------------ LEAKY_RELU
 
-def leaky_relu_table(in_scale: float, in_zp: int, alpha: float, out_scale: float, out_zp: int
+def leaky_relu_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int, alpha: float
                      ) -> np.ndarray:
     """Inputs at or above the zero point scaled by the identity multiplier, those below by
     the alpha one; plus the output zero point, clamped to int8."""
