@@ -561,3 +561,78 @@ def test_onnx_global_max_is_a_whole_map_max_pool(op):
         st = block_structure(m, blk.first, blk.last)
         out, _ = host.run_block(m, blk, [vals[t] for t in st.inputs])
         np.testing.assert_array_equal(out, vals[st.output], err_msg=blk.key)
+
+
+@pytest.mark.parametrize("op", ["RELU", "RELU6", "QUANTIZE"])
+def test_tflite_relu_relu6_requantize_are_tflm_bit_exact(tmp_path, op):
+    """A standalone RELU / RELU6 (one the converter could not fuse) and an int8 -> int8
+    QUANTIZE, over 12 random quantisations each, on all 256 int8 inputs: msfsim's table
+    against TFLM's kernel. RELU6 keeps the input's quantisation, as TFLM requires."""
+    pytest.importorskip("tflite_micro")
+    from tflite_micro.python.tflite_micro import runtime
+    rng = np.random.default_rng({"RELU": 1, "RELU6": 2, "QUANTIZE": 3}[op])
+    x = np.arange(-128, 128, dtype=np.int8).reshape(1, 16, 16, 1)
+    for k in range(12):
+        in_q = (float(rng.uniform(0.002, 0.3)), int(rng.integers(-128, 128)))
+        out_q = in_q if op == "RELU6" else (float(rng.uniform(0.002, 0.3)),
+                                            int(rng.integers(-128, 128)))
+        p = tmp_path / f"{op}{k}.tflite"
+        p.write_bytes(tm.one_op_model(op, [1, 16, 16, 1], in_q, out_q))
+        m = import_tflite(p)
+        assert [la.op for la in m.layers] == [Op.LUT]
+        it = runtime.Interpreter.from_file(str(p))
+        it.set_input(x, 0)
+        it.invoke()
+        want = np.array(it.get_output(0)).reshape(-1)
+        np.testing.assert_array_equal(refmodel.run(m, x.reshape(16, 16, 1)).reshape(-1), want,
+                                      err_msg=f"{op} {in_q} -> {out_q}")
+
+
+def test_tflite_relu6_quantised_unlike_its_input_and_identity_quantize(tmp_path):
+    """TFLM's RELU6 writes the clamped input bytes whatever the output's quantisation, so an
+    output quantised otherwise is refused naming the operator; a QUANTIZE that keeps the
+    quantisation is the same tensor (a model of only that computes nothing: refused)."""
+    from msfsim import UnsupportedModel
+    p = tmp_path / "r6.tflite"
+    p.write_bytes(tm.one_op_model("RELU6", [1, 4, 4, 1], (0.1, 0), (0.2, 0)))
+    with pytest.raises(UnsupportedModel, match=r"operator 0 \(RELU6, output 'y'\): output "
+                                               r"quantised unlike the input"):
+        import_tflite(p)
+    p.write_bytes(tm.one_op_model("QUANTIZE", [1, 4, 4, 1], (0.1, 3), (0.1, 3)))
+    with pytest.raises(UnsupportedModel, match="no layer msfsim computes"):
+        import_tflite(p)
+
+
+@pytest.mark.parametrize("op", ["RELU", "RELU6", "QUANTIZE"])
+def test_tflite_relu_after_a_pool_runs_fused_bit_exact(tmp_path, op):
+    """conv -> MAX_POOL_2D -> `op` -> conv, as a Keras model with ReLU after its pooling
+    converts: TFLM against msfsim's generated C on the host, layer by layer and as the
+    analytic min-RAM plan (the table inside a fused block). Written by msfsim's exporter with
+    a HARD_SWISH in the op's place, then that operator's code patched."""
+    from msfsim.exporters import tflite_bytes
+    from msfsim.ops.lut import LutOp
+    rng = np.random.default_rng(7)
+    b = IRBuilder("pool_relu", (12, 12, 3), QParams(0.02, 0))
+    w, s = quantize_weights(rng.normal(0, 0.3, (8, 3, 3, 3)), 0)
+    y = b.conv(b.input, w, s, None, QParams(0.05, -10), pad=(1, 1, 1, 1))
+    y = b.pool(y, "max", (2, 2), (2, 2))
+    # RELU6 reads its input's quantisation: the pool's output, which is the conv's
+    out_q = QParams(0.05, -10) if op == "RELU6" else QParams(0.03, -20)
+    y = LutOp().build(b, y, np.zeros(256, np.int8), out_q, activation="hardswish")
+    w, s = quantize_weights(rng.normal(0, 0.3, (4, 3, 3, 8)), 0)
+    b.conv(y, w, s, rng.normal(0, 0.1, 4), QParams(0.04, 3), pad=(1, 1, 1, 1))
+    data = bytearray(tflite_bytes(b.build()))
+    tm.set_builtin_code(data, tm.op_index(data, "HARD_SWISH"), getattr(tm.tflite.BuiltinOperator, op))
+    p = tmp_path / "pool_relu.tflite"
+    p.write_bytes(bytes(data))
+    m = import_tflite(p)
+    assert [la.op for la in m.layers] == [Op.CONV, Op.MAXPOOL, Op.LUT, Op.CONV]
+    assert m.layers[2].activation == op.lower()
+    xs = tm.inputs(m, 3, seed=2)
+    want = tm.tflm(m, p, xs)
+    fused = plan.from_json(m, search_analytic(m, "stm32f746").to_plan_json())
+    assert len(fused) < len(m.layers)
+    for blocks in (plan.vanilla(m), fused):
+        for x, w_ in zip(xs, want):
+            yv, _ = host.run_plan(m, blocks, x)
+            np.testing.assert_array_equal(yv.reshape(-1), w_)

@@ -307,12 +307,14 @@ def _lut(w: Walk, op: TflOp, src: int, table: np.ndarray) -> None:
 
 
 def unary(w: Walk, op: TflOp) -> None:
-    """HARD_SWISH, LOGISTIC, TANH, LEAKY_RELU -> lut, the table by TFLM's int8 arithmetic
-    (luts.py)."""
+    """HARD_SWISH, LOGISTIC, TANH, LEAKY_RELU, and RELU / RELU6 the converter could not fuse
+    into the layer before (after a pool, a concatenation, the input) -> lut, the table by
+    TFLM's int8 arithmetic (luts.py)."""
     src = w.act(op, 0)
     qi, qo = w.qparams(op.inputs[0], op), w.qparams(op.outputs[0], op)
     make = {"HARD_SWISH": luts.hard_swish_table, "LOGISTIC": luts.logistic_table,
-            "TANH": luts.tanh_table, "LEAKY_RELU": luts.leaky_relu_table}[op.name]
+            "TANH": luts.tanh_table, "LEAKY_RELU": luts.leaky_relu_table,
+            "RELU": luts.relu_table, "RELU6": luts.relu6_table}[op.name]
     if op.name == "LEAKY_RELU":  # alpha 0 is the schema's default
         make = functools.partial(make, alpha=op.options.alpha if op.options is not None else 0.0)
     try:
@@ -320,6 +322,18 @@ def unary(w: Walk, op: TflOp) -> None:
     except ValueError as exc:
         raise w.fail(op, str(exc)) from None
     _lut(w, op, src, table)
+
+
+def requantize(w: Walk, op: TflOp) -> None:
+    """QUANTIZE inside the graph, int8 -> int8: the same tensor when the quantisation stays,
+    else a lut of TFLM's Requantize (the converter inserts one where a tensor must change
+    scale, e.g. before a CONCATENATION whose inputs must share the output's)."""
+    src = w.act(op, 0)
+    qi, qo = w.qparams(op.inputs[0], op), w.qparams(op.outputs[0], op)
+    if qi == qo:
+        w.define(op, src)
+        return
+    _lut(w, op, src, luts.requantize_table(qi.scale, qi.zero_point, qo.scale, qo.zero_point))
 
 
 def _scalar_const(w: Walk, op: TflOp, k: int):
@@ -436,5 +450,6 @@ def softmax(w: Walk, op: TflOp) -> None:
 
 
 HANDLERS.update({"HARD_SWISH": unary, "LOGISTIC": unary, "TANH": unary,
-                 "LEAKY_RELU": unary, "MUL": mul,
+                 "LEAKY_RELU": unary, "RELU": unary, "RELU6": unary, "QUANTIZE": requantize,
+                 "MUL": mul,
                  "CONCATENATION": concatenation, "SOFTMAX": softmax})

@@ -14,7 +14,13 @@ arithmetic on every input value, so that a `lut` layer reproduces the kernel bit
   leaky_relu_common.cc's two multipliers (input scale, times alpha for negative inputs, over
   the output scale, in double);
 - ADD of a constant scalar: reference_integer_ops::AddFunc (integer_ops/add.h; TFLM runs it
-  through BroadcastAdd6DSlow, the same function per element) with add_common.cc's parameters.
+  through BroadcastAdd6DSlow, the same function per element) with add_common.cc's parameters;
+- RELU: ReluQuantized (micro activations_common.cc): requantised by input scale over output
+  scale, clamped at the output's zero point;
+- RELU6: Relu6Quantized: the input clamped to its own zero point and quantised 6, the output
+  taking the input's quantisation (TFLM reads no output scale);
+- QUANTIZE int8 -> int8: reference_ops::Requantize (quantize_common.cc's multiplier of the
+  input scale over the output scale, in double).
 Plain Python integers; C's truncating division and int16 / int32 wrap-around are spelled out.
 """
 from __future__ import annotations
@@ -23,7 +29,8 @@ import math
 
 import numpy as np
 
-from msfsim.importers.tflite.quant import add_requant, f32, quantize_multiplier
+from msfsim.importers.tflite.quant import (add_requant, f32, quantize_multiplier,
+                                          round_half_away)
 from msfsim.ops.fixedpoint import ADD_LEFT_SHIFT
 
 I16_MIN, I16_MAX = -(1 << 15), (1 << 15) - 1
@@ -292,3 +299,32 @@ def leaky_relu_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int,
         v = x - in_zp
         return _clamp(out_zp + (_mbqm(v, m_id, s_id) if v >= 0 else _mbqm(v, m_a, s_a)))
     return _table(one)
+
+
+# ------------------------------------------------------------------ RELU, RELU6, QUANTIZE
+
+def requantize_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int,
+                     act_min: int = -128, act_max: int = 127) -> np.ndarray:
+    """x - in_zp scaled by in_scale / out_scale (double of the float32 scales), plus out_zp,
+    clamped: QUANTIZE int8 -> int8, and RELU with act_min at the output zero point."""
+    m, s = quantize_multiplier(float(in_scale) / float(out_scale))
+
+    def one(x: int) -> int:
+        return _clamp(out_zp + _mbqm(x - in_zp, m, s), act_min, act_max)
+    return _table(one)
+
+
+def relu_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int) -> np.ndarray:
+    return requantize_table(in_scale, in_zp, out_scale, out_zp, act_min=max(-128, out_zp))
+
+
+def relu6_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int) -> np.ndarray:
+    """The input clamped to [zero point, 6 quantised] (FloatToQuantizedType: 6 / scale in
+    float32, rounded half away from zero, plus the zero point, saturated to int8). TFLM
+    writes those bytes as the output whatever its quantisation, so an output quantised unlike
+    the input is refused: TFLM's result would not mean ReLU6 there."""
+    if f32(in_scale) != f32(out_scale) or in_zp != out_zp:
+        raise ValueError("output quantised unlike the input (TFLM's RELU6 copies the clamped "
+                         "input bytes and ignores the output's scale and zero point)")
+    six = _clamp(in_zp + round_half_away(float(np.float32(6.0) / np.float32(in_scale))))
+    return _table(lambda x: _clamp(x, max(-128, in_zp), six))

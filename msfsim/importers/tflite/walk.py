@@ -166,15 +166,6 @@ class Walk:
 
 # ------------------------------------------------------------------ edges and shape arithmetic
 
-def quantize(w: Walk, op: TflOp) -> None:
-    """QUANTIZE inside the graph: only int8 -> int8 with the same qparams (an identity)."""
-    src = w.act(op, 0)
-    if w.qparams(op.inputs[0], op) != w.qparams(op.outputs[0], op):
-        raise w.fail(op, "requantisation between layers is not supported (QUANTIZE is "
-                         "supported at the float input only)")
-    w.define(op, src)
-
-
 def reshape(w: Walk, op: TflOp) -> None:
     """RESHAPE: of a constant, folded; of an activation, an alias of the same bytes, allowed
     when msfsim's (H, W, C) stays the same (a (1, 1, 1, C) squeezed to (C,) included) or the
@@ -234,7 +225,7 @@ def pack(w: Walk, op: TflOp) -> None:
     w.consts[op.outputs[0]] = np.stack(vals)
 
 
-SHAPE_HANDLERS = {"QUANTIZE": quantize, "RESHAPE": reshape, "SHAPE": shape,
+SHAPE_HANDLERS = {"RESHAPE": reshape, "SHAPE": shape,
                   "STRIDED_SLICE": strided_slice, "PACK": pack}
 
 
