@@ -10,7 +10,7 @@ PyTorch. Run it with a PyTorch install outside the project venv, e.g.
     /tmp/torchvenv/bin/python scripts/make_onnx_fixtures.py [--full DIR]
 
 The models are torchvision's own architectures (weights=None: no download), shrunk so that each
-file stays well under 1 MB; `--full DIR` also writes the unshrunk MobileNetV3-small and
+file stays well under 1 MB (DenseNet with its input normalisation, too); `--full DIR` also writes the unshrunk MobileNetV3-small and
 SqueezeNet 1.1 there (10 MB and 5 MB: not for the repository). Weights come from fixed seeds;
 the exporters' versions are printed (the files were last written with torch 2.14.1,
 torchvision 0.29.1).
@@ -120,6 +120,24 @@ class Grouped(nn.Module):
         return self.fc(torch.flatten(self.pool(self.features(x)), 1))
 
 
+class DenseNetNormalized(nn.Module):
+    """torchvision's DenseNet (two dense blocks of two layers, growth 8) behind the input
+    normalisation many PyTorch models carry inside: (x - mean) / std with (1, 3, 1, 1)
+    constants. Its BatchNorms read concatenations (BN -> ReLU -> conv, pre-activation), so
+    they cannot fold into a conv; the TorchScript exporter writes each block's first
+    torch.cat of one tensor as a Concat of one input."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = torchvision.models.DenseNet(growth_rate=8, block_config=(2, 2),
+                                               num_init_features=16, bn_size=2, num_classes=10)
+        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).reshape(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).reshape(1, 3, 1, 1))
+
+    def forward(self, x):
+        return self.net((x - self.mean) / self.std)
+
+
 # name: (model factory, input shape N x C x H x W, exporters)
 FIXTURES = {
     "mbv3_small": (mobilenet_v3_small, (1, 3, 32, 32), ("ts", "dynamo")),
@@ -127,6 +145,7 @@ FIXTURES = {
     "lenet_pad": (LeNetPad, (1, 1, 28, 28), ("ts", "dynamo")),
     "pools": (Pools, (1, 3, 13, 12), ("ts", "dynamo")),
     "grouped": (Grouped, (1, 3, 24, 24), ("ts", "dynamo")),
+    "densenet": (DenseNetNormalized, (1, 3, 32, 32), ("ts", "dynamo")),
 }
 FULL = {
     "mobilenet_v3_small_full": (lambda: torchvision.models.mobilenet_v3_small(weights=None),

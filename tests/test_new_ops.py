@@ -356,17 +356,20 @@ def test_onnx_table_nodes_match_onnxruntime(case):
     assert len(set(got.tolist())) > 8  # a real function of x, not a constant table
 
 
-@pytest.mark.parametrize("node,msg", [
-    ("Mul", "constant operand of 4 values"), ("PRelu", "constant operand of 4 values"),
-    ("Div", "constant operand of 4 values"), ("Sub", "supported only as the bias")])
-def test_onnx_constant_of_many_values_is_refused(node, msg):
-    """After a table nothing folds: a per-channel constant has nowhere to go."""
+@pytest.mark.parametrize("node", ["Mul", "Div", "Sub", "PRelu"])
+def test_onnx_per_channel_constant_after_a_table(node):
+    """After a table nothing folds: Mul, Div or Sub by a per-channel constant becomes a 1x1
+    depthwise conv (msfsim.ops.affine); a per-channel PRelu slope is refused."""
     from msfsim import UnsupportedModel
     proto = _table_net(node, {}, None, False)
     proto.graph.initializer.append(om._init("k", np.full((1, 4, 1, 1), 2.0)))
     proto.graph.node[-1].input.append("k")
-    with pytest.raises(UnsupportedModel, match=msg):
-        import_model(proto, name="t")
+    if node == "PRelu":
+        with pytest.raises(UnsupportedModel, match="constant operand of 4 values"):
+            import_model(proto, name="t")
+        return
+    m = import_model(proto, name="t")
+    assert m.layers[-1].op == Op.DWCONV and m.layers[-1].kernel == (1, 1)
 
 
 def test_onnx_clip_of_the_network_input_is_a_table():
@@ -402,18 +405,28 @@ def test_onnx_scalar_add_still_folds_into_the_bias():
     assert [la.op for la in m.layers] == [Op.CONV]
 
 
-def test_onnx_unsupported_mul_is_refused():
+def test_onnx_mul_by_a_channel_constant_folds_and_others_are_refused():
+    """Conv -> Mul by a (1, C, 1, 1) constant folds into the conv's weights and bias; a
+    constant varying along H is refused naming the node."""
     from msfsim import UnsupportedModel
     from onnx import TensorProto, helper
-    g = helper.make_graph(
-        [helper.make_node("Conv", ["input", "w"], ["c"], name="conv"),
-         helper.make_node("Mul", ["c", "k"], ["out"], name="scale")], "g",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 2, 4, 4])],
-        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 2, 4, 4])],
-        [om._init("w", np.ones((2, 2, 1, 1))), om._init("k", np.full((1, 2, 1, 1), 2.0))])
-    proto = helper.make_model(g, opset_imports=[helper.make_opsetid("", 14)], ir_version=8)
-    with pytest.raises(UnsupportedModel, match="constant operand of 2 values"):
-        import_model(proto, name="g")
+
+    def net(k):
+        g = helper.make_graph(
+            [helper.make_node("Conv", ["input", "w", "b"], ["c"], name="conv"),
+             helper.make_node("Mul", ["c", "k"], ["out"], name="scale")], "g",
+            [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 2, 4, 4])],
+            [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 2, 4, 4])],
+            [om._init("w", np.ones((2, 2, 1, 1))), om._init("b", np.array([0.5, -1.0])),
+             om._init("k", k)])
+        return helper.make_model(g, opset_imports=[helper.make_opsetid("", 14)], ir_version=8)
+
+    m = import_model(net(np.array([2.0, -3.0]).reshape(1, 2, 1, 1)), name="g")
+    assert [la.op for la in m.layers] == [Op.CONV]
+    assert m.tensor(m.output).name == "out"
+    with pytest.raises(UnsupportedModel, match=r"node 'scale' \(Mul, output 'out'\): constant "
+                                               r"operand 'k' of shape \[1, 2, 4, 1\]"):
+        import_model(net(np.ones((1, 2, 4, 1))), name="g")
 
 
 # ------------------------------------------------------------------ (d) CLI and emulator

@@ -16,13 +16,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from msfsim import UnsupportedModel, host, refmodel
+from msfsim import UnsupportedModel, host, plan, refmodel
 from msfsim.fusion import space
 from msfsim.fusion.block import Block, BlockConfig
 from msfsim.fusion.exact import block_cost
 from msfsim.fusion.geometry import block_structure
 from msfsim.importers.tflite import import_tflite
-from msfsim.ir import Op
+from msfsim.ir import IRBuilder, Op, QParams, quantize_weights
+from msfsim.search.api import search_analytic
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import tflite_models as tm  # noqa: E402
@@ -162,3 +163,52 @@ def test_onnx_broadcast_add():
             env[layer.output] = float_layer(layer, [env[im.canon(i)] for i in layer.inputs])
         np.testing.assert_allclose(env[im.layers[-1].output], want.transpose(0, 2, 3, 1),
                                    rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("depthwise,dil,stride", [(False, (2, 2), 1), (True, (2, 2), 1),
+                                                  (False, (3, 1), 2), (True, (1, 2), 2)])
+def test_dilated_convolutions_are_tflm_bit_exact(tmp_path, monkeypatch, depthwise, dil, stride):
+    """CONV_2D / DEPTHWISE_CONV_2D with dilation factors (SAME padding, by the kernel's
+    dilated extent in TFLM too): the zero-inserted kernel, bit-exact with TFLM's interpreter
+    through the reference and the generated C of the analytic min-RAM plan. The file is
+    msfsim's export of a 3x3 conv with the dilation fields written into its options."""
+    from msfsim.exporters import flatbuf, tflite_bytes
+    rng = np.random.default_rng(5)
+    b = IRBuilder("dil", (12, 11, 8), QParams(0.02, 3))
+    w, s = quantize_weights(rng.normal(0, 0.3, (8, 3, 3, 8)), 0)
+    y = b.conv(b.input, w, s, rng.normal(0, 0.1, 8), QParams(0.05, -10), pad=(1, 1, 1, 1),
+               activation="relu")
+    same = (1, 1, 1, 1) if stride == 1 else (0, 1, 1, 1)  # TFLite's SAME on 12 x 11
+    if depthwise:
+        w, s = quantize_weights(rng.normal(0, 0.3, (3, 3, 8)), 2)
+        b.conv(y, w, s, rng.normal(0, 0.1, 8), QParams(0.04, 2), stride=(stride, stride),
+               pad=same, depthwise=True)
+    else:
+        w, s = quantize_weights(rng.normal(0, 0.3, (6, 3, 3, 8)), 0)
+        b.conv(y, w, s, rng.normal(0, 0.1, 6), QParams(0.04, 2), stride=(stride, stride),
+               pad=same)
+    table = "DepthwiseConv2DOptions" if depthwise else "Conv2DOptions"
+    options = flatbuf._options
+    count = {"n": 0}
+
+    def dilated(fb, name, fields):  # the second conv's options only
+        if name == table:
+            count["n"] += 1
+            if count["n"] == (1 if depthwise else 2):
+                fields = {**fields, "DilationHFactor": dil[0], "DilationWFactor": dil[1]}
+        return options(fb, name, fields)
+    monkeypatch.setattr(flatbuf, "_options", dilated)
+    p = tmp_path / "dil.tflite"
+    p.write_bytes(tflite_bytes(b.build()))
+    monkeypatch.setattr(flatbuf, "_options", options)
+    m = import_tflite(p)
+    la = m.layers[-1]
+    assert la.kernel == (2 * dil[0] + 1, 2 * dil[1] + 1)
+    assert la.op == (Op.DWCONV if depthwise else Op.CONV)
+    xs = tm.inputs(m, 3, seed=4)
+    want = tm.tflm(m, p, xs)
+    fused = plan.from_json(m, search_analytic(m, "stm32f746").to_plan_json())
+    for x, w_ in zip(xs, want):
+        np.testing.assert_array_equal(refmodel.run(m, x).reshape(-1), w_)
+        yv, _ = host.run_plan(m, fused, x)
+        np.testing.assert_array_equal(yv.reshape(-1), w_)

@@ -1,7 +1,8 @@
 """PyTorch exports as users bring them: tests/data/onnx/*.onnx, written by
 scripts/make_onnx_fixtures.py with torch.onnx's TorchScript (_ts) and dynamo (_dynamo) exporters
-from torchvision's MobileNetV3-small and SqueezeNet 1.1 (shrunk), a LeNet with nn.ZeroPad2d,
-PyTorch pooling (ceil_mode, count_include_pad) and grouped convolutions.
+from torchvision's MobileNetV3-small, SqueezeNet 1.1 and DenseNet (shrunk; DenseNet behind an
+input normalisation), a LeNet with nn.ZeroPad2d, PyTorch pooling (ceil_mode,
+count_include_pad) and grouped convolutions.
 
 Each fixture imports; its calibrated int8 reference tracks onnxruntime's float output within a
 few LSB; the layer-by-layer and analytic min-RAM plans run through the generated C on the host
@@ -30,17 +31,20 @@ ort = pytest.importorskip("onnxruntime")
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data" / "onnx"
-NAMES = ["mbv3_small", "squeezenet11", "lenet_pad", "pools", "grouped"]
+NAMES = ["mbv3_small", "squeezenet11", "lenet_pad", "pools", "grouped", "densenet"]
 FILES = [f"{n}_{e}" for n in NAMES for e in ("ts", "dynamo")]
 # largest difference to onnxruntime's float output, in output LSB (calibrated on random inputs,
 # deep nets accumulate rounding)
-TOLERANCE = {"mbv3_small": 12, "squeezenet11": 12, "lenet_pad": 5, "pools": 5, "grouped": 5}
+TOLERANCE = {"mbv3_small": 12, "squeezenet11": 12, "lenet_pad": 5, "pools": 5, "grouped": 5,
+             "densenet": 5}
 OPS = {
     "mbv3_small": {Op.CONV, Op.DWCONV, Op.LUT, Op.GAP, Op.MUL, Op.ADD, Op.DENSE},
     "squeezenet11": {Op.CONV, Op.MAXPOOL, Op.CONCAT, Op.GAP},
     "lenet_pad": {Op.CONV, Op.MAXPOOL, Op.DENSE},
     "pools": {Op.CONV, Op.AVGPOOL, Op.MAXPOOL},
     "grouped": {Op.CONV, Op.DWCONV, Op.GAP, Op.DENSE},
+    # the input normalisation and the BatchNorms after concatenations: 1x1 depthwise convs
+    "densenet": {Op.CONV, Op.DWCONV, Op.CONCAT, Op.MAXPOOL, Op.AVGPOOL, Op.GAP, Op.DENSE},
 }
 
 
@@ -93,6 +97,9 @@ def test_fixtures_are_small_pytorch_exports():
     groups = {a.i for n in onnx.load(fixture("grouped_ts")).graph.node for a in n.attribute
               if a.name == "group"}
     assert {4, 16, 32} <= groups
+    dn = onnx.load(fixture("densenet_ts")).graph
+    assert [len(n.input) for n in dn.node if n.op_type == "Concat"].count(1) == 2
+    assert {"Sub", "Div", "BatchNormalization"} <= ops("densenet_ts") & ops("densenet_dynamo")
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -151,7 +158,7 @@ def test_grouped_convs_are_block_diagonal():
 
 @pytest.mark.parametrize("name,vanilla", [("squeezenet11_ts", True), ("pools_dynamo", True),
                                           ("grouped_ts", False), ("lenet_pad_ts", False),
-                                          ("mbv3_small_dynamo", False)])
+                                          ("mbv3_small_dynamo", False), ("densenet_ts", False)])
 def test_plans_bit_exact_with_reference(name, vanilla):
     """The analytic min-RAM plan through the generated C on the host, and layer by layer for
     the new pooling geometries and the Concat copies (each build compiles every kernel: the
@@ -165,6 +172,20 @@ def test_plans_bit_exact_with_reference(name, vanilla):
     for label, blocks in runs:
         y, _ = host.run_plan(m, blocks, x)
         np.testing.assert_array_equal(y, want, err_msg=f"{name} {label}")
+
+
+def test_densenet_batchnorms_and_normalisation_are_depthwise_1x1():
+    """The input normalisation (Sub, then Div folded into it) and each BatchNorm reading a
+    concatenation become one 1x1 depthwise conv each; the stem's BatchNorm folds into its conv;
+    a one-input Concat is its input."""
+    for e in ("ts", "dynamo"):
+        m = import_model(fixture(f"densenet_{e}"))
+        dw = [la for la in m.layers if la.op == Op.DWCONV]
+        assert len(dw) == 7 and all(la.kernel == (1, 1) for la in dw)
+        assert m.layers[0].op == Op.DWCONV and m.layers[0].inputs == (m.input,)
+        assert sum(la.op == Op.CONCAT for la in m.layers) == 6
+        # a BN -> ReLU pair is one layer (the ReLU is its clamp: no table)
+        assert len(m.layers) == 27 and not any(la.op == Op.LUT for la in m.layers)
 
 
 # ------------------------------------------------------------------ small graphs
@@ -347,7 +368,7 @@ def test_errors_name_dynamo_node_and_output():
     """Dynamo names nodes node_*; an unnamed node is named by its output tensor."""
     p = onnx.load(fixture("grouped_dynamo"))
     conv = next(n for n in p.graph.node if n.op_type == "Conv" and n.input[0] != "input")
-    conv.attribute.append(helper.make_attribute("dilations", [2, 2]))
+    conv.attribute.append(helper.make_attribute("dilations", [0, 2]))  # not a dilation
     with pytest.raises(UnsupportedModel, match=rf"node '{conv.name}' \(Conv, output "
                                                rf"'{conv.output[0]}'\): dilation"):
         import_model(p, name="g")
@@ -406,3 +427,124 @@ def test_concat_input_read_elsewhere_keeps_its_qparams():
     cat = m.layers[-1]
     assert cat.op == Op.CONCAT and cat.multiplier[0] != 0 and cat.multiplier[1] == 0
     assert m.tensor(cat.inputs[1]).q == m.tensor(cat.output).q != m.tensor(cat.inputs[0]).q
+
+
+# ------------------------------------------------------------------ per-channel affine maps
+
+def _affine_net(op, const_shape, first=False, after="pool", hw=8, seed=3):
+    """conv -> [relu -> maxpool] -> `op` with a constant of `const_shape` -> conv, on a
+    3 x hw x hw input."""
+    rng = np.random.default_rng(seed)
+    v = (rng.uniform(0.5, 2.0, const_shape) * np.where(rng.random(const_shape) < 0.3, -1, 1))
+    inits = [_w("w1", (6, 3, 3, 3)), _w("w2", (4, 6, 1, 1), 1),
+             numpy_helper.from_array(v.astype(np.float32), "k")]
+    nodes = [helper.make_node("Conv", ["input", "w1"], ["c1"], pads=[1, 1, 1, 1], name="c1")]
+    x, out_hw = "c1", hw
+    if after == "pool":
+        nodes += [helper.make_node("Relu", ["c1"], ["r"], name="relu"),
+                  helper.make_node("MaxPool", ["r"], ["p"], kernel_shape=[2, 2], strides=[2, 2],
+                                   name="pool")]
+        x, out_hw = "p", hw // 2
+    nodes += [helper.make_node(op, ["k", x] if first else [x, "k"], ["a"], name="affine"),
+              helper.make_node("Conv", ["a", "w2"], ["out"], name="c2")]
+    return _model(nodes, inits, shape=(1, 3, hw, hw), out_dims=[1, 4, out_hw, out_hw])
+
+
+@pytest.mark.parametrize("op,shape,first,after,dw", [
+    ("Mul", (1, 6, 1, 1), False, "pool", True),     # after a pool: a 1x1 depthwise conv
+    ("Mul", (6, 1, 1), True, "conv", False),        # right after the conv: folded into it
+    ("Div", (1, 6, 1, 1), False, "pool", True),
+    ("Div", (6, 1, 1), False, "conv", False),
+    ("Add", (1, 6, 1, 1), False, "pool", True),
+    ("Sub", (1, 6, 1, 1), True, "pool", True),      # c - x: weight -1
+    ("Sub", (1, 6, 1, 1), True, "conv", False),     # c - conv(x): the conv's weights negated
+    ("Mul", (1, 1, 1, 1), False, "conv", False),    # one number: a table, as before
+])
+def test_per_channel_affine_tracks_onnxruntime(tmp_path, op, shape, first, after, dw):
+    """Mul / Div / Add / Sub by a (1, C, 1, 1) constant: folded into the conv before it, or a
+    1x1 depthwise conv; the calibrated int8 reference within 3 LSB of onnxruntime's float
+    output (a per-channel scale is exact in int8: one weight per channel), and the generated C of the analytic min-RAM plan bit-exact with it."""
+    proto = _affine_net(op, shape, first, after)
+    path = tmp_path / "affine.onnx"
+    onnx.save(proto, path)
+    m = import_model(path)
+    ops = [la.op for la in m.layers]
+    assert (Op.DWCONV in ops) == dw
+    if shape == (1, 1, 1, 1):
+        assert Op.LUT in ops
+    elif not dw:
+        assert ops == [Op.CONV, Op.CONV]
+    assert lsb_error(m, path) <= 3  # on the calibration image, whose ranges the qparams cover
+    x = quantized_input(m, 7)[1]
+    y, _ = host.run_plan(m, plan.from_json(m, search_analytic(m, "stm32f746").to_plan_json()), x)
+    np.testing.assert_array_equal(y, refmodel.run(m, x))
+
+
+@pytest.mark.parametrize("shape,msg", [
+    ((6,), r"constant operand 'k' of shape \[6\] does not broadcast along the channels only"),
+    ((1, 6, 2, 1), "does not broadcast along the channels only"),
+    ((1, 5, 1, 1), r"C = 6"),
+])
+def test_constant_varying_along_h_or_w_is_refused(shape, msg):
+    """ONNX broadcasts a (C,) constant along W, not C: refused, as any constant that would vary
+    along H or W, naming the node."""
+    with pytest.raises(UnsupportedModel, match=r"node 'affine' \(Mul, output 'a'\): .*" + msg):
+        import_model(_affine_net("Mul", shape), name="g")
+
+
+def test_add_of_a_w_shaped_constant_is_not_a_bias():
+    """An Add of a (6,) constant after a conv of 6 channels on a 6-wide map broadcasts along W
+    (onnxruntime runs it so): refused, never folded into the bias as if per channel."""
+    proto = _affine_net("Add", (6,), after="conv", hw=6)
+    ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    with pytest.raises(UnsupportedModel, match="does not broadcast along the channels only"):
+        import_model(proto, name="g")
+
+
+def test_batchnorm_after_relu_and_per_channel_zero_division():
+    """conv -> relu -> BatchNormalization: the BN cannot fold (the ReLU is between), so it is a
+    1x1 depthwise conv tracking onnxruntime; a Div by a per-channel constant holding 0 is
+    refused."""
+    rng = np.random.default_rng(0)
+    bn = [numpy_helper.from_array(v.astype(np.float32), n) for n, v in (
+        ("s", rng.uniform(0.5, 1.5, 6)), ("b", rng.normal(0, .2, 6)),
+        ("mu", rng.normal(0, .2, 6)), ("var", rng.uniform(0.5, 1.5, 6)))]
+    nodes = [helper.make_node("Conv", ["input", "w1"], ["c1"], pads=[1, 1, 1, 1], name="c1"),
+             helper.make_node("Relu", ["c1"], ["r"], name="relu"),
+             helper.make_node("BatchNormalization", ["r", "s", "b", "mu", "var"], ["out"],
+                              name="bn")]
+    m = import_model(_model(nodes, [_w("w1", (6, 3, 3, 3))] + bn), name="g")
+    assert [la.op for la in m.layers] == [Op.CONV, Op.DWCONV]
+    zero = _affine_net("Div", (1, 6, 1, 1))
+    k = numpy_helper.to_array(zero.graph.initializer[2]).copy()
+    k[0, 2] = 0.0
+    zero.graph.initializer[2].CopyFrom(numpy_helper.from_array(k, "k"))
+    with pytest.raises(UnsupportedModel, match=r"node 'affine' \(Div, output 'a'\): division by "
+                                               r"zero"):
+        import_model(zero, name="g")
+
+
+@pytest.mark.parametrize("group,dil,pads", [(1, [2, 2], [2, 2, 2, 2]), (6, [2, 2], [2, 2, 2, 2]),
+                                            (1, [3, 1], [3, 1, 3, 1]), (6, [2, 3], [0, 0, 0, 0])])
+def test_dilated_conv_is_a_zero_inserted_kernel(tmp_path, group, dil, pads):
+    """A dilated conv (torch's dilation=...; depthwise too) becomes the larger kernel with zeros
+    between the taps: onnxruntime's float output within 3 LSB, the generated C of the analytic
+    min-RAM plan bit-exact with the reference."""
+    w1 = _w("w1", (6, 3, 3, 3))
+    w2 = _w("w2", (6, 6 // group, 3, 3), 1)
+    nodes = [helper.make_node("Conv", ["input", "w1"], ["c1"], pads=[1, 1, 1, 1], name="c1"),
+             helper.make_node("Relu", ["c1"], ["r"], name="relu"),
+             helper.make_node("Conv", ["r", "w2"], ["out"], dilations=dil, pads=pads,
+                              group=group, name="dil")]
+    oh = 12 + pads[0] + pads[2] - ((3 - 1) * dil[0] + 1) + 1
+    ow = 12 + pads[1] + pads[3] - ((3 - 1) * dil[1] + 1) + 1
+    path = tmp_path / "dil.onnx"
+    onnx.save(_model(nodes, [w1, w2], shape=(1, 3, 12, 12), out_dims=[1, 6, oh, ow]), path)
+    m = import_model(path)
+    la = m.layers[-1]
+    assert la.op == (Op.DWCONV if group == 6 else Op.CONV)
+    assert la.kernel == (2 * dil[0] + 1, 2 * dil[1] + 1) and m.out_shape(la)[:2] == (oh, ow)
+    assert lsb_error(m, path) <= 3
+    x = quantized_input(m, 7)[1]
+    y, _ = host.run_plan(m, plan.from_json(m, search_analytic(m, "stm32f746").to_plan_json()), x)
+    np.testing.assert_array_equal(y, refmodel.run(m, x))

@@ -22,7 +22,8 @@ from msfsim.ops.base import (BuilderLike, CKernel, CStruct, FloatLayer, LayerLik
                              OpDef, QParamsLike, clamp, get, named, register, zero_points)
 from msfsim.ops.fixedpoint import ADD_LEFT_SHIFT, quantize_multiplier
 from msfsim.ops.kinds import Op
-from msfsim.ops.lut import scalar_operand, table_layer
+from msfsim.ops.affine import channel_vector, foldable_weights, lower_affine
+from msfsim.ops.lut import constant_operand, table_layer
 from msfsim.ops.mul import broadcasts, check_shapes
 
 
@@ -59,35 +60,32 @@ def lower_add(ctx, node) -> None:
 
 
 def add_constant(ctx, node, sign: float) -> None:
-    """x + sign * c, or c + sign * x, for an activation x and a constant c: folded into the
-    bias of the layer producing x (a layer with a bias and no activation yet, whose output
-    only this node reads; c one number or one per channel); else, for one number, a table."""
-    import onnx
-    k = 0 if ctx.is_act(node.input[0]) else 1
-    if not ctx.is_act(node.input[k]):
+    """x + sign * c, or c + sign * x, for an activation x and a constant c (one number, or one
+    per channel): folded into the bias (and, for c - x, the weights' sign) of the layer
+    producing x when it can take it (msfsim.ops.affine); else, for one number, a table; else a
+    per-channel 1x1 depthwise conv."""
+    found = constant_operand(ctx, node)
+    if found is None:
         raise UnsupportedModel(f"{ctx.where(node)}: neither input is an activation tensor")
-    # the activation as input 0 (foldable looks there); x's sign when the constant comes first
+    k = found[0]
+    x = ctx.act(node, k)
+    # x's sign when the constant comes first
     x_sign = 1.0 if k == 0 else sign
     c_sign = sign if k == 0 else 1.0
+    c = channel_vector(ctx, node, 1 - k, x.shape[2], x.flat, "addend")
+    f = np.full_like(c, x_sign)
+    if found[1].size == 1 and not _folds(ctx, node, k):
+        table_layer(ctx, node, k, "affine", {"scale": x_sign, "shift": c_sign * float(c[0])})
+        return
+    lower_affine(ctx, node, k, f, c_sign * c)
+
+
+def _folds(ctx, node, k: int) -> bool:
+    """Whether activation input k's producer can take an affine map of it."""
+    import onnx
     first = onnx.helper.make_node(node.op_type, [node.input[k], node.input[1 - k]],
                                   list(node.output), name=node.name)
-    c = c_sign * np.asarray(ctx.const(first, 1, "addend"), dtype=np.float64).ravel()
-    layer = ctx.foldable(first) if x_sign > 0 else None
-    if layer is not None and get(layer.op).weight_axis is not None and \
-            layer.activation == "none":
-        cout = layer.out_shape[2]
-        if c.size not in (1, cout):
-            raise UnsupportedModel(f"{ctx.where(node)}: constant of {c.size} values for {cout} "
-                                   f"channels")
-        layer.bias = (layer.bias if layer.bias is not None else 0.0) + np.broadcast_to(c, (cout,))
-        ctx.rename_output(layer, node)
-        return
-    if c.size != 1:
-        raise UnsupportedModel(f"{ctx.where(node)}: a constant of more than one value is "
-                               f"supported only as the bias of the Conv/Gemm/MatMul right "
-                               f"before it")
-    _, v = scalar_operand(ctx, node)  # type: ignore[misc]  (one input is a constant)
-    table_layer(ctx, node, k, "affine", {"scale": x_sign, "shift": c_sign * v})
+    return foldable_weights(ctx, first) is not None
 
 
 def lower_sub(ctx, node) -> None:

@@ -51,8 +51,9 @@ def lower_concat(ctx, node) -> None:
     if any(a.flat for a in acts) or len({a.shape[:2] for a in acts}) != 1:
         raise UnsupportedModel(f"{ctx.where(node)}: inputs must share H and W "
                                f"({', '.join('x'.join(map(str, a.shape)) for a in acts)})")
-    if len(acts) == 1:
-        raise UnsupportedModel(f"{ctx.where(node)}: a Concat of one input is not supported")
+    if len(acts) == 1:  # torch.cat([x]) (DenseNet's first layer): x itself
+        ctx.same_as(node)
+        return
     prev = acts[0]
     h, w, c = prev.shape
     for k, nxt in enumerate(acts[1:], start=1):

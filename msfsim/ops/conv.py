@@ -17,7 +17,7 @@ from msfsim.names import shown
 from msfsim.ops import fixedpoint as fx
 from msfsim.ops.base import (CKernel, LayerLike, ModelLike, clamp, float_weight, float_windows,
                              register, zero_points)
-from msfsim.ops.convbase import ConvLike, fold_batchnorm, lower_conv
+from msfsim.ops.convbase import ConvLike, lower_batchnorm, lower_conv
 from msfsim.ops.kinds import Op
 
 IM2COL_BYTES = 2     # int16 im2col element of msf_convolve_s8
@@ -77,7 +77,7 @@ class ConvOp(ConvLike):
     op = Op.CONV
     weight_axis = 0
     c_kernels = (CONV, CONV_1X1, CONV_MAXPOOL)
-    onnx = {"Conv": lower_conv, "BatchNormalization": fold_batchnorm}
+    onnx = {"Conv": lower_conv, "BatchNormalization": lower_batchnorm}
 
     def check_weights(self, w_q, cin, name):
         _, _, _, wcin = w_q.shape

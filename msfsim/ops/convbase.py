@@ -17,6 +17,7 @@ from msfsim.ops.base import (BuilderLike, CArray, CDecl, CIf, CStruct, CTable, F
                              LayerLike, ModelLike, OpDef, QParamsLike, get, named,
                              quantize_channels, window_shape)
 from msfsim.ops.fixedpoint import quantize_weights
+from msfsim.ops.affine import lower_affine
 from msfsim.ops.kinds import Op
 
 
@@ -178,13 +179,33 @@ def block_diagonal(w: np.ndarray, group: int) -> np.ndarray:
     return dense
 
 
+# A dilation becomes a larger kernel with zeros between the taps; beyond this factor the
+# kernel would hold mostly zeros (no MCU model dilates further)
+MAX_DILATION = 16
+
+
+def dilate(w: np.ndarray, d: tuple[int, int], axes: tuple[int, int] = (-2, -1)) -> np.ndarray:
+    """Conv weights whose kernel rows and columns lie along `axes`, dilated by d, as the dense
+    kernel of (k - 1) * d + 1 taps each way with zeros between the taps: the same sums, as a
+    zero weight adds nothing."""
+    ah, aw = (a % w.ndim for a in axes)
+    shape = list(w.shape)
+    shape[ah], shape[aw] = (shape[ah] - 1) * d[0] + 1, (shape[aw] - 1) * d[1] + 1
+    out = np.zeros(shape, w.dtype)
+    index = [slice(None)] * w.ndim
+    index[ah], index[aw] = slice(None, None, d[0]), slice(None, None, d[1])
+    out[tuple(index)] = w
+    return out
+
+
 def lower_conv(ctx, node) -> None:
     """Conv: group 1 -> conv (weights (Cout, kh, kw, Cin)); group = C = Cout with one input
     channel per group -> dwconv (weights (kh, kw, C)). Any other grouping (1 < group < C, or a
     depthwise conv with channel multiplier > 1) -> conv with block-diagonal weights
     (`block_diagonal`): the same int8 arithmetic, `group` times the MACs. A Pad before it
     (zeros along H and W) adds to its padding: exact, as the kernels pad with the input zero
-    point. No dilation."""
+    point. A dilation d becomes the (k - 1) * d + 1 kernel with zeros between the taps
+    (`dilate`): exact, (k - 1) * d + 1 squared over k squared the MACs."""
     x, folded = ctx.padded_input(node)
     if x.flat:
         raise UnsupportedModel(f"{ctx.where(node)}: input is flattened")
@@ -194,9 +215,10 @@ def lower_conv(ctx, node) -> None:
     if w.ndim != 4:
         raise UnsupportedModel(f"{ctx.where(node)}: only 2-D convolutions are supported "
                                f"(weights are {w.ndim - 2}-D)")
-    if any(d != 1 for d in a.get("dilations", [1, 1])):
-        raise UnsupportedModel(f"{ctx.where(node)}: dilation {ctx.short(list(a['dilations']))} "
-                               f"is not supported")
+    dil = tuple(int(v) for v in a.get("dilations", [1, 1]))
+    if len(dil) != 2 or not all(1 <= v <= MAX_DILATION for v in dil):
+        raise UnsupportedModel(f"{ctx.where(node)}: dilation {ctx.short(list(dil))} is not 2 "
+                               f"integers in [1, {MAX_DILATION}]")
     h, wd, c = x.shape
     cout, cin_g, kh, kw = w.shape
     group = int(a.get("group", 1))
@@ -204,6 +226,13 @@ def lower_conv(ctx, node) -> None:
     if k != (kh, kw):
         raise UnsupportedModel(f"{ctx.where(node)}: kernel_shape {list(k)} differs from the "
                                f"weights' {kh}x{kw}")
+    if dil != (1, 1):  # the zero-inserted kernel: its extent is what pads and windows see
+        kh, kw = (kh - 1) * dil[0] + 1, (kw - 1) * dil[1] + 1
+        k = (kh, kw)
+        if cout * cin_g * kh * kw > MAX_DENSE_WEIGHTS:
+            raise UnsupportedModel(f"{ctx.where(node)}: dilation {list(dil)} is run as a "
+                                   f"{kh}x{kw} kernel of {cout * cin_g * kh * kw:,} weights, "
+                                   f"above msfsim's bound of {MAX_DENSE_WEIGHTS:,}")
     t, left, b, r = folded
     pad = ctx.pads(node, a, (h + t + b, wd + left + r), k, s)
     pad = (pad[0] + t, pad[1] + left, pad[2] + b, pad[3] + r)
@@ -225,6 +254,8 @@ def lower_conv(ctx, node) -> None:
                                    f"of {cout * c * kh * kw:,} weights, above msfsim's bound of "
                                    f"{MAX_DENSE_WEIGHTS:,}")
         op, layout = Op.CONV, (lambda v: block_diagonal(v, group).transpose(0, 2, 3, 1))
+    if dil != (1, 1):
+        layout = (lambda f: (lambda v: f(dilate(v, dil))))(layout)  # type: ignore[misc]
     wq = None
     if wv is not None and not np.any(wv.zero_point != 0) and wv.q.dtype == np.int8:
         # (asymmetric or uint8 weights are requantised symmetrically by `quantize`)
@@ -241,15 +272,12 @@ def lower_conv(ctx, node) -> None:
                                    weight=layout(w).astype(np.float64), weight_q=wq, bias=bias))
 
 
-def fold_batchnorm(ctx, node) -> None:
-    """BatchNormalization after a conv / dwconv whose output it alone reads: scales its
-    weights and bias (QDQ int8 weights stay exact: |f| goes into the scales, its sign into q)."""
-    layer = ctx.foldable(node)
-    opdef = get(layer.op) if layer is not None else None
-    if not isinstance(opdef, ConvLike):
-        raise UnsupportedModel(f"{ctx.where(node)}: can only be folded into the Conv "
-                               f"right before it, whose output it alone reads")
-    cout = layer.out_shape[2]
+def lower_batchnorm(ctx, node) -> None:
+    """BatchNormalization: the per-channel affine map scale / sqrt(var + eps) * (x - mean) +
+    bias (msfsim.ops.affine): folded into the conv / dwconv / dense before it, else a 1x1
+    depthwise conv (DenseNet's and pre-activation ResNets' BN after a concat or an add)."""
+    x = ctx.act(node, 0)
+    cout = x.shape[2]
     params = []
     for i, n in ((1, "scale"), (2, "bias"), (3, "mean"), (4, "var")):
         v = ctx.const(node, i, n).astype(np.float64).ravel()
@@ -259,17 +287,9 @@ def fold_batchnorm(ctx, node) -> None:
         params.append(np.broadcast_to(v, (cout,)))
     scale, b, mean, var = params
     eps = float(ctx.attrs(node).get("epsilon", 1e-5))
-    if not math.isfinite(eps) or np.any(var + eps <= 0):
+    if not math.isfinite(eps) or np.any(var + eps <= 0) or \
+            not np.all(np.isfinite(np.concatenate(params))):
         raise UnsupportedModel(f"{ctx.where(node)}: variance {shown(node.input[4])} + epsilon "
-                               f"{eps:g} must be positive")
+                               f"{eps:g} must be positive and every parameter finite")
     f = scale / np.sqrt(var + eps)
-    shape = [1] * layer.weight.ndim
-    shape[opdef.weight_axis] = -1
-    layer.weight = layer.weight * f.reshape(shape)
-    if layer.weight_q is not None:
-        q, s = layer.weight_q
-        sign = np.where(f < 0, -1, np.where(f > 0, 1, 0))  # f = 0: the channel is zero
-        layer.weight_q = ((q * sign.reshape(shape)).astype(np.int8),
-                          np.where(f == 0, 1.0, s * np.abs(f)))
-    layer.bias = (layer.bias if layer.bias is not None else 0.0) * f + b - mean * f
-    ctx.rename_output(layer, node)
+    lower_affine(ctx, node, 0, f, b - mean * f)

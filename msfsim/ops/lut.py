@@ -92,16 +92,25 @@ def lower_unary(ctx, node) -> None:
     table_layer(ctx, node, 0, node.op_type.lower(), attrs)
 
 
-def scalar_operand(ctx, node) -> tuple[int, float] | None:
-    """(the activation's input index, the constant) of a binary node of an activation and one
-    finite constant number; None when both inputs are activations. A constant of more values
-    or a non-finite one is refused, naming the node."""
+def constant_operand(ctx, node) -> tuple[int, np.ndarray] | None:
+    """(the activation's input index, the constant) of a binary node of an activation and a
+    constant; None when both inputs are activations."""
     if len(node.input) != 2 or all(ctx.is_act(n) for n in node.input):
         return None
     k = 0 if ctx.is_act(node.input[0]) else 1
     if not ctx.is_act(node.input[k]):
         raise UnsupportedModel(f"{ctx.where(node)}: neither input is an activation tensor")
-    c = np.asarray(ctx.const(node, 1 - k, "constant operand"), dtype=np.float64)
+    return k, np.asarray(ctx.const(node, 1 - k, "constant operand"), dtype=np.float64)
+
+
+def scalar_operand(ctx, node) -> tuple[int, float] | None:
+    """(the activation's input index, the constant) of a binary node of an activation and one
+    finite constant number; None when both inputs are activations. A constant of more values
+    or a non-finite one is refused, naming the node."""
+    found = constant_operand(ctx, node)
+    if found is None:
+        return None
+    k, c = found
     if c.size != 1:
         raise UnsupportedModel(f"{ctx.where(node)}: a constant operand of {c.size} values is "
                                f"not supported here (one number only)")
@@ -109,6 +118,20 @@ def scalar_operand(ctx, node) -> tuple[int, float] | None:
     if not math.isfinite(v):
         raise UnsupportedModel(f"{ctx.where(node)}: constant {v} is not finite")
     return k, v
+
+
+def channel_operand(ctx, node) -> tuple[int, np.ndarray] | None:
+    """(the activation's input index, one value per channel) of a binary node of an
+    activation and a constant of more than one value broadcast along the channels
+    (msfsim.ops.affine.channel_vector); None when the constant is one number or both inputs
+    are activations."""
+    from msfsim.ops.affine import channel_vector
+    found = constant_operand(ctx, node)
+    if found is None or found[1].size == 1:
+        return None
+    k = found[0]
+    x = ctx.act(node, k)
+    return k, channel_vector(ctx, node, 1 - k, x.shape[2], x.flat, "constant operand")
 
 
 def lower_prelu(ctx, node) -> None:
@@ -121,11 +144,19 @@ def lower_prelu(ctx, node) -> None:
 
 
 def lower_div(ctx, node) -> None:
-    """x / c for one constant number c: a table."""
+    """x / c for one constant number c: a table; for a constant per channel, a per-channel
+    scale (msfsim.ops.affine)."""
+    per_channel = channel_operand(ctx, node)
+    if per_channel is not None and per_channel[0] == 0:
+        if np.any(per_channel[1] == 0.0):
+            raise UnsupportedModel(f"{ctx.where(node)}: division by zero")
+        from msfsim.ops.affine import lower_affine
+        lower_affine(ctx, node, 0, 1.0 / per_channel[1], np.zeros_like(per_channel[1]))
+        return
     found = scalar_operand(ctx, node)
     if found is None or found[0] != 0:
-        raise UnsupportedModel(f"{ctx.where(node)}: only Div of an activation by one constant "
-                               f"number is supported")
+        raise UnsupportedModel(f"{ctx.where(node)}: only Div of an activation by a constant "
+                               f"(one number, or one per channel) is supported")
     if found[1] == 0.0:
         raise UnsupportedModel(f"{ctx.where(node)}: division by zero")
     table_layer(ctx, node, 0, "div", {"divisor": found[1]})

@@ -20,7 +20,8 @@ from msfsim.ops.base import (CKernel, CStruct, FloatLayer, LayerLike, ModelLike,
                              QParamsLike, clamp, named, register, zero_points)
 from msfsim.ops.fixedpoint import quantize_multiplier
 from msfsim.ops.kinds import Op
-from msfsim.ops.lut import scalar_operand, table_layer
+from msfsim.ops.affine import lower_affine
+from msfsim.ops.lut import channel_operand, scalar_operand, table_layer
 
 
 def mul(a: np.ndarray, b: np.ndarray, multiplier: int, shift: int, zp_a: int = 0,
@@ -45,7 +46,13 @@ def check_shapes(a_shape, b_shape) -> str | None:
 
 
 def lower_mul(ctx, node) -> None:
-    """Mul of two activations -> mul; of an activation and one constant number -> a table."""
+    """Mul of two activations -> mul; of an activation and one constant number -> a table;
+    by a constant per channel -> a per-channel scale (msfsim.ops.affine)."""
+    per_channel = channel_operand(ctx, node)
+    if per_channel is not None:
+        k, f = per_channel
+        lower_affine(ctx, node, k, f, np.zeros_like(f))
+        return
     scalar = scalar_operand(ctx, node)
     if scalar is not None:
         table_layer(ctx, node, scalar[0], "affine", {"scale": scalar[1], "shift": 0.0})

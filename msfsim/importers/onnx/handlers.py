@@ -79,10 +79,7 @@ def flatten(im, node: onnx.NodeProto) -> None:
 
 
 def identity(im, node: onnx.NodeProto) -> None:
-    v = im.values.get(node.input[0])
-    im.values[node.output[0]] = v
-    if isinstance(v, Act):
-        im.alias[node.output[0]] = v.name
+    im.same_as(node)
 
 
 def constant(im, node: onnx.NodeProto) -> None:

@@ -142,6 +142,13 @@ class Importer:
         self.producer[layer.output] = layer
         self.values[node.output[0]] = Act(layer.output, layer.out_shape)
 
+    def same_as(self, node: onnx.NodeProto, k: int = 0) -> None:
+        """node's output is its input k, unchanged (Identity, Dropout, a one-input Concat)."""
+        v = self.values.get(node.input[k])
+        self.values[node.output[0]] = v
+        if isinstance(v, Act):
+            self.alias[node.output[0]] = v.name
+
     def foldable(self, node: onnx.NodeProto) -> FloatLayer | None:
         """The layer producing node's first input if node may be folded into it."""
         v = self.values.get(node.input[0])

@@ -23,6 +23,7 @@ from msfsim.importers.tflite.read import TflOp, type_name
 from msfsim.importers.tflite.walk import INT8, Walk
 from msfsim.ir import Op, op_def
 from msfsim.names import shown
+from msfsim.ops.convbase import MAX_DILATION, dilate
 
 SAME = tflite.Padding.SAME
 
@@ -84,8 +85,9 @@ def conv(w: Walk, op: TflOp) -> None:
     o = op.options
     if o is None:
         raise w.fail(op, "options missing")
-    if o.dilation_h != 1 or o.dilation_w != 1:
-        raise w.fail(op, f"dilation {o.dilation_h}x{o.dilation_w} is not supported")
+    dil = (int(o.dilation_h), int(o.dilation_w))
+    if not all(1 <= d <= MAX_DILATION for d in dil):
+        raise w.fail(op, f"dilation {dil[0]}x{dil[1]} is not in [1, {MAX_DILATION}]")
     i = op.inputs[0]
     pre = (0, 0, 0, 0)
     if i in w.pads:  # PAD folded: its padding adds to the convolution's own
@@ -117,6 +119,13 @@ def conv(w: Walk, op: TflOp) -> None:
             raise w.fail(op, f"weights {list(wq.shape)} for {x.shape[2]} input channels "
                              f"(grouped convolutions are not supported)")
         wir, k = wq, (wq.shape[1], wq.shape[2])
+    if dil != (1, 1):  # the zero-inserted kernel (TFLM pads SAME by its extent too)
+        axes = (0, 1) if depthwise else (1, 2)
+        if wir.size * dil[0] * dil[1] > MAX_WEIGHT_ELEMENTS:
+            raise w.fail(op, f"dilation {dil[0]}x{dil[1]}: as a dense kernel its weights would "
+                             f"exceed msfsim's bound of {MAX_WEIGHT_ELEMENTS:,} values")
+        wir = dilate(wir, dil, axes)
+        k = (wir.shape[axes[0]], wir.shape[axes[1]])
     s = (int(o.stride_h), int(o.stride_w))
     if min(s) < 1:
         raise w.fail(op, f"stride {list(s)}")
