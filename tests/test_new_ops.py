@@ -302,6 +302,11 @@ TABLE_NODES = {
     "Mul": ("Mul", {}, -1.5, True),
     "Div": ("Div", {}, 3.0, False),
     "Sub-from": ("Sub", {}, 0.5, True),
+    "Erf": ("Erf", {}, None, False),      # torch's exact GELU: Div, Erf, Add, Mul, Mul
+    "Gelu": ("Gelu", {}, None, False),    # opset 20
+    "Gelu-tanh": ("Gelu", {"approximate": "tanh"}, None, False),
+    "Abs": ("Abs", {}, None, False),
+    "Neg": ("Neg", {}, None, False),
 }
 
 
@@ -331,7 +336,8 @@ def _table_net(op, attrs, const, const_first, qdq=None):
     shape = [1, 3, 4, 4] if qdq is None else [1, 1, 16, 16]
     g = helper.make_graph(nodes, "t", [helper.make_tensor_value_info("input", etype, shape)],
                           [helper.make_tensor_value_info("out", etype, None)], inits)
-    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)], ir_version=8)
+    opset = 20 if op == "Gelu" else 18
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)], ir_version=9)
 
 
 @pytest.mark.parametrize("case", sorted(TABLE_NODES))

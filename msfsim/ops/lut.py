@@ -7,7 +7,7 @@ input value, quantised to the output (`float_table`). Shape-preserving and read 
 (window 1x1, stride 1): it tiles and fuses like any spatial layer. The table is the layer's
 `weight` (256 int8), in flash. Kernel: `msf_lut_s8`.
 ONNX: HardSwish, HardSigmoid, Sigmoid, Tanh, LeakyRelu, Elu, Selu, Softplus, Softsign, Mish,
-PRelu with one slope;
+Erf, Gelu (exact or tanh), Abs, Neg, PRelu with one slope;
 Relu / Clip that cannot fold into the layer before them (msfsim.importers.onnx.handlers); Mul,
 Add, Sub or Div of an activation and one constant number (msfsim.ops.add for Add / Sub).
 """
@@ -38,6 +38,10 @@ def _elu(x: np.ndarray, alpha: float) -> np.ndarray:
     return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0.0)))
 
 
+def _erf(x: np.ndarray) -> np.ndarray:
+    return np.vectorize(math.erf, otypes=[np.float64])(x)
+
+
 # ONNX's Selu defaults (its operator schema)
 SELU_ALPHA, SELU_GAMMA = 1.67326319217681884765625, 1.05070102214813232421875
 
@@ -55,6 +59,12 @@ FUNCTIONS = {
     "softplus": lambda x, a: np.logaddexp(0.0, x),
     "softsign": lambda x, a: x / (1.0 + np.abs(x)),
     "mish": lambda x, a: x * np.tanh(np.logaddexp(0.0, x)),
+    "erf": lambda x, a: _erf(x),
+    "gelu": lambda x, a: (0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi)
+                                                    * (x + 0.044715 * x ** 3)))
+                          if a.get("approximate") == "tanh" else 0.5 * x * (1.0 + _erf(x / math.sqrt(2.0)))),
+    "abs": lambda x, a: np.abs(x),
+    "neg": lambda x, a: -x,
     "clip": lambda x, a: np.clip(x, a["min"], a["max"]),
     "affine": lambda x, a: x * a["scale"] + a["shift"],
     "div": lambda x, a: x / a["divisor"],
@@ -85,10 +95,17 @@ def table_layer(ctx, node, k: int, fn: str, attrs: dict[str, float]) -> None:
 
 def lower_unary(ctx, node) -> None:
     a = ctx.attrs(node)
-    attrs = {k: float(a[k]) for k in ("alpha", "beta", "gamma") if k in a}
+    attrs: dict = {k: float(a[k]) for k in ("alpha", "beta", "gamma") if k in a}
     for k, v in attrs.items():
         if not math.isfinite(v):
             raise UnsupportedModel(f"{ctx.where(node)}: {k} {v} is not finite")
+    if node.op_type == "Gelu":
+        approx = a.get("approximate", b"none")
+        approx = approx.decode("utf-8", "replace") if isinstance(approx, bytes) else str(approx)
+        if approx not in ("none", "tanh"):
+            raise UnsupportedModel(f"{ctx.where(node)}: approximate {shown(approx)} is neither "
+                                   f"'none' nor 'tanh'")
+        attrs["approximate"] = approx
     table_layer(ctx, node, 0, node.op_type.lower(), attrs)
 
 
@@ -174,7 +191,7 @@ class LutOp(OpDef):
     c_header = "msf_lut_s8.h"
     onnx = {**{op: lower_unary for op in ("HardSwish", "HardSigmoid", "Sigmoid", "Tanh",
                                           "LeakyRelu", "Elu", "Selu", "Softplus", "Softsign",
-                                          "Mish")},
+                                          "Mish", "Erf", "Gelu", "Abs", "Neg")},
             "PRelu": lower_prelu, "Div": lower_div}
 
     def out_shape(self, layer, in_shapes):
