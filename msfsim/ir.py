@@ -329,7 +329,44 @@ class IRBuilder:
 
     def build(self, output: int | None = None) -> Model:
         out = self.layers[-1].output if output is None else output
-        return Model(self.name, tuple(self.tensors), tuple(self.layers), self.input, out)
+        tensors, layers, out = merge_tables(tuple(self.tensors), tuple(self.layers), out)
+        return Model(self.name, tensors, layers, self.input, out)
+
+
+def merge_tables(tensors: tuple[Tensor, ...], layers: tuple[Layer, ...], output: int
+                 ) -> tuple[tuple[Tensor, ...], tuple[Layer, ...], int]:
+    """A lut reading another lut's output that nothing else reads (nor is the network's
+    output) takes that lut's place with the composed table: int8 to int8, so exactly what the
+    two compute, with one layer and one tensor fewer (e.g. torch's GELU: Div, Erf, Add tables
+    in a row). Tensors are renumbered without the dropped ones."""
+    uses: dict[int, int] = {}
+    for la in layers:
+        for t in la.inputs:
+            uses[t] = uses.get(t, 0) + 1
+    keep: list[Layer] = []
+    at: dict[int, int] = {}  # tensor -> index in keep of the layer writing it
+    dropped: set[int] = set()
+    for la in layers:
+        k = at.get(la.inputs[0]) if la.op == Op.LUT else None
+        if k is not None and keep[k].op == Op.LUT and uses[la.inputs[0]] == 1 \
+                and la.inputs[0] != output:
+            first = keep[k]
+            assert first.weight is not None and la.weight is not None
+            table = la.weight[first.weight.astype(np.int16) + 128]
+            dropped.add(first.output)
+            keep[k] = replace(first, name=la.name, output=la.output, weight=_ro(table),
+                              activation=f"{first.activation}+{la.activation}")
+            at[la.output] = k
+            continue
+        at[la.output] = len(keep)
+        keep.append(la)
+    if not dropped:
+        return tensors, layers, output
+    ids = {t.id: n for n, t in enumerate(t for t in tensors if t.id not in dropped)}
+    return (tuple(replace(t, id=ids[t.id]) for t in tensors if t.id not in dropped),
+            tuple(replace(la, index=n, inputs=tuple(ids[i] for i in la.inputs),
+                          output=ids[la.output]) for n, la in enumerate(keep)),
+            ids[output])
 
 
 def activation_qparams(lo: float, hi: float) -> QParams:

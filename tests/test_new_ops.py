@@ -197,7 +197,8 @@ def test_fixtures_have_the_new_ops():
         assert tm.fixture(name).stat().st_size < 100_000
     for name, act in zip(TABLE_FIXTURES, ("hard_swish", "logistic", "tanh")):
         m = import_tflite(tm.fixture(name))
-        assert [(la.op, la.activation) for la in m.layers] == [(Op.LUT, "mul"), (Op.LUT, act)]
+        # MUL by a constant, then the activation: one table, the two composed
+        assert [(la.op, la.activation) for la in m.layers] == [(Op.LUT, f"mul+{act}")]
 
 
 @pytest.mark.parametrize("name", NEW_FIXTURES + TABLE_FIXTURES)
@@ -311,14 +312,15 @@ TABLE_NODES = {
 
 
 def _table_net(op, attrs, const, const_first, qdq=None):
-    """input -> 1x1 conv -> Sigmoid (so that no Add / Sub / Clip folds into the conv) -> the
-    node; qdq = (in scale, in zp, out scale, out zp): the node alone between DequantizeLinear
+    """input -> 1x1 conv -> 2x2 max pool (so that no Add / Sub / Clip folds into the conv) ->
+    the node; qdq = (in scale, in zp, out scale, out zp): the node alone between DequantizeLinear
     and QuantizeLinear of an int8 input (onnxruntime's reference for one table)."""
     from onnx import TensorProto, helper
     mk = helper.make_node
     inits, first = [], "s"
     if qdq is None:
-        nodes = [mk("Conv", ["input", "w"], ["c"], name="conv"), mk("Sigmoid", ["c"], ["s"])]
+        nodes = [mk("Conv", ["input", "w"], ["c"], name="conv"),
+                 mk("MaxPool", ["c"], ["s"], kernel_shape=[2, 2], strides=[1, 1])]
         inits.append(om._init("w", np.random.default_rng(0).normal(0, 1, (4, 3, 1, 1))))
     else:
         nodes = [mk("DequantizeLinear", ["input", "si", "zi"], ["s"])]
@@ -349,7 +351,7 @@ def test_onnx_table_nodes_match_onnxruntime(case):
     ort = pytest.importorskip("onnxruntime")
     op, attrs, const, const_first = TABLE_NODES[case]
     m = import_model(_table_net(op, attrs, const, const_first), name="t")
-    assert [la.op for la in m.layers] == [Op.CONV, Op.LUT, Op.LUT]
+    assert [la.op for la in m.layers] == [Op.CONV, Op.MAXPOOL, Op.LUT]
     layer = m.layers[-1]
     qi, qo = m.tensor(layer.inputs[0]).q, m.tensor(layer.output).q
     proto = _table_net(op, attrs, const, const_first,
@@ -655,3 +657,32 @@ def test_tflite_relu_after_a_pool_runs_fused_bit_exact(tmp_path, op):
         for x, w_ in zip(xs, want):
             yv, _ = host.run_plan(m, blocks, x)
             np.testing.assert_array_equal(yv.reshape(-1), w_)
+
+
+def test_consecutive_tables_compose_into_one():
+    """A table reading another table that nothing else reads becomes one table, the two
+    composed (int8 to int8: exactly what the two compute); a table whose output is read twice,
+    or is the network's output, stays. The reference and the generated C agree with the
+    unmerged chain computed by hand."""
+    from msfsim.ops.lut import LutOp
+    rng = np.random.default_rng(2)
+    t1, t2, t3 = (rng.integers(-128, 128, 256).astype(np.int8) for _ in range(3))
+    b = IRBuilder("chain", (6, 6, 4), QParams(0.02, 0))
+    w, s = quantize_weights(rng.normal(0, 0.3, (4, 1, 1, 4)), 0)
+    c = b.conv(b.input, w, s, None, QParams(0.05, 3))
+    a = LutOp().build(b, c, t1, QParams(0.04, 0), activation="erf")
+    a = LutOp().build(b, a, t2, QParams(0.03, 1), activation="affine")   # merges into the first
+    fork = LutOp().build(b, a, t3, QParams(0.03, 2), activation="tanh")  # read twice: stays
+    y = b.add(LutOp().build(b, fork, t1, QParams(0.03, 2)), fork, QParams(0.05, 0))
+    m = b.build(LutOp().build(b, y, t2, QParams(0.05, 0)))
+    assert [(la.op, la.activation) for la in m.layers] == [
+        (Op.CONV, "none"), (Op.LUT, "erf+affine+tanh"), (Op.LUT, "lut"), (Op.ADD, "none"),
+        (Op.LUT, "lut")]
+    assert [t.id for t in m.tensors] == list(range(len(m.tensors))) and len(m.tensors) == 6
+    x = rng.integers(-128, 128, (6, 6, 4), dtype=np.int8)
+    values = refmodel.run_layers(m, x)
+    lut = lambda v, t: t[v.astype(np.int16) + 128]  # noqa: E731
+    conv = values[m.layers[0].output]
+    np.testing.assert_array_equal(values[m.layers[1].output], lut(lut(lut(conv, t1), t2), t3))
+    y, _ = host.run_plan(m, plan.vanilla(m), x)
+    np.testing.assert_array_equal(y, refmodel.run(m, x))
