@@ -10,7 +10,7 @@ PyTorch. Run it with a PyTorch install outside the project venv, e.g.
     /tmp/torchvenv/bin/python scripts/make_onnx_fixtures.py [--full DIR]
 
 The models are torchvision's own architectures (weights=None: no download), shrunk so that each
-file stays well under 1 MB (DenseNet with its input normalisation, too); `--full DIR` also writes the unshrunk MobileNetV3-small and
+file stays well under 1 MB (DenseNet with its input normalisation, ShuffleNetV2, too); `--full DIR` also writes the unshrunk MobileNetV3-small and
 SqueezeNet 1.1 there (10 MB and 5 MB: not for the repository). Weights come from fixed seeds;
 the exporters' versions are printed (the files were last written with torch 2.14.1,
 torchvision 0.29.1).
@@ -138,6 +138,15 @@ class DenseNetNormalized(nn.Module):
         return self.net((x - self.mean) / self.std)
 
 
+def shufflenet_v2() -> nn.Module:
+    """torchvision's ShuffleNetV2, shrunk (stages of 2 units, 8 to 32 channels, 10 classes):
+    channel splits (torch.chunk: Split, or TorchScript's Slice with shape arithmetic) and
+    channel shuffles (view to [1, 2, C / 2, H, W], transpose, view back)."""
+    return torchvision.models.ShuffleNetV2(stages_repeats=[2, 2, 2],
+                                           stages_out_channels=[8, 16, 24, 32, 64],
+                                           num_classes=10)
+
+
 # name: (model factory, input shape N x C x H x W, exporters)
 FIXTURES = {
     "mbv3_small": (mobilenet_v3_small, (1, 3, 32, 32), ("ts", "dynamo")),
@@ -146,6 +155,7 @@ FIXTURES = {
     "pools": (Pools, (1, 3, 13, 12), ("ts", "dynamo")),
     "grouped": (Grouped, (1, 3, 24, 24), ("ts", "dynamo")),
     "densenet": (DenseNetNormalized, (1, 3, 32, 32), ("ts", "dynamo")),
+    "shufflenet_v2": (shufflenet_v2, (1, 3, 32, 32), ("ts", "dynamo")),
 }
 FULL = {
     "mobilenet_v3_small_full": (lambda: torchvision.models.mobilenet_v3_small(weights=None),

@@ -31,12 +31,13 @@ ort = pytest.importorskip("onnxruntime")
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data" / "onnx"
-NAMES = ["mbv3_small", "squeezenet11", "lenet_pad", "pools", "grouped", "densenet"]
+NAMES = ["mbv3_small", "squeezenet11", "lenet_pad", "pools", "grouped", "densenet",
+         "shufflenet_v2"]
 FILES = [f"{n}_{e}" for n in NAMES for e in ("ts", "dynamo")]
 # largest difference to onnxruntime's float output, in output LSB (calibrated on random inputs,
 # deep nets accumulate rounding)
 TOLERANCE = {"mbv3_small": 12, "squeezenet11": 12, "lenet_pad": 5, "pools": 5, "grouped": 5,
-             "densenet": 5}
+             "densenet": 5, "shufflenet_v2": 5}
 OPS = {
     "mbv3_small": {Op.CONV, Op.DWCONV, Op.LUT, Op.GAP, Op.MUL, Op.ADD, Op.DENSE},
     "squeezenet11": {Op.CONV, Op.MAXPOOL, Op.CONCAT, Op.GAP},
@@ -45,6 +46,8 @@ OPS = {
     "grouped": {Op.CONV, Op.DWCONV, Op.GAP, Op.DENSE},
     # the input normalisation and the BatchNorms after concatenations: 1x1 depthwise convs
     "densenet": {Op.CONV, Op.DWCONV, Op.CONCAT, Op.MAXPOOL, Op.AVGPOOL, Op.GAP, Op.DENSE},
+    # channel splits and shuffles: one-hot 1x1 convs
+    "shufflenet_v2": {Op.CONV, Op.DWCONV, Op.CONCAT, Op.MAXPOOL, Op.GAP, Op.DENSE},
 }
 
 
@@ -100,6 +103,10 @@ def test_fixtures_are_small_pytorch_exports():
     dn = onnx.load(fixture("densenet_ts")).graph
     assert [len(n.input) for n in dn.node if n.op_type == "Concat"].count(1) == 2
     assert {"Sub", "Div", "BatchNormalization"} <= ops("densenet_ts") & ops("densenet_dynamo")
+    # torch.chunk: Split (dynamo), Slice with Shape / Gather / Add / Div arithmetic
+    # (TorchScript); the shuffle's view, transpose, view
+    assert {"Split", "Transpose", "Reshape"} <= ops("shufflenet_v2_dynamo")
+    assert {"Slice", "Shape", "Gather", "Div", "Transpose", "Reshape"} <= ops("shufflenet_v2_ts")
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -158,7 +165,8 @@ def test_grouped_convs_are_block_diagonal():
 
 @pytest.mark.parametrize("name,vanilla", [("squeezenet11_ts", True), ("pools_dynamo", True),
                                           ("grouped_ts", False), ("lenet_pad_ts", False),
-                                          ("mbv3_small_dynamo", False), ("densenet_ts", False)])
+                                          ("mbv3_small_dynamo", False), ("densenet_ts", False),
+                                          ("shufflenet_v2_dynamo", False)])
 def test_plans_bit_exact_with_reference(name, vanilla):
     """The analytic min-RAM plan through the generated C on the host, and layer by layer for
     the new pooling geometries and the Concat copies (each build compiles every kernel: the
@@ -548,3 +556,112 @@ def test_dilated_conv_is_a_zero_inserted_kernel(tmp_path, group, dil, pads):
     x = quantized_input(m, 7)[1]
     y, _ = host.run_plan(m, plan.from_json(m, search_analytic(m, "stm32f746").to_plan_json()), x)
     np.testing.assert_array_equal(y, refmodel.run(m, x))
+
+
+# ------------------------------------------------------------------ channel slices, splits, shuffles
+
+def _channels_net(nodes, c_out, inits=(), opset=18):
+    """conv (3 -> 8 channels) -> `nodes` reading 'c1' -> out (1 x c_out x 6 x 6)."""
+    head = [helper.make_node("Conv", ["input", "w1"], ["c1"], pads=[1, 1, 1, 1], name="c1")]
+    return _model(head + nodes, [_w("w1", (8, 3, 3, 3))] + list(inits), shape=(1, 3, 6, 6),
+                  opset=opset, out_dims=[1, c_out, 6, 6])
+
+
+def _i64(name, v):
+    return numpy_helper.from_array(np.array(v, np.int64), name)
+
+
+@pytest.mark.parametrize("case,c_out", [
+    ("slice", 3), ("slice_step", 3), ("slice_all", 8), ("split_input", 6), ("split_equal", 3),
+    ("split_attr", 6), ("shuffle", 8)])
+def test_channel_selections_track_onnxruntime(tmp_path, case, c_out):
+    """Slice (start, end, step; all channels: the tensor itself), Split (sizes as input, as
+    attribute (opset 11), equal parts) and a channel shuffle, each then concatenated or
+    convolved: within 2 LSB of onnxruntime, the analytic plan's C bit-exact."""
+    mk = helper.make_node
+    opset = 11 if case == "split_attr" else 18
+    inits = [_w("w2", (3, 3, 1, 1), 2)]
+    if case.startswith("slice"):
+        start, end, step = {"slice": (1, 4, 1), "slice_step": (7, -9, -3),
+                            "slice_all": (0, 100, 1)}[case]
+        inits += [_i64("s", [start]), _i64("e", [end]), _i64("a", [1]), _i64("st", [step])]
+        nodes = [mk("Slice", ["c1", "s", "e", "a", "st"], ["out"], name="sl")]
+    elif case.startswith("split"):
+        outs = ["p0", "p1", "p2"] if case == "split_equal" else ["p0", "p1"]
+        extra = {}
+        if case == "split_input":
+            inits.append(_i64("sizes", [2, 6]))
+        elif case == "split_attr":
+            extra = {"split": [2, 6]}
+        else:
+            extra = {"num_outputs": 3}
+        nodes = [mk("Split", ["c1", "sizes"] if case == "split_input" else ["c1"], outs,
+                    axis=1, name="split", **extra)]
+        if case == "split_equal":  # 8 channels in 3: 3, 3, 2
+            nodes.append(mk("Conv", ["p1", "w2"], ["out"], name="c2"))
+        else:
+            nodes.append(mk("Concat", ["p1", "p0"], ["out"], axis=1, name="cat"))
+            c_out = 8
+    else:
+        inits += [_i64("v5", [1, 2, 4, 6, 6]), _i64("v4", [1, 8, 6, 6])]
+        nodes = [mk("Reshape", ["c1", "v5"], ["g"], name="view"),
+                 mk("Transpose", ["g"], ["t"], perm=[0, 2, 1, 3, 4], name="tr"),
+                 mk("Reshape", ["t", "v4"], ["out"], name="back")]
+    proto = _channels_net(nodes, c_out, inits, opset)
+    path = tmp_path / "ch.onnx"
+    onnx.save(proto, path)
+    m = import_model(path)
+    if case == "slice_all":
+        assert [la.op for la in m.layers] == [Op.CONV]
+    assert lsb_error(m, path) <= 2  # the selection requantises to its own calibrated range
+    x = quantized_input(m, 7)[1]
+    y, _ = host.run_plan(m, plan.from_json(m, search_analytic(m, "stm32f746").to_plan_json()), x)
+    np.testing.assert_array_equal(y, refmodel.run(m, x))
+
+
+@pytest.mark.parametrize("case,msg", [
+    ("slice_h", "slices axis 2 of an activation; only slices along the channels"),
+    ("split_h", "only a split along the channels"),
+    ("split_sizes", r"split sizes \[2, 5\] do not cut 8 channels into 2 parts"),
+    ("perm", r"transposes the channel view of node 'view' \(Reshape, output 'g'\) by "
+             r"\[0, 1, 2, 4, 3\]"),
+    ("read", r"node 'c2' \(Conv, output 'out'\): reads the channel view of node 'view'"),
+])
+def test_other_channel_views_are_refused(case, msg):
+    mk = helper.make_node
+    inits = [_w("w2", (3, 8, 1, 1), 2)]
+    if case == "slice_h":
+        inits += [_i64("s", [1]), _i64("e", [3]), _i64("a", [2])]
+        nodes = [mk("Slice", ["c1", "s", "e", "a"], ["out"], name="sl")]
+    elif case.startswith("split"):
+        inits.append(_i64("sizes", [2, 5] if case == "split_sizes" else [2, 4]))
+        nodes = [mk("Split", ["c1", "sizes"], ["out", "o2"], axis=1 if case == "split_sizes"
+                    else 2, name="split")]
+    else:
+        inits.append(_i64("v5", [1, 2, 4, 6, 6]))
+        nodes = [mk("Reshape", ["c1", "v5"], ["g"], name="view")]
+        nodes.append(mk("Transpose", ["g"], ["out"], perm=[0, 1, 2, 4, 3], name="tr")
+                     if case == "perm" else mk("Conv", ["g", "w2"], ["out"], name="c2"))
+    with pytest.raises(UnsupportedModel, match=msg):
+        import_model(_channels_net(nodes, 3, inits), name="g")
+
+
+@pytest.mark.parametrize("op,a,b", [
+    ("Add", [3, -4], [2]), ("Sub", [[1, 2]], [5, 7]), ("Mul", [2, 3], [-4, 5]),
+    ("Div", [-7, 7, -8, 9], [2, -2, 3, 3]), ("Div", [1.5, -3.0], [2.0, 4.0])])
+def test_constant_arithmetic_folds_as_onnx_defines_it(op, a, b):
+    """Add / Sub / Mul / Div of constants (TorchScript's split-size arithmetic) fold as the
+    ONNX reference computes them (integer Div truncates toward zero)."""
+    from onnx.reference import ReferenceEvaluator
+    from msfsim.importers.onnx import handlers
+    dt = np.float32 if isinstance(a[0], float) else np.int64
+    x, y = np.array(a, dt), np.array(b, dt)
+    node = helper.make_node(op, ["x", "y"], ["z"], name="n")
+    g = helper.make_graph([node], "c", [], [helper.make_tensor_value_info("z", TensorProto.UNDEFINED, None)],
+                          [numpy_helper.from_array(x, "x"), numpy_helper.from_array(y, "y")])
+    want = ReferenceEvaluator(helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])).run(None, {})[0]
+    im = Importer(onnx.ModelProto(), "c", None)
+    im.values.update({"x": x, "y": y})
+    handlers.fold_arithmetic(im, node)
+    got = im.values["z"]
+    assert got.dtype == want.dtype and np.array_equal(got, want)

@@ -21,7 +21,8 @@ op's kind (`msfsim.ops.base` lists which stage uses what).
 
 Beside them: base.py (the `OpDef` protocol, the registry, C declarations as data, the IR types
 as ops see them), affine.py (per-channel affine maps of ONNX graphs: folded into the layer
-before, or a 1x1 dwconv), kinds.py (the `Op` enum), fixedpoint.py (quantisation and requantisation
+before, or a 1x1 dwconv), channels.py (ONNX channel slices and splits: one-hot 1x1
+convs), kinds.py (the `Op` enum), fixedpoint.py (quantisation and requantisation
 arithmetic), ctable.py (generates the executor's dispatch table).
 
 How to add an op, end to end
@@ -73,7 +74,8 @@ from msfsim.ops.kinds import Op
 
 # The modules of this package that define no op; every other one is an op module and
 # registers itself when imported.
-HELPERS = frozenset({"affine", "base", "convbase", "ctable", "fixedpoint", "kinds"})
+HELPERS = frozenset({"affine", "base", "channels", "convbase", "ctable", "fixedpoint",
+                     "kinds"})
 for _m in sorted(m.name for m in pkgutil.iter_modules(__path__)):
     if _m not in HELPERS:
         importlib.import_module(f"{__name__}.{_m}")

@@ -13,10 +13,10 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from msfsim.ops import concat
+from msfsim.ops import channels, concat
 from msfsim.ops.lut import table_layer
 from msfsim.importers.onnx.load import MAX_TENSOR_ELEMENTS, elements, short
-from msfsim.importers.onnx.nodes import (Act, Padded, attrs, check_act_size, fail,
+from msfsim.importers.onnx.nodes import (Act, Grouped, Padded, attrs, check_act_size, fail,
                                          keeps_input_qparams, node_label)
 from msfsim.names import shown
 
@@ -53,6 +53,8 @@ def activation(im, node: onnx.NodeProto) -> None:
 def flatten(im, node: onnx.NodeProto) -> None:
     """Flatten / Reshape to [1, N] / Squeeze of a 1x1 map: the same tensor, marked flat.
     (A Reshape of a constant is shape arithmetic, folded.)"""
+    if node.op_type == "Reshape" and isinstance(im.values.get(node.input[0]), Grouped):
+        return _shuffled(im, node)
     if node.op_type == "Reshape" and not im.is_act(node.input[0]):
         return _const_fold(_reshape)(im, node)
     x = im.act(node)
@@ -66,9 +68,17 @@ def flatten(im, node: onnx.NodeProto) -> None:
         if len(target) == 4 and ok:  # no-op reshape (back to 4-D: no longer flat, e.g. an
             im.values[node.output[0]] = Act(x.name, x.shape)  # SE scale viewed as (N, C, 1, 1))
             return
+        h, w, c = x.shape
+        if not ok and len(target) == 5 and target[0] in (0, 1) and target[3:] == [h, w] and \
+                target[1] >= 1 and target[2] in (-1, c // target[1]) and c % target[1] == 0 \
+                and not x.flat:
+            g = target[1]  # a channel shuffle begins: C viewed as (g, C / g)
+            im.values[node.output[0]] = Grouped(x, np.arange(c).reshape(g, c // g),
+                                                node_label(node))
+            return
         if not ok:
-            raise fail(f"{node_label(node)}: only flattening to [1, {total}] is supported, "
-                       f"got {short(target)}")
+            raise fail(f"{node_label(node)}: only flattening to [1, {total}] (or a channel "
+                       f"shuffle's [1, g, C / g, H, W]) is supported, got {short(target)}")
     if node.op_type == "Squeeze":
         axes = attrs(node).get("axes")
         if axes is None and len(node.input) > 1 and node.input[1]:
@@ -103,9 +113,13 @@ def _const_fold(fn: Callable[..., np.ndarray]):
     def handler(im, node: onnx.NodeProto) -> None:
         if node.op_type == "Squeeze" and im.is_act(node.input[0]):
             return flatten(im, node)
+        if node.op_type == "Transpose" and isinstance(im.values.get(node.input[0]), Grouped):
+            return shuffle_transpose(im, node)
         acts = [n for n in node.input if n and im.is_act(n)]
         if acts and node.op_type == "Concat":  # of activations: a layer (msfsim.ops.concat)
             return concat.lower_concat(im, node)
+        if acts and node.op_type == "Slice" and im.is_act(node.input[0]):
+            return slice_activation(im, node)
         if acts and node.op_type != "Shape":
             raise fail(f"{node_label(node)}: unsupported op {shown(node.op_type, 40)} on "
                        f"activation tensor {shown(acts[0])}; supported: "
@@ -152,6 +166,25 @@ def _constant_of_shape(im, node, a):
 def _slice(im, node, a):
     """Slice (opset 1-9: starts / ends / axes attributes; 10+: inputs, with steps)."""
     data = np.asarray(im.const(node, 0, "data"))
+    return data[_slice_index(im, node, a, data.shape)]
+
+
+def slice_activation(im, node: onnx.NodeProto) -> None:
+    """Slice of an activation: along the channels only (H and W, and the batch, whole), as a
+    channel selection (msfsim.ops.channels)."""
+    x = im.act(node)
+    shape = (1, x.shape[2]) if x.flat else (1, x.shape[2], x.shape[0], x.shape[1])
+    index = _slice_index(im, node, attrs(node), shape)
+    for axis, sl in enumerate(index):
+        if axis != 1 and range(shape[axis])[sl] != range(shape[axis]):
+            raise fail(f"{node_label(node)}: slices axis {axis} of an activation; only slices "
+                       f"along the channels (axis 1) are supported")
+    channels.select_channels(im, node, 0, x, np.arange(shape[1])[index[1]])
+
+
+def _slice_index(im, node, a, shape) -> tuple[slice, ...]:
+    """The Python slices of a Slice node on a tensor of `shape`."""
+    ndim = len(shape)
     if "starts" in a:
         starts, ends = list(a["starts"]), list(a["ends"])
         axes = list(a.get("axes", range(len(starts))))
@@ -165,19 +198,62 @@ def _slice(im, node, a):
         steps = opt(4, "steps") or [1] * len(starts)
     if not len(starts) == len(ends) == len(axes) == len(steps):
         raise fail(f"{node_label(node)}: starts, ends, axes and steps differ in length")
-    index = [slice(None)] * data.ndim
+    index = [slice(None)] * ndim
     for start, end, axis, step in zip(starts, ends, axes, steps):
         axis, start, end, step = int(axis), int(start), int(end), int(step)
-        if not -data.ndim <= axis < data.ndim or step == 0:
+        if not -ndim <= axis < ndim or step == 0:
             raise fail(f"{node_label(node)}: axis {axis} or step {step} is out of range")
-        dim = data.shape[axis]
+        axis %= ndim
+        dim = shape[axis]
         start, end = start + dim if start < 0 else start, end + dim if end < 0 else end
         if step > 0:
             start, end = min(max(start, 0), dim), min(max(end, 0), dim)
         else:
             start, end = min(max(start, 0), dim - 1), min(max(end, -1), dim - 1)
         index[axis] = slice(start, None if end < 0 else end, step)
-    return data[tuple(index)]
+    return tuple(index)
+
+
+def _arithmetic(im, node, a):
+    """Add, Sub, Mul, Div of constants (TorchScript's shape arithmetic, e.g. torch.chunk's
+    split sizes), with ONNX's broadcasting; integer Div truncates toward zero."""
+    x, y = (np.asarray(im.const(node, k, f"input {k}")) for k in (0, 1))
+    if node.op_type != "Div":
+        return {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply}[node.op_type](x, y)
+    if x.dtype.kind in "iu" and y.dtype.kind in "iu":
+        if np.any(y == 0):
+            raise fail(f"{node_label(node)}: integer division by zero")
+        q = np.abs(x) // np.abs(y)
+        return np.where((x < 0) != (y < 0), -q, q).astype(np.result_type(x, y))
+    return np.divide(x, y)
+
+
+# Arithmetic ops fold here when every input is a constant (walk.Importer._visit); on an
+# activation they are layers (msfsim.ops)
+ARITHMETIC = frozenset({"Add", "Sub", "Mul", "Div"})
+fold_arithmetic = _const_fold(_arithmetic)
+
+
+def shuffle_transpose(im, node: onnx.NodeProto) -> None:
+    """Transpose of a channel view (Grouped) swapping its two channel axes."""
+    v = im.values[node.input[0]]
+    perm = [int(p) for p in attrs(node).get("perm", [])]
+    if perm != [0, 2, 1, 3, 4]:
+        raise fail(f"{node_label(node)}: transposes the channel view of {v.where} by "
+                   f"{short(perm)}; only a channel shuffle's [0, 2, 1, 3, 4] is supported")
+    im.values[node.output[0]] = Grouped(v.src, v.index.T, v.where)
+
+
+def _shuffled(im, node: onnx.NodeProto) -> None:
+    """Reshape of a channel view back to [1, C, H, W]: its channels in the view's order."""
+    v = im.values[node.input[0]]
+    h, w, c = v.src.shape
+    target = [int(t) for t in im.const(node, 1, "shape").ravel()]
+    if len(target) != 4 or target[0] not in (0, 1) or target[1] not in (-1, c) or \
+            target[2:] != [h, w]:
+        raise fail(f"{node_label(node)}: reshapes the channel view of {v.where} to "
+                   f"{short(target)}; only back to [1, {c}, {h}, {w}] is supported")
+    channels.select_channels(im, node, 0, v.src, v.index.ravel())
 
 
 def _transpose(im, node, a):
@@ -254,5 +330,6 @@ def pad(im, node: onnx.NodeProto) -> None:
 HANDLERS: dict[str, Callable] = {
     "Relu": activation, "Clip": activation, "Flatten": flatten, "Reshape": flatten,
     "Identity": identity, "Dropout": identity, "Constant": constant, "Pad": pad,
+    "Split": channels.lower_split,
     **{k: _const_fold(v) for k, v in _CONST_OPS.items()},
 }

@@ -37,6 +37,17 @@ class Padded:
 
 
 @dataclass
+class Grouped:
+    """An activation's channels viewed as (groups, channels per group) by a 5-D Reshape
+    [1, g, C / g, H, W]: the first step of a channel shuffle. A Transpose swapping the two
+    transposes `index` (input channel of each position); a Reshape back to [1, C, H, W]
+    selects the channels in `index`'s order (msfsim.ops.channels). `where` names the Reshape."""
+    src: Act
+    index: np.ndarray
+    where: str
+
+
+@dataclass
 class QConst:
     """A DequantizeLinear of a constant: keeps the integer values and scale exactly."""
     q: np.ndarray

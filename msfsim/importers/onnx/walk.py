@@ -18,7 +18,8 @@ from onnx import numpy_helper
 from msfsim import MsfsimError, ops
 from msfsim.importers.onnx import calibrate, handlers, nodes, quantize
 from msfsim.importers.onnx.load import dims_text, elements, short, type_name
-from msfsim.importers.onnx.nodes import Act, Padded, QConst, check_act_size, fail, node_label
+from msfsim.importers.onnx.nodes import (Act, Grouped, Padded, QConst, check_act_size, fail,
+                                         node_label)
 from msfsim.ir import Model, QParams
 from msfsim.names import shown
 from msfsim.ops.base import FloatLayer
@@ -106,6 +107,10 @@ class Importer:
 
     def act(self, node: onnx.NodeProto, k: int = 0) -> Act:
         v = self.values.get(node.input[k])
+        if isinstance(v, Grouped):
+            raise fail(f"{node_label(node)}: reads the channel view of {v.where}; only a "
+                       f"channel shuffle (Transpose [0, 2, 1, 3, 4], then Reshape back to "
+                       f"[1, C, H, W]) is supported")
         if not isinstance(v, Act):
             raise fail(f"{node_label(node)}: input {shown(node.input[k])} must be an "
                        f"activation tensor, not a constant")
@@ -224,6 +229,9 @@ class Importer:
             raise fail(f"{node_label(node)}: {shown(node.op_type, 40)} is an op of the QOperator "
                        f"quantisation format, which msfsim does not read; {QDQ_HINT}")
         handler = HANDLERS.get(node.op_type)
+        if node.op_type in handlers.ARITHMETIC and node.input and all(
+                isinstance(self.values.get(n), np.ndarray) for n in node.input):
+            handler = handlers.fold_arithmetic
         if handler is None or node.domain not in ("", "ai.onnx"):
             name = shown(node.name) if node.name else "<unnamed>"
             out = shown(node.output[0]) if len(node.output) and node.output[0] else "none"
