@@ -182,6 +182,20 @@ def test_plans_bit_exact_with_reference(name, vanilla):
         np.testing.assert_array_equal(y, want, err_msg=f"{name} {label}")
 
 
+def test_shufflenet_selections_compose_and_fold():
+    """ShuffleNetV2's shuffle then split compose into one selection each, and a part read by a
+    1x1 conv alone folds into its weights: of the 12 shuffles and split parts that are no
+    conv of the network, 5 remain one-hot 1x1 convs (the parts going straight into a concat,
+    and the shuffles read by both branches of a downsampling unit)."""
+    for e in ("ts", "dynamo"):
+        m = import_model(fixture(f"shufflenet_v2_{e}"))
+        one_hot = [la for la in m.layers if la.op == Op.CONV and la.kernel == (1, 1) and
+                   np.all(np.abs(la.weight).astype(int).sum(axis=(1, 2, 3)) ==
+                          np.abs(la.weight).max(axis=(1, 2, 3)))
+                   and np.count_nonzero(la.weight) == la.weight.shape[0]]
+        assert len(m.layers) == 40 and len(one_hot) == 5, e
+
+
 def test_densenet_batchnorms_and_normalisation_are_depthwise_1x1():
     """The input normalisation (Sub, then Div folded into it) and each BatchNorm reading a
     concatenation become one 1x1 depthwise conv each; the stem's BatchNorm folds into its conv;
@@ -613,6 +627,10 @@ def test_channel_selections_track_onnxruntime(tmp_path, case, c_out):
     m = import_model(path)
     if case == "slice_all":
         assert [la.op for la in m.layers] == [Op.CONV]
+    if case == "split_equal":  # the part read by the conv alone folds into its weights
+        assert [la.op for la in m.layers] == [Op.CONV, Op.CONV]
+        assert m.layers[1].weight.shape == (3, 1, 1, 8)
+        assert not m.layers[1].weight[..., [0, 1, 2, 6, 7]].any()
     assert lsb_error(m, path) <= 2  # the selection requantises to its own calibrated range
     x = quantized_input(m, 7)[1]
     y, _ = host.run_plan(m, plan.from_json(m, search_analytic(m, "stm32f746").to_plan_json()), x)

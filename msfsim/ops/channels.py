@@ -1,9 +1,12 @@
 """Channel selections of ONNX graphs: Slice and Split of an activation along its channels
 (GhostNet's `x[:, :oup]`, CSP and ShuffleNet splits). All of the input's channels in order are
-the input itself; any other selection is a 1x1 conv whose output channel k has one weight, 1,
-on input channel index[k], at Cout x Cin MACs a pixel. One weight per channel quantises
-exactly, so its sums are the selected values; the output is requantised to its own scale (a
-byte copy where it equals the input's).
+the input itself. The importer keeps any other selection as a view (`Selected`): a selection
+of it composes (ShuffleNet's shuffle, then split), and a conv (group 1) that alone reads it
+takes it into its weights (zeros on the channels it leaves out). Where something else reads
+it, it is a 1x1 conv whose output channel k has one weight, 1, on input channel index[k], at
+Cout x Cin MACs a pixel: one weight per channel quantises exactly, so its sums are the
+selected values; the output is requantised to its own scale (a byte copy where it equals the
+input's).
 """
 from __future__ import annotations
 
@@ -14,31 +17,36 @@ from msfsim.ops.base import FloatLayer
 from msfsim.ops.kinds import Op
 
 
-def select_channels(ctx, node, k: int, x, index: np.ndarray) -> None:
-    """Output k of `node` is channels `index` (in that order) of activation input x."""
-    import onnx
-    c = x.shape[2]
+def select_channels(ctx, node, k: int, index: np.ndarray) -> None:
+    """Output k of `node` is channels `index` (in that order) of its input 0."""
     index = np.asarray(index, np.int64).ravel()
     if index.size == 0:
         raise UnsupportedModel(f"{ctx.where(node)}: output {k} selects no channel")
-    one = onnx.helper.make_node(node.op_type, [node.input[0]], [node.output[k]], name=node.name)
-    if np.array_equal(index, np.arange(c)):
-        ctx.same_as(one)
-        return
-    w = np.zeros((index.size, 1, 1, c))
+    ctx.select(node, k, index)
+
+
+def one_hot_layer(x, index: np.ndarray, name: str, output: str) -> FloatLayer:
+    """The 1x1 conv whose output channel j is channel index[j] of activation x."""
+    w = np.zeros((index.size, 1, 1, x.shape[2]))
     w[np.arange(index.size), 0, 0, index] = 1.0
-    ctx.new_layer(one, FloatLayer(Op.CONV, node.name or node.output[k], [ctx.canon(x.name)],
-                                  node.output[k], (x.shape[0], x.shape[1], index.size),
-                                  weight=w))
-    if x.flat:
-        ctx.define(node.output[k], (x.shape[0], x.shape[1], index.size), flat=True)
+    return FloatLayer(Op.CONV, name, [x.name], output, (x.shape[0], x.shape[1], index.size),
+                      weight=w)
+
+
+def scatter_input_channels(w: np.ndarray, index: np.ndarray, channels: int) -> np.ndarray:
+    """Conv weights (Cout, len(index), kh, kw) reading a selection as the weights reading all
+    `channels` of its source: input channel index[j] takes column j, the others zeros (the
+    same sums; `index` holds no channel twice)."""
+    out = np.zeros((w.shape[0], channels) + w.shape[2:], w.dtype)
+    out[:, index] = w
+    return out
 
 
 def lower_split(ctx, node) -> None:
     """Split of an activation along the channels (axis 1) into parts: the `split` sizes
     (input from opset 13, attribute before), else `num_outputs` (opset 18) or one part per
     output, equal but for a smaller last one."""
-    x = ctx.act(node, 0)
+    x = ctx.view(node, 0)
     a = ctx.attrs(node)
     axis = int(a.get("axis", 0))
     if axis not in (1, -3 if not x.flat else -1):
@@ -57,5 +65,5 @@ def lower_split(ctx, node) -> None:
                                f"channels into {n} parts")
     start = 0
     for k, s in enumerate(sizes):
-        select_channels(ctx, node, k, x, np.arange(start, start + s))
+        select_channels(ctx, node, k, np.arange(start, start + s))
         start += s

@@ -6,7 +6,7 @@ BatchNormalization folded into it."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 import numpy as np
@@ -17,6 +17,7 @@ from msfsim.ops.base import (BuilderLike, CArray, CDecl, CIf, CStruct, CTable, F
                              LayerLike, ModelLike, OpDef, QParamsLike, get, named,
                              quantize_channels, window_shape)
 from msfsim.ops.fixedpoint import quantize_weights
+from msfsim.ops import channels
 from msfsim.ops.affine import lower_affine
 from msfsim.ops.kinds import Op
 
@@ -206,15 +207,28 @@ def lower_conv(ctx, node) -> None:
     (zeros along H and W) adds to its padding: exact, as the kernels pad with the input zero
     point. A dilation d becomes the (k - 1) * d + 1 kernel with zeros between the taps
     (`dilate`): exact, (k - 1) * d + 1 squared over k squared the MACs."""
-    x, folded = ctx.padded_input(node)
-    if x.flat:
-        raise UnsupportedModel(f"{ctx.where(node)}: input is flattened")
     a = ctx.attrs(node)
     wv = ctx.qconst(node.input[1])
     w = ctx.const(node, 1, "weights")
     if w.ndim != 4:
         raise UnsupportedModel(f"{ctx.where(node)}: only 2-D convolutions are supported "
                                f"(weights are {w.ndim - 2}-D)")
+    # a channel selection only this conv reads folds into its weights (zeros on the channels
+    # it leaves out), unless grouped, repeating a channel or with asymmetric int8 weights
+    sel = ctx.selection(node)
+    if sel is not None and (int(a.get("group", 1)) != 1 or w.shape[1] != sel.index.size
+                            or np.unique(sel.index).size != sel.index.size
+                            or (wv is not None and np.any(wv.zero_point != 0))):
+        sel = None
+    if sel is not None:
+        x, folded = sel.src, (0, 0, 0, 0)
+        w = channels.scatter_input_channels(w, sel.index, x.shape[2])
+        if wv is not None:
+            wv = replace(wv, q=channels.scatter_input_channels(wv.q, sel.index, x.shape[2]))
+    else:
+        x, folded = ctx.padded_input(node)
+    if x.flat:
+        raise UnsupportedModel(f"{ctx.where(node)}: input is flattened")
     dil = tuple(int(v) for v in a.get("dilations", [1, 1]))
     if len(dil) != 2 or not all(1 <= v <= MAX_DILATION for v in dil):
         raise UnsupportedModel(f"{ctx.where(node)}: dilation {ctx.short(list(dil))} is not 2 "

@@ -16,7 +16,7 @@ from onnx import numpy_helper
 from msfsim.ops import channels, concat
 from msfsim.ops.lut import table_layer
 from msfsim.importers.onnx.load import MAX_TENSOR_ELEMENTS, elements, short
-from msfsim.importers.onnx.nodes import (Act, Grouped, Padded, attrs, check_act_size, fail,
+from msfsim.importers.onnx.nodes import (Act, Grouped, Padded, Selected, attrs, check_act_size, fail,
                                          keeps_input_qparams, node_label)
 from msfsim.names import shown
 
@@ -57,6 +57,8 @@ def flatten(im, node: onnx.NodeProto) -> None:
         return _shuffled(im, node)
     if node.op_type == "Reshape" and not im.is_act(node.input[0]):
         return _const_fold(_reshape)(im, node)
+    if node.op_type == "Reshape" and _shuffle_view(im, node):
+        return
     x = im.act(node)
     if node.op_type == "Flatten" and attrs(node).get("axis", 1) != 1:
         raise fail(f"{node_label(node)}: only axis=1 is supported")
@@ -68,14 +70,6 @@ def flatten(im, node: onnx.NodeProto) -> None:
         if len(target) == 4 and ok:  # no-op reshape (back to 4-D: no longer flat, e.g. an
             im.values[node.output[0]] = Act(x.name, x.shape)  # SE scale viewed as (N, C, 1, 1))
             return
-        h, w, c = x.shape
-        if not ok and len(target) == 5 and target[0] in (0, 1) and target[3:] == [h, w] and \
-                target[1] >= 1 and target[2] in (-1, c // target[1]) and c % target[1] == 0 \
-                and not x.flat:
-            g = target[1]  # a channel shuffle begins: C viewed as (g, C / g)
-            im.values[node.output[0]] = Grouped(x, np.arange(c).reshape(g, c // g),
-                                                node_label(node))
-            return
         if not ok:
             raise fail(f"{node_label(node)}: only flattening to [1, {total}] (or a channel "
                        f"shuffle's [1, g, C / g, H, W]) is supported, got {short(target)}")
@@ -86,6 +80,21 @@ def flatten(im, node: onnx.NodeProto) -> None:
         if x.shape[:2] != (1, 1) or sorted(int(a) % 4 for a in (axes or [2, 3])) != [2, 3]:
             raise fail(f"{node_label(node)}: only squeezing a 1x1 spatial map is supported")
     im.values[node.output[0]] = Act(x.name, x.shape, flat=True)
+
+
+def _shuffle_view(im, node: onnx.NodeProto) -> bool:
+    """Reshape of a 4-D activation (or channel selection) to [1, g, C / g, H, W], a channel
+    shuffle's first step: its channels viewed as (g, C / g) (Grouped). False for any other
+    target."""
+    v = im.view(node)
+    h, w, c = v.shape
+    target = [int(t) for t in im.const(node, 1, "shape").ravel()]
+    if len(target) != 5 or target[0] not in (0, 1) or target[3:] != [h, w] or \
+            target[1] < 1 or c % target[1] or target[2] not in (-1, c // target[1]) or v.flat:
+        return False
+    g = target[1]
+    im.values[node.output[0]] = Grouped(v, np.arange(c).reshape(g, c // g), node_label(node))
+    return True
 
 
 def identity(im, node: onnx.NodeProto) -> None:
@@ -133,7 +142,7 @@ def _const_fold(fn: Callable[..., np.ndarray]):
 
 def _shape(im, node, a):
     x = im.values[node.input[0]]
-    if isinstance(x, Act):
+    if isinstance(x, (Act, Selected)):
         if x.flat:
             return np.array([1, x.shape[0] * x.shape[1] * x.shape[2]], np.int64)
         return np.array([1, x.shape[2], x.shape[0], x.shape[1]], np.int64)
@@ -172,14 +181,14 @@ def _slice(im, node, a):
 def slice_activation(im, node: onnx.NodeProto) -> None:
     """Slice of an activation: along the channels only (H and W, and the batch, whole), as a
     channel selection (msfsim.ops.channels)."""
-    x = im.act(node)
+    x = im.view(node)
     shape = (1, x.shape[2]) if x.flat else (1, x.shape[2], x.shape[0], x.shape[1])
     index = _slice_index(im, node, attrs(node), shape)
     for axis, sl in enumerate(index):
         if axis != 1 and range(shape[axis])[sl] != range(shape[axis]):
             raise fail(f"{node_label(node)}: slices axis {axis} of an activation; only slices "
                        f"along the channels (axis 1) are supported")
-    channels.select_channels(im, node, 0, x, np.arange(shape[1])[index[1]])
+    channels.select_channels(im, node, 0, np.arange(shape[1])[index[1]])
 
 
 def _slice_index(im, node, a, shape) -> tuple[slice, ...]:
@@ -253,7 +262,7 @@ def _shuffled(im, node: onnx.NodeProto) -> None:
             target[2:] != [h, w]:
         raise fail(f"{node_label(node)}: reshapes the channel view of {v.where} to "
                    f"{short(target)}; only back to [1, {c}, {h}, {w}] is supported")
-    channels.select_channels(im, node, 0, v.src, v.index.ravel())
+    im.select(node, 0, v.index.ravel(), src=v.src)
 
 
 def _transpose(im, node, a):
@@ -284,6 +293,8 @@ def pad(im, node: onnx.NodeProto) -> None:
     here, and so is a reader that cannot fold it (walk.Importer._visit)."""
     where = node_label(node)
     x = im.values.get(node.input[0])
+    if isinstance(x, Selected):
+        x = im.act(node)
     if not isinstance(x, (Act, Padded)):
         raise fail(f"{where}: only padding an activation tensor is supported")
     a = attrs(node)

@@ -41,10 +41,30 @@ class Grouped:
     """An activation's channels viewed as (groups, channels per group) by a 5-D Reshape
     [1, g, C / g, H, W]: the first step of a channel shuffle. A Transpose swapping the two
     transposes `index` (input channel of each position); a Reshape back to [1, C, H, W]
-    selects the channels in `index`'s order (msfsim.ops.channels). `where` names the Reshape."""
-    src: Act
+    selects the channels in `index`'s order (msfsim.ops.channels). `where` names the Reshape.
+    `src` is an activation or a channel selection (`Selected`)."""
+    src: "Act | Selected"
     index: np.ndarray
     where: str
+
+
+@dataclass
+class Selected:
+    """Channels `index` of activation `src`, in that order (a channel Slice, Split or shuffle),
+    not yet a layer: a conv reading it alone folds the selection into its weights; a
+    selection of it composes; anything else reading it makes it the one-hot 1x1 conv of
+    msfsim.ops.channels (`Importer.act`). `node` is the node (one output) that selected."""
+    src: Act
+    index: np.ndarray
+    node: onnx.NodeProto
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return self.src.shape[0], self.src.shape[1], int(self.index.size)
+
+    @property
+    def flat(self) -> bool:
+        return self.src.flat
 
 
 @dataclass

@@ -7,7 +7,8 @@ import onnx
 
 from msfsim import ops
 from msfsim.importers.onnx.load import short
-from msfsim.importers.onnx.nodes import Act, Padded, QConst, attrs, fail, node_label
+from msfsim.importers.onnx.nodes import (Act, Padded, QConst, Selected, attrs, fail,
+                                         node_label)
 from msfsim.ir import IRBuilder, Model, QParams
 from msfsim.names import shown
 
@@ -37,6 +38,8 @@ def quantize_linear(im, node: onnx.NodeProto) -> None:
     integer values, kept exactly. A Pad's output keeps its input's qparams (the zeros it adds
     are folded into the padding of the layer reading it, which pads with that zero point)."""
     v = im.values.get(node.input[0])
+    if isinstance(v, Selected):  # its qparams belong to a tensor: make it the layer it is
+        v = im.act(node)
     x = v.src if isinstance(v, Padded) else v
     scale, zp = _scale_zero_point(im, node, np.array(0, np.uint8))
     if not isinstance(x, Act):  # quantising a constant: keep it as integer values

@@ -16,10 +16,11 @@ import onnx
 from onnx import numpy_helper
 
 from msfsim import MsfsimError, ops
+from msfsim.ops import channels
 from msfsim.importers.onnx import calibrate, handlers, nodes, quantize
 from msfsim.importers.onnx.load import dims_text, elements, short, type_name
-from msfsim.importers.onnx.nodes import (Act, Grouped, Padded, QConst, check_act_size, fail,
-                                         node_label)
+from msfsim.importers.onnx.nodes import (Act, Grouped, Padded, QConst, Selected,
+                                         check_act_size, fail, node_label)
 from msfsim.ir import Model, QParams
 from msfsim.names import shown
 from msfsim.ops.base import FloatLayer
@@ -107,6 +108,8 @@ class Importer:
 
     def act(self, node: onnx.NodeProto, k: int = 0) -> Act:
         v = self.values.get(node.input[k])
+        if isinstance(v, Selected):
+            return self._materialise(node.input[k], v)
         if isinstance(v, Grouped):
             raise fail(f"{node_label(node)}: reads the channel view of {v.where}; only a "
                        f"channel shuffle (Transpose [0, 2, 1, 3, 4], then Reshape back to "
@@ -115,6 +118,44 @@ class Importer:
             raise fail(f"{node_label(node)}: input {shown(node.input[k])} must be an "
                        f"activation tensor, not a constant")
         return v
+
+    def view(self, node: onnx.NodeProto, k: int = 0) -> Act | Selected:
+        """Input k as an activation or a channel selection not yet made a layer."""
+        v = self.values.get(node.input[k])
+        return v if isinstance(v, Selected) else self.act(node, k)
+
+    def select(self, node: onnx.NodeProto, k: int, index: np.ndarray,
+               src: Act | Selected | None = None) -> None:
+        """Output k of `node` is channels `index` of `src` (default: input 0), a selection of
+        a selection composing: the source itself if that is all its channels in order."""
+        v = self.view(node) if src is None else src
+        if isinstance(v, Selected):
+            v, index = v.src, v.index[index]
+        out = node.output[k]
+        if np.array_equal(index, np.arange(v.shape[2])):
+            self.values[out] = v
+            self.alias[out] = v.name
+            return
+        one = onnx.helper.make_node(node.op_type, [node.input[0]], [out], name=node.name)
+        self.values[out] = Selected(v, np.asarray(index), one)
+
+    def selection(self, node: onnx.NodeProto, k: int = 0) -> Selected | None:
+        """Input k if it is a channel selection that only `node` reads (it may fold into it)."""
+        v = self.values.get(node.input[k])
+        return v if isinstance(v, Selected) and self.uses.get(node.input[k], 0) == 1 else None
+
+    def _materialise(self, name: str, v: Selected) -> Act:
+        """A channel selection as its one-hot 1x1 conv layer (once: its value becomes it)."""
+        x = v.src
+        self.new_layer(v.node, channels.one_hot_layer(
+            Act(self.canon(x.name), x.shape, x.flat), v.index, v.node.name or v.node.output[0],
+            v.node.output[0]))
+        if x.flat:
+            self.define(v.node.output[0], v.shape, flat=True)
+        act = self.values[v.node.output[0]]
+        assert isinstance(act, Act)
+        self.values[name] = act
+        return act
 
     def padded_input(self, node: onnx.NodeProto) -> tuple[Act, tuple[int, int, int, int]]:
         """Input 0 of a Conv / AveragePool and the zero padding (top, left, bottom, right) of
@@ -125,7 +166,7 @@ class Importer:
         return self.act(node), (0, 0, 0, 0)
 
     def is_act(self, name: str) -> bool:
-        return isinstance(self.values.get(name), Act)
+        return isinstance(self.values.get(name), (Act, Selected))
 
     def define(self, name: str, shape: tuple[int, int, int], flat: bool = False) -> None:
         self.values[name] = Act(name, shape, flat=flat)
@@ -150,6 +191,8 @@ class Importer:
     def same_as(self, node: onnx.NodeProto, k: int = 0) -> None:
         """node's output is its input k, unchanged (Identity, Dropout, a one-input Concat)."""
         v = self.values.get(node.input[k])
+        if isinstance(v, Selected):  # one name per selection: it becomes its layer here
+            v = self.act(node, k)
         self.values[node.output[0]] = v
         if isinstance(v, Act):
             self.alias[node.output[0]] = v.name
@@ -215,6 +258,8 @@ class Importer:
         for node in g.node:
             self._visit(node)
         out = self.values.get(g.output[0].name)
+        if isinstance(out, Selected):
+            out = self._materialise(g.output[0].name, out)
         if isinstance(out, Padded):
             raise fail(f"{out.where}: its output is the graph output; msfsim folds a Pad only "
                        f"into the Conv or AveragePool reading it")
