@@ -683,3 +683,36 @@ def test_constant_arithmetic_folds_as_onnx_defines_it(op, a, b):
     handlers.fold_arithmetic(im, node)
     got = im.values["z"]
     assert got.dtype == want.dtype and np.array_equal(got, want)
+
+
+def test_qdq_shufflenet_keeps_its_channel_views(tmp_path):
+    """ShuffleNetV2 quantised by onnxruntime (QDQ): its QuantizeLinear / DequantizeLinear pairs
+    after the shuffle's views and the split's parts carry their source's parameters, so the
+    views still compose and fold (40 layers, as the float model); within 1 LSB of
+    onnxruntime's own QDQ evaluation."""
+    from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
+                                          quantize_static)
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.i = 0
+
+        def get_next(self):
+            self.i += 1
+            return None if self.i > 4 else {"input": np.random.default_rng(self.i).uniform(
+                -1, 1, (1, 3, 32, 32)).astype(np.float32)}
+
+    qdq = tmp_path / "shufflenet_qdq.onnx"
+    quantize_static(str(fixture("shufflenet_v2_dynamo")), str(qdq), Reader(),
+                    quant_format=QuantFormat.QDQ, activation_type=QuantType.QInt8,
+                    weight_type=QuantType.QInt8)
+    m = import_model(qdq)
+    assert len(m.layers) == 40
+    tin, tout = m.tensor(m.input), m.tensor(m.output)
+    sess = ort.InferenceSession(str(qdq), providers=["CPUExecutionProvider"])
+    for seed in range(3):
+        xq = np.random.default_rng(seed).integers(-128, 128, tin.shape, dtype=np.int8)
+        xf = ((xq.astype(np.float32) - tin.q.zero_point) * tin.q.scale).transpose(2, 0, 1)[None]
+        want = sess.run(None, {"input": xf})[0].ravel()
+        got = (refmodel.run(m, xq).astype(np.float64).ravel() - tout.q.zero_point) * tout.q.scale
+        assert np.abs(got - want).max() <= 1.0 * tout.q.scale + 1e-6

@@ -7,8 +7,8 @@ import onnx
 
 from msfsim import ops
 from msfsim.importers.onnx.load import short
-from msfsim.importers.onnx.nodes import (Act, Padded, QConst, Selected, attrs, fail,
-                                         node_label)
+from msfsim.importers.onnx.nodes import (Act, Grouped, Padded, QConst, Selected, attrs,
+                                         fail, node_label)
 from msfsim.ir import IRBuilder, Model, QParams
 from msfsim.names import shown
 
@@ -38,10 +38,17 @@ def quantize_linear(im, node: onnx.NodeProto) -> None:
     integer values, kept exactly. A Pad's output keeps its input's qparams (the zeros it adds
     are folded into the padding of the layer reading it, which pads with that zero point)."""
     v = im.values.get(node.input[0])
-    if isinstance(v, Selected):  # its qparams belong to a tensor: make it the layer it is
+    scale, zp = _scale_zero_point(im, node, np.array(0, np.uint8))
+    if isinstance(v, (Selected, Grouped)) and _view_keeps_qparams(im, v, scale, zp):
+        im.values[node.output[0]] = ("q", v)  # a view quantised as its source: still a view
+        return
+    if isinstance(v, Grouped):
+        raise fail(f"{node_label(node)}: quantises the channel view of {v.where} with other "
+                   f"parameters than its source's; a channel shuffle moves values, it cannot "
+                   f"requantise them")
+    if isinstance(v, Selected):  # quantised on its own: make it the layer it is
         v = im.act(node)
     x = v.src if isinstance(v, Padded) else v
-    scale, zp = _scale_zero_point(im, node, np.array(0, np.uint8))
     if not isinstance(x, Act):  # quantising a constant: keep it as integer values
         zpa = np.asarray(zp)
         q = np.clip(np.round(np.asarray(x, np.float64) / scale) + zpa, -128, 127)
@@ -65,6 +72,17 @@ def quantize_linear(im, node: onnx.NodeProto) -> None:
                    f"its input's; msfsim folds the Pad into the layer reading it, so the two "
                    f"must agree")
     im.values[node.output[0]] = ("q", v)
+
+
+def _view_keeps_qparams(im, v, scale, zp) -> bool:
+    """Whether a channel view (Selected, Grouped) is quantised as the activation it views."""
+    while isinstance(v, (Selected, Grouped)):
+        v = v.src
+    zpa = np.asarray(zp)
+    if scale.size != 1 or zpa.dtype not in (np.int8, np.uint8):
+        return False
+    z = int(zpa.ravel()[0]) - (128 if zpa.dtype == np.uint8 else 0)
+    return im.qparams.get(im.canon(v.name)) == QParams(float(scale.ravel()[0]), z)
 
 
 def dequantize_linear(im, node: onnx.NodeProto) -> None:
