@@ -327,18 +327,36 @@ class IRBuilder:
             out_name: str | None = None) -> int:
         return op_def(Op.GAP).build(self, x, out_q=out_q, name=name, out_name=out_name)
 
-    def build(self, output: int | None = None) -> Model:
+    def build(self, output: int | None = None, merge: bool = True) -> Model:
+        """The model (its output: the last layer's unless given); `merge`: elementwise chains
+        of one tensor as one table (`merge_tables`), off only to keep layers as built."""
         out = self.layers[-1].output if output is None else output
-        tensors, layers, out = merge_tables(tuple(self.tensors), tuple(self.layers), out)
+        tensors, layers = tuple(self.tensors), tuple(self.layers)
+        if merge:
+            tensors, layers, out = merge_tables(tensors, layers, out)
         return Model(self.name, tensors, layers, self.input, out)
+
+
+class _TensorTable:
+    """The tensors as an op's reference reads them (`model.tensor(tid)`)."""
+
+    def __init__(self, tensors: tuple[Tensor, ...]):
+        self.tensors = tensors
+
+    def tensor(self, tid: int) -> Tensor:
+        return self.tensors[tid]
 
 
 def merge_tables(tensors: tuple[Tensor, ...], layers: tuple[Layer, ...], output: int
                  ) -> tuple[tuple[Tensor, ...], tuple[Layer, ...], int]:
-    """A lut reading another lut's output that nothing else reads (nor is the network's
-    output) takes that lut's place with the composed table: int8 to int8, so exactly what the
-    two compute, with one layer and one tensor fewer (e.g. torch's GELU: Div, Erf, Add tables
-    in a row). Tensors are renumbered without the dropped ones."""
+    """Elementwise chains of one tensor as one table, each exact because every int8 value of
+    the tensor goes through the same integer arithmetic:
+    - a lut reading another lut's output takes its place with the composed table (torch's GELU:
+      Div, Erf, Add tables in a row);
+    - a mul or add of a tensor x and a lut of x (SiLU's x * sigmoid(x), GELU's x * Phi(x)) is
+      the table of that op on every value of x and its table's.
+    Only where the inner lut's output is read by nothing else and is not the network's output;
+    tensors are renumbered without the dropped ones."""
     uses: dict[int, int] = {}
     for la in layers:
         for t in la.inputs:
@@ -346,20 +364,42 @@ def merge_tables(tensors: tuple[Tensor, ...], layers: tuple[Layer, ...], output:
     keep: list[Layer] = []
     at: dict[int, int] = {}  # tensor -> index in keep of the layer writing it
     dropped: set[int] = set()
+
+    def inner_lut(t: int, reads: int | None) -> int | None:
+        """keep's index of the lut writing t (reading tensor `reads`, if given) if it can go."""
+        k = at.get(t)
+        if k is None or keep[k].op != Op.LUT or uses[t] != 1 or t == output:
+            return None
+        return k if reads is None or keep[k].inputs[0] == reads else None
+
+    values = np.arange(-128, 128, dtype=np.int8).reshape(1, 1, 256)
     for la in layers:
-        k = at.get(la.inputs[0]) if la.op == Op.LUT else None
-        if k is not None and keep[k].op == Op.LUT and uses[la.inputs[0]] == 1 \
-                and la.inputs[0] != output:
-            first = keep[k]
-            assert first.weight is not None and la.weight is not None
-            table = la.weight[first.weight.astype(np.int16) + 128]
-            dropped.add(first.output)
-            keep[k] = replace(first, name=la.name, output=la.output, weight=_ro(table),
-                              activation=f"{first.activation}+{la.activation}")
-            at[la.output] = k
+        k, table, label = None, None, ""
+        if la.op == Op.LUT:
+            k = inner_lut(la.inputs[0], None)
+            if k is not None:
+                assert keep[k].weight is not None and la.weight is not None
+                table = la.weight[keep[k].weight.astype(np.int16) + 128]
+                label = f"{keep[k].activation}+{la.activation}"
+        elif la.op in (Op.MUL, Op.ADD) and len(la.inputs) == 2 and \
+                tensors[la.inputs[0]].shape == tensors[la.inputs[1]].shape:
+            for j in (0, 1):
+                k = inner_lut(la.inputs[j], la.inputs[1 - j])
+                if k is not None:
+                    assert keep[k].weight is not None
+                    looked = keep[k].weight[values.astype(np.int16) + 128]
+                    xs = [looked, values] if j == 0 else [values, looked]
+                    table = op_def(la.op).reference(_TensorTable(tensors), la, xs).ravel()
+                    label = f"x{'*' if la.op == Op.MUL else '+'}{keep[k].activation}"
+                    break
+        if k is None or table is None:
+            at[la.output] = len(keep)
+            keep.append(la)
             continue
-        at[la.output] = len(keep)
-        keep.append(la)
+        dropped.add(keep[k].output)
+        keep[k] = replace(keep[k], name=la.name, output=la.output,
+                          weight=_ro(np.asarray(table, np.int8)), activation=label)
+        at[la.output] = k
     if not dropped:
         return tensors, layers, output
     ids = {t.id: n for n, t in enumerate(t for t in tensors if t.id not in dropped)}

@@ -139,7 +139,7 @@ def se_model(seed: int = 0):
     y = b.conv(y, w3, s3, None, QParams(0.05, 0), pad=(1, 1, 1, 1))
     y = b.mul(y, b.lut(y, rng.integers(-128, 128, 256).astype(np.int8), QParams(0.03, 4)),
               QParams(0.04, -3))
-    return b.build()
+    return b.build(merge=False)  # y * table(y) stays a same-shape mul, the one under test
 
 
 def test_every_candidate_range_bit_exact_and_arena_equals_act_io():
@@ -191,7 +191,9 @@ def test_fixtures_have_the_new_ops():
     assert len(muls) == 2 and all(mb.tensor(mm.inputs[1]).shape[:2] == (1, 1) for mm in muls)
     sg = import_tflite(tm.fixture("sigmoid_net"))
     assert sg.layers[0].op == Op.LUT and sg.layers[0].activation == "logistic"
-    assert [layer.op for layer in sg.layers].count(Op.MUL) == 1
+    # x * LOGISTIC(x) (Keras' swish): one table of x
+    assert [la.activation for la in sg.layers if la.op == Op.LUT].count("x*logistic") == 1
+    assert Op.MUL not in [layer.op for layer in sg.layers]
     assert sg.layers[-1].activation == "tanh"
     for name in NEW_FIXTURES + TABLE_FIXTURES:
         assert tm.fixture(name).stat().st_size < 100_000
@@ -661,8 +663,8 @@ def test_tflite_relu_after_a_pool_runs_fused_bit_exact(tmp_path, op):
 
 def test_consecutive_tables_compose_into_one():
     """A table reading another table that nothing else reads becomes one table, the two
-    composed (int8 to int8: exactly what the two compute); a table whose output is read twice,
-    or is the network's output, stays. The reference and the generated C agree with the
+    composed (int8 to int8: exactly what the two compute); a table whose output is read twice
+    stays. The reference and the generated C agree with the
     unmerged chain computed by hand."""
     from msfsim.ops.lut import LutOp
     rng = np.random.default_rng(2)
@@ -675,10 +677,10 @@ def test_consecutive_tables_compose_into_one():
     fork = LutOp().build(b, a, t3, QParams(0.03, 2), activation="tanh")  # read twice: stays
     y = b.add(LutOp().build(b, fork, t1, QParams(0.03, 2)), fork, QParams(0.05, 0))
     m = b.build(LutOp().build(b, y, t2, QParams(0.05, 0)))
+    # the fork stays (read twice); lut(fork) + fork is a table of the fork, as is what follows
     assert [(la.op, la.activation) for la in m.layers] == [
-        (Op.CONV, "none"), (Op.LUT, "erf+affine+tanh"), (Op.LUT, "lut"), (Op.ADD, "none"),
-        (Op.LUT, "lut")]
-    assert [t.id for t in m.tensors] == list(range(len(m.tensors))) and len(m.tensors) == 6
+        (Op.CONV, "none"), (Op.LUT, "erf+affine+tanh"), (Op.LUT, "x+lut+lut")]
+    assert [t.id for t in m.tensors] == list(range(len(m.tensors))) and len(m.tensors) == 4
     x = rng.integers(-128, 128, (6, 6, 4), dtype=np.int8)
     values = refmodel.run_layers(m, x)
     lut = lambda v, t: t[v.astype(np.int16) + 128]  # noqa: E731
@@ -686,3 +688,39 @@ def test_consecutive_tables_compose_into_one():
     np.testing.assert_array_equal(values[m.layers[1].output], lut(lut(lut(conv, t1), t2), t3))
     y, _ = host.run_plan(m, plan.vanilla(m), x)
     np.testing.assert_array_equal(y, refmodel.run(m, x))
+
+
+@pytest.mark.parametrize("op", ["mul", "add"])
+def test_x_times_a_table_of_x_is_one_table(op):
+    """x * t(x) (SiLU's x * sigmoid(x), GELU's x * Phi(x)) and x + t(x): one table, the op's
+    int8 arithmetic on every value of x and of its table, so the output is what the two layers
+    computed (checked against the op's own reference on the two tensors); a product with a
+    (1, 1, C) operand (squeeze-and-excite) stays a mul."""
+    from msfsim.ops.add import add as add_ref
+    from msfsim.ops.lut import LutOp
+    from msfsim.ops.mul import mul as mul_ref
+    rng = np.random.default_rng(4)
+    t = rng.integers(-128, 128, 256).astype(np.int8)
+    b = IRBuilder("xt", (6, 6, 4), QParams(0.02, 0))
+    w, s = quantize_weights(rng.normal(0, 0.3, (4, 1, 1, 4)), 0)
+    x = b.conv(b.input, w, s, None, QParams(0.05, 3))
+    tx = LutOp().build(b, x, t, QParams(0.04, -5), activation="sigmoid")
+    q = QParams(0.03, 7)
+    y = b.mul(x, tx, q) if op == "mul" else b.add(tx, x, q)
+    se = b.mul(y, b.gap(y, QParams(0.03, 7)), QParams(0.05, 1))
+    m = b.build(se)
+    assert [la.op for la in m.layers] == [Op.CONV, Op.LUT, Op.GAP, Op.MUL]
+    assert m.layers[1].activation == ("x*sigmoid" if op == "mul" else "x+sigmoid")
+    xin = rng.integers(-128, 128, (6, 6, 4), dtype=np.int8)
+    values = refmodel.run_layers(m, xin)
+    xv = values[m.layers[0].output]
+    txv = t[xv.astype(np.int16) + 128]
+    # the op layer as IRBuilder held it before `build` merged it
+    unmerged = next(la for la in b.layers if la.op == (Op.MUL if op == "mul" else Op.ADD))
+    if op == "mul":
+        want = mul_ref(xv, txv, int(unmerged.multiplier[0]), int(unmerged.shift[0]), 3, -5, 7)
+    else:  # the table's output first, as built
+        want = add_ref(txv, xv, unmerged.multiplier, unmerged.shift, -5, 3, 7)
+    np.testing.assert_array_equal(values[m.layers[1].output], want)
+    yv, _ = host.run_plan(m, plan.vanilla(m), xin)
+    np.testing.assert_array_equal(yv, refmodel.run(m, xin))

@@ -42,7 +42,7 @@ def all_ops_net(seed: int = 0) -> Model:
     x = n.b.gap(x, n.q())                                               # 9 gap
     x = n.dense(x, 5)                                                   # 10 dense
     ops.get(Op.SOFTMAX).build(n.b, x)                                   # 11 softmax
-    return n.build()
+    return n.b.build(merge=False)  # the mul of x and table(x) stays a mul
 
 
 def all_ops_onnx(seed: int = 0) -> onnx.ModelProto:
@@ -60,7 +60,7 @@ def all_ops_onnx(seed: int = 0) -> onnx.ModelProto:
              mk("Add", ["p1", "r1"], ["a1"], name="add"),
              mk("HardSwish", ["a1"], ["hs"], name="hardswish"),
              mk("HardSigmoid", ["hs"], ["hsg"], alpha=0.25, name="hardsigmoid"),
-             mk("Mul", ["hsg", "hs"], ["ml"], name="mul"),
+             mk("Mul", ["hsg", "r1"], ["ml"], name="mul"),  # not x * f(x): a mul, no table
              mk("Concat", ["ml", "hs"], ["cc"], axis=1, name="concat"),
              mk("Sigmoid", ["cc"], ["sg"], name="sigmoid"),
              mk("MaxPool", ["sg"], ["mp"], kernel_shape=[2, 2], strides=[2, 2], name="maxpool"),

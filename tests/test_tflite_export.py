@@ -94,8 +94,8 @@ def test_generated_c_of_the_min_ram_plan_is_tflm(name, exported):
         np.testing.assert_array_equal(y.reshape(-1), want, err_msg=name)
 
 
-@pytest.mark.parametrize("fixture", ["mbv3_small", "sigmoid_net", "concat", "mbv2_block",
-                                     "dscnn", "lenet"])
+# (sigmoid_net's swish, x * LOGISTIC(x), imports as one table, which no TFLite operator is)
+@pytest.mark.parametrize("fixture", ["mbv3_small", "concat", "mbv2_block", "dscnn", "lenet"])
 def test_converter_files_survive_import_export_import(fixture, tmp_path):
     """TFLiteConverter's own files (MUL by the constant 1/6 of Keras' hard_sigmoid, LOGISTIC,
     TANH, PAD, per-tensor FULLY_CONNECTED...) come back with their layers and tables, and
@@ -192,3 +192,12 @@ def test_cli_writes_a_tflite_file_tflm_loads(tmp_path):
     r = cli("lenet5-r28", "-o", tmp_path / "q.tflite", "--qdq")
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
     assert "--qdq applies to ONNX" in r.stderr and not (tmp_path / "q.tflite").exists()
+
+
+def test_a_merged_table_is_refused_in_one_line(tmp_path):
+    """Keras' swish (x * LOGISTIC(x)) imports as one table of x, which no TFLite operator
+    computes: the export says so, naming the layer, and writes nothing."""
+    with pytest.raises(UnsupportedModel, match=r"layer 2 \(lut '[^']+'\): a 'x\*logistic' "
+                                               r"table has no TFLite operator"):
+        export_tflite(import_tflite(tm.fixture("sigmoid_net")), tmp_path / "x.tflite")
+    assert not list(tmp_path.iterdir())
