@@ -716,3 +716,27 @@ def test_qdq_shufflenet_keeps_its_channel_views(tmp_path):
         want = sess.run(None, {"input": xf})[0].ravel()
         got = (refmodel.run(m, xq).astype(np.float64).ravel() - tout.q.zero_point) * tout.q.scale
         assert np.abs(got - want).max() <= 1.0 * tout.q.scale + 1e-6
+
+
+@pytest.mark.parametrize("broadcast,first", [(False, True), (True, True), (True, False)])
+def test_sub_of_two_activations(tmp_path, broadcast, first):
+    """a - b of two activations (b may be a (1, C, 1, 1) global pool, on either side): a
+    table negating b, then the add; within 3 LSB of onnxruntime, the plan's C bit-exact."""
+    mk = helper.make_node
+    nodes = [mk("Conv", ["input", "w1"], ["a"], pads=[1, 1, 1, 1], name="ca"),
+             mk("Conv", ["input", "w2"], ["b0"], name="cb")]
+    if broadcast:
+        nodes.append(mk("GlobalAveragePool", ["b0"], ["b"], name="gap"))
+    else:
+        nodes.append(mk("Identity", ["b0"], ["b"], name="id"))
+    nodes.append(mk("Sub", ["a", "b"] if first else ["b", "a"], ["out"], name="sub"))
+    proto = _model(nodes, [_w("w1", (6, 3, 3, 3)), _w("w2", (6, 3, 1, 1), 1)],
+                   out_dims=[1, 6, 8, 8])
+    path = tmp_path / "sub.onnx"
+    onnx.save(proto, path)
+    m = import_model(path)
+    assert Op.ADD in [la.op for la in m.layers] and any(la.activation == "neg" for la in m.layers)
+    assert lsb_error(m, path) <= 3
+    x = quantized_input(m, 7)[1]
+    y, _ = host.run_plan(m, plan.from_json(m, search_analytic(m, "stm32f746").to_plan_json()), x)
+    np.testing.assert_array_equal(y, refmodel.run(m, x))

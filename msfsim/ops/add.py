@@ -7,9 +7,9 @@ second operand has the first's shape (a residual add) or is (1, 1, C), broadcast
 output rectangle reads the same rectangle of a same-shape operand and the whole (1, 1, C) of a
 broadcast one, which must be computed before the block reading it (fusion.geometry). Kernel:
 `msf_elementwise_add_s8`.
-ONNX: Add of two activations (one may be an N x C x 1 x 1 map broadcast); Add or Sub of a
-constant folds into the Conv / Gemm before it as bias, or, for one number, becomes a table
-(msfsim.ops.lut).
+ONNX: Add of two activations (one may be an N x C x 1 x 1 map broadcast), Sub of two as an
+Add of a negating table; Add or Sub of a constant folds into the Conv / Gemm before it as bias,
+or, for one number, becomes a table (msfsim.ops.lut).
 """
 from __future__ import annotations
 
@@ -89,12 +89,19 @@ def _folds(ctx, node, k: int) -> bool:
 
 
 def lower_sub(ctx, node) -> None:
-    """x - c or c - x for a constant c (as Add of -c, or a table); of two activations:
-    refused."""
-    if all(ctx.is_act(n) for n in node.input[:2]):
-        raise UnsupportedModel(f"{ctx.where(node)}: Sub of two activations is not supported "
-                               f"(only an activation and a constant)")
-    add_constant(ctx, node, -1.0)
+    """x - c or c - x for a constant c (as Add of -c, or a table); a - b of two activations:
+    a table negating b (quantised to its own calibrated range, as every layer's output), then
+    the add of a and -b."""
+    if not all(ctx.is_act(n) for n in node.input[:2]):
+        add_constant(ctx, node, -1.0)
+        return
+    import onnx
+    neg = f"{node.output[0]}_negated"
+    table_layer(ctx, onnx.helper.make_node("Neg", [node.input[1]], [neg],
+                                           name=f"{node.name or node.output[0]}_negated"),
+                0, "neg", {})
+    lower_add(ctx, onnx.helper.make_node("Add", [node.input[0], neg], list(node.output),
+                                         name=node.name))
 
 
 ADD = CKernel(
