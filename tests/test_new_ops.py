@@ -369,16 +369,16 @@ def test_onnx_table_nodes_match_onnxruntime(case):
 @pytest.mark.parametrize("node", ["Mul", "Div", "Sub", "PRelu"])
 def test_onnx_per_channel_constant_after_a_table(node):
     """After a table nothing folds: Mul, Div or Sub by a per-channel constant becomes a 1x1
-    depthwise conv (msfsim.ops.affine); a per-channel PRelu slope is refused."""
-    from msfsim import UnsupportedModel
+    depthwise conv (msfsim.ops.affine); a PRelu with a slope per channel becomes
+    x + (1 - a) * relu(-x): a table, a 1x1 depthwise conv and an add."""
     proto = _table_net(node, {}, None, False)
-    proto.graph.initializer.append(om._init("k", np.full((1, 4, 1, 1), 2.0)))
+    proto.graph.initializer.append(om._init("k", np.array([2.0, 0.5, -0.25, 0.1]).reshape(1, 4, 1, 1)))
     proto.graph.node[-1].input.append("k")
-    if node == "PRelu":
-        with pytest.raises(UnsupportedModel, match="constant operand of 4 values"):
-            import_model(proto, name="t")
-        return
     m = import_model(proto, name="t")
+    if node == "PRelu":
+        assert [(la.op, la.activation) for la in m.layers[-3:]] == [
+            (Op.LUT, "negrelu"), (Op.DWCONV, "none"), (Op.ADD, "none")]
+        return
     assert m.layers[-1].op == Op.DWCONV and m.layers[-1].kernel == (1, 1)
 
 

@@ -740,3 +740,25 @@ def test_sub_of_two_activations(tmp_path, broadcast, first):
     x = quantized_input(m, 7)[1]
     y, _ = host.run_plan(m, plan.from_json(m, search_analytic(m, "stm32f746").to_plan_json()), x)
     np.testing.assert_array_equal(y, refmodel.run(m, x))
+
+
+@pytest.mark.parametrize("slopes", [[0.25] * 6, [0.1, -0.3, 0.0, 1.5, 0.25, 2.0]])
+def test_prelu_with_a_slope_per_channel(tmp_path, slopes):
+    """nn.PReLU(C): one slope repeated is LeakyRelu's table; different slopes are
+    x + (1 - a) * relu(-x) (a table, a 1x1 depthwise conv, an add), within 3 LSB of
+    onnxruntime and bit-exact through the plan's C."""
+    slope = numpy_helper.from_array(np.array(slopes, np.float32).reshape(6, 1, 1), "slope")
+    nodes = [helper.make_node("Conv", ["input", "w1"], ["c"], pads=[1, 1, 1, 1], name="c1"),
+             helper.make_node("PRelu", ["c", "slope"], ["p"], name="prelu"),
+             helper.make_node("Conv", ["p", "w2"], ["out"], name="c2")]
+    path = tmp_path / "prelu.onnx"
+    onnx.save(_model(nodes, [_w("w1", (6, 3, 3, 3)), _w("w2", (4, 6, 1, 1), 1), slope],
+                     out_dims=[1, 4, 8, 8]), path)
+    m = import_model(path)
+    ops_ = [la.op for la in m.layers]
+    assert ops_ == ([Op.CONV, Op.LUT, Op.CONV] if len(set(slopes)) == 1 else
+                    [Op.CONV, Op.LUT, Op.DWCONV, Op.ADD, Op.CONV])
+    assert lsb_error(m, path) <= 3
+    x = quantized_input(m, 7)[1]
+    y, _ = host.run_plan(m, plan.from_json(m, search_analytic(m, "stm32f746").to_plan_json()), x)
+    np.testing.assert_array_equal(y, refmodel.run(m, x))

@@ -64,6 +64,7 @@ FUNCTIONS = {
                                                     * (x + 0.044715 * x ** 3)))
                           if a.get("approximate") == "tanh" else 0.5 * x * (1.0 + _erf(x / math.sqrt(2.0)))),
     "abs": lambda x, a: np.abs(x),
+    "negrelu": lambda x, a: np.maximum(-x, 0.0),  # relu(-x): per-channel PRelu's negative part
     "neg": lambda x, a: -x,
     "clip": lambda x, a: np.clip(x, a["min"], a["max"]),
     "affine": lambda x, a: x * a["scale"] + a["shift"],
@@ -152,11 +153,30 @@ def channel_operand(ctx, node) -> tuple[int, np.ndarray] | None:
 
 
 def lower_prelu(ctx, node) -> None:
-    """PRelu with one slope (torch's nn.PReLU() default): LeakyRelu's table."""
+    """PRelu with one slope (torch's nn.PReLU() default): LeakyRelu's table. With a slope a
+    per channel (nn.PReLU(C)): x + (1 - a) * relu(-x), as a table of relu(-x), a per-channel
+    scale (1x1 depthwise conv, msfsim.ops.affine) and the add of x."""
+    per_channel = channel_operand(ctx, node)
+    if per_channel is not None and per_channel[0] == 0 and np.ptp(per_channel[1]) > 0:
+        import onnx
+        from msfsim.ops.add import lower_add
+        from msfsim.ops.affine import lower_affine
+        x, out, name = node.input[0], node.output[0], node.name or node.output[0]
+        neg, scaled = f"{out}_relu_of_negated", f"{out}_scaled"
+        table_layer(ctx, onnx.helper.make_node("Relu", [x], [neg], name=f"{name}_relu_neg"),
+                    0, "negrelu", {})
+        a = per_channel[1]
+        lower_affine(ctx, onnx.helper.make_node("Mul", [neg], [scaled], name=f"{name}_scale"),
+                     0, 1.0 - a, np.zeros_like(a))
+        lower_add(ctx, onnx.helper.make_node("Add", [x, scaled], [out], name=node.name))
+        return
+    if per_channel is not None and per_channel[0] == 0:  # one slope, repeated
+        table_layer(ctx, node, 0, "leakyrelu", {"alpha": float(per_channel[1][0])})
+        return
     found = scalar_operand(ctx, node)
     if found is None or found[0] != 0:
-        raise UnsupportedModel(f"{ctx.where(node)}: only PRelu with one constant slope is "
-                               f"supported (not a slope per channel)")
+        raise UnsupportedModel(f"{ctx.where(node)}: only PRelu of an activation by constant "
+                               f"slopes (one, or one per channel) is supported")
     table_layer(ctx, node, 0, "leakyrelu", {"alpha": found[1]})
 
 
