@@ -374,31 +374,32 @@ def merge_tables(tensors: tuple[Tensor, ...], layers: tuple[Layer, ...], output:
 
     values = np.arange(-128, 128, dtype=np.int8).reshape(1, 1, 256)
     for la in layers:
-        k, table, label = None, None, ""
+        k, xs, label = None, [], ""  # xs: the outer op's inputs, None for the inner table
         if la.op == Op.LUT:
             k = inner_lut(la.inputs[0], None)
-            if k is not None:
-                assert keep[k].weight is not None and la.weight is not None
-                table = la.weight[keep[k].weight.astype(np.int16) + 128]
-                label = f"{keep[k].activation}+{la.activation}"
+            xs, label = [None], f"{{}}+{la.activation}"
         elif la.op in (Op.MUL, Op.ADD) and len(la.inputs) == 2 and \
                 tensors[la.inputs[0]].shape == tensors[la.inputs[1]].shape:
             for j in (0, 1):
                 k = inner_lut(la.inputs[j], la.inputs[1 - j])
                 if k is not None:
-                    assert keep[k].weight is not None
-                    looked = keep[k].weight[values.astype(np.int16) + 128]
-                    xs = [looked, values] if j == 0 else [values, looked]
-                    table = op_def(la.op).reference(_TensorTable(tensors), la, xs).ravel()
-                    label = f"x{'*' if la.op == Op.MUL else '+'}{keep[k].activation}"
+                    xs = [None, values] if j == 0 else [values, None]
+                    label = "x" + ("*" if la.op == Op.MUL else "+") + "{}"
                     break
-        if k is None or table is None:
+        if k is None:
             at[la.output] = len(keep)
             keep.append(la)
             continue
-        dropped.add(keep[k].output)
-        keep[k] = replace(keep[k], name=la.name, output=la.output,
-                          weight=_ro(np.asarray(table, np.int8)), activation=label)
+        # the outer op on every value, with the inner table's output where xs holds None
+        inner = keep[k]
+        assert inner.weight is not None
+        looked = inner.weight[values.astype(np.int16) + 128]
+        table = op_def(la.op).reference(_TensorTable(tensors), la,
+                                        [looked if v is None else v for v in xs]).ravel()
+        dropped.add(inner.output)
+        keep[k] = replace(inner, name=la.name, output=la.output,
+                          weight=_ro(np.asarray(table, np.int8)),
+                          activation=label.format(inner.activation))
         at[la.output] = k
     if not dropped:
         return tensors, layers, output

@@ -19,7 +19,7 @@ from msfsim import UnsupportedModel
 from msfsim.names import shown
 from msfsim.ops import fixedpoint as fx
 from msfsim.ops.base import (BuilderLike, CKernel, CStruct, FloatLayer, LayerLike, ModelLike,
-                             OpDef, QParamsLike, clamp, get, named, register, zero_points)
+                             OpDef, QParamsLike, clamp, named, register, zero_points)
 from msfsim.ops.fixedpoint import ADD_LEFT_SHIFT, quantize_multiplier
 from msfsim.ops.kinds import Op
 from msfsim.ops.affine import channel_vector, foldable_weights, lower_affine
@@ -74,18 +74,10 @@ def add_constant(ctx, node, sign: float) -> None:
     c_sign = sign if k == 0 else 1.0
     c = channel_vector(ctx, node, 1 - k, x.shape[2], x.flat, "addend")
     f = np.full_like(c, x_sign)
-    if found[1].size == 1 and not _folds(ctx, node, k):
+    if found[1].size == 1 and foldable_weights(ctx, node, k) is None:
         table_layer(ctx, node, k, "affine", {"scale": x_sign, "shift": c_sign * float(c[0])})
         return
     lower_affine(ctx, node, k, f, c_sign * c)
-
-
-def _folds(ctx, node, k: int) -> bool:
-    """Whether activation input k's producer can take an affine map of it."""
-    import onnx
-    first = onnx.helper.make_node(node.op_type, [node.input[k], node.input[1 - k]],
-                                  list(node.output), name=node.name)
-    return foldable_weights(ctx, first) is not None
 
 
 def lower_sub(ctx, node) -> None:

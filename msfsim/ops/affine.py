@@ -53,22 +53,27 @@ def fold_into(layer: FloatLayer, f: np.ndarray, g: np.ndarray) -> None:
     layer.bias = (layer.bias if layer.bias is not None else 0.0) * f + g
 
 
-def foldable_weights(ctx, node) -> FloatLayer | None:
-    """The layer before `node` (input 0) if an affine map can fold into it."""
-    layer = ctx.foldable(node)
+def _activation_first(node, k: int):
+    """`node` with its activation input k as input 0, where `foldable` looks."""
+    if k == 0:
+        return node
+    import onnx
+    return onnx.helper.make_node(node.op_type, [node.input[k], node.input[1 - k]],
+                                 list(node.output), name=node.name)
+
+
+def foldable_weights(ctx, node, k: int = 0) -> FloatLayer | None:
+    """The layer writing `node`'s activation input k if an affine map can fold into it."""
+    layer = ctx.foldable(_activation_first(node, k))
     if layer is None or get(layer.op).weight_axis is None:
         return None
     return layer
 
 
 def lower_affine(ctx, node, k: int, f: np.ndarray, g: np.ndarray) -> None:
-    """`node` (its activation input k, input 0 when folding) as f * x + g per channel: folded
-    into the layer before, or a 1x1 depthwise conv."""
-    if k != 0:  # the activation as input 0, where `foldable` looks
-        import onnx
-        node = onnx.helper.make_node(node.op_type, [node.input[k], node.input[1 - k]],
-                                     list(node.output), name=node.name)
-        k = 0
+    """`node` (its activation input k) as f * x + g per channel: folded into the layer
+    before, or a 1x1 depthwise conv."""
+    node, k = _activation_first(node, k), 0
     layer = foldable_weights(ctx, node)
     if layer is not None:
         fold_into(layer, f, g)

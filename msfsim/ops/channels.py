@@ -17,14 +17,6 @@ from msfsim.ops.base import FloatLayer
 from msfsim.ops.kinds import Op
 
 
-def select_channels(ctx, node, k: int, index: np.ndarray) -> None:
-    """Output k of `node` is channels `index` (in that order) of its input 0."""
-    index = np.asarray(index, np.int64).ravel()
-    if index.size == 0:
-        raise UnsupportedModel(f"{ctx.where(node)}: output {k} selects no channel")
-    ctx.select(node, k, index)
-
-
 def one_hot_layer(x, index: np.ndarray, name: str, output: str) -> FloatLayer:
     """The 1x1 conv whose output channel j is channel index[j] of activation x."""
     w = np.zeros((index.size, 1, 1, x.shape[2]))
@@ -65,5 +57,5 @@ def lower_split(ctx, node) -> None:
                                f"channels into {n} parts")
     start = 0
     for k, s in enumerate(sizes):
-        select_channels(ctx, node, k, np.arange(start, start + s))
+        ctx.select(node, k, np.arange(start, start + s))
         start += s

@@ -42,6 +42,13 @@ def _erf(x: np.ndarray) -> np.ndarray:
     return np.vectorize(math.erf, otypes=[np.float64])(x)
 
 
+def _gelu(x: np.ndarray, tanh: bool) -> np.ndarray:
+    """ONNX Gelu: x * Phi(x), or its tanh approximation."""
+    if tanh:
+        return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))
+    return 0.5 * x * (1.0 + _erf(x / math.sqrt(2.0)))
+
+
 # ONNX's Selu defaults (its operator schema)
 SELU_ALPHA, SELU_GAMMA = 1.67326319217681884765625, 1.05070102214813232421875
 
@@ -60,9 +67,7 @@ FUNCTIONS = {
     "softsign": lambda x, a: x / (1.0 + np.abs(x)),
     "mish": lambda x, a: x * np.tanh(np.logaddexp(0.0, x)),
     "erf": lambda x, a: _erf(x),
-    "gelu": lambda x, a: (0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi)
-                                                    * (x + 0.044715 * x ** 3)))
-                          if a.get("approximate") == "tanh" else 0.5 * x * (1.0 + _erf(x / math.sqrt(2.0)))),
+    "gelu": lambda x, a: _gelu(x, a.get("approximate") == "tanh"),
     "abs": lambda x, a: np.abs(x),
     "negrelu": lambda x, a: np.maximum(-x, 0.0),  # relu(-x): per-channel PRelu's negative part
     "neg": lambda x, a: -x,

@@ -16,8 +16,9 @@ from onnx import numpy_helper
 from msfsim.ops import channels, concat
 from msfsim.ops.lut import table_layer
 from msfsim.importers.onnx.load import MAX_TENSOR_ELEMENTS, elements, short
-from msfsim.importers.onnx.nodes import (Act, Grouped, Padded, Selected, attrs, check_act_size, fail,
-                                         keeps_input_qparams, node_label)
+from msfsim.importers.onnx.nodes import (Act, Grouped, Padded, Selected, attrs,
+                                         check_act_size, fail, keeps_input_qparams,
+                                         node_label)
 from msfsim.names import shown
 
 
@@ -188,7 +189,7 @@ def slice_activation(im, node: onnx.NodeProto) -> None:
         if axis != 1 and range(shape[axis])[sl] != range(shape[axis]):
             raise fail(f"{node_label(node)}: slices axis {axis} of an activation; only slices "
                        f"along the channels (axis 1) are supported")
-    channels.select_channels(im, node, 0, np.arange(shape[1])[index[1]])
+    im.select(node, 0, np.arange(shape[1])[index[1]])
 
 
 def _slice_index(im, node, a, shape) -> tuple[slice, ...]:

@@ -128,6 +128,9 @@ class Importer:
                src: Act | Selected | None = None) -> None:
         """Output k of `node` is channels `index` of `src` (default: input 0), a selection of
         a selection composing: the source itself if that is all its channels in order."""
+        index = np.asarray(index, np.int64).ravel()
+        if index.size == 0:
+            raise fail(f"{node_label(node)}: output {k} selects no channel")
         v = self.view(node) if src is None else src
         if isinstance(v, Selected):
             v, index = v.src, v.index[index]
@@ -137,7 +140,7 @@ class Importer:
             self.alias[out] = v.name
             return
         one = onnx.helper.make_node(node.op_type, [node.input[0]], [out], name=node.name)
-        self.values[out] = Selected(v, np.asarray(index), one)
+        self.values[out] = Selected(v, index, one)
 
     def selection(self, node: onnx.NodeProto, k: int = 0) -> Selected | None:
         """Input k if it is a channel selection that only `node` reads (it may fold into it)."""

@@ -5,9 +5,9 @@ when it pads with the input zero point; a depth multiplier above 1 makes a conv 
 block-diagonal weights), FULLY_CONNECTED -> dense, ADD -> add (same shapes or a (1, 1, C)
 operand broadcast), or a lut when one operand is a constant scalar, MAX_POOL_2D -> maxpool,
 AVERAGE_POOL_2D -> avgpool in TFLite's rounding mode, MEAN over H and W -> gap with the
-multiplier TFLM's MEAN uses, HARD_SWISH, LOGISTIC, TANH and LEAKY_RELU -> lut (the table by
-TFLM's integer arithmetic, luts.py), MUL -> mul (same shapes or a (1, 1, C) operand broadcast), or a lut when
-one operand is a constant scalar, CONCATENATION along channels -> concat (a chain for more than
+multiplier TFLM's MEAN uses, HARD_SWISH, LOGISTIC, TANH, LEAKY_RELU, RELU, RELU6 and an int8
+QUANTIZE -> lut (the table by TFLM's integer arithmetic, luts.py), MUL -> mul (same shapes or a
+(1, 1, C) operand broadcast), or a lut when one operand is a constant scalar, CONCATENATION along channels -> concat (a chain for more than
 two inputs), SOFTMAX -> softmax. Each checks what msfsim's op cannot express and says so.
 """
 from __future__ import annotations
