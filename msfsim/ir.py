@@ -372,8 +372,10 @@ def merge_tables(tensors: tuple[Tensor, ...], layers: tuple[Layer, ...], output:
             return None
         return k if reads is None or keep[k].inputs[0] == reads else None
 
-    values = np.arange(-128, 128, dtype=np.int8).reshape(1, 1, 256)
     for la in layers:
+        # every int8 value in every channel: (256, 1, C), so that a table per channel composes
+        c = tensors[la.output].shape[2]
+        values = np.repeat(np.arange(-128, 128, dtype=np.int8).reshape(256, 1, 1), c, axis=2)
         k, xs, label = None, [], ""  # xs: the outer op's inputs, None for the inner table
         if la.op == Op.LUT:
             k = inner_lut(la.inputs[0], None)
@@ -393,12 +395,14 @@ def merge_tables(tensors: tuple[Tensor, ...], layers: tuple[Layer, ...], output:
         # the outer op on every value, with the inner table's output where xs holds None
         inner = keep[k]
         assert inner.weight is not None
-        looked = inner.weight[values.astype(np.int16) + 128]
-        table = op_def(la.op).reference(_TensorTable(tensors), la,
-                                        [looked if v is None else v for v in xs]).ravel()
+        looked = op_def(Op.LUT).reference(_TensorTable(tensors), inner, [values])
+        out = op_def(la.op).reference(_TensorTable(tensors), la,
+                                      [looked if v is None else v for v in xs])
+        table = np.ascontiguousarray(np.asarray(out, np.int8)[:, 0, :].T)  # (C, 256)
+        if np.all(table == table[:1]):
+            table = table[0]
         dropped.add(inner.output)
-        keep[k] = replace(inner, name=la.name, output=la.output,
-                          weight=_ro(np.asarray(table, np.int8)),
+        keep[k] = replace(inner, name=la.name, output=la.output, weight=_ro(table),
                           activation=label.format(inner.activation))
         at[la.output] = k
     if not dropped:

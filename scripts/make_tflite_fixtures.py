@@ -276,11 +276,58 @@ def hard_sigmoid_table() -> keras.Model:
 
 def per_channel_add() -> keras.Model:
     """An ADD of a per-channel constant after a max pool (the converter cannot fold it into
-    a convolution's bias): msfsim refuses it."""
+    a convolution's bias): a table per channel."""
     x = inp = keras.Input((8, 8, 4), batch_size=1)
     x = L.MaxPooling2D(2)(x) + np.array([0.5, -1.0, 2.0, 0.25], np.float32)
     x = L.Conv2D(4, 1)(x)
     return keras.Model(inp, x, name="per_channel_add")
+
+
+def keras_normalization() -> keras.Model:
+    """keras.layers.Normalization on the input (per-channel mean and variance): the
+    converter writes SUB and MUL of per-channel constants; then a conv, a BatchNormalization
+    after an Add (MUL and ADD of per-channel constants, ReLU fused into the ADD), a classifier."""
+    x = inp = keras.Input((16, 16, 3), batch_size=1)
+    x = L.Normalization(mean=[0.4, -0.2, 0.1], variance=[0.2, 0.5, 1.5])(x)
+    a = L.Conv2D(8, 3, padding="same")(x)
+    b = L.Conv2D(8, 1)(x)
+    x = L.ReLU()(L.BatchNormalization()(L.Add()([a, b])))
+    x = L.Dense(4)(L.GlobalAveragePooling2D()(x))
+    return keras.Model(inp, x, name="keras_normalization")
+
+
+def prelu_net() -> keras.Model:
+    """PReLU with an alpha per channel (shared_axes=[1, 2]) and with one alpha (shared over
+    every axis), alphas negative, zero and above 1; GlobalMaxPooling2D (REDUCE_MAX) and
+    ReLU(max_value=4) (MINIMUM by a constant, then RELU)."""
+    x = inp = keras.Input((12, 12, 3), batch_size=1)
+    x = L.Conv2D(8, 3, padding="same")(x)
+    alphas = keras.initializers.RandomUniform(-0.5, 1.5)
+    x = L.PReLU(shared_axes=[1, 2], alpha_initializer=alphas)(x)
+    x = L.Conv2D(8, 3, padding="same")(x)
+    x = L.PReLU(shared_axes=[1, 2, 3], alpha_initializer=keras.initializers.Constant(0.3))(x)
+    x = L.ReLU(max_value=4.0)(L.Conv2D(8, 3, padding="same")(x))
+    x = L.Dense(4)(L.GlobalMaxPooling2D()(x))
+    return keras.Model(inp, x, name="prelu_net")
+
+
+def conv1d_kws() -> keras.Model:
+    """A keyword-spotting Conv1D model on 49 frames of 10 MFCCs: the converter reshapes the
+    (1, 49, 10) sequence to (1, 1, 49, 10) around each CONV_2D and MAX_POOL_2D; a
+    GlobalMaxPooling1D (REDUCE_MAX over the frames) and a GlobalAveragePooling1D (MEAN)."""
+    x = inp = keras.Input((49, 10), batch_size=1)
+    x = L.Conv1D(16, 3, padding="same", activation="relu")(x)
+    x = L.MaxPooling1D(2)(x)
+    x = L.Conv1D(16, 3, activation="relu")(x)
+    y = L.Concatenate()([L.GlobalMaxPooling1D()(x), L.GlobalAveragePooling1D()(x)])
+    return keras.Model(inp, L.Dense(4)(y), name="conv1d_kws")
+
+
+def subtract() -> keras.Model:
+    """keras.layers.Subtract of two activations: SUB, which msfsim refuses."""
+    x = inp = keras.Input((8, 8, 3), batch_size=1)
+    y = L.Subtract()([L.Conv2D(4, 3, padding="same")(x), L.Conv2D(4, 1)(x)])
+    return keras.Model(inp, L.Conv2D(4, 1)(y), name="subtract")
 
 
 def randomise(model: keras.Model, rng: np.random.Generator) -> None:
@@ -356,7 +403,11 @@ def main(argv: list[str]) -> int:
              ("resnet8", resnet8, True, False),
              ("inception", inception, True, False),
              ("hard_sigmoid_table", hard_sigmoid_table, True, False),
-             ("per_channel_add", per_channel_add, True, False)]
+             ("per_channel_add", per_channel_add, True, False),
+             ("keras_normalization", keras_normalization, True, False),
+             ("prelu_net", prelu_net, True, False),
+             ("conv1d_kws", conv1d_kws, True, False),
+             ("subtract", subtract, True, False)]
     # the representative data of models that take pixel values (their own Rescaling), and
     # of a table over the range where hard_sigmoid bends
     rep_ranges = {"mobilenet_v3_small": (0.0, 255.0), "hard_sigmoid_table": (-5.0, 5.0)}

@@ -117,15 +117,6 @@ def test_hard_sigmoid_as_keras_writes_it():
     assert np.all(np.diff(table) >= 0) and table[0] == table[1] and table[-1] == table[-2]
 
 
-def test_per_channel_constant_is_refused():
-    """An ADD of a per-channel constant the converter could not fold (after a max pool): one
-    line naming the operator's index, its op and its output tensor."""
-    with pytest.raises(UnsupportedModel, match=r"operator 1 \(ADD, output '[^']+'\): constant "
-                                               r"operand .*only an int8 scalar .*got 4 ") as e:
-        import_tflite(tm.fixture("per_channel_add"))
-    assert "\n" not in str(e.value)
-
-
 @pytest.mark.parametrize("name", FIXTURES)
 def test_generated_c_plans_bit_exact_with_tflm(name):
     """Layer by layer and the analytic min-RAM plan through the generated C on the host."""

@@ -189,9 +189,12 @@ def softmax_model(n: int, in_scale: float, in_zp: int = 0, beta: float = 1.0,
 
 def one_op_model(op: str, shape: list[int], in_q: tuple[float, int], out_q: tuple[float, int],
                  options: tuple[str, dict] | None = None, version: int = 1,
-                 names: tuple[str, str] = ("x", "y")) -> bytes:
+                 names: tuple[str, str] = ("x", "y"),
+                 const: tuple[np.ndarray, float, int, bool] | None = None) -> bytes:
     """A .tflite file of one int8 builtin operator `op` from one input to one output of
-    `shape`, quantised as given; `options`: (the options table's name, {field: value})."""
+    `shape`, quantised as given; `options`: (the options table's name, {field: value});
+    `const`: (int8 values, scale, zero point, whether first) of a constant second operand
+    (or first, before the input)."""
     import importlib
 
     import flatbuffers
@@ -208,7 +211,7 @@ def one_op_model(op: str, shape: list[int], in_q: tuple[float, int], out_q: tupl
             add(v)
         return b.EndVector()
 
-    def tensor(name: str, buf: int, scale: float, zp: int) -> int:
+    def tensor(name: str, buf: int, scale: float, zp: int, dims: list[int] = shape) -> int:
         nm = b.CreateString(name)
         sc = vec(QuantizationParameters.StartScaleVector, [scale], b.PrependFloat32)
         z = vec(QuantizationParameters.StartZeroPointVector, [zp], b.PrependInt64)
@@ -216,7 +219,7 @@ def one_op_model(op: str, shape: list[int], in_q: tuple[float, int], out_q: tupl
         QuantizationParameters.AddScale(b, sc)
         QuantizationParameters.AddZeroPoint(b, z)
         q = QuantizationParameters.End(b)
-        sh = vec(Tensor.StartShapeVector, shape, b.PrependInt32)
+        sh = vec(Tensor.StartShapeVector, list(dims), b.PrependInt32)
         Tensor.Start(b)
         Tensor.AddShape(b, sh)
         Tensor.AddType(b, tflite.TensorType.INT8)
@@ -226,6 +229,11 @@ def one_op_model(op: str, shape: list[int], in_q: tuple[float, int], out_q: tupl
         return Tensor.End(b)
 
     ts = [tensor(names[0], 1, *in_q), tensor(names[1], 2, *out_q)]
+    op_ins = [0]
+    if const is not None:
+        values, c_scale, c_zp, first = const
+        ts.append(tensor("c", 3, c_scale, c_zp, list(np.shape(values))))
+        op_ins = [2, 0] if first else [0, 2]
     opts = None
     if options is not None:
         table = importlib.import_module(f"tflite.{options[0]}")
@@ -233,7 +241,7 @@ def one_op_model(op: str, shape: list[int], in_q: tuple[float, int], out_q: tupl
         for field, value in options[1].items():
             getattr(table, f"Add{field}")(b, value)
         opts = table.End(b)
-    ins = vec(Operator.StartInputsVector, [0], b.PrependInt32)
+    ins = vec(Operator.StartInputsVector, op_ins, b.PrependInt32)
     outs = vec(Operator.StartOutputsVector, [1], b.PrependInt32)
     Operator.Start(b)
     Operator.AddOpcodeIndex(b, 0)
@@ -259,9 +267,15 @@ def one_op_model(op: str, shape: list[int], in_q: tuple[float, int], out_q: tupl
     OperatorCode.AddBuiltinCode(b, builtin)
     OperatorCode.AddVersion(b, version)
     code = OperatorCode.End(b)
+    data = None
+    if const is not None:
+        raw = np.asarray(const[0], np.int8).tobytes()
+        data = vec(Buffer.StartDataVector, list(raw), b.PrependUint8)
     bufs = []
-    for _ in range(3):
+    for k in range(4 if const is not None else 3):
         Buffer.Start(b)
+        if k == 3:
+            Buffer.AddData(b, data)
         bufs.append(Buffer.End(b))
     bv = vec(Model.StartBuffersVector, bufs, b.PrependUOffsetTRelative)
     cv = vec(Model.StartOperatorCodesVector, [code], b.PrependUOffsetTRelative)

@@ -315,6 +315,9 @@ class Export:
     def lut(self, layer: Layer) -> None:
         """HARD_SWISH, LOGISTIC, TANH; a folded hard sigmoid or a TFLite MUL by a constant
         scalar -> MUL by an int8 constant scalar."""
+        assert layer.weight is not None
+        if layer.weight.ndim != 1:
+            raise self.fail(layer, "a table per channel has no TFLite operator")
         src = layer.inputs[0]
         flat = src in self.flat
         code = UNARY.get(layer.activation)

@@ -13,26 +13,27 @@
 
 /* msf_layer_desc.op */
 enum {
-    MSF_OP_CONV = 0,         /* conv: msf_convolve_s8 */
-    MSF_OP_CONV_1X1 = 1,     /* conv: msf_convolve_1x1_s8 (1x1 kernels) */
-    MSF_OP_DWCONV = 2,       /* dwconv: msf_depthwise_conv_s8 */
-    MSF_OP_ADD = 3,          /* add: msf_elementwise_add_s8 */
-    MSF_OP_MAXPOOL = 4,      /* maxpool: msf_max_pool_s8 */
-    MSF_OP_AVGPOOL = 5,      /* avgpool: msf_avg_pool_s8 */
-    MSF_OP_GAP = 6,          /* gap: tail, running per-channel sum */
-    MSF_OP_DENSE = 7,        /* dense: tail, running accumulators over the flattened input */
-    MSF_OP_CONV_MAXPOOL = 8, /* conv: msf_convolve_maxpool_s8 (+ max pool, conv output unstored) */
-    MSF_OP_LUT = 9,          /* lut: msf_lut_s8 */
-    MSF_OP_MUL = 10,         /* mul: msf_mul_s8 */
-    MSF_OP_CONCAT = 11,      /* concat: msf_concat_s8 */
-    MSF_OP_SOFTMAX = 12      /* softmax: tail, int8 softmax of the (1, 1, C) input */
+    MSF_OP_CONV = 0,          /* conv: msf_convolve_s8 */
+    MSF_OP_CONV_1X1 = 1,      /* conv: msf_convolve_1x1_s8 (1x1 kernels) */
+    MSF_OP_DWCONV = 2,        /* dwconv: msf_depthwise_conv_s8 */
+    MSF_OP_ADD = 3,           /* add: msf_elementwise_add_s8 */
+    MSF_OP_MAXPOOL = 4,       /* maxpool: msf_max_pool_s8 */
+    MSF_OP_AVGPOOL = 5,       /* avgpool: msf_avg_pool_s8 */
+    MSF_OP_GAP = 6,           /* gap: tail, running per-channel sum */
+    MSF_OP_DENSE = 7,         /* dense: tail, running accumulators over the flattened input */
+    MSF_OP_CONV_MAXPOOL = 8,  /* conv: msf_convolve_maxpool_s8 (+ max pool, conv output unstored) */
+    MSF_OP_LUT = 9,           /* lut: msf_lut_s8 */
+    MSF_OP_MUL = 10,          /* mul: msf_mul_s8 */
+    MSF_OP_CONCAT = 11,       /* concat: msf_concat_s8 */
+    MSF_OP_SOFTMAX = 12,      /* softmax: tail, int8 softmax of the (1, 1, C) input */
+    MSF_OP_LUT_CHANNELS = 13  /* lut: msf_lut_channels_s8 (a table per channel) */
 };
 
-#define MSF_OP_COUNT 13
+#define MSF_OP_COUNT 14
 
 /* Ops that read, of every input, the rectangle they write (no window): one bit
  * test, so that the executor's interval walk stays small (its frame is stack). */
-#define MSF_OP_ELEMENTWISE(op) ((1u << (op)) & ((1u << MSF_OP_LUT) | (1u << MSF_OP_MUL) | (1u << MSF_OP_ADD) | (1u << MSF_OP_CONCAT)))
+#define MSF_OP_ELEMENTWISE(op) ((1u << (op)) & ((1u << MSF_OP_LUT) | (1u << MSF_OP_LUT_CHANNELS) | (1u << MSF_OP_MUL) | (1u << MSF_OP_ADD) | (1u << MSF_OP_CONCAT)))
 
 /* msf_run_spatial: the kernel call of each spatial op, output rectangle
  * [oy, oy + oh) x [ox, ox + ow) into window `out` from windows `in` (and `in1`). */
@@ -67,6 +68,9 @@ enum {
         break; \
     case MSF_OP_CONCAT: \
         msf_concat_s8(in, in1, (const msf_concat_params *)l->params, out, oy, ox, oh, ow); \
+        break; \
+    case MSF_OP_LUT_CHANNELS: \
+        msf_lut_channels_s8(in, (const msf_lut_params *)l->params, out, oy, ox, oh, ow); \
         break;
 
 /* Host builds counting MACs (MSF_EXEC_COUNT_MACS): the MACs of one kernel call. */

@@ -1,11 +1,14 @@
-"""lut: any int8 -> int8 unary activation, as a 256-entry table: out = table[x + 128].
+"""lut: any int8 -> int8 unary activation, as a 256-entry table: out = table[x + 128], or one
+table per channel (C x 256: out = table[c][x + 128]) where the function differs per channel.
 
 The table is computed when the model is imported, by the exact integer semantics of the
 source framework: TFLM's int8 HARD_SWISH, LOGISTIC, TANH and MUL by a constant scalar
 (msfsim.importers.tflite.luts); for ONNX models, the float function on every dequantised
-input value, quantised to the output (`float_table`). Shape-preserving and read pixel by pixel
-(window 1x1, stride 1): it tiles and fuses like any spatial layer. The table is the layer's
-`weight` (256 int8), in flash. Kernel: `msf_lut_s8`.
+input value, quantised to the output (`float_table`); per channel, TFLM's ADD / SUB / MUL of a
+constant per channel and PRELU (a Keras BatchNormalization or Normalization the converter could
+not fold, PReLU). Shape-preserving and read pixel by pixel (window 1x1, stride 1): it tiles and
+fuses like any spatial layer. The table is the layer's `weight` (256 or C x 256 int8), in flash.
+Kernels: `msf_lut_s8`, `msf_lut_channels_s8`.
 ONNX: HardSwish, HardSigmoid, Sigmoid, Tanh, LeakyRelu, Elu, Selu, Softplus, Softsign, Mish,
 Erf, Gelu (exact or tanh), Abs, Neg, PRelu with one slope;
 Relu / Clip that cannot fold into the layer before them (msfsim.importers.onnx.handlers); Mul,
@@ -27,7 +30,12 @@ TABLE_SIZE = 256
 
 
 def lut(x: np.ndarray, table: np.ndarray) -> np.ndarray:
-    return np.asarray(table, np.int8)[x.astype(np.int16) + 128]
+    """x (..., C) through one table (256,) or a table per channel (C, 256)."""
+    table = np.asarray(table, np.int8)
+    i = x.astype(np.int16) + 128
+    if table.ndim == 1:
+        return table[i]
+    return table[np.arange(table.shape[0]), i]
 
 
 def _hard_sigmoid(x: np.ndarray, alpha: float = 1.0 / 6.0, beta: float = 0.5) -> np.ndarray:
@@ -206,13 +214,16 @@ def lower_div(ctx, node) -> None:
 
 LUT = CKernel("MSF_OP_LUT", 9, "msf_lut_s8",
               spatial="msf_lut_s8(in, (const msf_lut_params *)l->params, out, oy, ox, oh, ow);")
+LUT_CHANNELS = CKernel(
+    "MSF_OP_LUT_CHANNELS", 13, "msf_lut_channels_s8 (a table per channel)",
+    spatial="msf_lut_channels_s8(in, (const msf_lut_params *)l->params, out, oy, ox, oh, ow);")
 
 
 class LutOp(OpDef):
     op = Op.LUT
     spatial = True
     elementwise = True
-    c_kernels = (LUT,)
+    c_kernels = (LUT, LUT_CHANNELS)
     c_header = "msf_lut_s8.h"
     onnx = {**{op: lower_unary for op in ("HardSwish", "HardSigmoid", "Sigmoid", "Tanh",
                                           "LeakyRelu", "Elu", "Selu", "Softplus", "Softsign",
@@ -225,8 +236,12 @@ class LutOp(OpDef):
     def build(self, b, x: int, table: np.ndarray, out_q: QParamsLike, name: str | None = None,
               out_name: str | None = None, activation: str = "lut") -> int:
         table = np.asarray(table)
-        if table.shape != (TABLE_SIZE,) or table.dtype != np.int8:
-            raise ValueError(f"lut {shown(name)}: table must be 256 int8 values")
+        channels = b.tensors[x].shape[2]
+        if table.ndim == 2 and table.shape[0] >= 1 and np.all(table == table[:1]):
+            table = table[0]  # the same function on every channel
+        if table.dtype != np.int8 or table.shape not in ((TABLE_SIZE,), (channels, TABLE_SIZE)):
+            raise ValueError(f"lut {shown(name)}: table must be 256 int8 values, or 256 per "
+                             f"channel ({channels} x 256)")
         y = b.new_tensor(out_name or f"t{len(b.tensors)}", b.tensors[x].shape, out_q)
         return b.new_layer(op=Op.LUT, inputs=(x,), output=y, weight=table,
                            activation=activation, **named(name))
@@ -246,9 +261,14 @@ class LutOp(OpDef):
     def float_eval(self, layer, xs):
         return FUNCTIONS[layer.attrs["fn"]](xs[0], layer.attrs)
 
+    def c_op(self, layer: LayerLike) -> str:
+        assert layer.weight is not None
+        return (LUT if layer.weight.ndim == 1 else LUT_CHANNELS).code
+
     def c_params(self, model: ModelLike, layer: LayerLike):
         i = layer.index
-        return [CArray("int8_t", f"l{i}_table", layer.weight),
+        assert layer.weight is not None
+        return [CArray("int8_t", f"l{i}_table", layer.weight.ravel()),
                 CStruct("msf_lut_params", f"l{i}_params", {"table": f"l{i}_table"})]
 
 

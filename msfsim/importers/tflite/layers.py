@@ -252,15 +252,24 @@ def pool(w: Walk, op: TflOp) -> None:
     w.define(op, y)
 
 
-def mean(w: Walk, op: TflOp) -> None:
-    """MEAN over H and W of a (1, H, W, C) tensor (GlobalAveragePooling2D) -> gap."""
+def _spatial_reduction(w: Walk, op: TflOp) -> tuple[int, int, int, int]:
+    """(IR source, H, W, C) of a reduction over H and W: axes 1 and 2 of a (1, H, W, C)
+    tensor, or axis 1 of a (1, W, C) one (Conv1D models: msfsim's (1, W, C))."""
     src = w.act(op, 0)
-    axes = sorted(int(a) % 4 for a in np.asarray(w.const(op, 1, "axes")).ravel())
-    if len(w.t(op.inputs[0]).shape) != 4 or axes != [1, 2]:
-        raise w.fail(op, f"only the mean over H and W of a 4-D tensor is supported (axes "
-                         f"{axes})")
+    rank = len(w.t(op.inputs[0]).shape)
+    axes = sorted(int(a) % max(rank, 1) for a in np.asarray(w.const(op, 1, "axes")).ravel())
+    if (rank, axes) not in ((4, [1, 2]), (3, [1])):
+        raise w.fail(op, f"only a reduction over H and W of a (1, H, W, C) tensor, or over W "
+                         f"of a (1, W, C) one, is supported (axes {axes} of a {rank}-D tensor)")
     assert w.b is not None
     h, wd, c = w.b.tensors[src].shape
+    return src, h, wd, c
+
+
+def mean(w: Walk, op: TflOp) -> None:
+    """MEAN over H and W (GlobalAveragePooling2D / 1D) -> gap."""
+    src, h, wd, c = _spatial_reduction(w, op)
+    assert w.b is not None
     in_q, out_q = w.qparams(op.inputs[0], op), w.qparams(op.outputs[0], op)
     # TFLM's reference MEAN takes this multiplier path whatever the qparams (older TFLM
     # releases divided the raw sum when they were equal; tests/test_tflite_import.py checks
@@ -271,6 +280,19 @@ def mean(w: Walk, op: TflOp) -> None:
                   multiplier=np.array([m], np.int32), shift=np.array([s], np.int32),
                   name=w.t(op.outputs[0]).name)
     w.define(op, y)
+
+
+def reduce_max(w: Walk, op: TflOp) -> None:
+    """REDUCE_MAX over H and W (GlobalMaxPooling2D / 1D) -> a max pool of the whole map."""
+    src, h, wd, c = _spatial_reduction(w, op)
+    assert w.b is not None
+    if w.qparams(op.inputs[0], op) != w.qparams(op.outputs[0], op):
+        raise w.fail(op, "input and output quantisation differ (TFLM's REDUCE_MAX copies "
+                         "int8 values)")
+    from msfsim.ops import pool as pool_op
+    w.check_shape(op, (1, 1, c))
+    out = w.t(op.outputs[0]).name
+    w.define(op, pool_op.build(w.b, src, "max", (h, wd), (h, wd), name=out, out_name=out))
 
 
 def pad(w: Walk, op: TflOp) -> None:
@@ -299,7 +321,7 @@ def pad(w: Walk, op: TflOp) -> None:
 
 HANDLERS = {"CONV_2D": conv, "DEPTHWISE_CONV_2D": conv, "FULLY_CONNECTED": fully_connected,
             "ADD": add, "AVERAGE_POOL_2D": pool, "MAX_POOL_2D": pool, "MEAN": mean,
-            "PAD": pad, "PADV2": pad}
+            "REDUCE_MAX": reduce_max, "PAD": pad, "PADV2": pad}
 
 
 # ------------------------------------------------------------------ unary activations, MUL
@@ -345,33 +367,100 @@ def requantize(w: Walk, op: TflOp) -> None:
     _lut(w, op, src, luts.requantize_table(qi.scale, qi.zero_point, qo.scale, qo.zero_point))
 
 
-def _scalar_const(w: Walk, op: TflOp, k: int):
-    """Input k as an int8 constant scalar (value, scale, zero point), or None."""
+def _const_operand(w: Walk, op: TflOp, k: int, channels: int
+                   ) -> tuple[np.ndarray, float, int] | None:
+    """Input k as an int8 constant of one value, or of one value per channel (equal along
+    every axis but the last, which TFLite broadcasts along the channels): (the values, (1,)
+    or (C,), scale, zero point); None when input k is an activation."""
     i = op.inputs[k]
     if i < 0 or i not in w.consts or i in w.ir:
         return None
     t = w.t(i)
-    v = np.asarray(w.consts[i]).ravel()
-    if v.size != 1 or t.dtype != INT8 or t.scale.size != 1:
-        raise w.fail(op, f"constant operand {shown(t.name)}: only an int8 scalar is supported "
-                         f"(got {v.size} {type_name(t.dtype)} values)")
-    return int(v[0]), float(t.scale[0]), int(t.zero_point[0])
+    v = np.asarray(w.consts[i])
+    what = f"constant operand {shown(t.name)}"
+    if t.dtype != INT8 or t.scale.size != 1:
+        raise w.fail(op, f"{what}: only int8 with one scale is supported (got "
+                         f"{type_name(t.dtype)}, {t.scale.size} scales)")
+    rows = v.reshape(-1, v.shape[-1] if v.ndim else 1)
+    if v.size != 1 and (rows.shape[1] not in (1, channels) or np.any(rows != rows[:1])):
+        raise w.fail(op, f"{what} of shape {list(v.shape)}: only one value, or one per channel "
+                         f"({channels}) broadcast over H and W, is supported")
+    vals = rows[0].astype(np.int64)
+    return (vals[:1] if np.all(vals == vals[0]) else vals), float(t.scale[0]), int(t.zero_point[0])
 
 
-def _by_const(w: Walk, op: TflOp, make, lo: int, hi: int) -> bool:
-    """ADD / MUL with an int8 constant scalar operand: a lut of TFLM's arithmetic on every
-    value of the other operand (False when neither operand is one)."""
+def _by_const(w: Walk, op: TflOp, make, lo: int, hi: int, ordered: bool = False) -> bool:
+    """ADD / SUB / MUL with an int8 constant operand (one value, or one per channel): a lut of
+    TFLM's arithmetic on every value of the other operand, a table per channel where the
+    constant differs per channel (False when neither operand is a constant). `ordered`: the
+    op is not symmetric, so `make` is told whether the constant comes first."""
+    assert w.b is not None
     for k in (0, 1):
-        c = _scalar_const(w, op, 1 - k)
-        if c is not None:
-            qi, qo = w.qparams(op.inputs[k], op), w.qparams(op.outputs[0], op)
-            try:
-                table = make(qi.scale, qi.zero_point, *c, qo.scale, qo.zero_point, lo, hi)
-            except ValueError as exc:
-                raise w.fail(op, str(exc)) from None
-            _lut(w, op, w.act(op, k), table)
-            return True
+        i = op.inputs[1 - k] if 1 - k < len(op.inputs) else -1
+        if i < 0 or i not in w.consts or i in w.ir:
+            continue
+        src = w.act(op, k)
+        c = _const_operand(w, op, 1 - k, w.b.tensors[src].shape[2])
+        assert c is not None
+        vals, c_scale, c_zp = c
+        qi, qo = w.qparams(op.inputs[k], op), w.qparams(op.outputs[0], op)
+        extra = {"const_first": k == 1} if ordered else {}
+        try:
+            tables = [make(qi.scale, qi.zero_point, int(v), c_scale, c_zp, qo.scale,
+                           qo.zero_point, lo, hi, **extra) for v in vals]
+        except ValueError as exc:
+            raise w.fail(op, str(exc)) from None
+        _lut(w, op, src, np.stack(tables) if len(tables) > 1 else tables[0])
+        return True
     return False
+
+
+def sub(w: Walk, op: TflOp) -> None:
+    """SUB of an activation and an int8 constant (one value or one per channel; either order:
+    Keras' Normalization writes x - mean) -> lut, TFLM's arithmetic on every input value."""
+    act = op.options.activation if op.options is not None else 0
+    lo, hi = _act_range(w, op, act)
+    if not _by_const(w, op, luts.sub_const_table, lo, hi, ordered=True):
+        raise w.fail(op, "a SUB of two activations is not supported (only an activation minus "
+                         "a constant, or a constant minus an activation)")
+
+
+def prelu(w: Walk, op: TflOp) -> None:
+    """PRELU with a constant alpha, one or one per channel (Keras' PReLU with
+    shared_axes=[1, 2], or a single alpha) -> lut, TFLM's arithmetic on every input value."""
+    src = w.act(op, 0)
+    assert w.b is not None
+    if len(op.inputs) < 2 or op.inputs[1] < 0 or op.inputs[1] not in w.consts:
+        raise w.fail(op, "alpha (input 1) must be a constant")
+    c = _const_operand(w, op, 1, w.b.tensors[src].shape[2])
+    assert c is not None
+    vals, a_scale, a_zp = c
+    qi, qo = w.qparams(op.inputs[0], op), w.qparams(op.outputs[0], op)
+    tables = [luts.prelu_table(qi.scale, qi.zero_point, int(v), a_scale, a_zp, qo.scale,
+                               qo.zero_point) for v in vals]
+    _lut(w, op, src, np.stack(tables) if len(tables) > 1 else tables[0])
+
+
+def min_max(w: Walk, op: TflOp) -> None:
+    """MINIMUM / MAXIMUM of an activation and an int8 constant (Keras' ReLU(max_value=...))
+    -> lut. TFLM compares the int8 values as they are, so the operands and the output must
+    share one quantisation for the result to mean what the float op does."""
+    assert w.b is not None
+    k = 1 if len(op.inputs) == 2 and op.inputs[0] in w.consts and op.inputs[0] not in w.ir \
+        else 0
+    if len(op.inputs) != 2 or op.inputs[1 - k] not in w.consts or op.inputs[1 - k] in w.ir:
+        raise w.fail(op, f"a {op.name} of two activations is not supported (only of an "
+                         f"activation and a constant)")
+    src = w.act(op, k)
+    c = _const_operand(w, op, 1 - k, w.b.tensors[src].shape[2])
+    assert c is not None
+    vals, c_scale, c_zp = c
+    qi, qo = w.qparams(op.inputs[k], op), w.qparams(op.outputs[0], op)
+    if qi != qo or (quant.f32(c_scale), c_zp) != (quant.f32(qi.scale), qi.zero_point):
+        raise w.fail(op, "operands and output quantised differently (TFLM compares and copies "
+                         "the int8 values as they are)")
+    tables = [luts.min_max_table(int(v), op.name == "MAXIMUM") for v in vals]
+    _lut(w, op, src, np.stack(tables) if len(tables) > 1 else tables[0])
 
 
 def mul(w: Walk, op: TflOp) -> None:
@@ -411,9 +500,9 @@ def concatenation(w: Walk, op: TflOp) -> None:
     ins = [w.act(op, k) for k in range(len(op.inputs))]
     axis = int(o.axis) if o is not None else 0
     rank = len(w.t(op.outputs[0]).shape)
-    if rank != 4 or axis % 4 != 3 or len(ins) < 2:
-        raise w.fail(op, f"only concatenation of 4-D tensors along channels is supported "
-                         f"(axis {axis}, {len(ins)} inputs)")
+    if rank not in (2, 3, 4) or axis % rank != rank - 1 or len(ins) < 2:
+        raise w.fail(op, f"only concatenation along channels (the last axis) is supported "
+                         f"(axis {axis} of a {rank}-D tensor, {len(ins)} inputs)")
     qo = w.qparams(op.outputs[0], op)
     if any(w.qparams(i, op) != qo for i in op.inputs):
         raise w.fail(op, "inputs quantised differently from the output (TFLM's int8 "
@@ -460,5 +549,5 @@ def softmax(w: Walk, op: TflOp) -> None:
 
 HANDLERS.update({"HARD_SWISH": unary, "LOGISTIC": unary, "TANH": unary,
                  "LEAKY_RELU": unary, "RELU": unary, "RELU6": unary, "QUANTIZE": requantize,
-                 "MUL": mul,
+                 "MUL": mul, "SUB": sub, "PRELU": prelu, "MINIMUM": min_max, "MAXIMUM": min_max,
                  "CONCATENATION": concatenation, "SOFTMAX": softmax})

@@ -282,6 +282,50 @@ def add_const_table(in_scale: float, in_zp: int, c: int, c_scale: float, c_zp: i
     return _table(one)
 
 
+# ------------------------------------------------------------------ SUB with a constant
+
+def sub_const_table(in_scale: float, in_zp: int, c: int, c_scale: float, c_zp: int,
+                    out_scale: float, out_zp: int, act_min: int = -128, act_max: int = 127,
+                    const_first: bool = False) -> np.ndarray:
+    """TFLM's int8 SUB (sub_common.cc, reference_ops::SubElementwise): ADD's arithmetic with
+    the second operand's scaled value subtracted; x - c, or c - x when the constant is the
+    first operand (its multiplier follows it: TFLM scales input1 and input2 by their own)."""
+    m, s = add_requant(c_scale, in_scale, out_scale) if const_first else \
+        add_requant(in_scale, c_scale, out_scale)
+    ci, xi = (0, 1) if const_first else (1, 0)
+    const = _mbqm((c - c_zp) * (1 << ADD_LEFT_SHIFT), int(m[ci]), int(s[ci]))
+
+    def one(x: int) -> int:
+        v = _mbqm((x - in_zp) * (1 << ADD_LEFT_SHIFT), int(m[xi]), int(s[xi]))
+        raw = const - v if const_first else v - const
+        return _clamp(_mbqm(_wrap(raw, 32), int(m[2]), int(s[2])) + out_zp, act_min, act_max)
+    return _table(one)
+
+
+# ------------------------------------------------------------------ PRELU
+
+def prelu_table(in_scale: float, in_zp: int, alpha: int, alpha_scale: float, alpha_zp: int,
+                out_scale: float, out_zp: int) -> np.ndarray:
+    """TFLM's int8 PRELU (prelu_common.cc, BroadcastPrelu4DSlow): x - in_zp at or above 0
+    scaled by in / out, below by (x - in_zp) * (alpha - alpha_zp) and in * alpha / out; plus
+    the output zero point, clamped to int8."""
+    m1, s1 = quantize_multiplier(float(in_scale) / float(out_scale))
+    m2, s2 = quantize_multiplier(float(in_scale) * float(alpha_scale) / float(out_scale))
+
+    def one(x: int) -> int:
+        v = x - in_zp
+        return _clamp(out_zp + (_mbqm(v, m1, s1) if v >= 0 else
+                                _mbqm(v * (alpha - alpha_zp), m2, s2)))
+    return _table(one)
+
+
+# ------------------------------------------------------------------ MINIMUM, MAXIMUM
+
+def min_max_table(c: int, maximum: bool) -> np.ndarray:
+    """TFLM's MAXIMUM / MINIMUM compare the int8 values as they are (maximum_minimum.cc)."""
+    return _table((lambda x: max(x, c)) if maximum else (lambda x: min(x, c)))
+
+
 # ------------------------------------------------------------------ LEAKY_RELU
 
 def leaky_relu_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int, alpha: float

@@ -41,7 +41,8 @@ _OPTIONS = {"CONV_2D": tflite.Conv2DOptions, "DEPTHWISE_CONV_2D": tflite.Depthwi
             "MEAN": tflite.ReducerOptions, "STRIDED_SLICE": tflite.StridedSliceOptions,
             "PACK": tflite.PackOptions, "RESHAPE": tflite.ReshapeOptions,
             "MUL": tflite.MulOptions, "CONCATENATION": tflite.ConcatenationOptions,
-            "SOFTMAX": tflite.SoftmaxOptions, "LEAKY_RELU": tflite.LeakyReluOptions}
+            "SOFTMAX": tflite.SoftmaxOptions, "LEAKY_RELU": tflite.LeakyReluOptions,
+            "SUB": tflite.SubOptions, "REDUCE_MAX": tflite.ReducerOptions}
 
 
 def type_name(t: int) -> str:

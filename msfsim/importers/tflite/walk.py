@@ -65,19 +65,23 @@ class Walk:
         return QParams(float(t.scale[0]), zp)
 
     def hwc(self, i: int, op: TflOp | None = None) -> Shape:
-        """An activation's shape as msfsim's (H, W, C): (1, H, W, C), or (1, C) and (C,) ->
-        (1, 1, C) (the converter squeezes a per-channel vector to (C,) before a broadcast ADD
-        or MUL; TFLite broadcasts it along the last axis, the channels)."""
+        """An activation's shape as msfsim's (H, W, C): (1, H, W, C); (1, W, C) -> (1, W, C)
+        (a Conv1D model's sequence, which the converter reshapes to (1, 1, W, C) around each
+        convolution: the same bytes); (1, C) and (C,) -> (1, 1, C) (the converter squeezes a
+        per-channel vector to (C,) before a broadcast ADD or MUL; TFLite broadcasts it along
+        the last axis, the channels)."""
         s = self.t(i).shape
         if len(s) == 4 and s[0] == 1:
             return (s[1], s[2], s[3])
+        if len(s) == 3 and s[0] == 1:
+            return (1, s[1], s[2])
         if len(s) == 2 and s[0] == 1:
             return (1, 1, s[1])
         if len(s) == 1:
             return (1, 1, s[0])
         where = f"{self.where(op)}: " if op is not None else ""
         raise UnsupportedModel(f"{where}tensor {shown(self.t(i).name)} has shape "
-                               f"{list(s)}; msfsim takes batch 1, NHWC or (1, C)")
+                               f"{list(s)}; msfsim takes batch 1: NHWC, (1, W, C) or (1, C)")
 
     def act(self, op: TflOp, k: int) -> int:
         """IR id of input k of `op`, an activation some earlier operator wrote."""
