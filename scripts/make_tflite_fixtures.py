@@ -330,6 +330,26 @@ def subtract() -> keras.Model:
     return keras.Model(inp, L.Conv2D(4, 1)(y), name="subtract")
 
 
+def grouped_pad_pool() -> keras.Model:
+    """DenseNet's stem (Conv2D, ReLU, ZeroPadding2D, MaxPooling2D 3 / 2: a PAD before the
+    MAX_POOL_2D) and a grouped Conv2D (groups=2: CONV_2D weights of half the input
+    channels)."""
+    x = inp = keras.Input((15, 15, 3), batch_size=1)
+    x = L.ReLU()(L.Conv2D(8, 3, padding="same")(x))
+    x = L.MaxPooling2D(3, strides=2)(L.ZeroPadding2D(1)(x))
+    x = L.Conv2D(8, 3, groups=2, padding="same", activation="relu")(x)
+    x = L.Conv2D(6, 1, groups=2)(x)
+    return keras.Model(inp, L.Dense(4)(L.GlobalAveragePooling2D()(x)), name="grouped_pad_pool")
+
+
+def pad_before_pool() -> keras.Model:
+    """ZeroPadding2D before MaxPooling2D on values that may lie below the zero point (no
+    ReLU): the padded zeros would win some maxima, which msfsim refuses."""
+    x = inp = keras.Input((8, 8, 3), batch_size=1)
+    x = L.MaxPooling2D(3, strides=2)(L.ZeroPadding2D(1)(L.Conv2D(4, 3, padding="same")(x)))
+    return keras.Model(inp, L.Conv2D(4, 1)(x), name="pad_before_pool")
+
+
 def randomise(model: keras.Model, rng: np.random.Generator) -> None:
     """Nonzero biases and BatchNorm statistics (Keras initialises them to 0/1)."""
     ws = []
@@ -407,7 +427,9 @@ def main(argv: list[str]) -> int:
              ("keras_normalization", keras_normalization, True, False),
              ("prelu_net", prelu_net, True, False),
              ("conv1d_kws", conv1d_kws, True, False),
-             ("subtract", subtract, True, False)]
+             ("subtract", subtract, True, False),
+             ("grouped_pad_pool", grouped_pad_pool, True, False),
+             ("pad_before_pool", pad_before_pool, True, False)]
     # the representative data of models that take pixel values (their own Rescaling), and
     # of a table over the range where hard_sigmoid bends
     rep_ranges = {"mobilenet_v3_small": (0.0, 255.0), "hard_sigmoid_table": (-5.0, 5.0)}

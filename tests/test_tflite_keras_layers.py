@@ -5,6 +5,8 @@
   alpha per channel or one), ReLU(max_value) (MINIMUM by a constant): tables of TFLM's own
   arithmetic, one per channel where the constant differs per channel (msf_lut_channels_s8);
 - GlobalMaxPooling2D / 1D (REDUCE_MAX): a max pool of the whole map;
+- a grouped Conv2D: the dense conv with block-diagonal weights; ZeroPadding2D before
+  MaxPooling2D of a ReLU's output (DenseNet's stem): the pool's own padding;
 - Conv1D models: the (1, W, C) sequence is msfsim's (1, W, C) map, the converter's reshapes
   to (1, 1, W, C) around each CONV_2D the same bytes.
 
@@ -26,7 +28,8 @@ from msfsim.ir import Op
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import tflite_models as tm  # noqa: E402
 
-FIXTURES = ["keras_normalization", "prelu_net", "conv1d_kws", "per_channel_add"]
+FIXTURES = ["keras_normalization", "prelu_net", "conv1d_kws", "per_channel_add",
+            "grouped_pad_pool"]
 
 
 def layers(name: str) -> list[tuple[Op, str, tuple | None]]:
@@ -55,6 +58,15 @@ def test_fixtures_have_the_layers():
     assert m.layers[4].kernel == (1, 22)  # the max over the frames
     assert layers("per_channel_add") == [(Op.MAXPOOL, "none", None), (Op.LUT, "add", (4, 256)),
                                          (Op.CONV, "none", (4, 1, 1, 4))]
+    m = import_tflite(tm.fixture("grouped_pad_pool"))
+    assert [la.op for la in m.layers] == [Op.CONV, Op.MAXPOOL, Op.CONV, Op.CONV, Op.GAP, Op.DENSE]
+    assert m.layers[1].pad == (1, 1, 1, 1) and m.layers[1].kernel == (3, 3)  # the PAD's
+    for la, per in ((m.layers[2], 4), (m.layers[3], 3)):  # groups=2: block-diagonal weights
+        w = la.weight  # (Cout, kh, kw, Cin)
+        assert w.shape[3] == 8
+        for o in range(w.shape[0]):
+            g = o // per
+            assert not np.any(np.delete(w[o], np.s_[g * 4:(g + 1) * 4], axis=2))
 
 
 @pytest.mark.parametrize("name", FIXTURES)
@@ -157,6 +169,11 @@ def test_what_stays_refused(tmp_path):
     with pytest.raises(UnsupportedModel, match=r"\(SUB, output '[^']+'\): a SUB of two "
                                                r"activations is not supported"):
         import_tflite(tm.fixture("subtract"))
+    # no ReLU before the padded max pool: a padded zero could be a window's max
+    with pytest.raises(UnsupportedModel, match=r"\(MAX_POOL_2D, output '[^']+'\): a PAD before "
+                                               r"a pool is supported only before a MAX_POOL_2D "
+                                               r"of values at or above the zero point"):
+        import_tflite(tm.fixture("pad_before_pool"))
     q = (0.05, 0)
     cases = [  # (op, constant, the error)
         ("PRELU", np.arange(16 * 16 * 2, dtype=np.int64).reshape(16, 16, 2) % 100,

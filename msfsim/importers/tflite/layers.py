@@ -23,6 +23,7 @@ from msfsim.importers.tflite.read import TflOp, type_name
 from msfsim.importers.tflite.walk import INT8, Walk
 from msfsim.ir import Op, op_def
 from msfsim.names import shown
+from msfsim.ops import convbase
 from msfsim.ops.convbase import MAX_DILATION, dilate
 
 SAME = tflite.Padding.SAME
@@ -80,7 +81,8 @@ def conv(w: Walk, op: TflOp) -> None:
     """CONV_2D -> conv; DEPTHWISE_CONV_2D -> dwconv, or with a depth multiplier m > 1 (also a
     1-channel input making m channels) -> a dense conv whose weights are block-diagonal
     (`block_diagonal`): identical int8 arithmetic (zero weights add nothing to the int32
-    accumulator), Cin times the MACs of the depthwise layer."""
+    accumulator), Cin times the MACs of the depthwise layer. A grouped CONV_2D (weights of
+    Cin / g input channels) likewise becomes the dense conv with block-diagonal weights."""
     depthwise = op.name == "DEPTHWISE_CONV_2D"
     o = op.options
     if o is None:
@@ -115,10 +117,16 @@ def conv(w: Walk, op: TflOp) -> None:
                                  f"{MAX_WEIGHT_ELEMENTS:,} values")
             depthwise, wir = False, block_diagonal(wir, dm)
     else:
-        if wq.ndim != 4 or wq.shape[3] != x.shape[2]:
-            raise w.fail(op, f"weights {list(wq.shape)} for {x.shape[2]} input channels "
-                             f"(grouped convolutions are not supported)")
+        groups = x.shape[2] // wq.shape[3] if wq.ndim == 4 and wq.shape[3] else 0
+        if (wq.ndim != 4 or groups < 1 or groups * wq.shape[3] != x.shape[2]
+                or wq.shape[0] % groups):
+            raise w.fail(op, f"weights {list(wq.shape)} for {x.shape[2]} input channels")
         wir, k = wq, (wq.shape[1], wq.shape[2])
+        if groups > 1:  # Conv2D(groups=g): TFLM's grouped sums as a dense conv (more MACs)
+            if wq.size * groups > MAX_WEIGHT_ELEMENTS:
+                raise w.fail(op, f"{groups} groups: as a dense convolution its weights would "
+                                 f"exceed msfsim's bound of {MAX_WEIGHT_ELEMENTS:,} values")
+            wir = convbase.block_diagonal(wq.transpose(0, 3, 1, 2), groups).transpose(0, 2, 3, 1)
     if dil != (1, 1):  # the zero-inserted kernel (TFLM pads SAME by its extent too)
         axes = (0, 1) if depthwise else (1, 2)
         if wir.size * dil[0] * dil[1] > MAX_WEIGHT_ELEMENTS:
@@ -221,20 +229,50 @@ def add(w: Walk, op: TflOp) -> None:
     w.define(op, y)
 
 
+def _at_least_zero_point(w: Walk, t: int) -> bool:
+    """Whether every value of IR tensor t is at or above its zero point (the real 0): the
+    layer writing it clamps there (a ReLU), or it is a max pool / table of such values."""
+    assert w.b is not None
+    zp = w.b.tensors[t].q.zero_point
+    for la in w.b.layers:
+        if la.output != t:
+            continue
+        if la.op == Op.MAXPOOL:
+            return _at_least_zero_point(w, la.inputs[0])
+        if la.op == Op.LUT and la.weight is not None:
+            return int(la.weight.min()) >= zp
+        return la.act_min >= zp
+    return False  # the network input: any value
+
+
 def pool(w: Walk, op: TflOp) -> None:
     o = op.options
-    if op.inputs and op.inputs[0] in w.pads:
-        raise w.fail(op, "a PAD before a pool is not supported (padded taps would count in "
-                         "the max / the divisor)")
-    src = w.act(op, 0)
-    assert w.b is not None
-    x = w.b.tensors[src]
     if o is None:
         raise w.fail(op, "options missing")
     k, s = (int(o.filter_h), int(o.filter_w)), (int(o.stride_h), int(o.stride_w))
     if min(k) < 1 or min(s) < 1:
         raise w.fail(op, f"filter {list(k)}, stride {list(s)}")
-    pad = _padding(w, op, x.shape[:2], k, s, o.padding)
+    pre = (0, 0, 0, 0)
+    if op.inputs and op.inputs[0] in w.pads:
+        # ZeroPadding2D before MaxPooling2D (DenseNet's stem): the padded taps are the real 0,
+        # which changes no max of values at or above it when every window keeps a tap inside
+        # the tensor, so the PAD is the pool's own padding (ignored taps)
+        src, pre = w.pads[op.inputs[0]]
+        if op.name != "MAX_POOL_2D" or not _at_least_zero_point(w, src) or \
+                max(pre[0], pre[2]) >= k[0] or max(pre[1], pre[3]) >= k[1]:
+            raise w.fail(op, "a PAD before a pool is supported only before a MAX_POOL_2D of "
+                             "values at or above the zero point (after a ReLU), padding less "
+                             "than the filter (padded taps would count in the max / the "
+                             "divisor)")
+    else:
+        src = w.act(op, 0)
+    assert w.b is not None
+    x = w.b.tensors[src]
+    inner = _padding(w, op, (x.shape[0] + pre[0] + pre[2], x.shape[1] + pre[1] + pre[3]), k, s,
+                     o.padding)
+    pad = tuple(a + b for a, b in zip(pre, inner))
+    if any(pre) and (max(pad[0], pad[2]) >= k[0] or max(pad[1], pad[3]) >= k[1]):
+        raise w.fail(op, f"padding {list(pad)} leaves a window without a tap in the tensor")
     lo, hi = _act_range(w, op, o.activation)
     in_q, out_q = w.qparams(op.inputs[0], op), w.qparams(op.outputs[0], op)
     avg = op.name == "AVERAGE_POOL_2D"
@@ -314,8 +352,10 @@ def pad(w: Walk, op: TflOp) -> None:
     h, wd, c = w.b.tensors[src].shape
     w.check_shape(op, (h + int(p[1].sum()), wd + int(p[2].sum()), c))
     consumers = [o for o in w.g.ops if op.outputs[0] in o.inputs]
-    if not consumers or any(o.name not in ("CONV_2D", "DEPTHWISE_CONV_2D") for o in consumers):
-        raise w.fail(op, "msfsim folds PAD only into the CONV_2D / DEPTHWISE_CONV_2D reading it")
+    if not consumers or any(o.name not in ("CONV_2D", "DEPTHWISE_CONV_2D", "MAX_POOL_2D")
+                            for o in consumers):
+        raise w.fail(op, "msfsim folds PAD only into the CONV_2D / DEPTHWISE_CONV_2D (or "
+                         "MAX_POOL_2D of a ReLU's output) reading it")
     w.pads[op.outputs[0]] = (src, (int(p[1, 0]), int(p[2, 0]), int(p[1, 1]), int(p[2, 1])))
 
 
