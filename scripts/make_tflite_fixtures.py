@@ -377,7 +377,7 @@ def calibrate_bn(model: keras.Model, rng: np.random.Generator,
 
 def convert(model: keras.Model, int8_io: bool, seed: int, per_tensor_dense: bool = False,
             quantise: bool = True, rep_range: tuple[float, float] = (-1.0, 1.0),
-            rep_count: int = 32) -> bytes:
+            rep_count: int = 32, uint8_io: bool = False) -> bytes:
     shape = (1,) + tuple(model.input_shape[1:])
 
     def rep():
@@ -393,9 +393,9 @@ def convert(model: keras.Model, int8_io: bool, seed: int, per_tensor_dense: bool
     conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     if per_tensor_dense:  # as converters before TF 2.16 wrote FULLY_CONNECTED weights
         conv._experimental_disable_per_channel_quantization_for_dense_layers = True
-    if int8_io:
-        conv.inference_input_type = tf.int8
-        conv.inference_output_type = tf.int8
+    if int8_io or uint8_io:
+        conv.inference_input_type = tf.uint8 if uint8_io else tf.int8
+        conv.inference_output_type = tf.uint8 if uint8_io else tf.int8
     return conv.convert()
 
 
@@ -429,7 +429,8 @@ def main(argv: list[str]) -> int:
              ("conv1d_kws", conv1d_kws, True, False),
              ("subtract", subtract, True, False),
              ("grouped_pad_pool", grouped_pad_pool, True, False),
-             ("pad_before_pool", pad_before_pool, True, False)]
+             ("pad_before_pool", pad_before_pool, True, False),
+             ("dscnn_uint8_io", dscnn, False, False)]
     # the representative data of models that take pixel values (their own Rescaling), and
     # of a table over the range where hard_sigmoid bends
     rep_ranges = {"mobilenet_v3_small": (0.0, 255.0), "hard_sigmoid_table": (-5.0, 5.0)}
@@ -453,7 +454,7 @@ def main(argv: list[str]) -> int:
         data = convert(model, int8_io, SEED + i, per_tensor,
                        quantise=name != "float32_unquantised",
                        rep_range=rep_ranges.get(name, (-1.0, 1.0)),
-                       rep_count=8 if name in big else 32)
+                       rep_count=8 if name in big else 32, uint8_io=name == "dscnn_uint8_io")
         assert len(data) < (400_000 if name in big else 100_000), (name, len(data))
         (OUT / f"{name}.tflite").write_bytes(data)
         print(f"{name}.tflite: {len(data):,} B")

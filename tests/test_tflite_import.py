@@ -36,7 +36,7 @@ def inputs(model, n: int, seed: int = 0) -> list[np.ndarray]:
 def as_tflm(model, path: Path, ys: list[np.ndarray]) -> list[np.ndarray]:
     """msfsim's int8 outputs as TFLM reports them (dequantised for a float-out model)."""
     from tflite_micro.python.tflite_micro import runtime
-    out_float = runtime.Interpreter.from_file(str(path)).get_output_details(0)["dtype"] != np.int8
+    out_float = runtime.Interpreter.from_file(str(path)).get_output_details(0)["dtype"] == np.float32
     q = model.tensor(model.output).q
     return [tm.dequantize(y, q) if out_float else y.reshape(-1) for y in ys]
 
@@ -93,6 +93,7 @@ def test_fixtures_cover_the_mapped_ops():
     assert [p.multiplier for p in pools] == [None, None]  # TFLite's rounding division
     assert pools[0].pad == (1, 1, 1, 1)  # SAME: the divisor counts only taps inside
     assert ops["dscnn_float_io"] == ops["dscnn"]  # QUANTIZE / DEQUANTIZE are the edges
+    assert ops["dscnn_uint8_io"] == ops["dscnn"]  # uint8 <-> int8 QUANTIZEs too
 
 
 def test_avgpool_tflite_mode_rounds_half_away_over_taps_inside():
@@ -222,6 +223,18 @@ def test_float_input_without_quantize_is_refused(tmp_path):
     p.write_bytes(data)
     with pytest.raises(MsfsimError, match="float .tflite: quantise with TFLiteConverter"):
         import_tflite(p)
+
+
+def test_uint8_input_without_quantize_is_refused(tmp_path):
+    """A uint8 input no QUANTIZE reads is refused in one line naming it."""
+    data = bytearray(tm.fixture("dscnn_uint8_io").read_bytes())
+    tm.set_builtin_code(data, tm.op_index(data, "QUANTIZE"), 6)  # QUANTIZE -> DEQUANTIZE
+    p = tmp_path / "u.tflite"
+    p.write_bytes(data)
+    with pytest.raises(MsfsimError, match=r"input '[^']+' is UINT8 and not quantised to int8 by "
+                                          r"a QUANTIZE: msfsim runs int8 models") as e:
+        import_tflite(p)
+    assert "\n" not in str(e.value)
 
 
 def test_tflm_arena_bytes():

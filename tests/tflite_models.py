@@ -10,7 +10,7 @@ import numpy as np
 import tflite
 
 DATA = Path(__file__).resolve().parent / "data" / "tflite"
-FIXTURES = ["lenet", "mbv2_block", "dscnn", "dscnn_float_io"]
+FIXTURES = ["lenet", "mbv2_block", "dscnn", "dscnn_float_io", "dscnn_uint8_io"]
 # whole Keras architectures (keras.applications and hand-written Keras models), int8 in / out
 KERAS_FIXTURES = ["mobilenet_v1", "mobilenet_v2", "mobilenet_v3_small", "resnet8", "inception"]
 
@@ -25,16 +25,35 @@ def tflm_outputs(path: Path, xs: list[np.ndarray], in_q, out_q) -> list[np.ndarr
     outputs are compared through msfsim's dequantisation (see `dequantize`)."""
     from tflite_micro.python.tflite_micro import runtime
     it = runtime.Interpreter.from_file(str(path))
-    d = it.get_input_details(0)
+    d, o = it.get_input_details(0), it.get_output_details(0)
     out = []
     for x in xs:
         if d["dtype"] == np.int8:
             it.set_input(x.reshape(d["shape"]), 0)
+        elif d["dtype"] == np.uint8:  # the converter's uint8 edge: the same scale, zp + 128
+            it.set_input(uint8_of(x, in_q, d).reshape(d["shape"]), 0)
         else:
             it.set_input(dequantize(x, in_q).reshape(d["shape"]), 0)
         it.invoke()
-        out.append(np.array(it.get_output(0)).reshape(-1))
+        y = np.array(it.get_output(0)).reshape(-1)
+        if o["dtype"] == np.uint8:
+            u_scale, u_zp = _qparams(o)
+            assert np.float32(u_scale) == np.float32(out_q.scale)
+            y = (y.astype(np.int32) - u_zp + out_q.zero_point).astype(np.int8)
+        out.append(y)
     return out
+
+
+def uint8_of(x: np.ndarray, q, detail) -> np.ndarray:
+    """The uint8 input whose QUANTIZE (same scale) gives the int8 x back."""
+    u_scale, u_zp = _qparams(detail)
+    assert np.float32(u_scale) == np.float32(q.scale), (u_scale, q.scale)
+    return (x.astype(np.int32) - q.zero_point + u_zp).astype(np.uint8)
+
+
+def _qparams(detail) -> tuple[float, int]:
+    p = detail["quantization_parameters"]
+    return float(p["scales"][0]), int(p["zero_points"][0])
 
 
 def inputs(model, n: int, seed: int = 0) -> list[np.ndarray]:

@@ -4,8 +4,8 @@ Activation tensors map to IR tensors (`ir`); constant tensors, and the shape ari
 puts around Flatten / Reshape (SHAPE, STRIDED_SLICE, PACK), fold into `consts`; a RESHAPE of an
 activation is an alias (msfsim's tensors are NHWC bytes: a flatten changes no byte); a PAD waits
 in `pads` for the convolution that folds it. The layers themselves are built by layers.py.
-QUANTIZE at the float input and DEQUANTIZE at the float output are the graph's edges: msfsim
-works on the int8 interior between them.
+QUANTIZE at a float or uint8 input and DEQUANTIZE (QUANTIZE) at a float (uint8) output are the
+graph's edges: msfsim works on the int8 interior between them.
 """
 from __future__ import annotations
 
@@ -21,6 +21,13 @@ INT8 = tflite.TensorType.INT8
 FLOAT32 = tflite.TensorType.FLOAT32
 FLOAT_REFUSAL = ("float .tflite: quantise with TFLiteConverter full-integer (int8), or export "
                  "ONNX")
+UINT8 = tflite.TensorType.UINT8
+# the types a model's input / output may have at its edges (inference_input_type float32 or
+# uint8): a QUANTIZE (DEQUANTIZE for float out) converts them, and msfsim works on the int8
+# tensors inside; the message refusing any other use of them
+EDGE_TYPES = {FLOAT32: FLOAT_REFUSAL,
+              UINT8: "msfsim runs int8 models (uint8 only at the input and output, converted "
+                     "by a QUANTIZE)"}
 
 
 class Walk:
@@ -133,21 +140,24 @@ class Walk:
                                    f"msfsim takes models of one input and one output")
         ops = list(g.ops)
         x = g.inputs[0]
-        if self.t(x).dtype == FLOAT32:  # float in: the QUANTIZE reading it is the edge
+        if self.t(x).dtype in EDGE_TYPES:  # float or uint8 in: the QUANTIZE reading it
             first = [op for op in ops if x in op.inputs]
             if (len(first) != 1 or first[0].name != "QUANTIZE"
                     or self.t(first[0].outputs[0]).dtype != INT8):
-                raise UnsupportedModel(f"input {shown(self.t(x).name)} is float32 and not "
-                                       f"quantised to int8 by a QUANTIZE: {FLOAT_REFUSAL}")
+                raise UnsupportedModel(f"input {shown(self.t(x).name)} is "
+                                       f"{type_name(self.t(x).dtype)} and not quantised to "
+                                       f"int8 by a QUANTIZE: {EDGE_TYPES[self.t(x).dtype]}")
             ops.remove(first[0])
             x = first[0].outputs[0]
         out = g.outputs[0]
-        if self.t(out).dtype == FLOAT32:  # float out: the DEQUANTIZE writing it is the edge
+        if self.t(out).dtype in EDGE_TYPES:  # float or uint8 out: the op writing it
             last = [op for op in ops if out in op.outputs]
-            if (len(last) != 1 or last[0].name != "DEQUANTIZE"
+            want = "DEQUANTIZE" if self.t(out).dtype == FLOAT32 else "QUANTIZE"
+            if (len(last) != 1 or last[0].name != want
                     or self.t(last[0].inputs[0]).dtype != INT8):
-                raise UnsupportedModel(f"output {shown(self.t(out).name)} is float32 and not "
-                                       f"dequantised from int8 by a DEQUANTIZE: {FLOAT_REFUSAL}")
+                raise UnsupportedModel(f"output {shown(self.t(out).name)} is "
+                                       f"{type_name(self.t(out).dtype)} and not converted "
+                                       f"from int8 by a {want}: {EDGE_TYPES[self.t(out).dtype]}")
             ops.remove(last[0])
             out = last[0].inputs[0]
         self.b = IRBuilder(self.name, self.hwc(x), self.qparams(x), input_name=self.t(x).name)
