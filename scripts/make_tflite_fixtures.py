@@ -350,6 +350,35 @@ def pad_before_pool() -> keras.Model:
     return keras.Model(inp, L.Conv2D(4, 1)(x), name="pad_before_pool")
 
 
+def micro_speech() -> keras.Model:
+    """TFLM's micro_speech model's shape: a flat (1, 1960) input of 49 x 40 features reshaped
+    to (49, 40, 1) (the RESHAPE of the network input), a 10x8 depthwise conv stride 2, a
+    classifier."""
+    x = inp = keras.Input((1960,), batch_size=1)
+    x = L.Reshape((49, 40, 1))(x)
+    x = L.DepthwiseConv2D((10, 8), strides=(2, 2), padding="same", activation="relu")(x)
+    return keras.Model(inp, L.Dense(4)(L.Flatten()(x)), name="micro_speech")
+
+
+def tcn() -> keras.Model:
+    """A temporal convolutional net on 64 steps of 6 sensor channels: causal Conv1D dilated 1,
+    2, 4 (PAD on the left of the sequence, then a RESHAPE to (1, 1, W, C) before each
+    CONV_2D), a Dense on every step (FULLY_CONNECTED keeping the steps), a pooled classifier."""
+    x = inp = keras.Input((64, 6), batch_size=1)
+    for d in (1, 2, 4):
+        x = L.Conv1D(8, 3, padding="causal", dilation_rate=d, activation="relu")(x)
+    x = L.Dense(12, activation="relu")(x)
+    return keras.Model(inp, L.Dense(3)(L.GlobalAveragePooling1D()(x)), name="tcn")
+
+
+def elu_float() -> keras.Model:
+    """An ELU, which the converter leaves in float32 between a DEQUANTIZE and a QUANTIZE (no
+    int8 kernel): refused."""
+    x = inp = keras.Input((8, 8, 3), batch_size=1)
+    x = L.ELU()(L.Conv2D(4, 3, padding="same")(x))
+    return keras.Model(inp, L.Conv2D(4, 1)(x), name="elu_float")
+
+
 def randomise(model: keras.Model, rng: np.random.Generator) -> None:
     """Nonzero biases and BatchNorm statistics (Keras initialises them to 0/1)."""
     ws = []
@@ -430,7 +459,10 @@ def main(argv: list[str]) -> int:
              ("subtract", subtract, True, False),
              ("grouped_pad_pool", grouped_pad_pool, True, False),
              ("pad_before_pool", pad_before_pool, True, False),
-             ("dscnn_uint8_io", dscnn, False, False)]
+             ("dscnn_uint8_io", dscnn, False, False),
+             ("micro_speech", micro_speech, True, False),
+             ("tcn", tcn, True, False),
+             ("elu_float", elu_float, True, False)]
     # the representative data of models that take pixel values (their own Rescaling), and
     # of a table over the range where hard_sigmoid bends
     rep_ranges = {"mobilenet_v3_small": (0.0, 255.0), "hard_sigmoid_table": (-5.0, 5.0)}

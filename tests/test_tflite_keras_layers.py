@@ -8,7 +8,10 @@
 - a grouped Conv2D: the dense conv with block-diagonal weights; ZeroPadding2D before
   MaxPooling2D of a ReLU's output (DenseNet's stem): the pool's own padding;
 - Conv1D models: the (1, W, C) sequence is msfsim's (1, W, C) map, the converter's reshapes
-  to (1, 1, W, C) around each CONV_2D the same bytes.
+  to (1, 1, W, C) around each CONV_2D the same bytes; causal padding (a PAD before that
+  RESHAPE) folds into the conv; a Dense on every step is a 1x1 conv;
+- a RESHAPE of the network input before any layer (TFLM's micro_speech: (1, 1960) as
+  (49, 40, 1)) gives the input that shape.
 
 Real TFLiteConverter output (tests/data/tflite, scripts/make_tflite_fixtures.py) against TFLM's
 interpreter bit for bit, and one-operator files fed every int8 value in every channel.
@@ -29,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import tflite_models as tm  # noqa: E402
 
 FIXTURES = ["keras_normalization", "prelu_net", "conv1d_kws", "per_channel_add",
-            "grouped_pad_pool"]
+            "grouped_pad_pool", "micro_speech", "tcn"]
 
 
 def layers(name: str) -> list[tuple[Op, str, tuple | None]]:
@@ -58,6 +61,15 @@ def test_fixtures_have_the_layers():
     assert m.layers[4].kernel == (1, 22)  # the max over the frames
     assert layers("per_channel_add") == [(Op.MAXPOOL, "none", None), (Op.LUT, "add", (4, 256)),
                                          (Op.CONV, "none", (4, 1, 1, 4))]
+    m = import_tflite(tm.fixture("micro_speech"))
+    assert m.tensor(m.input).shape == (49, 40, 1)  # the file's input is (1, 1960)
+    assert [la.op for la in m.layers] == [Op.DWCONV, Op.DENSE]
+    m = import_tflite(tm.fixture("tcn"))
+    assert m.tensor(m.input).shape == (1, 64, 6)
+    # causal: the dilated kernels (1, 3), (1, 5), (1, 9) padded on the left only
+    assert [(la.kernel, la.pad) for la in m.layers[:3]] == [
+        ((1, 3), (0, 2, 0, 0)), ((1, 5), (0, 4, 0, 0)), ((1, 9), (0, 8, 0, 0))]
+    assert m.layers[3].op == Op.CONV and m.layers[3].kernel == (1, 1)  # Dense on every step
     m = import_tflite(tm.fixture("grouped_pad_pool"))
     assert [la.op for la in m.layers] == [Op.CONV, Op.MAXPOOL, Op.CONV, Op.CONV, Op.GAP, Op.DENSE]
     assert m.layers[1].pad == (1, 1, 1, 1) and m.layers[1].kernel == (3, 3)  # the PAD's
@@ -169,6 +181,10 @@ def test_what_stays_refused(tmp_path):
     with pytest.raises(UnsupportedModel, match=r"\(SUB, output '[^']+'\): a SUB of two "
                                                r"activations is not supported"):
         import_tflite(tm.fixture("subtract"))
+    with pytest.raises(UnsupportedModel, match=r"\(DEQUANTIZE, output '[^']+'\): a DEQUANTIZE "
+                                               r"inside the graph: the converter left ELU in "
+                                               r"float32"):
+        import_tflite(tm.fixture("elu_float"))
     # no ReLU before the padded max pool: a padded zero could be a window's max
     with pytest.raises(UnsupportedModel, match=r"\(MAX_POOL_2D, output '[^']+'\): a PAD before "
                                                r"a pool is supported only before a MAX_POOL_2D "

@@ -177,14 +177,20 @@ class _Probe:
 
 
 def fully_connected(w: Walk, op: TflOp) -> None:
+    """FULLY_CONNECTED -> dense over the whole input read as one row; with weights of the
+    input's channel count on a map or sequence (Keras' Dense on a (1, T, C) input, keep_num_dims:
+    the same product at every position) -> a 1x1 conv, the same int8 arithmetic."""
     o = op.options
     src = w.act(op, 0)
     assert w.b is not None
     x = w.b.tensors[src]
     wt, bias = _weights(w, op, 0)
-    if wt.data.ndim != 2 or wt.data.shape[1] != x.size:
+    per_position = (wt.data.ndim == 2 and x.size != x.shape[2] and wt.data.shape[1] == x.shape[2]
+                    and len(w.t(op.outputs[0]).shape) >= 3)
+    if wt.data.ndim != 2 or (wt.data.shape[1] != x.size and not per_position):
         raise w.fail(op, f"weights {list(wt.data.shape)} for an input of {x.size} values "
-                         f"(msfsim's dense reads the whole input as one row)")
+                         f"(msfsim's dense reads the whole input as one row, or each "
+                         f"position's {x.shape[2]} channels)")
     if o is not None and o.weights_format != 0:
         raise w.fail(op, "shuffled weights are not supported")
     in_q, out_q = w.qparams(op.inputs[0], op), w.qparams(op.outputs[0], op)
@@ -193,6 +199,14 @@ def fully_connected(w: Walk, op: TflOp) -> None:
                                         per_tensor_f32=wt.scale.size == 1)
     act = o.activation if o is not None else 0
     lo, hi = _act_range(w, op, act)
+    if per_position:
+        y = w.new_tensor(op, (x.shape[0], x.shape[1], cout))
+        w.b.new_layer(op=Op.CONV, inputs=(src,), output=y, kernel=(1, 1),
+                      weight=np.ascontiguousarray(wt.data.reshape(cout, 1, 1, -1)), bias=bias,
+                      multiplier=mult, shift=shift, act_min=lo, act_max=hi,
+                      activation=quant.ACTIVATION_NAMES[act], name=w.t(op.outputs[0]).name)
+        w.define(op, y)
+        return
     y = w.new_tensor(op, (1, 1, cout))
     w.b.new_layer(op=Op.DENSE, inputs=(src,), output=y, weight=np.ascontiguousarray(wt.data),
                   bias=bias, multiplier=mult, shift=shift, act_min=lo, act_max=hi,
@@ -334,10 +348,14 @@ def reduce_max(w: Walk, op: TflOp) -> None:
 
 
 def pad(w: Walk, op: TflOp) -> None:
-    """PAD / PADV2 of H and W with the input zero point: held for the convolution after it."""
+    """PAD / PADV2 of H and W (of W in a (1, W, C) sequence: Conv1D's causal padding) with the
+    input zero point: held for the convolution after it (through a RESHAPE that keeps msfsim's
+    shape: the converter reshapes a sequence to (1, 1, W, C) for the CONV_2D)."""
     src = w.act(op, 0)
     p = np.asarray(w.const(op, 1, "paddings")).astype(np.int64)
     in_q, out_q = w.qparams(op.inputs[0], op), w.qparams(op.outputs[0], op)
+    if p.shape == (3, 2):  # (1, W, C): W is msfsim's W, H is 1
+        p = np.concatenate([p[:1], np.zeros((1, 2), np.int64), p[1:]])
     if p.shape != (4, 2) or np.any(p[0] != 0) or np.any(p[3] != 0) or np.any(p < 0):
         raise w.fail(op, f"paddings {p.tolist()}: only non-negative padding of H and W is "
                          f"supported")
@@ -351,12 +369,20 @@ def pad(w: Walk, op: TflOp) -> None:
     assert w.b is not None
     h, wd, c = w.b.tensors[src].shape
     w.check_shape(op, (h + int(p[1].sum()), wd + int(p[2].sum()), c))
-    consumers = [o for o in w.g.ops if op.outputs[0] in o.inputs]
-    if not consumers or any(o.name not in ("CONV_2D", "DEPTHWISE_CONV_2D", "MAX_POOL_2D")
-                            for o in consumers):
+    if not _padded_readers(w, op.outputs[0]):
         raise w.fail(op, "msfsim folds PAD only into the CONV_2D / DEPTHWISE_CONV_2D (or "
                          "MAX_POOL_2D of a ReLU's output) reading it")
     w.pads[op.outputs[0]] = (src, (int(p[1, 0]), int(p[2, 0]), int(p[1, 1]), int(p[2, 1])))
+
+
+def _padded_readers(w: Walk, t: int, depth: int = 0) -> bool:
+    """Whether every operator reading TFLite tensor t (through RESHAPEs) can fold a PAD."""
+    readers = [o for o in w.g.ops if t in o.inputs]
+    if not readers or depth > 4:
+        return False
+    return all(o.name in ("CONV_2D", "DEPTHWISE_CONV_2D", "MAX_POOL_2D") or
+               (o.name == "RESHAPE" and o.inputs[0] == t and o.outputs and
+                _padded_readers(w, o.outputs[0], depth + 1)) for o in readers)
 
 
 HANDLERS = {"CONV_2D": conv, "DEPTHWISE_CONV_2D": conv, "FULLY_CONNECTED": fully_connected,

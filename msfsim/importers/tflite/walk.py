@@ -117,6 +117,17 @@ class Walk:
                                 f"defined (cyclic graph)")
         self.ir[out] = ir_id
 
+    def reshape_input(self, shape: Shape) -> None:
+        """Start the IR again with the network input of `shape` (the same bytes): only before
+        any layer reads it."""
+        assert self.b is not None and not self.b.layers
+        old = self.b
+        self.b = IRBuilder(self.name, shape, old.tensors[old.input].q,
+                           input_name=old.tensors[old.input].name)
+        for t, ir_id in self.ir.items():
+            if ir_id == old.input:
+                self.ir[t] = self.b.input
+
     def check_shape(self, op: TflOp, shape: Shape) -> None:
         """The op's output shape as the file declares it must be the one msfsim computes."""
         out = op.outputs[0]
@@ -166,6 +177,11 @@ class Walk:
             if not op.outputs:
                 raise self.fail(op, "has no output")
             handler = layers.HANDLERS.get(op.name) or SHAPE_HANDLERS.get(op.name)
+            if handler is None and op.name == "DEQUANTIZE":
+                floats = sorted({o.name for o in ops if op.outputs[0] in o.inputs})
+                raise self.fail(op, f"a DEQUANTIZE inside the graph: the converter left "
+                                    f"{', '.join(floats) or 'what follows'} in float32 (no "
+                                    f"int8 kernel for it); msfsim runs int8 models")
             if handler is None:
                 raise self.fail(op, "operator not supported by msfsim (supported: "
                                     f"{', '.join(sorted(supported_ops()))})")
@@ -189,8 +205,18 @@ def reshape(w: Walk, op: TflOp) -> None:
     if i in w.consts:
         w.consts[out] = np.reshape(w.consts[i], w.t(out).shape)
         return
-    src = w.act(op, 0)
     assert w.b is not None
+    if i in w.pads:  # a padded sequence reshaped for its CONV_2D: the PAD waits on
+        src, p = w.pads[i]
+        sh = w.b.tensors[src].shape
+        padded = (sh[0] + p[0] + p[2], sh[1] + p[1] + p[3], sh[2])
+        if w.qparams(i, op) != w.qparams(out, op) or w.hwc(out, op) != padded:
+            raise w.fail(op, f"reshapes a PAD's output {list(w.t(i).shape)} to "
+                             f"{list(w.t(out).shape)}; msfsim folds a PAD only into the "
+                             f"convolution reading it")
+        w.pads[out] = w.pads[i]
+        return
+    src = w.act(op, 0)
     sh = w.b.tensors[src].shape
     n = int(np.prod(w.t(out).shape))
     if n != sh[0] * sh[1] * sh[2]:
@@ -198,6 +224,12 @@ def reshape(w: Walk, op: TflOp) -> None:
     if w.qparams(i, op) != w.qparams(out, op):
         raise w.fail(op, "input and output quantisation differ")
     new = w.hwc(out, op)
+    if new != sh and src == w.b.input and not w.b.layers:
+        # the network input reshaped before any layer reads it (TFLM's micro_speech: a
+        # (1, 1960) input as (1, 49, 40, 1)): the same bytes, so the input takes that shape
+        w.reshape_input(new)
+        w.define(op, w.b.input)
+        return
     if new != sh and not (new[:2] == (1, 1) and len(w.t(out).shape) == 2):
         raise w.fail(op, f"reshape {'x'.join(map(str, sh))} -> {list(w.t(out).shape)} changes "
                          f"the spatial layout; msfsim supports flattening only")
