@@ -62,14 +62,15 @@ class Layer:
 
     weight layouts: CONV (Cout, kh, kw, Cin); DWCONV (kh, kw, C); DENSE (Cout, H*W*Cin) with the
     input flattened in NHWC order. `multiplier`/`shift` have one entry per output channel for
-    CONV/DWCONV/DENSE; for ADD they are [input1, input2, output] of the TFLite add (inputs
-    pre-shifted left by ADD_LEFT_SHIFT); for AVGPOOL/GAP a single entry that maps the window sum
+    CONV/DWCONV/DENSE; for ADD (and SUB) they are [input1, input2, output] of the TFLite add
+    (sub) (inputs pre-shifted left by ADD_LEFT_SHIFT); for AVGPOOL/GAP a single entry that maps the window sum
     to the output scale (the window size is folded in), except an AVGPOOL with `multiplier`
     None, which follows TFLite's int8 AveragePool (raw sum of the taps inside the tensor divided
     by their count, rounded; same qparams in and out); MAXPOOL has none (same qparams in/out).
     MUL: one [multiplier], [shift] for s_a * s_b / s_out; its second input has the first's
     shape or is (1, 1, C), broadcast over H and W. LUT: `weight` is the 256-entry int8 table,
-    out = table[x + 128] (any unary activation, computed at import). CONCAT: two inputs of one
+    out = table[x + 128] (any unary activation, computed at import), or C x 256, a table per
+    channel. CONCAT: two inputs of one
     H x W joined along channels; [multiplier], [shift] per input, 0 for a byte copy (same
     qparams as the output), else s_in / s_out.
     """
@@ -308,7 +309,7 @@ class IRBuilder:
 
     def lut(self, x: int, table: np.ndarray, out_q: QParams, name: str | None = None,
             out_name: str | None = None) -> int:
-        """table: 256 int8 values, out = table[x + 128]."""
+        """table: 256 int8 values, out = table[x + 128]; or (C, 256), a table per channel."""
         return op_def(Op.LUT).build(self, x, table, out_q, name=name, out_name=out_name)
 
     def concat(self, a: int, b: int, out_q: QParams, name: str | None = None,

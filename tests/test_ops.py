@@ -26,22 +26,23 @@ from test_executor import Net, random_input, run_counting
 
 
 def all_ops_net(seed: int = 0) -> Model:
-    """One layer of every op: conv 3x3, dwconv, conv 1x1, add, lut, mul, concat, max and avg
-    pool, gap, dense, softmax."""
+    """One layer of every op: conv 3x3, dwconv, conv 1x1, add, sub, lut (a table per
+    channel), mul, concat, max and avg pool, gap, dense, softmax."""
     n = Net("all_ops", (9, 8, 3), seed)
     x = n.conv(n.b.input, 6, 3, 1)                                      # 0 conv 3x3
     y = n.conv(x, 0, 3, 1, dw=True)                                     # 1 dwconv
     y = n.conv(y, 6, 1, act="none")                                     # 2 conv 1x1
     x = n.add(y, x)                                                     # 3 add
-    table = np.random.default_rng(seed).integers(-128, 128, 256).astype(np.int8)
-    y = n.b.lut(x, table, n.q())                                        # 4 lut
-    x = n.b.mul(y, x, n.q())                                            # 5 mul
-    x = n.b.concat(x, y, n.q())                                         # 6 concat
-    x = n.b.pool(x, "max", (2, 2), (2, 2))                              # 7 maxpool
-    x = n.b.pool(x, "avg", (3, 3), (1, 1), (1, 1, 1, 1), out_q=n.q())   # 8 avgpool
-    x = n.b.gap(x, n.q())                                               # 9 gap
-    x = n.dense(x, 5)                                                   # 10 dense
-    ops.get(Op.SOFTMAX).build(n.b, x)                                   # 11 softmax
+    x = ops.get(Op.SUB).build(n.b, x, y, n.q())                         # 4 sub
+    table = np.random.default_rng(seed).integers(-128, 128, (6, 256)).astype(np.int8)
+    y = n.b.lut(x, table, n.q())                                        # 5 lut
+    x = n.b.mul(y, x, n.q())                                            # 6 mul
+    x = n.b.concat(x, y, n.q())                                         # 7 concat
+    x = n.b.pool(x, "max", (2, 2), (2, 2))                              # 8 maxpool
+    x = n.b.pool(x, "avg", (3, 3), (1, 1), (1, 1, 1, 1), out_q=n.q())   # 9 avgpool
+    x = n.b.gap(x, n.q())                                               # 10 gap
+    x = n.dense(x, 5)                                                   # 11 dense
+    ops.get(Op.SOFTMAX).build(n.b, x)                                   # 12 softmax
     return n.b.build(merge=False)  # the mul of x and table(x) stays a mul
 
 
@@ -156,10 +157,11 @@ def net():
 def test_the_random_model_has_every_op(net):
     model, _ = net
     assert {layer.op for layer in model.layers} == set(Op)
-    assert any(ops.get(layer.op).c_op(layer) == "MSF_OP_CONV_1X1" for layer in model.layers)
+    codes = {ops.get(layer.op).c_op(layer) for layer in model.layers}
+    assert {"MSF_OP_CONV_1X1", "MSF_OP_LUT_CHANNELS"} <= codes
 
 
-@pytest.mark.parametrize("index", range(12))
+@pytest.mark.parametrize("index", range(13))
 def test_shape_reference_and_macs_agree_with_the_pipeline(net, index):
     model, values = net
     layer = model.layers[index]
@@ -193,8 +195,8 @@ def test_shape_reference_and_macs_agree_with_the_pipeline(net, index):
 def test_fused_blocks_of_every_op_agree(net):
     """conv .. gap .. dense .. softmax fused (hcache), and the spatial part alone (stream2d)."""
     model, values = net
-    for block in (Block(0, 11, BlockConfig((2, 2), "hcache")),
-                  Block(0, 8, BlockConfig((1, 3), "stream2d"))):
+    for block in (Block(0, 12, BlockConfig((2, 2), "hcache")),
+                  Block(0, 9, BlockConfig((1, 3), "stream2d"))):
         out, high_water, macs = run_counting(generate_block(model, block),
                                              values[model.input].ravel())
         want = values[model.layers[block.last].output]

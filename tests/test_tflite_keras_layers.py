@@ -10,6 +10,7 @@
 - Conv1D models: the (1, W, C) sequence is msfsim's (1, W, C) map, the converter's reshapes
   to (1, 1, W, C) around each CONV_2D the same bytes; causal padding (a PAD before that
   RESHAPE) folds into the conv; a Dense on every step is a 1x1 conv;
+- SUB of two activations (keras.layers.Subtract): sub (msf_elementwise_sub_s8);
 - a RESHAPE of the network input before any layer (TFLM's micro_speech: (1, 1960) as
   (49, 40, 1)) gives the input that shape.
 
@@ -32,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import tflite_models as tm  # noqa: E402
 
 FIXTURES = ["keras_normalization", "prelu_net", "conv1d_kws", "per_channel_add",
-            "grouped_pad_pool", "micro_speech", "tcn"]
+            "grouped_pad_pool", "micro_speech", "tcn", "subtract"]
 
 
 def layers(name: str) -> list[tuple[Op, str, tuple | None]]:
@@ -176,11 +177,31 @@ def test_minimum_maximum_by_a_constant_are_tflm_bit_exact(tmp_path, op):
         np.testing.assert_array_equal(refmodel.run(m, x[0]).reshape(-1), tflm_run(p, x))
 
 
+def test_sub_of_two_activations_over_quantisations(tmp_path):
+    """The subtract fixture with its SUB's operands and output requantised at random (the
+    convolutions before follow): msfsim's reference against TFLM on random inputs."""
+    pytest.importorskip("tflite_micro")
+    rng = np.random.default_rng(9)
+    base = tm.fixture("subtract").read_bytes()
+    g = tm._model(bytearray(base)).Subgraphs(0)
+    sub = tm.op_index(bytearray(base), "SUB")
+    tensors = [g.Operators(sub).Inputs(0), g.Operators(sub).Inputs(1), g.Operators(sub).Outputs(0)]
+    for k in range(16):
+        data = bytearray(base)
+        for t in tensors:
+            tm.set_scale(data, t, float(rng.uniform(0.002, 0.05)))
+            tm.set_zero_point(data, t, int(rng.integers(-100, 100)))
+        p = tmp_path / f"sub{k}.tflite"
+        p.write_bytes(data)
+        m = import_tflite(p)
+        assert [la.op for la in m.layers].count(Op.SUB) == 1
+        xs = tm.inputs(m, 4, seed=k)
+        for x, want in zip(xs, tm.tflm(m, p, xs)):
+            np.testing.assert_array_equal(refmodel.run(m, x).reshape(-1), want, err_msg=str(k))
+
+
 def test_what_stays_refused(tmp_path):
     """One line each, naming the operator and what is not supported."""
-    with pytest.raises(UnsupportedModel, match=r"\(SUB, output '[^']+'\): a SUB of two "
-                                               r"activations is not supported"):
-        import_tflite(tm.fixture("subtract"))
     with pytest.raises(UnsupportedModel, match=r"\(DEQUANTIZE, output '[^']+'\): a DEQUANTIZE "
                                                r"inside the graph: the converter left ELU in "
                                                r"float32"):

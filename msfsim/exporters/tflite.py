@@ -250,11 +250,11 @@ class Export:
 
     # ------------------------------------------------------------------ the other layers
     def elementwise(self, layer: Layer) -> None:
-        """ADD, MUL (a (1, 1, C) second operand broadcast over H and W)."""
+        """ADD, SUB, MUL (a (1, 1, C) second operand broadcast over H and W)."""
         a, b = layer.inputs
         rank = 2 if a in self.flat and b in self.flat else 4
         qa, qb, qo = self.q[a], self.q[b], self.m.tensor(layer.output).q
-        if layer.op == Op.ADD:
+        if layer.op in (Op.ADD, Op.SUB):
             try:
                 quant.add_requant(qa.scale, qb.scale, qo.scale)
             except ValueError as exc:
@@ -264,6 +264,9 @@ class Export:
         out = self.output(layer, qo, flat=rank == 2)
         if layer.op == Op.ADD:
             self.op(OPS.ADD, ins, [out], ("AddOptions", {"FusedActivationFunction": fused}),
+                    version=2)
+        elif layer.op == Op.SUB:
+            self.op(OPS.SUB, ins, [out], ("SubOptions", {"FusedActivationFunction": fused}),
                     version=2)
         else:
             self.op(OPS.MUL, ins, [out], ("MulOptions", {"FusedActivationFunction": fused}),
@@ -380,7 +383,8 @@ class Export:
 
 
 HANDLERS = {Op.CONV: Export.weighted, Op.DWCONV: Export.weighted, Op.DENSE: Export.weighted,
-            Op.ADD: Export.elementwise, Op.MUL: Export.elementwise, Op.MAXPOOL: Export.pool,
+            Op.ADD: Export.elementwise, Op.SUB: Export.elementwise, Op.MUL: Export.elementwise,
+            Op.MAXPOOL: Export.pool,
             Op.AVGPOOL: Export.pool, Op.GAP: Export.gap, Op.CONCAT: Export.concat,
             Op.LUT: Export.lut}
 if hasattr(Op, "SOFTMAX"):

@@ -219,6 +219,11 @@ int32_t msf_elementwise_add_s8_get_buffer_size(const msf_add_params *p, int32_t 
 void msf_elementwise_add_s8(const msf_window *in1, const msf_window *in2,
                             const msf_add_params *p, msf_window *out,
                             int32_t oy0, int32_t ox0, int32_t oh, int32_t ow);
+/* The same with the second operand's scaled value subtracted (TFLite's int8 sub; the same
+ * parameters). */
+void msf_elementwise_sub_s8(const msf_window *in1, const msf_window *in2,
+                            const msf_add_params *p, msf_window *out,
+                            int32_t oy0, int32_t ox0, int32_t oh, int32_t ow);
 
 /* ------------------------------------------------------------------ iterative tails */
 

@@ -11,10 +11,11 @@ op's kind (`msfsim.ops.base` lists which stage uses what).
 | conv (standard, pointwise) | conv.py (+ convbase.py) | MSF_OP_CONV, MSF_OP_CONV_1X1, MSF_OP_CONV_MAXPOOL |
 | dwconv | dwconv.py (+ convbase.py) | MSF_OP_DWCONV |
 | add (same shape, (1, 1, C) broadcast) | add.py | MSF_OP_ADD |
+| sub (add's shapes, the second operand subtracted) | sub.py | MSF_OP_SUB |
 | maxpool, avgpool | pool.py | MSF_OP_MAXPOOL, MSF_OP_AVGPOOL |
 | gap | gap.py | MSF_OP_GAP |
 | dense | dense.py | MSF_OP_DENSE |
-| lut (HardSwish, sigmoid, ...) | lut.py | MSF_OP_LUT |
+| lut (HardSwish, sigmoid, ..., a table per channel) | lut.py | MSF_OP_LUT, MSF_OP_LUT_CHANNELS |
 | mul (same shape, (1, 1, C) broadcast) | mul.py | MSF_OP_MUL |
 | concat (channels, two inputs) | concat.py | MSF_OP_CONCAT |
 | softmax (int8, TFLM's fixed point) | softmax.py | MSF_OP_SOFTMAX |

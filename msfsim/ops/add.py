@@ -29,13 +29,15 @@ from msfsim.ops.mul import broadcasts, check_shapes
 
 def add(a: np.ndarray, b: np.ndarray, multiplier, shift, zp_a: int = 0, zp_b: int = 0,
         zp_out: int = 0, act_min: int = -128, act_max: int = 127,
-        left_shift: int = ADD_LEFT_SHIFT) -> np.ndarray:
-    """TFLite int8 add; multiplier/shift = [input a, input b, output]; b is a's shape or
-    (1, 1, C) (numpy broadcasting)."""
+        left_shift: int = ADD_LEFT_SHIFT, sub: bool = False) -> np.ndarray:
+    """TFLite int8 add (sub: TFLite's int8 sub, the second scaled value subtracted);
+    multiplier/shift = [input a, input b, output]; b is a's shape or (1, 1, C) (numpy
+    broadcasting)."""
     sa = (a.astype(np.int64) - zp_a) << left_shift
     sb = (b.astype(np.int64) - zp_b) << left_shift
-    raw = fx.requantize(sa, multiplier[0], shift[0]) + fx.requantize(sb, multiplier[1], shift[1])
-    return fx.to_int8(raw, multiplier[2], shift[2], zp_out, act_min, act_max)
+    ra, rb = fx.requantize(sa, multiplier[0], shift[0]), fx.requantize(sb, multiplier[1], shift[1])
+    return fx.to_int8(ra - rb if sub else ra + rb, multiplier[2], shift[2], zp_out, act_min,
+                      act_max)
 
 
 def lower_add(ctx, node) -> None:
@@ -118,14 +120,14 @@ class AddOp(OpDef):
         ta, tb = b.tensors[a], b.tensors[c]
         why = check_shapes(ta.shape, tb.shape)
         if why:
-            raise ValueError(f"add {shown(name)}: {why}")
+            raise ValueError(f"{self.op.value} {shown(name)}: {why}")
         twice_max = 2.0 * max(ta.q.scale, tb.q.scale)
         m1, s1 = quantize_multiplier(ta.q.scale / twice_max)
         m2, s2 = quantize_multiplier(tb.q.scale / twice_max)
         mo, so = quantize_multiplier(twice_max / ((1 << ADD_LEFT_SHIFT) * out_q.scale))
         y = b.new_tensor(out_name or f"t{len(b.tensors)}", ta.shape, out_q)
         lo, hi = b.clamp_range(activation, out_q, clip)
-        return b.new_layer(op=Op.ADD, inputs=(a, c), output=y,
+        return b.new_layer(op=self.op, inputs=(a, c), output=y,
                            multiplier=np.array([m1, m2, mo], np.int32),
                            shift=np.array([s1, s2, so], np.int32), act_min=lo, act_max=hi,
                            activation=activation, **named(name))
@@ -137,7 +139,7 @@ class AddOp(OpDef):
     def reference(self, model, layer, xs):
         zin, zout = zero_points(model, layer)
         return add(xs[0], xs[1], layer.multiplier, layer.shift, zin[0], zin[1], zout,
-                   **clamp(layer))
+                   **clamp(layer), sub=self.op == Op.SUB)
 
     def float_eval(self, layer, xs):
         return xs[0] + xs[1]

@@ -15,6 +15,7 @@ class Op(str, Enum):
     CONV = "conv"          # standard conv (pointwise when kernel is 1x1)
     DWCONV = "dwconv"      # depthwise conv, channel multiplier 1
     ADD = "add"            # elementwise add, second operand same shape or (1, 1, C)
+    SUB = "sub"            # elementwise a - b (TFLite's int8 sub), b as add's second operand
     MAXPOOL = "maxpool"
     AVGPOOL = "avgpool"
     GAP = "gap"            # global average pooling -> (1, 1, C)

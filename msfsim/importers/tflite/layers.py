@@ -218,26 +218,35 @@ def add(w: Walk, op: TflOp) -> None:
     """ADD of two activations of one shape, or with a (1, 1, C) operand broadcast over H and W
     (TFLM's BroadcastAdd: the same arithmetic per element); the broadcast operand goes second,
     with its multiplier (the sum is symmetric)."""
-    from msfsim.ops import mul as mul_op  # the broadcast rule mul and add share
     act = op.options.activation if op.options is not None else 0
     lo, hi = _act_range(w, op, act)
     if _by_const(w, op, luts.add_const_table, lo, hi):
         return
-    a, c = w.act(op, 0), w.act(op, 1)
-    ia, ic = op.inputs[0], op.inputs[1]
+    _add_layer(w, op, w.act(op, 0), w.act(op, 1), lo, hi, act)
+
+
+def _add_layer(w: Walk, op: TflOp, a: int, c: int, lo: int, hi: int, act: int,
+               kind: Op = Op.ADD) -> None:
+    """The add (or sub) layer of IR tensors a and c, the multipliers from their scales by
+    TFLM's ADD / SUB rule (the same); an add's broadcast operand goes second with its
+    multiplier (the sum is symmetric), a sub's must be second."""
+    from msfsim.ops import mul as mul_op  # the broadcast rule mul and add share
     assert w.b is not None
     if mul_op.broadcasts(w.b.tensors[c].shape, w.b.tensors[a].shape):
-        a, c, ia, ic = c, a, ic, ia
+        if kind == Op.SUB:
+            raise w.fail(op, "a (1, 1, C) tensor minus a map is not supported (only the "
+                             "second operand may be broadcast)")
+        a, c = c, a
     why = mul_op.check_shapes(w.b.tensors[a].shape, w.b.tensors[c].shape)
     if why:
         raise w.fail(op, why)
-    qa, qc, qo = (w.qparams(i, op) for i in (ia, ic, op.outputs[0]))
+    qa, qc, qo = w.b.tensors[a].q, w.b.tensors[c].q, w.qparams(op.outputs[0], op)
     try:
         mult, shift = quant.add_requant(qa.scale, qc.scale, qo.scale)
     except ValueError as exc:
         raise w.fail(op, str(exc)) from None
     y = w.new_tensor(op, w.b.tensors[a].shape)
-    w.b.new_layer(op=Op.ADD, inputs=(a, c), output=y, multiplier=mult, shift=shift,
+    w.b.new_layer(op=kind, inputs=(a, c), output=y, multiplier=mult, shift=shift,
                   act_min=lo, act_max=hi, activation=quant.ACTIVATION_NAMES[act],
                   name=w.t(op.outputs[0]).name)
     w.define(op, y)
@@ -482,13 +491,14 @@ def _by_const(w: Walk, op: TflOp, make, lo: int, hi: int, ordered: bool = False)
 
 
 def sub(w: Walk, op: TflOp) -> None:
-    """SUB of an activation and an int8 constant (one value or one per channel; either order:
-    Keras' Normalization writes x - mean) -> lut, TFLM's arithmetic on every input value."""
+    """SUB of two activations (the second of one shape or (1, 1, C)) -> sub; of an activation
+    and an int8 constant (one value or one per channel; either order: Keras' Normalization
+    writes x - mean) -> lut, TFLM's arithmetic on every input value."""
     act = op.options.activation if op.options is not None else 0
     lo, hi = _act_range(w, op, act)
-    if not _by_const(w, op, luts.sub_const_table, lo, hi, ordered=True):
-        raise w.fail(op, "a SUB of two activations is not supported (only an activation minus "
-                         "a constant, or a constant minus an activation)")
+    if _by_const(w, op, luts.sub_const_table, lo, hi, ordered=True):
+        return
+    _add_layer(w, op, w.act(op, 0), w.act(op, 1), lo, hi, act, Op.SUB)
 
 
 def prelu(w: Walk, op: TflOp) -> None:
