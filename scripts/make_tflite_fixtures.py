@@ -379,6 +379,26 @@ def elu_float() -> keras.Model:
     return keras.Model(inp, L.Conv2D(4, 1)(x), name="elu_float")
 
 
+def channel_split() -> keras.Model:
+    """Channel selections of activations: a slice x[..., :4] (STRIDED_SLICE, GhostNet's ghost
+    module), an equal split (SPLIT) and an uneven one (SPLIT_V), each part convolved or
+    concatenated back."""
+    x = inp = keras.Input((8, 8, 3), batch_size=1)
+    y = L.Conv2D(12, 1, activation="relu")(x)
+    a, b = keras.ops.split(y, 2, axis=-1)
+    c, d = keras.ops.split(y, [5], axis=-1)
+    z = L.Concatenate()([L.Conv2D(4, 3, padding="same")(a), b, y[..., :4],
+                         L.Conv2D(4, 1)(c), d])
+    return keras.Model(inp, L.Conv2D(6, 1)(z), name="channel_split")
+
+
+def cropping() -> keras.Model:
+    """Cropping2D (a STRIDED_SLICE of H and W): refused."""
+    x = inp = keras.Input((8, 8, 3), batch_size=1)
+    x = L.Cropping2D(1)(L.Conv2D(4, 3, padding="same")(x))
+    return keras.Model(inp, L.Conv2D(4, 1)(x), name="cropping")
+
+
 def randomise(model: keras.Model, rng: np.random.Generator) -> None:
     """Nonzero biases and BatchNorm statistics (Keras initialises them to 0/1)."""
     ws = []
@@ -462,7 +482,9 @@ def main(argv: list[str]) -> int:
              ("dscnn_uint8_io", dscnn, False, False),
              ("micro_speech", micro_speech, True, False),
              ("tcn", tcn, True, False),
-             ("elu_float", elu_float, True, False)]
+             ("elu_float", elu_float, True, False),
+             ("channel_split", channel_split, True, False),
+             ("cropping", cropping, True, False)]
     # the representative data of models that take pixel values (their own Rescaling), and
     # of a table over the range where hard_sigmoid bends
     rep_ranges = {"mobilenet_v3_small": (0.0, 255.0), "hard_sigmoid_table": (-5.0, 5.0)}

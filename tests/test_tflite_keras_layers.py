@@ -11,6 +11,8 @@
   to (1, 1, W, C) around each CONV_2D the same bytes; causal padding (a PAD before that
   RESHAPE) folds into the conv; a Dense on every step is a 1x1 conv;
 - SUB of two activations (keras.layers.Subtract): sub (msf_elementwise_sub_s8);
+- channel selections of activations (STRIDED_SLICE x[..., a:b], SPLIT, SPLIT_V): a 1x1 conv
+  with one weight 1 per output channel, requantised by exactly 1 (the bytes TFLM copies);
 - a RESHAPE of the network input before any layer (TFLM's micro_speech: (1, 1960) as
   (49, 40, 1)) gives the input that shape.
 
@@ -33,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import tflite_models as tm  # noqa: E402
 
 FIXTURES = ["keras_normalization", "prelu_net", "conv1d_kws", "per_channel_add",
-            "grouped_pad_pool", "micro_speech", "tcn", "subtract"]
+            "grouped_pad_pool", "micro_speech", "tcn", "subtract", "channel_split"]
 
 
 def layers(name: str) -> list[tuple[Op, str, tuple | None]]:
@@ -71,6 +73,11 @@ def test_fixtures_have_the_layers():
     assert [(la.kernel, la.pad) for la in m.layers[:3]] == [
         ((1, 3), (0, 2, 0, 0)), ((1, 5), (0, 4, 0, 0)), ((1, 9), (0, 8, 0, 0))]
     assert m.layers[3].op == Op.CONV and m.layers[3].kernel == (1, 1)  # Dense on every step
+    m = import_tflite(tm.fixture("channel_split"))
+    selections = [la for la in m.layers if la.op == Op.CONV and la.kernel == (1, 1)
+                  and set(np.unique(la.weight)) == {0, 1} and (la.weight == 1).sum(axis=(1, 2, 3)).max() == 1]
+    assert len(selections) == 5  # SPLIT's two parts, SPLIT_V's two, the slice
+    assert all(np.all(la.multiplier == 1 << 30) and np.all(la.shift == 1) for la in selections)
     m = import_tflite(tm.fixture("grouped_pad_pool"))
     assert [la.op for la in m.layers] == [Op.CONV, Op.MAXPOOL, Op.CONV, Op.CONV, Op.GAP, Op.DENSE]
     assert m.layers[1].pad == (1, 1, 1, 1) and m.layers[1].kernel == (3, 3)  # the PAD's
@@ -206,6 +213,10 @@ def test_what_stays_refused(tmp_path):
                                                r"inside the graph: the converter left ELU in "
                                                r"float32"):
         import_tflite(tm.fixture("elu_float"))
+    with pytest.raises(UnsupportedModel, match=r"\(STRIDED_SLICE, output '[^']+'\): slices "
+                                               r"axis 1 .*along the channels only \(Cropping2D "
+                                               r"is not supported\)"):
+        import_tflite(tm.fixture("cropping"))
     # no ReLU before the padded max pool: a padded zero could be a window's max
     with pytest.raises(UnsupportedModel, match=r"\(MAX_POOL_2D, output '[^']+'\): a PAD before "
                                                r"a pool is supported only before a MAX_POOL_2D "

@@ -501,6 +501,93 @@ def sub(w: Walk, op: TflOp) -> None:
     _add_layer(w, op, w.act(op, 0), w.act(op, 1), lo, hi, act, Op.SUB)
 
 
+def _select_channels(w: Walk, op: TflOp, src: int, index: np.ndarray, k: int = 0) -> None:
+    """Output k of `op` as channels `index` of IR tensor src: a 1x1 conv whose output channel
+    j has one weight, 1, on input channel index[j], requantised by exactly 1 (multiplier 2^30,
+    shift 1): the same bytes TFLM copies, the input and output sharing one quantisation."""
+    assert w.b is not None
+    if index.size == 0:
+        raise w.fail(op, "selects no channel")
+    qi, qo = w.b.tensors[src].q, w.qparams(op.outputs[k], op)
+    if (quant.f32(qi.scale), qi.zero_point) != (quant.f32(qo.scale), qo.zero_point):
+        raise w.fail(op, "input and output quantised differently (TFLM copies the int8 "
+                         "values)")
+    h, wd, c = w.b.tensors[src].shape
+    n = index.size
+    if np.array_equal(index, np.arange(c)):
+        w.define(op, src, k)
+        return
+    weight = np.zeros((n, 1, 1, c), np.int8)
+    weight[np.arange(n), 0, 0, index] = 1
+    y = w.new_tensor(op, (h, wd, n), k)
+    w.b.new_layer(op=Op.CONV, inputs=(src,), output=y, kernel=(1, 1), weight=weight,
+                  bias=np.zeros(n, np.int32), multiplier=np.full(n, 1 << 30, np.int32),
+                  shift=np.ones(n, np.int32), name=w.t(op.outputs[k]).name)
+    w.define(op, y, k)
+
+
+def _channel_axis(w: Walk, op: TflOp, axis: int) -> None:
+    rank = len(w.t(op.inputs[0]).shape) if op.inputs else 0
+    if rank not in (2, 3, 4) or axis % rank != rank - 1:
+        raise w.fail(op, f"only along the channels (the last axis) is supported (axis {axis} "
+                         f"of a {rank}-D tensor)")
+
+
+def channel_slice(w: Walk, op: TflOp) -> None:
+    """STRIDED_SLICE of an activation along its channels (x[..., a:b]: GhostNet's ghost
+    module), every other axis whole -> the selected channels (_select_channels)."""
+    src = w.act(op, 0)
+    shape = w.t(op.inputs[0]).shape
+    begin, end, stride = (np.asarray(w.const(op, k, n)).astype(np.int64).ravel()
+                          for k, n in ((1, "begin"), (2, "end"), (3, "strides")))
+    o = op.options
+    rank = len(shape)
+    if not (begin.size == end.size == stride.size == rank) or rank < 2:
+        raise w.fail(op, f"begin / end / strides of {begin.size} / {end.size} / {stride.size} "
+                         f"values for a {rank}-D tensor")
+    if o is not None and (o.ellipsis_mask or o.new_axis_mask or o.shrink_axis_mask):
+        raise w.fail(op, "ellipsis, new-axis and shrink masks are not supported on an activation")
+    bm, em = (o.begin_mask, o.end_mask) if o is not None else (0, 0)
+    for a in range(rank - 1):
+        b0 = 0 if bm >> a & 1 else int(begin[a])
+        e0 = shape[a] if em >> a & 1 else int(end[a])
+        if stride[a] != 1 or slice(b0, e0).indices(shape[a]) != (0, shape[a], 1):
+            raise w.fail(op, f"slices axis {a} of {list(shape)}: msfsim slices activations "
+                             f"along the channels only (Cropping2D is not supported)")
+    last = rank - 1
+    if stride[last] == 0:
+        raise w.fail(op, "stride 0")
+    b = None if bm >> last & 1 else int(begin[last])
+    e = None if em >> last & 1 else int(end[last])
+    _select_channels(w, op, src, np.arange(shape[last])[b:e:int(stride[last])])
+
+
+def split(w: Walk, op: TflOp) -> None:
+    """SPLIT (equal parts; inputs: axis, tensor) / SPLIT_V (inputs: tensor, sizes, axis) of an
+    activation along its channels -> each part its channels (_select_channels)."""
+    if op.name == "SPLIT":
+        axis, k_in, sizes = int(np.asarray(w.const(op, 0, "axis")).ravel()[0]), 1, None
+    else:
+        axis, k_in = int(np.asarray(w.const(op, 2, "axis")).ravel()[0]), 0
+        sizes = np.asarray(w.const(op, 1, "size_splits")).astype(np.int64).ravel()
+    src = w.act(op, k_in)
+    op_in = TflOp(op.index, op.name, (op.inputs[k_in],), op.outputs, op.options)
+    _channel_axis(w, op_in, axis)
+    assert w.b is not None
+    c, n = w.b.tensors[src].shape[2], len(op.outputs)
+    if sizes is None:
+        if n < 1 or c % n:
+            raise w.fail(op, f"{c} channels do not split into {n} equal parts")
+        sizes = np.full(n, c // n)
+    elif sizes.size == n and np.sum(sizes == -1) == 1:  # -1: the channels left
+        sizes = np.where(sizes == -1, c - (sizes.sum() + 1), sizes)
+    if sizes.size != n or np.any(sizes < 1) or sizes.sum() != c:
+        raise w.fail(op, f"splits {c} channels into {sizes.tolist()} for {n} outputs")
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    for k, (a, m) in enumerate(zip(starts, sizes)):
+        _select_channels(w, op, src, np.arange(a, a + m), k)
+
+
 def prelu(w: Walk, op: TflOp) -> None:
     """PRELU with a constant alpha, one or one per channel (Keras' PReLU with
     shared_axes=[1, 2], or a single alpha) -> lut, TFLM's arithmetic on every input value."""
@@ -626,4 +713,5 @@ def softmax(w: Walk, op: TflOp) -> None:
 HANDLERS.update({"HARD_SWISH": unary, "LOGISTIC": unary, "TANH": unary,
                  "LEAKY_RELU": unary, "RELU": unary, "RELU6": unary, "QUANTIZE": requantize,
                  "MUL": mul, "SUB": sub, "PRELU": prelu, "MINIMUM": min_max, "MAXIMUM": min_max,
+                 "SPLIT": split, "SPLIT_V": split,
                  "CONCATENATION": concatenation, "SOFTMAX": softmax})

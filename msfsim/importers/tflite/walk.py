@@ -109,9 +109,9 @@ class Walk:
             raise self.fail(op, f"{what} (input {k}) must be a constant")
         return self.consts[op.inputs[k]]
 
-    def define(self, op: TflOp, ir_id: int) -> None:
-        """Bind the op's output to an IR tensor (each tensor is written once)."""
-        out = op.outputs[0]
+    def define(self, op: TflOp, ir_id: int, k: int = 0) -> None:
+        """Bind the op's output k to an IR tensor (each tensor is written once)."""
+        out = op.outputs[k]
         if out in self.ir or out in self.consts or out in self.pads:
             raise self.fail(op, f"writes tensor {shown(self.t(out).name)} that is already "
                                 f"defined (cyclic graph)")
@@ -128,17 +128,19 @@ class Walk:
             if ir_id == old.input:
                 self.ir[t] = self.b.input
 
-    def check_shape(self, op: TflOp, shape: Shape) -> None:
-        """The op's output shape as the file declares it must be the one msfsim computes."""
-        out = op.outputs[0]
+    def check_shape(self, op: TflOp, shape: Shape, k: int = 0) -> None:
+        """The op's output k's shape as the file declares it must be the one msfsim
+        computes."""
+        out = op.outputs[k]
         if any(d <= 0 for d in shape) or self.hwc(out, op) != tuple(shape):
             raise self.fail(op, f"output declared {list(self.t(out).shape)}, computes "
                                 f"{'x'.join(map(str, shape))}")
 
-    def new_tensor(self, op: TflOp, shape: Shape) -> int:
-        """The IR tensor for the op's output, its computed shape checked against the file's."""
-        self.check_shape(op, shape)
-        out = op.outputs[0]
+    def new_tensor(self, op: TflOp, shape: Shape, k: int = 0) -> int:
+        """The IR tensor for the op's output k, its computed shape checked against the
+        file's."""
+        self.check_shape(op, shape, k)
+        out = op.outputs[k]
         assert self.b is not None
         return self.b.new_tensor(self.t(out).name, shape, self.qparams(out, op))
 
@@ -241,7 +243,12 @@ def shape(w: Walk, op: TflOp) -> None:
 
 
 def strided_slice(w: Walk, op: TflOp) -> None:
-    """STRIDED_SLICE of a constant 1-D shape vector (Keras' Flatten takes the batch size)."""
+    """STRIDED_SLICE of a constant 1-D shape vector (Keras' Flatten takes the batch size); of
+    an activation, along its channels only (layers.channel_slice)."""
+    if op.inputs and op.inputs[0] >= 0 and op.inputs[0] not in w.consts:
+        from msfsim.importers.tflite import layers
+        layers.channel_slice(w, op)
+        return
     v = w.const(op, 0, "input")
     begin, end, stride = (w.const(op, k, n).astype(np.int64)
                           for k, n in ((1, "begin"), (2, "end"), (3, "strides")))
