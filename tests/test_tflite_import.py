@@ -215,24 +215,17 @@ def test_float_tflite_is_refused():
     assert "float .tflite: quantise with TFLiteConverter full-integer" in r.stderr
 
 
-def test_float_input_without_quantize_is_refused(tmp_path):
-    """A float input no QUANTIZE reads is refused with the way out."""
-    data = bytearray(tm.fixture("dscnn_float_io").read_bytes())
+@pytest.mark.parametrize("fixture,msg", [
+    ("dscnn_float_io", "float .tflite: quantise with TFLiteConverter"),
+    ("dscnn_uint8_io", r"input '[^']+' is UINT8 and not quantised to int8 by a QUANTIZE: "
+                       r"msfsim runs int8 models")])
+def test_edge_input_without_quantize_is_refused(tmp_path, fixture, msg):
+    """A float or uint8 input no QUANTIZE reads is refused in one line, with the way out."""
+    data = bytearray(tm.fixture(fixture).read_bytes())
     tm.set_builtin_code(data, tm.op_index(data, "QUANTIZE"), 6)  # QUANTIZE -> DEQUANTIZE
     p = tmp_path / "f.tflite"
     p.write_bytes(data)
-    with pytest.raises(MsfsimError, match="float .tflite: quantise with TFLiteConverter"):
-        import_tflite(p)
-
-
-def test_uint8_input_without_quantize_is_refused(tmp_path):
-    """A uint8 input no QUANTIZE reads is refused in one line naming it."""
-    data = bytearray(tm.fixture("dscnn_uint8_io").read_bytes())
-    tm.set_builtin_code(data, tm.op_index(data, "QUANTIZE"), 6)  # QUANTIZE -> DEQUANTIZE
-    p = tmp_path / "u.tflite"
-    p.write_bytes(data)
-    with pytest.raises(MsfsimError, match=r"input '[^']+' is UINT8 and not quantised to int8 by "
-                                          r"a QUANTIZE: msfsim runs int8 models") as e:
+    with pytest.raises(MsfsimError, match=msg) as e:
         import_tflite(p)
     assert "\n" not in str(e.value)
 
