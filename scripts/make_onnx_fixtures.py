@@ -7,7 +7,7 @@ PyTorch. Run it with a PyTorch install outside the project venv, e.g.
 
     python3 -m venv /tmp/torchvenv
     /tmp/torchvenv/bin/pip install torch torchvision onnx onnxscript
-    /tmp/torchvenv/bin/python scripts/make_onnx_fixtures.py [--full DIR]
+    /tmp/torchvenv/bin/python scripts/make_onnx_fixtures.py [NAME ...] [--full DIR]
 
 The models are torchvision's own architectures (weights=None: no download), shrunk so that each
 file stays well under 1 MB (DenseNet with its input normalisation, ShuffleNetV2, too); `--full DIR` also writes the unshrunk MobileNetV3-small and
@@ -147,7 +147,42 @@ def shufflenet_v2() -> nn.Module:
                                            num_classes=10)
 
 
-# name: (model factory, input shape N x C x H x W, exporters)
+class Conv1dKws(nn.Module):
+    """A keyword-spotting Conv1d net on 49 frames of 10 MFCCs (N x C x L): BatchNorm1d,
+    MaxPool1d, a dilated and a depthwise Conv1d, a per-channel scale of shape (C, 1), a
+    residual add, adaptive_avg_pool1d (dynamo: Unsqueeze, ReduceMean, Squeeze), Linear."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.c1, self.b1 = nn.Conv1d(10, 16, 3, padding=1), nn.BatchNorm1d(16)
+        self.pool = nn.MaxPool1d(2)
+        self.c2 = nn.Conv1d(16, 16, 3, dilation=2, padding=2)
+        self.dw = nn.Conv1d(16, 16, 3, groups=16, padding=1)
+        self.scale = nn.Parameter(torch.rand(16, 1) + 0.5)
+        self.fc = nn.Linear(16, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool(torch.relu(self.b1(self.c1(x))))
+        y = torch.relu(self.c2(x))
+        x = torch.relu(self.dw(y) * self.scale + x)
+        return self.fc(nn.functional.adaptive_avg_pool1d(x, 1).flatten(1))
+
+
+class Conv1dFlat(nn.Module):
+    """Conv1d stride 2, AvgPool1d, then Flatten into a Linear (the channels-first flatten
+    order of N x C x L)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.c1 = nn.Conv1d(6, 8, 5, stride=2)
+        self.pool = nn.AvgPool1d(3, stride=2, padding=1)
+        self.fc = nn.Linear(8 * 15, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.pool(torch.relu(self.c1(x))).flatten(1))
+
+
+# name: (model factory, input shape N x C x H x W (N x C x L for Conv1d), exporters)
 FIXTURES = {
     "mbv3_small": (mobilenet_v3_small, (1, 3, 32, 32), ("ts", "dynamo")),
     "squeezenet11": (SqueezeNetFront, (1, 3, 34, 34), ("ts", "dynamo")),
@@ -156,6 +191,8 @@ FIXTURES = {
     "grouped": (Grouped, (1, 3, 24, 24), ("ts", "dynamo")),
     "densenet": (DenseNetNormalized, (1, 3, 32, 32), ("ts", "dynamo")),
     "shufflenet_v2": (shufflenet_v2, (1, 3, 32, 32), ("ts", "dynamo")),
+    "conv1d_kws": (Conv1dKws, (1, 10, 49), ("ts", "dynamo")),
+    "conv1d_flat": (Conv1dFlat, (1, 6, 64), ("ts", "dynamo")),
 }
 FULL = {
     "mobilenet_v3_small_full": (lambda: torchvision.models.mobilenet_v3_small(weights=None),
@@ -170,7 +207,7 @@ def randomize_batchnorm(model: nn.Module) -> None:
     variance 1, scale 1, which would hide folding mistakes)."""
     g = torch.Generator().manual_seed(SEED)
     for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
+        if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
             n = m.num_features
             m.running_mean.copy_(torch.randn(n, generator=g) * 0.1)
             m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
@@ -195,11 +232,14 @@ def export(model: nn.Module, shape: tuple[int, ...], path: Path, exporter: str) 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("names", nargs="*", help="only these fixtures (default: all)")
     ap.add_argument("--full", type=Path, help="also write the unshrunk models to this folder")
     args = ap.parse_args()
     print(f"torch {torch.__version__}, torchvision {torchvision.__version__}")
     OUT.mkdir(parents=True, exist_ok=True)
     for name, (factory, shape, exporters) in FIXTURES.items():
+        if args.names and name not in args.names:
+            continue
         for exporter in exporters:
             torch.manual_seed(SEED)
             model = factory()

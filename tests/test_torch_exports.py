@@ -32,12 +32,12 @@ ort = pytest.importorskip("onnxruntime")
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data" / "onnx"
 NAMES = ["mbv3_small", "squeezenet11", "lenet_pad", "pools", "grouped", "densenet",
-         "shufflenet_v2"]
+         "shufflenet_v2", "conv1d_kws", "conv1d_flat"]
 FILES = [f"{n}_{e}" for n in NAMES for e in ("ts", "dynamo")]
 # largest difference to onnxruntime's float output, in output LSB (calibrated on random inputs,
 # deep nets accumulate rounding)
 TOLERANCE = {"mbv3_small": 12, "squeezenet11": 12, "lenet_pad": 5, "pools": 5, "grouped": 5,
-             "densenet": 5, "shufflenet_v2": 5}
+             "densenet": 5, "shufflenet_v2": 5, "conv1d_kws": 5, "conv1d_flat": 5}
 OPS = {
     "mbv3_small": {Op.CONV, Op.DWCONV, Op.LUT, Op.GAP, Op.MUL, Op.ADD, Op.DENSE},
     "squeezenet11": {Op.CONV, Op.MAXPOOL, Op.CONCAT, Op.GAP},
@@ -48,6 +48,9 @@ OPS = {
     "densenet": {Op.CONV, Op.DWCONV, Op.CONCAT, Op.MAXPOOL, Op.AVGPOOL, Op.GAP, Op.DENSE},
     # channel splits and shuffles: one-hot 1x1 convs
     "shufflenet_v2": {Op.CONV, Op.DWCONV, Op.CONCAT, Op.MAXPOOL, Op.GAP, Op.DENSE},
+    # Conv1d nets: N x C x L read as N x C x 1 x L (the (C, 1) scale folds into the dw conv)
+    "conv1d_kws": {Op.CONV, Op.DWCONV, Op.MAXPOOL, Op.ADD, Op.GAP, Op.DENSE},
+    "conv1d_flat": {Op.CONV, Op.AVGPOOL, Op.DENSE},
 }
 
 
@@ -56,7 +59,11 @@ def fixture(name: str) -> Path:
 
 
 def ort_float(path, x_nchw: np.ndarray) -> np.ndarray:
+    """onnxruntime's float output; a Conv1d model (input N x C x L) gets the N x C x 1 x L
+    image as its sequence."""
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    if len(sess.get_inputs()[0].shape) == 3:
+        x_nchw = x_nchw[:, :, 0, :]
     return sess.run(None, {sess.get_inputs()[0].name: x_nchw.astype(np.float32)})[0]
 
 
@@ -166,7 +173,8 @@ def test_grouped_convs_are_block_diagonal():
 @pytest.mark.parametrize("name,vanilla", [("squeezenet11_ts", True), ("pools_dynamo", True),
                                           ("grouped_ts", False), ("lenet_pad_ts", False),
                                           ("mbv3_small_dynamo", False), ("densenet_ts", False),
-                                          ("shufflenet_v2_dynamo", False)])
+                                          ("shufflenet_v2_dynamo", False),
+                                          ("conv1d_kws_dynamo", True), ("conv1d_flat_ts", False)])
 def test_plans_bit_exact_with_reference(name, vanilla):
     """The analytic min-RAM plan through the generated C on the host, and layer by layer for
     the new pooling geometries and the Concat copies (each build compiles every kernel: the
@@ -180,6 +188,47 @@ def test_plans_bit_exact_with_reference(name, vanilla):
     for label, blocks in runs:
         y, _ = host.run_plan(m, blocks, x)
         np.testing.assert_array_equal(y, want, err_msg=f"{name} {label}")
+
+
+def test_conv1d_sequences_are_maps_of_height_one():
+    """torch's Conv1d nets: the N x C x L input is msfsim's 1 x L x C map, each Conv1d, pool
+    and pad has height 1 (the dilated kernel 3 spans 5), the dynamo export's
+    Unsqueeze / ReduceMean / Squeeze of adaptive_avg_pool1d is the mean over the map, and the
+    Flatten before a Linear keeps torch's channels-first order."""
+    for e in ("ts", "dynamo"):
+        m = import_model(fixture(f"conv1d_kws_{e}"))
+        assert m.tensor(m.input).shape == (1, 49, 10)
+        convs = [la for la in m.layers if la.op in (Op.CONV, Op.DWCONV)]
+        assert [(la.kernel, la.pad) for la in convs] == [
+            ((1, 3), (0, 1, 0, 1)), ((1, 5), (0, 2, 0, 2)), ((1, 3), (0, 1, 0, 1))]
+        pool = next(la for la in m.layers if la.op == Op.MAXPOOL)
+        assert pool.kernel == (1, 2) and pool.stride == (1, 2)
+        f = import_model(fixture(f"conv1d_flat_{e}"))
+        assert f.tensor(f.input).shape == (1, 64, 6)
+        assert [la.op for la in f.layers] == [Op.CONV, Op.AVGPOOL, Op.DENSE]
+    ops = {n.op_type for n in onnx.load(fixture("conv1d_kws_dynamo")).graph.node}
+    assert {"Unsqueeze", "ReduceMean", "Squeeze"} <= ops
+
+
+def test_what_a_conv1d_model_may_not_do():
+    """A sequence transposed (N x L x C) or unsqueezed elsewhere than its height: one line
+    naming the node."""
+    from msfsim import UnsupportedModel
+    mk = helper.make_node
+    w = numpy_helper.from_array(np.ones((4, 3, 3), np.float32), "w")
+    for node, msg in ((mk("Transpose", ["c"], ["y"], perm=[0, 2, 1], name="t"),
+                       r"node 't' \(Transpose.*Transpose of a sequence is not supported"),
+                      (mk("Unsqueeze", ["c", "ax"], ["y"], name="u"),
+                       r"node 'u' \(Unsqueeze.*only of its height")):
+        g = helper.make_graph(
+            [mk("Conv", ["x", "w"], ["c"], kernel_shape=[3], name="conv"), node], "g",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 16])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+            [w, numpy_helper.from_array(np.array([-1], np.int64), "ax")])
+        proto = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+        with pytest.raises(UnsupportedModel, match=msg) as e:
+            import_model(proto)
+        assert "\n" not in str(e.value)
 
 
 def test_shufflenet_selections_compose_and_fold():

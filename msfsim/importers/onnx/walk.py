@@ -17,7 +17,7 @@ from onnx import numpy_helper
 
 from msfsim import MsfsimError, ops
 from msfsim.ops import channels
-from msfsim.importers.onnx import calibrate, handlers, nodes, quantize
+from msfsim.importers.onnx import calibrate, handlers, nodes, quantize, sequence
 from msfsim.importers.onnx.load import dims_text, elements, short, type_name
 from msfsim.importers.onnx.nodes import (Act, Grouped, Padded, QConst, Selected,
                                          check_act_size, fail, node_label)
@@ -62,7 +62,7 @@ class Importer:
     """The state of one import; op lowerings use it through the methods of `OnnxContext`."""
 
     def __init__(self, proto: onnx.ModelProto, name: str, input_shape: tuple[int, int, int] | None):
-        self.proto = proto
+        self.proto = sequence.lift(proto)  # a 1-D model's N x C x L as N x C x 1 x L
         self.name = name
         self.forced_shape = input_shape
         self.values: dict[str, object] = {}     # name -> np.ndarray | QConst | Act
@@ -348,8 +348,10 @@ class Importer:
         if not tt.HasField("shape"):
             raise fail(f"{what} has no shape; give one with --input-shape 1xCxHxW")
         if len(dims) != 4:
+            seq = (" (or an N x C x L sequence of Conv1d layers whose shapes ONNX can infer)"
+                   if len(dims) == 3 else "")
             raise fail(f"{what} is {len(dims)}-D; msfsim needs a 4-D NCHW image input "
-                       f"(N x C x H x W)")
+                       f"(N x C x H x W){seq}")
         vals = []
         for i, d in enumerate(dims):
             if d.WhichOneof("value") == "dim_value":
