@@ -767,6 +767,40 @@ def test_qdq_shufflenet_keeps_its_channel_views(tmp_path):
         assert np.abs(got - want).max() <= 1.0 * tout.q.scale + 1e-6
 
 
+def test_qdq_conv1d_net(tmp_path):
+    """The Conv1d net quantised by onnxruntime (QDQ, weights per channel): its int8 weights and
+    its (C, 1) scale sit behind DequantizeLinear nodes, which the sequence rewrite follows;
+    within 3 LSB of onnxruntime's own QDQ evaluation (the scale folds into the depthwise
+    conv's weights, where onnxruntime multiplies in float)."""
+    from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
+                                          quantize_static)
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.i = 0
+
+        def get_next(self):
+            self.i += 1
+            return None if self.i > 6 else {"input": np.random.default_rng(self.i).uniform(
+                -1, 1, (1, 10, 49)).astype(np.float32)}
+
+    qdq = tmp_path / "conv1d_qdq.onnx"
+    quantize_static(str(fixture("conv1d_kws_ts")), str(qdq), Reader(),
+                    quant_format=QuantFormat.QDQ, activation_type=QuantType.QInt8,
+                    weight_type=QuantType.QInt8, per_channel=True)
+    m = import_model(qdq)
+    assert [la.op for la in m.layers] == [Op.CONV, Op.MAXPOOL, Op.CONV, Op.DWCONV, Op.ADD,
+                                          Op.GAP, Op.DENSE]
+    tin, tout = m.tensor(m.input), m.tensor(m.output)
+    sess = ort.InferenceSession(str(qdq), providers=["CPUExecutionProvider"])
+    for seed in range(3):
+        xq = np.random.default_rng(seed).integers(-128, 128, tin.shape, dtype=np.int8)
+        xf = ((xq.astype(np.float32) - tin.q.zero_point) * tin.q.scale).transpose(2, 0, 1)
+        want = sess.run(None, {"input": xf[:, 0][None]})[0].ravel()  # C x 1 x L -> 1 x C x L
+        got = (refmodel.run(m, xq).astype(np.float64).ravel() - tout.q.zero_point) * tout.q.scale
+        assert np.abs(got - want).max() <= 3.0 * tout.q.scale + 1e-6
+
+
 @pytest.mark.parametrize("broadcast,first", [(False, True), (True, True), (True, False)])
 def test_sub_of_two_activations(tmp_path, broadcast, first):
     """a - b of two activations (b may be a (1, C, 1, 1) global pool, on either side): a

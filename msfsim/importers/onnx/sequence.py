@@ -180,9 +180,10 @@ class Lifter:
             self.windowed(node)
         elif op in ELEMENTWISE:
             for k in range(len(node.input)):
-                v = self.value(node, k)
+                holder, j = self.constant_source(node, k)
+                v = self.value(holder, j)
                 if v is not None and v.ndim in (2, 3):
-                    self.replace_input(node, k, np.expand_dims(v, v.ndim - 1))
+                    self.replace_input(holder, j, np.expand_dims(v, v.ndim - 1))
         elif op in REDUCE:
             self.reduce(node)
         elif op == "Flatten":  # (N, C, L) at axis a: H (size 1) joins either side alike
@@ -229,17 +230,20 @@ class Lifter:
             _set_attr(node, "pads", [0, int(p[0]), 0, int(p[1])])
         if node.op_type != "Conv":
             return
-        w = node.input[1] if len(node.input) > 1 else ""
-        src = self.producer.get(w)
-        if src is not None and src.op_type == "DequantizeLinear":
-            node, k = src, 0  # the int8 weights behind it
-        else:
-            k = 1
-        v = self.value(node, k)
+        holder, k = self.constant_source(node, 1)
+        v = self.value(holder, k)
         if v is None or v.ndim != 3:
             raise self.fail(node, "the weights of a Conv of a sequence must be a constant of "
                                   "rank 3")
-        self.replace_input(node, k, np.expand_dims(v, H))
+        self.replace_input(holder, k, np.expand_dims(v, H))
+
+    def constant_source(self, node: onnx.NodeProto, k: int) -> tuple[onnx.NodeProto, int]:
+        """Where input k's constant is held: (node, k), or the DequantizeLinear producing it
+        and its input 0 (a QDQ model's int8 weights and constants)."""
+        src = self.producer.get(node.input[k]) if k < len(node.input) else None
+        if src is not None and src.op_type == "DequantizeLinear":
+            return src, 0
+        return node, k
 
     def reduce(self, node: onnx.NodeProto) -> None:
         axes, where = self.axes(node)
