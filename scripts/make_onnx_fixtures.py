@@ -182,6 +182,28 @@ class Conv1dFlat(nn.Module):
         return self.fc(self.pool(torch.relu(self.c1(x))).flatten(1))
 
 
+class Conv1dTcn(nn.Module):
+    """A temporal convolutional net: causal dilated Conv1d (F.pad on the left: TorchScript
+    computes the pads from constants), residual adds, a 1-D squeeze-and-excite
+    (x.mean(-1, keepdim=True), 1x1 Conv1d, sigmoid, multiply), then the mean and the max over
+    time concatenated (torch.cat of flat vectors) into a Linear."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.convs = nn.ModuleList([nn.Conv1d(6 if i == 0 else 8, 8, 3, dilation=2 ** i)
+                                    for i in range(3)])
+        self.se1, self.se2 = nn.Conv1d(8, 4, 1), nn.Conv1d(4, 8, 1)
+        self.fc = nn.Linear(16, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for i, conv in enumerate(self.convs):
+            y = torch.relu(conv(nn.functional.pad(x, (2 * 2 ** i, 0))))
+            x = y + x if i else y
+        x = x * torch.sigmoid(self.se2(torch.relu(self.se1(x.mean(-1, keepdim=True)))))
+        z = torch.cat([x.mean(-1), nn.functional.adaptive_max_pool1d(x, 1).squeeze(-1)], 1)
+        return self.fc(z)
+
+
 # name: (model factory, input shape N x C x H x W (N x C x L for Conv1d), exporters)
 FIXTURES = {
     "mbv3_small": (mobilenet_v3_small, (1, 3, 32, 32), ("ts", "dynamo")),
@@ -193,6 +215,7 @@ FIXTURES = {
     "shufflenet_v2": (shufflenet_v2, (1, 3, 32, 32), ("ts", "dynamo")),
     "conv1d_kws": (Conv1dKws, (1, 10, 49), ("ts", "dynamo")),
     "conv1d_flat": (Conv1dFlat, (1, 6, 64), ("ts", "dynamo")),
+    "conv1d_tcn": (Conv1dTcn, (1, 6, 64), ("ts", "dynamo")),
 }
 FULL = {
     "mobilenet_v3_small_full": (lambda: torchvision.models.mobilenet_v3_small(weights=None),

@@ -32,12 +32,13 @@ ort = pytest.importorskip("onnxruntime")
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data" / "onnx"
 NAMES = ["mbv3_small", "squeezenet11", "lenet_pad", "pools", "grouped", "densenet",
-         "shufflenet_v2", "conv1d_kws", "conv1d_flat"]
+         "shufflenet_v2", "conv1d_kws", "conv1d_flat", "conv1d_tcn"]
 FILES = [f"{n}_{e}" for n in NAMES for e in ("ts", "dynamo")]
 # largest difference to onnxruntime's float output, in output LSB (calibrated on random inputs,
 # deep nets accumulate rounding)
 TOLERANCE = {"mbv3_small": 12, "squeezenet11": 12, "lenet_pad": 5, "pools": 5, "grouped": 5,
-             "densenet": 5, "shufflenet_v2": 5, "conv1d_kws": 5, "conv1d_flat": 5}
+             "densenet": 5, "shufflenet_v2": 5, "conv1d_kws": 5, "conv1d_flat": 5,
+             "conv1d_tcn": 5}
 OPS = {
     "mbv3_small": {Op.CONV, Op.DWCONV, Op.LUT, Op.GAP, Op.MUL, Op.ADD, Op.DENSE},
     "squeezenet11": {Op.CONV, Op.MAXPOOL, Op.CONCAT, Op.GAP},
@@ -51,6 +52,7 @@ OPS = {
     # Conv1d nets: N x C x L read as N x C x 1 x L (the (C, 1) scale folds into the dw conv)
     "conv1d_kws": {Op.CONV, Op.DWCONV, Op.MAXPOOL, Op.ADD, Op.GAP, Op.DENSE},
     "conv1d_flat": {Op.CONV, Op.AVGPOOL, Op.DENSE},
+    "conv1d_tcn": {Op.CONV, Op.ADD, Op.GAP, Op.LUT, Op.MUL, Op.MAXPOOL, Op.CONCAT, Op.DENSE},
 }
 
 
@@ -174,7 +176,8 @@ def test_grouped_convs_are_block_diagonal():
                                           ("grouped_ts", False), ("lenet_pad_ts", False),
                                           ("mbv3_small_dynamo", False), ("densenet_ts", False),
                                           ("shufflenet_v2_dynamo", False),
-                                          ("conv1d_kws_dynamo", True), ("conv1d_flat_ts", False)])
+                                          ("conv1d_kws_dynamo", True), ("conv1d_flat_ts", False),
+                                          ("conv1d_tcn_ts", False)])
 def test_plans_bit_exact_with_reference(name, vanilla):
     """The analytic min-RAM plan through the generated C on the host, and layer by layer for
     the new pooling geometries and the Concat copies (each build compiles every kernel: the
@@ -208,6 +211,14 @@ def test_conv1d_sequences_are_maps_of_height_one():
         assert [la.op for la in f.layers] == [Op.CONV, Op.AVGPOOL, Op.DENSE]
     ops = {n.op_type for n in onnx.load(fixture("conv1d_kws_dynamo")).graph.node}
     assert {"Unsqueeze", "ReduceMean", "Squeeze"} <= ops
+    # causal padding: TorchScript computes F.pad's pads from constants (Concat, Reshape,
+    # Transpose, Cast), evaluated; dynamo folds them into the conv
+    assert "Pad" in {n.op_type for n in onnx.load(fixture("conv1d_tcn_ts")).graph.node}
+    for e in ("ts", "dynamo"):
+        t = import_model(fixture(f"conv1d_tcn_{e}"))
+        convs = [la for la in t.layers if la.op == Op.CONV][:3]
+        assert [(la.kernel, la.pad) for la in convs] == [
+            ((1, 3), (0, 2, 0, 0)), ((1, 5), (0, 4, 0, 0)), ((1, 9), (0, 8, 0, 0))], e
 
 
 def test_what_a_conv1d_model_may_not_do():

@@ -45,10 +45,13 @@ def lower_concat(ctx, node) -> None:
     """Concat of activations along channels (axis 1 of NCHW); N inputs become a chain."""
     axis = int(ctx.attrs(node).get("axis", 0))
     acts = [ctx.act(node, k) for k in range(len(node.input))]
-    if axis % 4 != 1:
+    # flat (N, C) vectors of 1x1 maps (pooled features, torch.cat([mean, max], 1)) join along
+    # their channels as the maps would
+    flat = all(a.flat and a.shape[:2] == (1, 1) for a in acts)
+    if axis % (2 if flat else 4) != 1:
         raise UnsupportedModel(f"{ctx.where(node)}: only concatenation along channels (axis 1) "
                                f"is supported, got axis {axis}")
-    if any(a.flat for a in acts) or len({a.shape[:2] for a in acts}) != 1:
+    if (any(a.flat for a in acts) and not flat) or len({a.shape[:2] for a in acts}) != 1:
         raise UnsupportedModel(f"{ctx.where(node)}: inputs must share H and W "
                                f"({', '.join('x'.join(map(str, a.shape)) for a in acts)})")
     if len(acts) == 1:  # torch.cat([x]) (DenseNet's first layer): x itself
@@ -62,9 +65,9 @@ def lower_concat(ctx, node) -> None:
         ctx.new_layer(node, FloatLayer(Op.CONCAT, (node.name or node.output[0]) + (
             "" if out == node.output[0] else f"_{k}"), [ctx.canon(prev.name), ctx.canon(nxt.name)],
             out, (h, w, c)))
-        if out != node.output[0]:
-            ctx.define(out, (h, w, c))
-        prev = type(prev)(out, (h, w, c))
+        if out != node.output[0] or flat:
+            ctx.define(out, (h, w, c), flat=flat)
+        prev = type(prev)(out, (h, w, c), flat=flat)
 
 
 CONCAT = CKernel("MSF_OP_CONCAT", 11, "msf_concat_s8",

@@ -75,13 +75,15 @@ def lift(proto: onnx.ModelProto) -> onnx.ModelProto:
             rank[vi.name] = len(vi.type.tensor_type.shape.dim)
     out = onnx.ModelProto()
     out.CopyFrom(proto)
-    Lifter(out, rank).run()
+    Lifter(out, rank, list(proto.opset_import)).run()
     return out
 
 
 class Lifter:
-    def __init__(self, proto: onnx.ModelProto, rank: dict[str, int]):
+    def __init__(self, proto: onnx.ModelProto, rank: dict[str, int],
+                 opsets: list[onnx.OperatorSetIdProto]):
         self.g = proto.graph
+        self.opsets = opsets
         self.rank = rank
         self.init = {i.name: i for i in self.g.initializer}
         self.producer = {o: n for n in self.g.node for o in n.output}
@@ -98,13 +100,41 @@ class Lifter:
 
     # -------------------------------------------------------------- constants
     def value(self, node: onnx.NodeProto, k: int) -> np.ndarray | None:
+        """Input k's value when it is a constant: an initializer, a Constant, or computed from
+        them alone (TorchScript's F.pad writes its pads as Concat / Reshape / Transpose / Cast
+        of constants), by ONNX's reference evaluator; None when it depends on the input."""
         name = node.input[k] if k < len(node.input) else ""
         if name in self.init:
             return numpy_helper.to_array(self.init[name])
         if name in self.consts:
             v = _attr(self.consts[name], "value")
             return numpy_helper.to_array(v) if v is not None else None
-        return None
+        return self.computed(name) if name else None
+
+    def computed(self, name: str, limit: int = 64) -> np.ndarray | None:
+        """A tensor computed from constants only (at most `limit` nodes), else None."""
+        needed: dict[int, onnx.NodeProto] = {}
+        todo = [name]
+        while todo:
+            t = todo.pop()
+            if not t or t in self.init:
+                continue
+            src = self.producer.get(t)
+            if src is None or len(needed) >= limit:
+                return None  # the graph input (or too long a chain)
+            if id(src) not in needed:
+                needed[id(src)] = src
+                todo.extend(src.input)
+        order = [n for n in self.g.node if id(n) in needed]
+        inits = sorted({i for n in order for i in n.input if i in self.init})
+        sub = helper.make_graph(order, "constants", [], [helper.make_tensor_value_info(
+            name, onnx.TensorProto.UNDEFINED, None)], [self.init[i] for i in inits])
+        try:
+            from onnx.reference import ReferenceEvaluator
+            model = helper.make_model(sub, opset_imports=self.opsets)
+            return np.asarray(ReferenceEvaluator(model).run(None, {})[0])
+        except Exception:  # not computable here: the caller refuses the node
+            return None
 
     def replace_input(self, node: onnx.NodeProto, k: int, value: np.ndarray) -> None:
         """Input k of node as a new initializer holding `value` (the old one may be shared)."""
@@ -201,6 +231,13 @@ class Lifter:
         elif op == "Reshape":
             if self.rank.get(node.output[0]) == 3:
                 self.reshape(node)
+        elif op == "Squeeze":  # of L (and N): of H and L
+            axes, where = self.axes(node)
+            norm = sorted({a % 3 for a in axes}) if axes is not None else []
+            if H not in norm or 1 in norm:
+                raise self.fail(node, f"a Squeeze of a sequence at axes {axes} is not "
+                                      f"supported (only of its length)")
+            self.set_axes(node, sorted(_lift_axis(a) for a in norm) + [H], where)
         elif op == "Unsqueeze":
             axes, _ = self.axes(node)
             if axes is None or [a % 4 for a in axes] != [H]:
