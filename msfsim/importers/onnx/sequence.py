@@ -34,6 +34,7 @@ WINDOWED = {"Conv", "MaxPool", "AveragePool"}
 REDUCE = {"ReduceMean", "ReduceMax"}
 AXIS_ATTR = {"Concat", "Softmax", "Split", "Gather"}
 H = 2  # the axis inserted into a sequence N x C x L
+SMALL = 4096  # values of a tensor in a constant chain the rewrite evaluates
 
 
 def _lift_axis(a: int, rank: int = 3) -> int:
@@ -69,22 +70,24 @@ def lift(proto: onnx.ModelProto) -> onnx.ModelProto:
         inferred = onnx.shape_inference.infer_shapes(proto, strict_mode=True)
     except Exception:  # not a consistent 1-D model (an image without its batch, say): the
         return proto   # importer refuses its rank-3 input
-    rank: dict[str, int] = {}
+    dims: dict[str, list[int | None]] = {}
     for vi in (*inferred.graph.input, *inferred.graph.value_info, *inferred.graph.output):
         if vi.type.tensor_type.HasField("shape"):
-            rank[vi.name] = len(vi.type.tensor_type.shape.dim)
+            dims[vi.name] = [d.dim_value if d.HasField("dim_value") else None
+                             for d in vi.type.tensor_type.shape.dim]
     out = onnx.ModelProto()
     out.CopyFrom(proto)
-    Lifter(out, rank, list(proto.opset_import)).run()
+    Lifter(out, dims, list(proto.opset_import)).run()
     return out
 
 
 class Lifter:
-    def __init__(self, proto: onnx.ModelProto, rank: dict[str, int],
+    def __init__(self, proto: onnx.ModelProto, dims: dict[str, list[int | None]],
                  opsets: list[onnx.OperatorSetIdProto]):
         self.g = proto.graph
         self.opsets = opsets
-        self.rank = rank
+        self.dims = dims
+        self.rank = {name: len(d) for name, d in dims.items()}
         self.init = {i.name: i for i in self.g.initializer}
         self.producer = {o: n for n in self.g.node for o in n.output}
         self.consts = {n.output[0]: n for n in self.g.node
@@ -112,7 +115,8 @@ class Lifter:
         return self.computed(name) if name else None
 
     def computed(self, name: str, limit: int = 64) -> np.ndarray | None:
-        """A tensor computed from constants only (at most `limit` nodes), else None."""
+        """A tensor computed from constants only (at most `limit` nodes, each output of known
+        shape and at most SMALL values: a model cannot make this allocate), else None."""
         needed: dict[int, onnx.NodeProto] = {}
         todo = [name]
         while todo:
@@ -123,6 +127,10 @@ class Lifter:
             if src is None or len(needed) >= limit:
                 return None  # the graph input (or too long a chain)
             if id(src) not in needed:
+                for o in src.output:
+                    d = self.dims.get(o)
+                    if d is None or None in d or int(np.prod(d, dtype=np.int64)) > SMALL:
+                        return None
                 needed[id(src)] = src
                 todo.extend(src.input)
         order = [n for n in self.g.node if id(n) in needed]
