@@ -240,6 +240,20 @@ def test_what_a_conv1d_model_may_not_do():
         with pytest.raises(UnsupportedModel, match=msg) as e:
             import_model(proto)
         assert "\n" not in str(e.value)
+    # pads computed from a ConstantOfShape of 10^9 values: not evaluated (bounded), refused
+    g = helper.make_graph(
+        [mk("ConstantOfShape", ["big"], ["z"],
+            value=helper.make_tensor("v", TensorProto.INT64, [1], [0])),
+         mk("Slice", ["z", "s", "e"], ["pads"]), mk("Pad", ["x", "pads"], ["p"], name="pad"),
+         mk("Conv", ["p", "w"], ["y"], kernel_shape=[3], name="conv")], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [w, numpy_helper.from_array(np.array([10 ** 9], np.int64), "big"),
+         numpy_helper.from_array(np.array([0], np.int64), "s"),
+         numpy_helper.from_array(np.array([6], np.int64), "e")])
+    proto = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    with pytest.raises(UnsupportedModel, match=r"node 'pad' \(Pad.*needs 6 constant pads"):
+        import_model(proto)
 
 
 def test_shufflenet_selections_compose_and_fold():
