@@ -399,6 +399,15 @@ def cropping() -> keras.Model:
     return keras.Model(inp, L.Conv2D(4, 1)(x), name="cropping")
 
 
+def fomo() -> keras.Model:
+    """A FOMO-style detector (Edge Impulse's): MobileNetV2 (alpha 0.35) cut at 1/8 of the
+    input, a 1x1 conv head and a Softmax over the classes of every cell of the 4x4 map."""
+    base = keras.applications.MobileNetV2(input_shape=(32, 32, 3), alpha=0.35, weights=None,
+                                          include_top=False)
+    x = L.Conv2D(16, 1, activation="relu")(base.get_layer("block_6_expand_relu").output)
+    return keras.Model(base.input, L.Softmax()(L.Conv2D(3, 1)(x)), name="fomo")
+
+
 def randomise(model: keras.Model, rng: np.random.Generator) -> None:
     """Nonzero biases and BatchNorm statistics (Keras initialises them to 0/1)."""
     ws = []
@@ -484,12 +493,13 @@ def main(argv: list[str]) -> int:
              ("tcn", tcn, True, False),
              ("elu_float", elu_float, True, False),
              ("channel_split", channel_split, True, False),
-             ("cropping", cropping, True, False)]
+             ("cropping", cropping, True, False),
+             ("fomo", fomo, True, False)]
     # the representative data of models that take pixel values (their own Rescaling), and
     # of a table over the range where hard_sigmoid bends
     rep_ranges = {"mobilenet_v3_small": (0.0, 255.0), "hard_sigmoid_table": (-5.0, 5.0)}
     # whole Keras architectures: 8 representative inputs, BatchNormalization from data
-    big = {"mobilenet_v1", "mobilenet_v2", "mobilenet_v3_small", "resnet8", "inception"}
+    big = {"mobilenet_v1", "mobilenet_v2", "mobilenet_v3_small", "resnet8", "inception", "fomo"}
     wanted = set(argv)
     unknown = wanted - {c[0] for c in cases}
     if unknown:

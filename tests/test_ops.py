@@ -27,7 +27,7 @@ from test_executor import Net, random_input, run_counting
 
 def all_ops_net(seed: int = 0) -> Model:
     """One layer of every op: conv 3x3, dwconv, conv 1x1, add, sub, lut (a table per
-    channel), mul, concat, max and avg pool, gap, dense, softmax."""
+    channel), mul, concat, softmax over a map, max and avg pool, gap, dense, softmax."""
     n = Net("all_ops", (9, 8, 3), seed)
     x = n.conv(n.b.input, 6, 3, 1)                                      # 0 conv 3x3
     y = n.conv(x, 0, 3, 1, dw=True)                                     # 1 dwconv
@@ -38,11 +38,12 @@ def all_ops_net(seed: int = 0) -> Model:
     y = n.b.lut(x, table, n.q())                                        # 5 lut
     x = n.b.mul(y, x, n.q())                                            # 6 mul
     x = n.b.concat(x, y, n.q())                                         # 7 concat
-    x = n.b.pool(x, "max", (2, 2), (2, 2))                              # 8 maxpool
-    x = n.b.pool(x, "avg", (3, 3), (1, 1), (1, 1, 1, 1), out_q=n.q())   # 9 avgpool
-    x = n.b.gap(x, n.q())                                               # 10 gap
-    x = n.dense(x, 5)                                                   # 11 dense
-    ops.get(Op.SOFTMAX).build(n.b, x)                                   # 12 softmax
+    x = ops.get(Op.SOFTMAX_MAP).build(n.b, x)                           # 8 softmax_map
+    x = n.b.pool(x, "max", (2, 2), (2, 2))                              # 9 maxpool
+    x = n.b.pool(x, "avg", (3, 3), (1, 1), (1, 1, 1, 1), out_q=n.q())   # 10 avgpool
+    x = n.b.gap(x, n.q())                                               # 11 gap
+    x = n.dense(x, 5)                                                   # 12 dense
+    ops.get(Op.SOFTMAX).build(n.b, x)                                   # 13 softmax
     return n.b.build(merge=False)  # the mul of x and table(x) stays a mul
 
 
@@ -161,7 +162,7 @@ def test_the_random_model_has_every_op(net):
     assert {"MSF_OP_CONV_1X1", "MSF_OP_LUT_CHANNELS"} <= codes
 
 
-@pytest.mark.parametrize("index", range(13))
+@pytest.mark.parametrize("index", range(14))
 def test_shape_reference_and_macs_agree_with_the_pipeline(net, index):
     model, values = net
     layer = model.layers[index]
@@ -195,8 +196,8 @@ def test_shape_reference_and_macs_agree_with_the_pipeline(net, index):
 def test_fused_blocks_of_every_op_agree(net):
     """conv .. gap .. dense .. softmax fused (hcache), and the spatial part alone (stream2d)."""
     model, values = net
-    for block in (Block(0, 12, BlockConfig((2, 2), "hcache")),
-                  Block(0, 9, BlockConfig((1, 3), "stream2d"))):
+    for block in (Block(0, 13, BlockConfig((2, 2), "hcache")),
+                  Block(0, 10, BlockConfig((1, 3), "stream2d"))):
         out, high_water, macs = run_counting(generate_block(model, block),
                                              values[model.input].ravel())
         want = values[model.layers[block.last].output]

@@ -238,8 +238,7 @@ def test_softmax_fuses_as_a_tail_and_runs_alone():
 def test_refusals_are_one_line(tmp_path):
     cases = [(dict(n=10, in_scale=2.0**-28), r"not above 2\^-26"),
              (dict(n=10, in_scale=0.1, out_scale=1 / 255), "requires scale 1/256"),
-             (dict(n=10, in_scale=0.1, out_zp=0), "requires scale 1/256"),
-             (dict(n=6, in_scale=0.1, map_1x1=True, hw=(2, 3)), "per pixel")]
+             (dict(n=10, in_scale=0.1, out_zp=0), "requires scale 1/256")]
     for k, (kw, msg) in enumerate(cases):
         p = tmp_path / f"bad{k}.tflite"
         p.write_bytes(tm.softmax_model(**kw))
@@ -250,6 +249,18 @@ def test_refusals_are_one_line(tmp_path):
     ok = tmp_path / "map.tflite"
     ok.write_bytes(tm.softmax_model(6, 0.1, map_1x1=True))
     assert import_tflite(ok).layers[0].op == Op.SOFTMAX
+
+
+def test_softmax_over_every_pixel_of_a_map_is_tflm(tmp_path):
+    """SOFTMAX of a 2x3 map (a FOMO head's): softmax_map, every pixel's channels as TFLM."""
+    pytest.importorskip("tflite_micro")
+    p = tmp_path / "pixels.tflite"
+    p.write_bytes(tm.softmax_model(6, 0.1, map_1x1=True, hw=(2, 3)))
+    m = import_tflite(p)
+    assert [la.op for la in m.layers] == [Op.SOFTMAX_MAP]
+    xs = tm.inputs(m, 5)
+    for x, want in zip(xs, tm.tflm(m, p, xs)):
+        np.testing.assert_array_equal(refmodel.run(m, x).reshape(-1), want)
 
 
 def softmax_onnx(axis: int | None, flat: bool = True, qdq: tuple[float, int] | None = None):
@@ -303,3 +314,31 @@ def test_onnx_float_evaluation_is_softmax():
     x = np.array([1.0, 2.0, 0.5, -1.0]).reshape(1, 1, 1, 4)
     e = np.exp(2 * x)
     np.testing.assert_allclose(ops.get(Op.SOFTMAX).float_eval(layer, [x]), e / e.sum())
+
+
+def test_onnx_softmax_over_the_channels_of_a_map():
+    """Conv (padded) -> Softmax(axis=1) on a 3x3 map: softmax_map; within 2 LSB of
+    onnxruntime's float softmax (it reads the conv's int8 output); the whole net as one fused
+    block bit-exact with the reference."""
+    ort = pytest.importorskip("onnxruntime")
+    rng = np.random.default_rng(8)
+    mk = helper.make_node
+    g = helper.make_graph(
+        [mk("Conv", ["input", "w"], ["c"], pads=[1, 1, 1, 1], name="conv"),
+         mk("Softmax", ["c"], ["sm"], axis=1, name="softmax")], "sm",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 2, 3, 3])],
+        [helper.make_tensor_value_info("sm", TensorProto.FLOAT, [1, 5, 3, 3])],
+        [om._init("w", rng.normal(0, 0.8, (5, 2, 3, 3)))])
+    proto = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+    m = import_model(proto, name="sm")
+    assert [la.op for la in m.layers] == [Op.CONV, Op.SOFTMAX_MAP]
+    tin, tout = m.tensor(m.input), m.tensor(m.output)
+    xq = rng.integers(-128, 128, tin.shape, dtype=np.int8)
+    xf = ((xq.astype(np.float32) - tin.q.zero_point) * tin.q.scale).transpose(2, 0, 1)[None]
+    sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    want = sess.run(None, {"input": xf})[0][0].transpose(1, 2, 0)
+    got = (refmodel.run(m, xq).astype(np.float64) - tout.q.zero_point) * tout.q.scale
+    assert np.abs(got - want).max() <= 2 * tout.q.scale + 1e-6
+    out, _ = host.run_block(m, Block(0, 1, BlockConfig((1, 1), "stream2d")), [xq])
+    np.testing.assert_array_equal(out, refmodel.run(m, xq))
+

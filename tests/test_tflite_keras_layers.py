@@ -13,6 +13,7 @@
 - SUB of two activations (keras.layers.Subtract): sub (msf_elementwise_sub_s8);
 - channel selections of activations (STRIDED_SLICE x[..., a:b], SPLIT, SPLIT_V): a 1x1 conv
   with one weight 1 per output channel, requantised by exactly 1 (the bytes TFLM copies);
+- SOFTMAX over the channels of every pixel of a map (a FOMO detector's head): softmax_map;
 - a RESHAPE of the network input before any layer (TFLM's micro_speech: (1, 1960) as
   (49, 40, 1)) gives the input that shape.
 
@@ -35,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import tflite_models as tm  # noqa: E402
 
 FIXTURES = ["keras_normalization", "prelu_net", "conv1d_kws", "per_channel_add",
-            "grouped_pad_pool", "micro_speech", "tcn", "subtract", "channel_split"]
+            "grouped_pad_pool", "micro_speech", "tcn", "subtract", "channel_split", "fomo"]
 
 
 def layers(name: str) -> list[tuple[Op, str, tuple | None]]:
@@ -78,6 +79,8 @@ def test_fixtures_have_the_layers():
                   and set(np.unique(la.weight)) == {0, 1} and (la.weight == 1).sum(axis=(1, 2, 3)).max() == 1]
     assert len(selections) == 5  # SPLIT's two parts, SPLIT_V's two, the slice
     assert all(np.all(la.multiplier == 1 << 30) and np.all(la.shift == 1) for la in selections)
+    m = import_tflite(tm.fixture("fomo"))
+    assert m.layers[-1].op == Op.SOFTMAX_MAP and m.tensor(m.output).shape == (4, 4, 3)
     m = import_tflite(tm.fixture("grouped_pad_pool"))
     assert [la.op for la in m.layers] == [Op.CONV, Op.MAXPOOL, Op.CONV, Op.CONV, Op.GAP, Op.DENSE]
     assert m.layers[1].pad == (1, 1, 1, 1) and m.layers[1].kernel == (3, 3)  # the PAD's

@@ -27,14 +27,15 @@ enum {
     MSF_OP_CONCAT = 11,       /* concat: msf_concat_s8 */
     MSF_OP_SOFTMAX = 12,      /* softmax: tail, int8 softmax of the (1, 1, C) input */
     MSF_OP_LUT_CHANNELS = 13, /* lut: msf_lut_channels_s8 (a table per channel) */
-    MSF_OP_SUB = 14           /* sub: msf_elementwise_sub_s8 */
+    MSF_OP_SUB = 14,          /* sub: msf_elementwise_sub_s8 */
+    MSF_OP_SOFTMAX_MAP = 15   /* softmax_map: msf_softmax_map_s8 (every pixel of a map) */
 };
 
-#define MSF_OP_COUNT 15
+#define MSF_OP_COUNT 16
 
 /* Ops that read, of every input, the rectangle they write (no window): one bit
  * test, so that the executor's interval walk stays small (its frame is stack). */
-#define MSF_OP_ELEMENTWISE(op) ((1u << (op)) & ((1u << MSF_OP_LUT) | (1u << MSF_OP_LUT_CHANNELS) | (1u << MSF_OP_MUL) | (1u << MSF_OP_ADD) | (1u << MSF_OP_CONCAT) | (1u << MSF_OP_SUB)))
+#define MSF_OP_ELEMENTWISE(op) ((1u << (op)) & ((1u << MSF_OP_LUT) | (1u << MSF_OP_LUT_CHANNELS) | (1u << MSF_OP_MUL) | (1u << MSF_OP_ADD) | (1u << MSF_OP_CONCAT) | (1u << MSF_OP_SOFTMAX_MAP) | (1u << MSF_OP_SUB)))
 
 /* msf_run_spatial: the kernel call of each spatial op, output rectangle
  * [oy, oy + oh) x [ox, ox + ow) into window `out` from windows `in` (and `in1`). */
@@ -75,6 +76,9 @@ enum {
         break; \
     case MSF_OP_SUB: \
         msf_elementwise_sub_s8(in, in1, (const msf_add_params *)l->params, out, oy, ox, oh, ow); \
+        break; \
+    case MSF_OP_SOFTMAX_MAP: \
+        msf_softmax_map_s8(in, (const msf_softmax_params *)l->params, out, oy, ox, oh, ow); \
         break;
 
 /* Host builds counting MACs (MSF_EXEC_COUNT_MACS): the MACs of one kernel call. */

@@ -39,6 +39,11 @@ void msf_softmax_accumulate_s8(const msf_window *in, const msf_softmax_params *p
                                int32_t x0, int32_t h, int32_t w, int8_t *buf);
 void msf_softmax_finish_s8(const msf_softmax_params *p, const int8_t *buf, int8_t *out);
 
+/* The softmax over the p->channels values of every pixel of the output rectangle
+ * [oy0, oy0 + oh) x [ox0, ox0 + ow) (input and output windows hold it). No scratch. */
+void msf_softmax_map_s8(const msf_window *in, const msf_softmax_params *p, msf_window *out,
+                        int32_t oy0, int32_t ox0, int32_t oh, int32_t ow);
+
 #ifdef __cplusplus
 }
 #endif

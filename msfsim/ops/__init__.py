@@ -18,7 +18,7 @@ op's kind (`msfsim.ops.base` lists which stage uses what).
 | lut (HardSwish, sigmoid, ..., a table per channel) | lut.py | MSF_OP_LUT, MSF_OP_LUT_CHANNELS |
 | mul (same shape, (1, 1, C) broadcast) | mul.py | MSF_OP_MUL |
 | concat (channels, two inputs) | concat.py | MSF_OP_CONCAT |
-| softmax (int8, TFLM's fixed point) | softmax.py | MSF_OP_SOFTMAX |
+| softmax (int8, TFLM's fixed point; softmax_map: every pixel of a map) | softmax.py | MSF_OP_SOFTMAX, MSF_OP_SOFTMAX_MAP |
 
 Beside them: base.py (the `OpDef` protocol, the registry, C declarations as data, the IR types
 as ops see them), affine.py (per-channel affine maps of ONNX graphs: folded into the layer

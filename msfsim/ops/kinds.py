@@ -24,6 +24,7 @@ class Op(str, Enum):
     MUL = "mul"            # elementwise product, second operand same shape or (1, 1, C)
     CONCAT = "concat"      # two tensors of the same H, W joined along channels
     SOFTMAX = "softmax"    # int8 softmax (TFLM's) over the C values of a (1, 1, C) tensor
+    SOFTMAX_MAP = "softmax_map"  # the same over the channels of every pixel of a map
 
 
 def out_size(n: int, k: int, s: int, p0: int, p1: int) -> int:

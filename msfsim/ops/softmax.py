@@ -10,8 +10,12 @@ softmax.h) with the parameters of micro softmax_common.cc (`softmax_scaling`):
 TFLM aborts (TFLITE_CHECK) when the sum reaches 2^28 (512 or more values at the maximum);
 every probability is then below half an output step, and msfsim outputs -128 for all.
 
+softmax_map: the same over the channels of every pixel of an H x W map (FOMO-style detectors
+end in one): an elementwise spatial op (window 1x1), which tiles and fuses like any; kernel
+`msf_softmax_map_s8`, msf_softmax_s8 at each pixel.
+
 Layer fields: multiplier [input_multiplier], shift [input_left_shift]; diff_min follows from
-the shift. A block tail: fed its input (a dense's or a gap's output, or a 1x1 map), it copies
+the shift. softmax is a block tail: fed its input (a dense's or a gap's output, or a 1x1 map), it copies
 the C values into its buffer (`tail_acc`: C bytes) and computes the softmax at the finish; it
 may follow another tail layer. Kernel: `msf_softmax_s8` (and its tail hooks).
 ONNX: Softmax over a flat (1, N) tensor (axis 1 or -1) or over the channels of a 1x1 map
@@ -96,24 +100,26 @@ def softmax(x: np.ndarray, multiplier: int, shift: int) -> np.ndarray:
     return y.astype(np.int8).reshape(np.shape(x))
 
 
+def softmax_map(x: np.ndarray, multiplier: int, shift: int) -> np.ndarray:
+    """`softmax` over the last axis (the channels) of every pixel of x."""
+    flat = np.asarray(x).reshape(-1, np.shape(x)[-1])
+    return np.stack([softmax(v, multiplier, shift) for v in flat]).reshape(np.shape(x))
+
+
 def lower_softmax(ctx, node) -> None:
     """Softmax over the N values of a flat (1, N) tensor (axis 1 or -1) or over the channels
-    of an NCHW 1x1 map (axis 1; opset 13's default -1 would be W)."""
+    of an NCHW map (axis 1; opset 13's default -1 would be W): of a 1x1 map, the block tail;
+    of a larger one, softmax_map."""
     x = ctx.act(node)
     axis = ctx.attrs(node).get("axis")
     h, w, c = x.shape
-    if x.flat:
-        ok = axis in (None, 1, -1)
-    elif (h, w) == (1, 1):
-        ok = axis in (1, -3)
-    else:
-        raise UnsupportedModel(f"{ctx.where(node)}: Softmax of a {c}x{h}x{w} map: msfsim's "
-                               f"softmax takes a flat (1, N) tensor or a 1x1 map")
+    ok = axis in (None, 1, -1) if x.flat else axis in (1, -3)
     if not ok:
         raise UnsupportedModel(f"{ctx.where(node)}: Softmax axis {ctx.short(axis)} on "
-                               f"{'(1, N)' if x.flat else 'a 1x1 map'}: only the softmax over "
-                               f"the channels is supported (axis 1)")
-    ctx.new_layer(node, FloatLayer(Op.SOFTMAX, node.name or node.output[0], [ctx.canon(x.name)],
+                               f"{'(1, N)' if x.flat else f'a {c}x{h}x{w} map'}: only the "
+                               f"softmax over the channels is supported (axis 1)")
+    op = Op.SOFTMAX if x.flat or (h, w) == (1, 1) else Op.SOFTMAX_MAP
+    ctx.new_layer(node, FloatLayer(op, node.name or node.output[0], [ctx.canon(x.name)],
                                    node.output[0], x.shape, attrs={"beta": 1.0}))
     if x.flat:
         ctx.define(node.output[0], x.shape, flat=True)
@@ -130,6 +136,11 @@ SOFTMAX = CKernel(
     tail_finish=f"msf_softmax_finish_s8({_PARAMS}, (const int8_t *)acc, out);")
 
 
+SOFTMAX_MAP = CKernel(
+    "MSF_OP_SOFTMAX_MAP", 15, "msf_softmax_map_s8 (every pixel of a map)",
+    spatial=f"msf_softmax_map_s8(in, {_PARAMS}, out, oy, ox, oh, ow);")
+
+
 class SoftmaxOp(OpDef):
     op = Op.SOFTMAX
     tail = True
@@ -137,6 +148,7 @@ class SoftmaxOp(OpDef):
     c_kernels = (SOFTMAX,)
     c_header = "msf_softmax_s8.h"
     onnx = {"Softmax": lower_softmax}
+    map_input = False  # the input is a map of any size (softmax_map), not 1x1
 
     def out_shape(self, layer, in_shapes):
         return in_shapes[0]
@@ -146,7 +158,7 @@ class SoftmaxOp(OpDef):
         """Softmax of the (1, 1, C) tensor x; the parameters TFLM derives from beta and the
         input scale; out_q (default 1/256, -128) must be that quantisation."""
         xt = b.tensors[x]
-        if xt.shape[:2] != (1, 1):
+        if xt.shape[:2] != (1, 1) and not self.map_input:
             raise ValueError(f"softmax {shown(name)}: input {'x'.join(map(str, xt.shape))}, "
                              f"expected 1x1xC")
         if out_q is None or isinstance(out_q, OutputQ):
@@ -156,7 +168,7 @@ class SoftmaxOp(OpDef):
                              f"{out_q.zero_point}; TFLM's int8 softmax needs 1/256 and -128")
         m, s = softmax_scaling(beta, xt.q.scale)
         y = b.new_tensor(out_name or f"t{len(b.tensors)}", xt.shape, out_q)
-        return b.new_layer(op=Op.SOFTMAX, inputs=(x,), output=y, multiplier=np.array([m], np.int32),
+        return b.new_layer(op=self.op, inputs=(x,), output=y, multiplier=np.array([m], np.int32),
                            shift=np.array([s], np.int32), activation="none", **named(name))
 
     def quantize(self, b, layer: FloatLayer, ins, out_q):
@@ -185,10 +197,27 @@ class SoftmaxOp(OpDef):
 
     def c_params(self, model: ModelLike, layer: LayerLike):
         s = int(layer.shift[0])
-        fields = {"channels": model.tensor(layer.inputs[0]).size,
+        x = model.tensor(layer.inputs[0])
+        fields = {"channels": x.shape[2] if self.map_input else x.size,
                   "input_mult": int(layer.multiplier[0]), "input_left_shift": s,
                   "diff_min": diff_min(s)}
         return [CStruct("msf_softmax_params", f"l{layer.index}_params", fields)]
 
 
+class SoftmaxMapOp(SoftmaxOp):
+    """TFLM's int8 softmax over the channels of every pixel of a map: spatial, elementwise."""
+    op = Op.SOFTMAX_MAP
+    tail = False
+    follows_tail = False
+    spatial = True
+    elementwise = True
+    c_kernels = (SOFTMAX_MAP,)
+    onnx = {}
+    map_input = True
+
+    def reference(self, model, layer, xs):
+        return softmax_map(xs[0], int(layer.multiplier[0]), int(layer.shift[0]))
+
+
 register(SoftmaxOp())
+register(SoftmaxMapOp())

@@ -686,15 +686,13 @@ def concatenation(w: Walk, op: TflOp) -> None:
 
 
 def softmax(w: Walk, op: TflOp) -> None:
-    """SOFTMAX of a (1, N) vector or a 1x1xC map, beta from its options -> softmax (TFLM's
-    int8 arithmetic; output scale 1/256, zero point -128 as TFLM requires)."""
+    """SOFTMAX of a (1, N) vector or a 1x1xC map -> softmax; over the channels of every pixel
+    of a larger map (a FOMO-style detector's head) -> softmax_map; beta from its options
+    (TFLM's int8 arithmetic; output scale 1/256, zero point -128 as TFLM requires)."""
     from msfsim.ops import softmax as softmax_op
     src = w.act(op, 0)
     assert w.b is not None
     shape = w.b.tensors[src].shape
-    if shape[:2] != (1, 1):
-        raise w.fail(op, f"softmax over the channels of a {shape[0]}x{shape[1]} map (per "
-                         f"pixel) is not supported; only a (1, N) vector or a 1x1xC map")
     qo = w.qparams(op.outputs[0], op)
     if qo.zero_point != softmax_op.OUTPUT_ZERO_POINT or quant.f32(qo.scale) != quant.f32(1 / 256):
         raise w.fail(op, f"output scale {qo.scale:g}, zero point {qo.zero_point}: TFLM's int8 "
@@ -703,8 +701,8 @@ def softmax(w: Walk, op: TflOp) -> None:
     w.check_shape(op, shape)
     out = w.t(op.outputs[0])
     try:
-        y = softmax_op.SoftmaxOp().build(w.b, src, beta=beta, out_q=qo, name=out.name,
-                                         out_name=out.name)
+        opdef = softmax_op.SoftmaxOp() if shape[:2] == (1, 1) else softmax_op.SoftmaxMapOp()
+        y = opdef.build(w.b, src, beta=beta, out_q=qo, name=out.name, out_name=out.name)
     except ValueError as exc:
         raise w.fail(op, str(exc)) from None
     w.define(op, y)

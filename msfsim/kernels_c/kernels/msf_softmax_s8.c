@@ -139,3 +139,17 @@ void msf_softmax_finish_s8(const msf_softmax_params *p, const int8_t *buf, int8_
 {
     msf_softmax_s8(buf, p, out);
 }
+
+void msf_softmax_map_s8(const msf_window *in, const msf_softmax_params *p, msf_window *out,
+                        int32_t oy0, int32_t ox0, int32_t oh, int32_t ow)
+{
+    const int32_t c = p->channels;
+
+    for (int32_t oy = oy0; oy < oy0 + oh; oy++) {
+        const int8_t *src = msf_window_pixel(in, oy, ox0);
+        int8_t *dst = msf_window_pixel(out, oy, ox0);
+        for (int32_t ox = 0; ox < ow; ox++, src += c, dst += c) {
+            msf_softmax_s8(src, p, dst);
+        }
+    }
+}
