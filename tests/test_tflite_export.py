@@ -96,7 +96,7 @@ def test_generated_c_of_the_min_ram_plan_is_tflm(name, exported):
 
 # (sigmoid_net's swish, x * LOGISTIC(x), imports as one table, which no TFLite operator is)
 @pytest.mark.parametrize("fixture", ["mbv3_small", "concat", "mbv2_block", "dscnn", "lenet",
-                                     "subtract"])
+                                     "subtract", "fomo"])
 def test_converter_files_survive_import_export_import(fixture, tmp_path):
     """TFLiteConverter's own files (MUL by the constant 1/6 of Keras' hard_sigmoid, LOGISTIC,
     TANH, PAD, per-tensor FULLY_CONNECTED...) come back with their layers and tables, and

@@ -387,8 +387,7 @@ HANDLERS = {Op.CONV: Export.weighted, Op.DWCONV: Export.weighted, Op.DENSE: Expo
             Op.MAXPOOL: Export.pool,
             Op.AVGPOOL: Export.pool, Op.GAP: Export.gap, Op.CONCAT: Export.concat,
             Op.LUT: Export.lut}
-if hasattr(Op, "SOFTMAX"):
-    HANDLERS[Op.SOFTMAX] = Export.softmax
+HANDLERS[Op.SOFTMAX] = HANDLERS[Op.SOFTMAX_MAP] = Export.softmax  # over the last axis
 
 
 def tflite_bytes(model: Model) -> bytes:

@@ -18,8 +18,9 @@ Layer fields: multiplier [input_multiplier], shift [input_left_shift]; diff_min 
 the shift. softmax is a block tail: fed its input (a dense's or a gap's output, or a 1x1 map), it copies
 the C values into its buffer (`tail_acc`: C bytes) and computes the softmax at the finish; it
 may follow another tail layer. Kernel: `msf_softmax_s8` (and its tail hooks).
-ONNX: Softmax over a flat (1, N) tensor (axis 1 or -1) or over the channels of a 1x1 map
-(axis 1); the output is quantised 1/256, -128 (a QDQ model must say the same).
+ONNX: Softmax over a flat (1, N) tensor (axis 1 or -1) or over the channels of a map (axis 1;
+softmax_map where it is larger than 1x1); the output is quantised 1/256, -128 (a QDQ model must
+say the same).
 """
 from __future__ import annotations
 
