@@ -701,7 +701,7 @@ def softmax(w: Walk, op: TflOp) -> None:
     w.check_shape(op, shape)
     out = w.t(op.outputs[0])
     try:
-        opdef = softmax_op.SoftmaxOp() if shape[:2] == (1, 1) else softmax_op.SoftmaxMapOp()
+        opdef = op_def(Op.SOFTMAX if shape[:2] == (1, 1) else Op.SOFTMAX_MAP)
         y = opdef.build(w.b, src, beta=beta, out_q=qo, name=out.name, out_name=out.name)
     except ValueError as exc:
         raise w.fail(op, str(exc)) from None
