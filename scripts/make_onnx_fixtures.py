@@ -204,6 +204,22 @@ class Conv1dTcn(nn.Module):
         return self.fc(z)
 
 
+class MlpAutoencoder(nn.Module):
+    """An anomaly-detection autoencoder of Linear, BatchNorm1d and ReLU layers (MLPerf Tiny's
+    AD model's shape, smaller) on an N x F feature vector."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        dims = [64, 32, 32, 8, 32, 32, 64]
+        self.fcs = nn.ModuleList([nn.Linear(a, b) for a, b in zip(dims, dims[1:])])
+        self.bns = nn.ModuleList([nn.BatchNorm1d(b) for b in dims[1:-1]])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for fc, bn in zip(self.fcs, self.bns):
+            x = torch.relu(bn(fc(x)))
+        return self.fcs[-1](x)
+
+
 # name: (model factory, input shape N x C x H x W (N x C x L for Conv1d), exporters)
 FIXTURES = {
     "mbv3_small": (mobilenet_v3_small, (1, 3, 32, 32), ("ts", "dynamo")),
@@ -216,6 +232,7 @@ FIXTURES = {
     "conv1d_kws": (Conv1dKws, (1, 10, 49), ("ts", "dynamo")),
     "conv1d_flat": (Conv1dFlat, (1, 6, 64), ("ts", "dynamo")),
     "conv1d_tcn": (Conv1dTcn, (1, 6, 64), ("ts", "dynamo")),
+    "mlp_autoencoder": (MlpAutoencoder, (1, 64), ("ts", "dynamo")),
 }
 FULL = {
     "mobilenet_v3_small_full": (lambda: torchvision.models.mobilenet_v3_small(weights=None),

@@ -32,13 +32,13 @@ ort = pytest.importorskip("onnxruntime")
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data" / "onnx"
 NAMES = ["mbv3_small", "squeezenet11", "lenet_pad", "pools", "grouped", "densenet",
-         "shufflenet_v2", "conv1d_kws", "conv1d_flat", "conv1d_tcn"]
+         "shufflenet_v2", "conv1d_kws", "conv1d_flat", "conv1d_tcn", "mlp_autoencoder"]
 FILES = [f"{n}_{e}" for n in NAMES for e in ("ts", "dynamo")]
 # largest difference to onnxruntime's float output, in output LSB (calibrated on random inputs,
 # deep nets accumulate rounding)
 TOLERANCE = {"mbv3_small": 12, "squeezenet11": 12, "lenet_pad": 5, "pools": 5, "grouped": 5,
              "densenet": 5, "shufflenet_v2": 5, "conv1d_kws": 5, "conv1d_flat": 5,
-             "conv1d_tcn": 5}
+             "conv1d_tcn": 5, "mlp_autoencoder": 5}
 OPS = {
     "mbv3_small": {Op.CONV, Op.DWCONV, Op.LUT, Op.GAP, Op.MUL, Op.ADD, Op.DENSE},
     "squeezenet11": {Op.CONV, Op.MAXPOOL, Op.CONCAT, Op.GAP},
@@ -53,6 +53,8 @@ OPS = {
     "conv1d_kws": {Op.CONV, Op.DWCONV, Op.MAXPOOL, Op.ADD, Op.GAP, Op.DENSE},
     "conv1d_flat": {Op.CONV, Op.AVGPOOL, Op.DENSE},
     "conv1d_tcn": {Op.CONV, Op.ADD, Op.GAP, Op.LUT, Op.MUL, Op.MAXPOOL, Op.CONCAT, Op.DENSE},
+    # an N x F input: a flat (1, F) vector through dense layers
+    "mlp_autoencoder": {Op.DENSE},
 }
 
 
@@ -64,8 +66,11 @@ def ort_float(path, x_nchw: np.ndarray) -> np.ndarray:
     """onnxruntime's float output; a Conv1d model (input N x C x L) gets the N x C x 1 x L
     image as its sequence."""
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    if len(sess.get_inputs()[0].shape) == 3:
+    rank = len(sess.get_inputs()[0].shape)
+    if rank == 3:
         x_nchw = x_nchw[:, :, 0, :]
+    elif rank == 2:  # N x F features: the 1x1 map's channels
+        x_nchw = x_nchw.reshape(1, -1)
     return sess.run(None, {sess.get_inputs()[0].name: x_nchw.astype(np.float32)})[0]
 
 
@@ -219,6 +224,18 @@ def test_conv1d_sequences_are_maps_of_height_one():
         convs = [la for la in t.layers if la.op == Op.CONV][:3]
         assert [(la.kernel, la.pad) for la in convs] == [
             ((1, 3), (0, 2, 0, 0)), ((1, 5), (0, 4, 0, 0)), ((1, 9), (0, 8, 0, 0))], e
+
+
+def test_feature_vector_input_runs_through_dense_layers():
+    """An N x F input (the MLP autoencoder) is a flat (1, F) vector: its Linear / BatchNorm1d
+    / ReLU layers are dense layers, the plan's generated C bit-exact with the reference."""
+    for e in ("ts", "dynamo"):
+        m = import_model(fixture(f"mlp_autoencoder_{e}"))
+        assert m.tensor(m.input).shape == (1, 1, 64)
+        assert [la.op for la in m.layers] == [Op.DENSE] * 6
+        x = quantized_input(m, 3)[1]
+        y, _ = host.run_plan(m, plan.vanilla(m), x)
+        np.testing.assert_array_equal(y, refmodel.run(m, x), err_msg=e)
 
 
 def test_what_a_conv1d_model_may_not_do():

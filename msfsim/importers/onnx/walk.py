@@ -252,7 +252,9 @@ class Importer:
         if len(g.output) != 1:
             raise fail(f"model has {len(g.output)} graph outputs; msfsim handles a single output")
         self.input_name = inputs[0].name
-        self.values[self.input_name] = Act(self.input_name, self._input_shape(inputs[0]))
+        shape = self._input_shape(inputs[0])
+        flat = len(inputs[0].type.tensor_type.shape.dim) == 2 and self.forced_shape is None
+        self.values[self.input_name] = Act(self.input_name, shape, flat=flat)
         for node in g.node:
             for name in node.input:
                 if name:
@@ -347,6 +349,15 @@ class Importer:
             raise fail(f"{what} has element type {type_name(tt.elem_type)}; expected float or int8")
         if not tt.HasField("shape"):
             raise fail(f"{what} has no shape; give one with --input-shape 1xCxHxW")
+        if len(dims) == 2:  # N x F features (an MLP, an autoencoder): a flat (1, F) input
+            d = dims[1]
+            if d.WhichOneof("value") != "dim_value" or d.dim_value <= 0:
+                raise fail(f"{what} has a dynamic or missing feature dimension "
+                           f"{dims_text(dims)}")
+            if dims[0].WhichOneof("value") == "dim_value" and dims[0].dim_value != 1:
+                raise fail(f"{what} has batch {dims[0].dim_value}; msfsim runs batch 1")
+            check_act_size(what, (1, 1, d.dim_value))
+            return (1, 1, d.dim_value)
         if len(dims) != 4:
             seq = (" (or an N x C x L sequence of Conv1d layers whose shapes ONNX can infer)"
                    if len(dims) == 3 else "")
