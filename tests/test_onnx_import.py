@@ -105,13 +105,24 @@ def test_unsupported_op_names_node_and_lists_supported(tmp_path):
     assert "node 'relu'" in msg and "Round" in msg and "supported: " in msg and "Conv" in msg
 
 
-def test_non_4d_input(tmp_path):
-    x = helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 16])
+def test_feature_vector_input_and_other_ranks(tmp_path):
+    """An N x F input is a flat (1, F) vector (a MatMul on it: a dense layer); a batch of
+    several vectors, or a 5-D input, is refused in one line."""
     w = onnx.numpy_helper.from_array(np.ones((16, 4), np.float32), "w")
-    g = helper.make_graph([helper.make_node("MatMul", ["input", "w"], ["out"])], "mlp", [x],
-                          [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 4])], [w])
-    with pytest.raises(MsfsimError, match="2-D; msfsim needs a 4-D NCHW image input"):
-        import_model(save(tmp_path, helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])))
+
+    def mlp(dims):
+        x = helper.make_tensor_value_info("input", TensorProto.FLOAT, dims)
+        g = helper.make_graph([helper.make_node("MatMul", ["input", "w"], ["out"])], "mlp", [x],
+                              [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 4])],
+                              [w])
+        return save(tmp_path, helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]))
+
+    m = import_model(mlp([1, 16]))
+    assert [la.op for la in m.layers] == [Op.DENSE] and m.tensor(m.input).shape == (1, 1, 16)
+    with pytest.raises(MsfsimError, match="has batch 3; msfsim runs batch 1"):
+        import_model(mlp([3, 16]))
+    with pytest.raises(MsfsimError, match="5-D; msfsim needs a 4-D NCHW image input"):
+        import_model(mlp([1, 1, 1, 1, 16]))
 
 
 def test_two_outputs_cannot_be_scheduled(tmp_path):
