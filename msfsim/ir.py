@@ -28,6 +28,7 @@ from msfsim import ops
 from msfsim.ops.fixedpoint import (ADD_LEFT_SHIFT, quantize_multiplier,  # noqa: F401
                                    quantize_weights)
 from msfsim.ops.kinds import Op, Shape, out_size  # noqa: F401
+from msfsim.ops.lut import collapse
 
 from .names import safe_name, shown
 
@@ -373,11 +374,9 @@ def merge_tables(tensors: tuple[Tensor, ...], layers: tuple[Layer, ...], output:
             return None
         return k if reads is None or keep[k].inputs[0] == reads else None
 
+    X = "every value"  # in xs, the outer op's inputs: the tensor's (None: the inner table's)
     for la in layers:
-        # every int8 value in every channel: (256, 1, C), so that a table per channel composes
-        c = tensors[la.output].shape[2]
-        values = np.repeat(np.arange(-128, 128, dtype=np.int8).reshape(256, 1, 1), c, axis=2)
-        k, xs, label = None, [], ""  # xs: the outer op's inputs, None for the inner table
+        k, xs, label = None, [], ""
         if la.op == Op.LUT:
             k = inner_lut(la.inputs[0], None)
             xs, label = [None], f"{{}}+{la.activation}"
@@ -386,22 +385,23 @@ def merge_tables(tensors: tuple[Tensor, ...], layers: tuple[Layer, ...], output:
             for j in (0, 1):
                 k = inner_lut(la.inputs[j], la.inputs[1 - j])
                 if k is not None:
-                    xs = [None, values] if j == 0 else [values, None]
+                    xs = [None, X] if j == 0 else [X, None]
                     label = "x" + ("*" if la.op == Op.MUL else "+") + "{}"
                     break
         if k is None:
             at[la.output] = len(keep)
             keep.append(la)
             continue
-        # the outer op on every value, with the inner table's output where xs holds None
+        # the outer op on every value (every int8 value in every channel: (256, 1, C), so
+        # that a table per channel composes), with the inner table's output where xs holds None
+        c = tensors[la.output].shape[2]
+        values = np.repeat(np.arange(-128, 128, dtype=np.int8).reshape(256, 1, 1), c, axis=2)
         inner = keep[k]
         assert inner.weight is not None
         looked = op_def(Op.LUT).reference(_TensorTable(tensors), inner, [values])
         out = op_def(la.op).reference(_TensorTable(tensors), la,
-                                      [looked if v is None else v for v in xs])
-        table = np.ascontiguousarray(np.asarray(out, np.int8)[:, 0, :].T)  # (C, 256)
-        if np.all(table == table[:1]):
-            table = table[0]
+                                      [looked if v is None else values for v in xs])
+        table = collapse(np.ascontiguousarray(np.asarray(out, np.int8)[:, 0, :].T))  # (C, 256)
         dropped.add(inner.output)
         keep[k] = replace(inner, name=la.name, output=la.output, weight=_ro(table),
                           activation=label.format(inner.activation))

@@ -29,6 +29,13 @@ from msfsim.ops.kinds import Op
 TABLE_SIZE = 256
 
 
+def collapse(table: np.ndarray) -> np.ndarray:
+    """A table per channel whose channels all hold the same table as that one table."""
+    if table.ndim == 2 and table.shape[0] >= 1 and np.all(table == table[:1]):
+        return table[0]
+    return table
+
+
 def lut(x: np.ndarray, table: np.ndarray) -> np.ndarray:
     """x (..., C) through one table (256,) or a table per channel (C, 256)."""
     table = np.asarray(table, np.int8)
@@ -235,10 +242,8 @@ class LutOp(OpDef):
 
     def build(self, b, x: int, table: np.ndarray, out_q: QParamsLike, name: str | None = None,
               out_name: str | None = None, activation: str = "lut") -> int:
-        table = np.asarray(table)
+        table = collapse(np.asarray(table))
         channels = b.tensors[x].shape[2]
-        if table.ndim == 2 and table.shape[0] >= 1 and np.all(table == table[:1]):
-            table = table[0]  # the same function on every channel
         if table.dtype != np.int8 or table.shape not in ((TABLE_SIZE,), (channels, TABLE_SIZE)):
             raise ValueError(f"lut {shown(name)}: table must be 256 int8 values, or 256 per "
                              f"channel ({channels} x 256)")

@@ -23,6 +23,7 @@ from onnx import helper, numpy_helper
 
 from msfsim import UnsupportedModel
 from msfsim.importers.onnx.load import node_label
+from msfsim.importers.onnx.nodes import attrs
 
 # ops that read a sequence without any axis or rank in their attributes
 RANK_AGNOSTIC = {"BatchNormalization", "Relu", "Clip", "Sigmoid", "Tanh", "HardSigmoid",
@@ -43,11 +44,9 @@ def _lift_axis(a: int, rank: int = 3) -> int:
     return a + (a >= H)
 
 
-def _attr(node: onnx.NodeProto, name: str):
-    for a in node.attribute:
-        if a.name == name:
-            return helper.get_attribute_value(a)
-    return None
+def _lift_axes(axes: list[int]) -> list[int]:
+    """Axes of a sequence (N, C, L), normalised, in its lifted N x C x 1 x L: L's with H."""
+    return sorted([_lift_axis(a) for a in axes] + ([H] if H in axes else []))
 
 
 def _set_attr(node: onnx.NodeProto, name: str, value) -> None:
@@ -94,9 +93,6 @@ class Lifter:
                        if n.op_type == "Constant" and n.output}
         self.seq: set[str] = set()  # the activations of rank 3: lifted
 
-    def is_seq(self, name: str) -> bool:
-        return name in self.seq
-
     def fail(self, node: onnx.NodeProto, msg: str) -> UnsupportedModel:
         return UnsupportedModel(f"{node_label(node)}: {msg} (a 1-D model: msfsim reads its "
                                 f"N x C x L sequences as N x C x 1 x L maps)")
@@ -110,7 +106,7 @@ class Lifter:
         if name in self.init:
             return numpy_helper.to_array(self.init[name])
         if name in self.consts:
-            v = _attr(self.consts[name], "value")
+            v = attrs(self.consts[name]).get("value")
             return numpy_helper.to_array(v) if v is not None else None
         return self.computed(name) if name else None
 
@@ -152,7 +148,7 @@ class Lifter:
 
     def axes(self, node: onnx.NodeProto) -> tuple[list[int] | None, int | None]:
         """(the axes, the input index holding them or None for the attribute)."""
-        a = _attr(node, "axes")
+        a = attrs(node).get("axes")
         if a is not None:
             return [int(v) for v in a], None
         if len(node.input) > 1 and node.input[1]:
@@ -178,7 +174,7 @@ class Lifter:
             if not any(i in acts for i in node.input if i):
                 continue
             acts.update(node.output)
-            if any(self.is_seq(i) for i in node.input if i):
+            if any(i in self.seq for i in node.input if i):
                 self.node(node)
             elif any(self.rank.get(o) == 3 for o in node.output):
                 self.becomes_sequence(node)
@@ -225,11 +221,11 @@ class Lifter:
         elif op in REDUCE:
             self.reduce(node)
         elif op == "Flatten":  # (N, C, L) at axis a: H (size 1) joins either side alike
-            a = _attr(node, "axis")
+            a = attrs(node).get("axis")
             a = 1 if a is None else int(a) % 4 if int(a) < 0 else int(a)
             _set_attr(node, "axis", a + (a == 3))
         elif op in AXIS_ATTR:
-            a = _attr(node, "axis")
+            a = attrs(node).get("axis")
             a = -1 if a is None and op == "Softmax" else (0 if a is None else int(a))
             _set_attr(node, "axis", _lift_axis(a, self.rank.get(node.input[0], 3)))
         elif op == "Slice":
@@ -245,7 +241,7 @@ class Lifter:
             if H not in norm or 1 in norm:
                 raise self.fail(node, f"a Squeeze of a sequence at axes {axes} is not "
                                       f"supported (only of its length)")
-            self.set_axes(node, sorted(_lift_axis(a) for a in norm) + [H], where)
+            self.set_axes(node, _lift_axes(norm), where)
         elif op == "Unsqueeze":
             axes, _ = self.axes(node)
             if axes is None or [a % 4 for a in axes] != [H]:
@@ -263,12 +259,12 @@ class Lifter:
 
     def windowed(self, node: onnx.NodeProto) -> None:
         for name, fill in (("kernel_shape", 1), ("strides", 1), ("dilations", 1)):
-            v = _attr(node, name)
+            v = attrs(node).get(name)
             if v is not None:
                 if len(v) != 1:
                     raise self.fail(node, f"{name} {list(v)} for a sequence")
                 _set_attr(node, name, [fill, int(v[0])])
-        p = _attr(node, "pads")
+        p = attrs(node).get("pads")
         if p is not None:
             if len(p) != 2:
                 raise self.fail(node, f"pads {list(p)} for a sequence")
@@ -295,11 +291,10 @@ class Lifter:
         if axes is None:
             return  # every axis: the same values
         norm = sorted({a % 3 for a in axes})
-        keep = _attr(node, "keepdims")
+        keep = attrs(node).get("keepdims")
         if keep == 0 and H not in norm:
             raise self.fail(node, f"a reduction over axes {axes} without keepdims")
-        lifted = [_lift_axis(a) for a in norm] + ([H] if H in norm else [])
-        self.set_axes(node, sorted(lifted), where)
+        self.set_axes(node, _lift_axes(norm), where)
 
     def slice(self, node: onnx.NodeProto) -> None:
         if len(node.input) < 4 or not node.input[3]:

@@ -442,14 +442,17 @@ def requantize(w: Walk, op: TflOp) -> None:
     _lut(w, op, src, luts.requantize_table(qi.scale, qi.zero_point, qo.scale, qo.zero_point))
 
 
-def _const_operand(w: Walk, op: TflOp, k: int, channels: int
-                   ) -> tuple[np.ndarray, float, int] | None:
-    """Input k as an int8 constant of one value, or of one value per channel (equal along
-    every axis but the last, which TFLite broadcasts along the channels): (the values, (1,)
-    or (C,), scale, zero point); None when input k is an activation."""
+def _is_const(w: Walk, op: TflOp, k: int) -> bool:
+    """Whether input k of `op` is a constant tensor."""
+    i = op.inputs[k] if k < len(op.inputs) else -1
+    return i >= 0 and i in w.consts and i not in w.ir
+
+
+def _const_operand(w: Walk, op: TflOp, k: int, channels: int) -> tuple[np.ndarray, float, int]:
+    """Constant input k as int8 values, one or one per channel (equal along every axis but the
+    last, which TFLite broadcasts along the channels): (the values, (1,) or (C,), scale, zero
+    point)."""
     i = op.inputs[k]
-    if i < 0 or i not in w.consts or i in w.ir:
-        return None
     t = w.t(i)
     v = np.asarray(w.consts[i])
     what = f"constant operand {shown(t.name)}"
@@ -471,13 +474,10 @@ def _by_const(w: Walk, op: TflOp, make, lo: int, hi: int, ordered: bool = False)
     op is not symmetric, so `make` is told whether the constant comes first."""
     assert w.b is not None
     for k in (0, 1):
-        i = op.inputs[1 - k] if 1 - k < len(op.inputs) else -1
-        if i < 0 or i not in w.consts or i in w.ir:
+        if not _is_const(w, op, 1 - k):
             continue
         src = w.act(op, k)
-        c = _const_operand(w, op, 1 - k, w.b.tensors[src].shape[2])
-        assert c is not None
-        vals, c_scale, c_zp = c
+        vals, c_scale, c_zp = _const_operand(w, op, 1 - k, w.b.tensors[src].shape[2])
         qi, qo = w.qparams(op.inputs[k], op), w.qparams(op.outputs[0], op)
         extra = {"const_first": k == 1} if ordered else {}
         try:
@@ -485,7 +485,7 @@ def _by_const(w: Walk, op: TflOp, make, lo: int, hi: int, ordered: bool = False)
                            qo.zero_point, lo, hi, **extra) for v in vals]
         except ValueError as exc:
             raise w.fail(op, str(exc)) from None
-        _lut(w, op, src, np.stack(tables) if len(tables) > 1 else tables[0])
+        _lut(w, op, src, np.stack(tables))
         return True
     return False
 
@@ -526,13 +526,6 @@ def _select_channels(w: Walk, op: TflOp, src: int, index: np.ndarray, k: int = 0
     w.define(op, y, k)
 
 
-def _channel_axis(w: Walk, op: TflOp, axis: int) -> None:
-    rank = len(w.t(op.inputs[0]).shape) if op.inputs else 0
-    if rank not in (2, 3, 4) or axis % rank != rank - 1:
-        raise w.fail(op, f"only along the channels (the last axis) is supported (axis {axis} "
-                         f"of a {rank}-D tensor)")
-
-
 def channel_slice(w: Walk, op: TflOp) -> None:
     """STRIDED_SLICE of an activation along its channels (x[..., a:b]: GhostNet's ghost
     module), every other axis whole -> the selected channels (_select_channels)."""
@@ -571,8 +564,10 @@ def split(w: Walk, op: TflOp) -> None:
         axis, k_in = int(np.asarray(w.const(op, 2, "axis")).ravel()[0]), 0
         sizes = np.asarray(w.const(op, 1, "size_splits")).astype(np.int64).ravel()
     src = w.act(op, k_in)
-    op_in = TflOp(op.index, op.name, (op.inputs[k_in],), op.outputs, op.options)
-    _channel_axis(w, op_in, axis)
+    rank = len(w.t(op.inputs[k_in]).shape)
+    if rank not in (2, 3, 4) or axis % rank != rank - 1:
+        raise w.fail(op, f"only along the channels (the last axis) is supported (axis {axis} "
+                         f"of a {rank}-D tensor)")
     assert w.b is not None
     c, n = w.b.tensors[src].shape[2], len(op.outputs)
     if sizes is None:
@@ -593,15 +588,12 @@ def prelu(w: Walk, op: TflOp) -> None:
     shared_axes=[1, 2], or a single alpha) -> lut, TFLM's arithmetic on every input value."""
     src = w.act(op, 0)
     assert w.b is not None
-    if len(op.inputs) < 2 or op.inputs[1] < 0 or op.inputs[1] not in w.consts:
+    if not _is_const(w, op, 1):
         raise w.fail(op, "alpha (input 1) must be a constant")
-    c = _const_operand(w, op, 1, w.b.tensors[src].shape[2])
-    assert c is not None
-    vals, a_scale, a_zp = c
+    vals, a_scale, a_zp = _const_operand(w, op, 1, w.b.tensors[src].shape[2])
     qi, qo = w.qparams(op.inputs[0], op), w.qparams(op.outputs[0], op)
-    tables = [luts.prelu_table(qi.scale, qi.zero_point, int(v), a_scale, a_zp, qo.scale,
-                               qo.zero_point) for v in vals]
-    _lut(w, op, src, np.stack(tables) if len(tables) > 1 else tables[0])
+    _lut(w, op, src, np.stack([luts.prelu_table(qi.scale, qi.zero_point, int(v), a_scale, a_zp,
+                                                qo.scale, qo.zero_point) for v in vals]))
 
 
 def min_max(w: Walk, op: TflOp) -> None:
@@ -609,21 +601,17 @@ def min_max(w: Walk, op: TflOp) -> None:
     -> lut. TFLM compares the int8 values as they are, so the operands and the output must
     share one quantisation for the result to mean what the float op does."""
     assert w.b is not None
-    k = 1 if len(op.inputs) == 2 and op.inputs[0] in w.consts and op.inputs[0] not in w.ir \
-        else 0
-    if len(op.inputs) != 2 or op.inputs[1 - k] not in w.consts or op.inputs[1 - k] in w.ir:
+    k = 1 if _is_const(w, op, 0) else 0
+    if len(op.inputs) != 2 or not _is_const(w, op, 1 - k):
         raise w.fail(op, f"a {op.name} of two activations is not supported (only of an "
                          f"activation and a constant)")
     src = w.act(op, k)
-    c = _const_operand(w, op, 1 - k, w.b.tensors[src].shape[2])
-    assert c is not None
-    vals, c_scale, c_zp = c
+    vals, c_scale, c_zp = _const_operand(w, op, 1 - k, w.b.tensors[src].shape[2])
     qi, qo = w.qparams(op.inputs[k], op), w.qparams(op.outputs[0], op)
     if qi != qo or (quant.f32(c_scale), c_zp) != (quant.f32(qi.scale), qi.zero_point):
         raise w.fail(op, "operands and output quantised differently (TFLM compares and copies "
                          "the int8 values as they are)")
-    tables = [luts.min_max_table(int(v), op.name == "MAXIMUM") for v in vals]
-    _lut(w, op, src, np.stack(tables) if len(tables) > 1 else tables[0])
+    _lut(w, op, src, np.stack([luts.min_max_table(int(v), op.name == "MAXIMUM") for v in vals]))
 
 
 def mul(w: Walk, op: TflOp) -> None:
