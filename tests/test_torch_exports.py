@@ -238,6 +238,30 @@ def test_feature_vector_input_runs_through_dense_layers():
         np.testing.assert_array_equal(y, refmodel.run(m, x), err_msg=e)
 
 
+@pytest.mark.parametrize("axis,lifted", [(0, 0), (1, 1), (2, 2), (3, 4), (-1, 2), (-2, 1),
+                                         (-3, 0)])
+def test_flatten_of_a_sequence_keeps_its_split(axis, lifted):
+    """Flatten(axis) of N x C x L splits it as Flatten(lifted) splits N x C x 1 x L (a negative
+    axis counts from rank 3)."""
+    from msfsim.importers.onnx import sequence
+    mk = helper.make_node
+    g = helper.make_graph(
+        [mk("Conv", ["x", "w"], ["c"], kernel_shape=[3], name="conv"),
+         mk("Flatten", ["c"], ["y"], axis=axis, name="flat")], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(np.ones((4, 3, 3), np.float32), "w")])
+    proto = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    out = sequence.lift(proto)
+    flat = next(n for n in out.graph.node if n.op_type == "Flatten")
+    assert helper.get_attribute_value(flat.attribute[0]) == lifted
+    want = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    got = ort.InferenceSession(out.SerializeToString(), providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(0).normal(size=(1, 3, 16)).astype(np.float32)
+    np.testing.assert_allclose(got.run(None, {"x": x[:, :, None]})[0],
+                               want.run(None, {"x": x})[0], rtol=1e-5, atol=1e-6)
+
+
 def test_what_a_conv1d_model_may_not_do():
     """A sequence transposed (N x L x C) or unsqueezed elsewhere than its height: one line
     naming the node."""

@@ -222,7 +222,7 @@ class Lifter:
             self.reduce(node)
         elif op == "Flatten":  # (N, C, L) at axis a: H (size 1) joins either side alike
             a = attrs(node).get("axis")
-            a = 1 if a is None else int(a) % 4 if int(a) < 0 else int(a)
+            a = 1 if a is None else int(a) + 3 if int(a) < 0 else int(a)  # of rank 3
             _set_attr(node, "axis", a + (a == 3))
         elif op in AXIS_ATTR:
             a = attrs(node).get("axis")
