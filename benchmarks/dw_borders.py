@@ -17,13 +17,20 @@ Two methods, printed per case:
           output pixel, so the instructions of every call are that pixel's own cost, call
           overhead included; pixels are grouped as corner / edge / interior.
 
-Both runs are checked bit-exact against the host reference (refmodel). --wide deploys the
-layer with pre-widened int16 weights (msf_conv_params.weights_s16, as msfsim.deploy does on
+Beside every row, `asm/MAC` counts only the instructions retired in the assembly routines
+(msf_dw3x3_*, msf_dwkxk_*: the taps and the requantisation), and for the tile rows `call` is
+what each call spends outside them (entry checks, clipping, the job, the call itself): the
+price a pixel pays for being computed alone. For the layer's border row, asm/MAC is the border
+assembly's own (the `_edge` routines) over the border MACs: what no change to the C around it
+can lower. Cores without the assembly (RV32, Xtensa) print `-` there. Both runs are checked
+bit-exact against the host reference (refmodel). --wide deploys the layer with pre-widened
+int16 weights (msf_conv_params.weights_s16, as msfsim.deploy does on
 DSP cores); --kernels-dir measures another copy of msfsim/kernels_c (e.g. before a change).
 Case syntax: `dwK[sS]:HxW:C` (kernel K x K, stride S, default 1, on an H x W x C input), e.g.
 dw3:5x5:96, dw5s2:14x14:120. --models takes the cases from zoo models instead: every distinct
 depthwise layer shape they hold (the layer's input, kernel, stride and C; TF-SAME padding), then
-a summary per method: the largest border instructions/MAC and the cases above 5.
+a summary per method: the largest border instructions/MAC and the cases above 5, counting every
+instruction of the kernel, then the assembly routines alone.
 """
 from __future__ import annotations
 
@@ -55,6 +62,7 @@ SMALL_CASES = ["dw3:5x5:96", "dw3:25x5:16", "dw3:7x7:64", "dw3s2:7x7:64", "dw3s2
                "dw3:3x3:13", "dw3:9x9:11", "dw5:5x5:40", "dw7:7x7:16"]
 ENTRY = "msf_depthwise_conv_s8"
 KERNEL_PREFIXES = ("msf_depthwise", "msf_dw", "dw")
+ASM = re.compile(r"msf_dw(3x3|kxk)_")  # the kernel's assembly routines (MSF_ASM_FUNCTION)
 
 
 def same_pad(n: int, s: int, k: int = 3) -> tuple[int, int]:
@@ -82,7 +90,16 @@ def dw_model(h: int, w: int, c: int, s: int, padded: bool, wide: bool, seed: int
     return model
 
 
-def run_calls(model: Model, block: Block, platform: str, kernels_dir: Path) -> tuple[list[int], bool]:
+class Call:
+    """Kernel instructions of one call of msf_depthwise_conv_s8: in all, in the assembly
+    routines, in the border ones (`_edge`)."""
+    __slots__ = ("n", "asm", "edge")
+
+    def __init__(self) -> None:
+        self.n = self.asm = self.edge = 0
+
+
+def run_calls(model: Model, block: Block, platform: str, kernels_dir: Path) -> tuple[list[Call], bool]:
     """Kernel instructions of each call of msf_depthwise_conv_s8, and whether the output is
     bit-exact with the reference."""
     rng = np.random.default_rng(1)
@@ -97,17 +114,23 @@ def run_calls(model: Model, block: Block, platform: str, kernels_dir: Path) -> t
                    if s > 0 and n.startswith(KERNEL_PREFIXES))
     starts = [f[0] for f in funcs]
     entry = image.symbols[ENTRY][0] & ~1
-    calls: list[int] = []
+    calls: list[Call] = []
     base_hook = ub._PyCounter.hook
 
     def hook(self, uc, address, size, user):
         before = self.total
         base_hook(self, uc, address, size, user)
         if address == entry:
-            calls.append(0)
+            calls.append(Call())
         k = bisect.bisect_right(starts, address) - 1
         if k >= 0 and address < funcs[k][0] + funcs[k][1] and calls:
-            calls[-1] += self.total - before
+            n = self.total - before
+            c = calls[-1]
+            c.n += n
+            if ASM.match(funcs[k][2]):
+                c.asm += n
+                if "_edge" in funcs[k][2]:
+                    c.edge += n
 
     ub._PyCounter.hook = hook
     try:
@@ -155,37 +178,52 @@ def bench(spec: str, platform: str, wide: bool,
     border_macs = sum(t for g, t in pix if g != "interior") * c
     rows = []
     border_per_mac: dict[str, float] = {}
+    macs = sum(t for _, t in pix) * c
     # layer: one call for the whole layer
-    (n_pad,), ok1 = run_calls(padded, Block(0, 0), platform, kernels_dir)
-    (n_valid,), ok2 = run_calls(valid, Block(0, 0), platform, kernels_dir)
-    per_int = n_valid / len(pix)
-    border = n_pad - n_int * per_int
-    rows.append(f"{spec:<16} {'layer':<8} {'all':<9} {len(pix):>6} {n_pad:>12,} "
-                f"{sum(t for _, t in pix) * c:>10,} {n_pad / (sum(t for _, t in pix) * c):>7.2f}"
-                f"  {ok1 and ok2}")
-    rows.append(f"{'':<16} {'':<8} {'interior':<9} {len(pix):>6} {n_valid:>12,} "
-                f"{len(pix) * k * k * c:>10,} {n_valid / (len(pix) * k * k * c):>7.2f}   (valid layer)")
+    (pad,), ok1 = run_calls(padded, Block(0, 0), platform, kernels_dir)
+    (val,), ok2 = run_calls(valid, Block(0, 0), platform, kernels_dir)
+    per_int = val.n / len(pix)
+    border = pad.n - n_int * per_int
+    vmacs = len(pix) * k * k * c
+    has_asm = pad.asm > 0 or val.asm > 0
+
+    def per(n: float, m: int) -> str:  # an asm/MAC cell
+        return f"{n / m:>7.2f}" if has_asm else f"{'-':>7}"
+
+    rows.append(f"{spec:<16} {'layer':<8} {'all':<9} {len(pix):>6} {pad.n:>12,} "
+                f"{macs:>10,} {pad.n / macs:>7.2f} {per(pad.asm, macs)} {'':>6}  {ok1 and ok2}")
+    rows.append(f"{'':<16} {'':<8} {'interior':<9} {len(pix):>6} {val.n:>12,} "
+                f"{vmacs:>10,} {val.n / vmacs:>7.2f} {per(val.asm, vmacs)} {'':>6}"
+                "   (valid layer)")
     if border_macs:
         border_per_mac["layer"] = border / border_macs
+        if has_asm:
+            border_per_mac["layer, assembly alone,"] = pad.edge / border_macs
         rows.append(f"{'':<16} {'':<8} {'border':<9} {len(pix) - n_int:>6} {border:>12,.0f} "
-                    f"{border_macs:>10,} {border / border_macs:>7.2f}")
+                    f"{border_macs:>10,} {border / border_macs:>7.2f} "
+                    f"{per(pad.edge, border_macs)}")
     # tile: one call per output pixel
     calls, ok = run_calls(padded, Block(0, 0, BlockConfig((1, 1), "recompute")), platform,
                           kernels_dir)
     assert len(calls) == len(pix), (len(calls), len(pix))
-    groups: dict[str, list[int]] = collections.defaultdict(lambda: [0, 0, 0])
-    for (k, taps), n in zip(pix, calls):
-        for g in (k, "border") if k != "interior" else (k,):
+    groups: dict[str, list[int]] = collections.defaultdict(lambda: [0, 0, 0, 0])
+    for (kind, taps), call in zip(pix, calls):
+        for g in (kind, "border") if kind != "interior" else (kind,):
             groups[g][0] += 1
-            groups[g][1] += n
+            groups[g][1] += call.n
             groups[g][2] += taps * c
+            groups[g][3] += call.asm
     for g in ("corner", "edge", "border", "interior"):
         if g in groups:
-            npx, n, macs = groups[g]
+            npx, n, gmacs, asm = groups[g]
             if g == "border":
-                border_per_mac["tile"] = n / macs
-            rows.append(f"{'':<16} {'tile':<8} {g:<9} {npx:>6} {n:>12,} {macs:>10,} "
-                        f"{n / macs:>7.2f}" + (f"  {ok}" if g == "corner" else ""))
+                border_per_mac["tile"] = n / gmacs
+                if has_asm:
+                    border_per_mac["tile, assembly alone,"] = asm / gmacs
+            call = f"{(n - asm) / npx:>6.0f}" if has_asm else f"{'-':>6}"
+            rows.append(f"{'':<16} {'tile':<8} {g:<9} {npx:>6} {n:>12,} {gmacs:>10,} "
+                        f"{n / gmacs:>7.2f} {per(asm, gmacs)} {call}"
+                        + (f"  {ok}" if g == "corner" else ""))
     return rows, border_per_mac
 
 
@@ -225,7 +263,7 @@ def main() -> None:
     print("layer: border = N(padded layer) - interior pixels x (per pixel of the valid layer); "
           "tile: per-call counts of 1x1 tiles. MACs: taps inside the tensor.")
     print(f"{'case':<16} {'method':<8} {'pixels':<9} {'n':>6} {'instructions':>12} "
-          f"{'MACs':>10} {'/MAC':>7}  exact")
+          f"{'MACs':>10} {'/MAC':>7} {'asm/MAC':>7} {'call':>6}  exact")
     small = platforms.load(a.platform).sram.size < 64 * 1024
     specs = a.case or (model_cases(a.models) if a.models else
                        SMALL_CASES if small else DEFAULT_CASES)
