@@ -158,6 +158,25 @@ def test_recording_merges_into_the_baseline_file(tmp_path):
     assert bad.read_text() == "my notes"
 
 
+def test_flash_is_compared_on_its_own(tmp_path):
+    """`Flash Should Match Baseline` fails on a flash change that leaves the counts alone (a
+    kernel linked into every firmware), which `Measurement Should Match Baseline` does not
+    compare."""
+    path = tmp_path / "baselines.json"
+    _lib_with_measurement().measurement_should_match_baseline(str(path))
+    data = json.loads(path.read_text())
+    (entry,) = data["entries"].values()
+    assert entry["flash_bytes"] == 5000
+    check = _lib_with_measurement(update=False)
+    check.flash_should_match_baseline(str(path))
+    entry["flash_bytes"] = 4000
+    path.write_text(json.dumps(data))
+    check.measurement_should_match_baseline(str(path))  # instructions and RAM still equal
+    with pytest.raises(robotlib.Failure, match=r"flash: baseline 4,000 B, actual 5,000 B "
+                                               r"\(\+1,000 B\)"):
+        check.flash_should_match_baseline(str(path))
+
+
 def test_recording_switch_as_robot_variable(tmp_path, monkeypatch):
     """`robot --variable MSFSIM_UPDATE_BASELINES:1 SUITE` records (a new file here), and a run
     without it compares against what was recorded."""

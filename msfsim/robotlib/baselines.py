@@ -127,6 +127,10 @@ def check_baseline(path: Path, key: str, entry: dict[str, Any], fig: Figures, wh
                 errors.append(f"measured RAM: baseline {want:,} B (arena {base['arena']:,} + "
                               f"stack {base['stack']:,} + static {base['static']:,}), actual "
                               f"{fig.ram_text()}, {got - want:+,} B [{MEASURED_RAM}]")
+            elif f == "flash_bytes":
+                errors.append(f"flash: baseline {want:,} B, actual {got:,} B ({got - want:+,} B)"
+                              if want is not None and got is not None else
+                              f"flash: baseline {want}, actual {got}")
             else:
                 errors.append(f"instructions: baseline {want:,}, actual {got:,} "
                               f"({got - want:+,}, {100.0 * (got - want) / want:+.2f} %)")

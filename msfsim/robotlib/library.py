@@ -290,6 +290,12 @@ class MsfsimLibrary:
         self._baseline_check(baselines, key, "measured_ram")
 
     @keyword
+    def flash_should_match_baseline(self, baselines: str, key: str | None = None) -> None:
+        """The last measured firmware's flash (text + data, from the ELF) equals the baseline
+        entry: a kernel linked in or dropped shows here even when no count changes."""
+        self._baseline_check(baselines, key, "flash_bytes")
+
+    @keyword
     def measurement_should_match_baseline(self, baselines: str, key: str | None = None) -> None:
         """Instructions and measured RAM both equal the baseline entry."""
         self._baseline_check(baselines, key, "instructions", "measured_ram")
