@@ -149,7 +149,6 @@ class SoftmaxOp(OpDef):
     c_kernels = (SOFTMAX,)
     c_header = "msf_softmax_s8.h"
     onnx = {"Softmax": lower_softmax}
-    map_input = False  # the input is a map of any size (softmax_map), not 1x1
 
     def out_shape(self, layer, in_shapes):
         return in_shapes[0]
@@ -159,7 +158,7 @@ class SoftmaxOp(OpDef):
         """Softmax of the (1, 1, C) tensor x; the parameters TFLM derives from beta and the
         input scale; out_q (default 1/256, -128) must be that quantisation."""
         xt = b.tensors[x]
-        if xt.shape[:2] != (1, 1) and not self.map_input:
+        if xt.shape[:2] != (1, 1) and not self.spatial:  # softmax_map: any map
             raise ValueError(f"softmax {shown(name)}: input {'x'.join(map(str, xt.shape))}, "
                              f"expected 1x1xC")
         if out_q is None or isinstance(out_q, OutputQ):
@@ -199,7 +198,7 @@ class SoftmaxOp(OpDef):
     def c_params(self, model: ModelLike, layer: LayerLike):
         s = int(layer.shift[0])
         x = model.tensor(layer.inputs[0])
-        fields = {"channels": x.shape[2] if self.map_input else x.size,
+        fields = {"channels": x.shape[2] if self.spatial else x.size,
                   "input_mult": int(layer.multiplier[0]), "input_left_shift": s,
                   "diff_min": diff_min(s)}
         return [CStruct("msf_softmax_params", f"l{layer.index}_params", fields)]
@@ -214,7 +213,6 @@ class SoftmaxMapOp(SoftmaxOp):
     elementwise = True
     c_kernels = (SOFTMAX_MAP,)
     onnx = {}
-    map_input = True
 
     def reference(self, model, layer, xs):
         return softmax_map(xs[0], int(layer.multiplier[0]), int(layer.shift[0]))

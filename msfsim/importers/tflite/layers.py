@@ -412,6 +412,15 @@ def _lut(w: Walk, op: TflOp, src: int, table: np.ndarray) -> None:
     w.define(op, y)
 
 
+def _lut_per_value(w: Walk, op: TflOp, src: int, vals: np.ndarray, make) -> None:
+    """_lut of the tables make(v) of the constant's values: one, or one per channel."""
+    try:
+        tables = [make(int(v)) for v in vals]
+    except ValueError as exc:
+        raise w.fail(op, str(exc)) from None
+    _lut(w, op, src, np.stack(tables))
+
+
 def unary(w: Walk, op: TflOp) -> None:
     """HARD_SWISH, LOGISTIC, TANH, LEAKY_RELU, and RELU / RELU6 the converter could not fuse
     into the layer before (after a pool, a concatenation, the input) -> lut, the table by
@@ -480,12 +489,9 @@ def _by_const(w: Walk, op: TflOp, make, lo: int, hi: int, ordered: bool = False)
         vals, c_scale, c_zp = _const_operand(w, op, 1 - k, w.b.tensors[src].shape[2])
         qi, qo = w.qparams(op.inputs[k], op), w.qparams(op.outputs[0], op)
         extra = {"const_first": k == 1} if ordered else {}
-        try:
-            tables = [make(qi.scale, qi.zero_point, int(v), c_scale, c_zp, qo.scale,
-                           qo.zero_point, lo, hi, **extra) for v in vals]
-        except ValueError as exc:
-            raise w.fail(op, str(exc)) from None
-        _lut(w, op, src, np.stack(tables))
+        _lut_per_value(w, op, src, vals, lambda v: make(qi.scale, qi.zero_point, v, c_scale,
+                                                         c_zp, qo.scale, qo.zero_point, lo, hi,
+                                                         **extra))
         return True
     return False
 
@@ -592,8 +598,8 @@ def prelu(w: Walk, op: TflOp) -> None:
         raise w.fail(op, "alpha (input 1) must be a constant")
     vals, a_scale, a_zp = _const_operand(w, op, 1, w.b.tensors[src].shape[2])
     qi, qo = w.qparams(op.inputs[0], op), w.qparams(op.outputs[0], op)
-    _lut(w, op, src, np.stack([luts.prelu_table(qi.scale, qi.zero_point, int(v), a_scale, a_zp,
-                                                qo.scale, qo.zero_point) for v in vals]))
+    _lut_per_value(w, op, src, vals, lambda v: luts.prelu_table(
+        qi.scale, qi.zero_point, v, a_scale, a_zp, qo.scale, qo.zero_point))
 
 
 def min_max(w: Walk, op: TflOp) -> None:
@@ -611,7 +617,7 @@ def min_max(w: Walk, op: TflOp) -> None:
     if qi != qo or (quant.f32(c_scale), c_zp) != (quant.f32(qi.scale), qi.zero_point):
         raise w.fail(op, "operands and output quantised differently (TFLM compares and copies "
                          "the int8 values as they are)")
-    _lut(w, op, src, np.stack([luts.min_max_table(int(v), op.name == "MAXIMUM") for v in vals]))
+    _lut_per_value(w, op, src, vals, lambda v: luts.min_max_table(v, op.name == "MAXIMUM"))
 
 
 def mul(w: Walk, op: TflOp) -> None:
